@@ -1,0 +1,7 @@
+"""Entry point for ``python -m fleetcache``."""
+
+import sys
+
+from fleetcache.cli import main
+
+sys.exit(main())

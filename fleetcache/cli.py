@@ -1,0 +1,284 @@
+"""The command line: parse, call one library function, render. Data to stdout, diagnostics to stderr."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import Callable, Optional
+
+from fleetcache import __version__, escape, pipcache, pipcompat
+from fleetcache import scan as scan_mod
+from fleetcache.discovery.accounts import UnknownUser
+from fleetcache.formats import FORMAT_NAMES, RenderOptions, formatters
+from fleetcache.machine import Machine
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+
+EPILOG = """\
+exit codes:
+  0  done
+  1  error
+  2  usage error (bad arguments, unknown user)
+  3  done in part: something was skipped (see the report's "skipped")
+"""
+
+
+class UsageError(Exception):
+    """Arguments that cannot be acted on; exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _machine_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        default="/",
+        help="treat DIR as the machine's root (mounted image, container root): "
+        "DIR/etc/passwd, DIR/etc/pip.conf, homes under DIR",
+    )
+    parser.add_argument(
+        "--user",
+        "-u",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="this account (repeatable)",
+    )
+
+
+def _output_args(parser: argparse.ArgumentParser, choices: Sequence[str]) -> None:
+    parser.add_argument("--format", "-f", choices=choices, default=choices[0], help="output format")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = _Parser(
+        prog="fleetcache",
+        description="Find, measure and report every account's pip caches on this machine.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"fleetcache {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_scan(sub)
+    _add_dir(sub)
+    _add_info(sub)
+    _add_list(sub)
+    return parser
+
+
+def _subparser(sub: argparse._SubParsersAction[_Parser], name: str, text: str) -> _Parser:
+    return sub.add_parser(
+        name,
+        help=text,
+        description=text,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _add_scan(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = _subparser(sub, "scan", "every account's pip caches: where, whose, why, how big")
+    _machine_args(p)
+    p.add_argument(
+        "--all-users",
+        action="store_true",
+        help="also system accounts that have a home (default: root and uid >= UID_MIN)",
+    )
+    p.add_argument(
+        "--search",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="also find pip caches anywhere below PATH by their layout (repeatable)",
+    )
+    p.add_argument("--jobs", "-j", type=int, metavar="N", help="walk N caches at once")
+    p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
+    _output_args(p, FORMAT_NAMES)
+    p.set_defaults(func=_cmd_scan)
+
+
+def _add_dir(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = _subparser(sub, "dir", "what `pip cache dir` answers for an account: each of its caches")
+    _machine_args(p)
+    p.set_defaults(func=_cmd_dir)
+
+
+def _add_info(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = _subparser(sub, "info", "what `pip cache info` prints for an account, for each cache")
+    _machine_args(p)
+    p.set_defaults(func=_cmd_info)
+
+
+def _add_list(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = _subparser(sub, "list", "what `pip cache list` prints for an account: its built wheels")
+    _machine_args(p)
+    p.add_argument("pattern", nargs="?", default="*", help="pip's pattern (name, or name-version)")
+    p.add_argument("--format", "-f", choices=("human", "abspath", "json"), default="human")
+    p.set_defaults(func=_cmd_list)
+
+
+def _machine(args: argparse.Namespace) -> Machine:
+    if not os.path.isdir(args.root):
+        raise UsageError(f"--root {args.root}: not a directory")
+    return Machine.local(args.root)
+
+
+def _users(args: argparse.Namespace, machine: Machine) -> tuple[str, ...]:
+    return tuple(args.user) or (pipcache.default_user(machine),)
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    machine = _machine(args)
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    selection = scan_mod.Selection(
+        users=tuple(args.user),
+        all_users=args.all_users,
+        search=tuple(os.path.abspath(p) for p in args.search),
+        jobs=args.jobs,
+    )
+    result = scan_mod.scan(machine, selection)
+    text = formatters()[args.format].scan(result, RenderOptions(exact_bytes=args.bytes))
+    _emit(text, args.output)
+    return EXIT_OK if result.complete else EXIT_PARTIAL
+
+
+def _cmd_dir(args: argparse.Namespace) -> int:
+    machine = _machine(args)
+    resolved = pipcache.dirs(machine, _users(args, machine))
+    many = len(resolved) > 1
+    lines = []
+    status = EXIT_OK
+    for account in resolved:
+        for path in account.cache_paths:
+            shown = escape.display(path)
+            lines.append(f"{account.account.name}\t{shown}" if many else shown)
+        status = _report_problems(account.problems, status)
+        for phrase in _disabled(account):
+            _warn(f"{account.account.name}: cache disabled for {phrase}")
+    _emit("".join(line + "\n" for line in lines), None)
+    return status
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    machine = _machine(args)
+    blocks = []
+    status = EXIT_OK
+    infos = pipcache.info(machine, _users(args, machine))
+    many = sum(len(i.caches) for i in infos) > 1
+    for item in infos:
+        status = _report_problems(item.account.problems, status)
+        for cache in item.caches:
+            if cache.skipped:
+                _warn(f"{escape.display(cache.location.path)}: {cache.skipped}")
+                status = EXIT_PARTIAL
+                continue
+            lines = pipcompat.info_lines(cache.location.path, cache.figures)
+            if many:
+                why = "; ".join(
+                    f"{s.describe()}, {s.commands_phrase()}" for s in cache.location.sources
+                )
+                lines.insert(0, f"# {item.account.account.name}: {cache.location.path} ({why})")
+            blocks.append("\n".join(escape.display(line) for line in lines))
+            status = _report_problems(cache.figures.problems, status)
+    _emit("\n\n".join(blocks) + ("\n" if blocks else ""), None)
+    return status
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    machine = _machine(args)
+    found, skipped = pipcache.wheels(machine, _users(args, machine), args.pattern)
+    status = _report_problems(skipped, EXIT_OK)
+    if args.format == "json":
+        records = [
+            {"user": u, "path": escape.text(w.path), "name": escape.text(w.name), "size": w.size}
+            for u, w in sorted(found, key=lambda item: item[1].path)
+        ]
+        text = json.dumps(records, indent=2) + "\n"
+    elif args.format == "abspath":
+        lines = pipcompat.list_abspath([w.path for _, w in found])
+        text = "".join(escape.display(line) + "\n" for line in lines)
+    else:
+        lines = pipcompat.list_human([(w.name, w.size) for _, w in found])
+        text = "".join(escape.display(line) + "\n" for line in lines)
+    _emit(text, None)
+    return status
+
+
+def _disabled(account: object) -> list[str]:
+    from fleetcache.discovery.pipconfig import describe_disabled
+    from fleetcache.model import AccountCaches
+
+    assert isinstance(account, AccountCaches)
+    return describe_disabled(account.uses)
+
+
+def _report_problems(problems: Sequence[object], status: int) -> int:
+    for problem in problems:
+        path, reason = getattr(problem, "path", ""), getattr(problem, "reason", "")
+        _warn(f"skipped {escape.display(path)}: {escape.display(reason)}")
+    return EXIT_PARTIAL if problems else status
+
+
+def _warn(message: str) -> None:
+    print(f"fleetcache: {message}", file=sys.stderr)
+
+
+def _emit(text: str, output: Optional[str]) -> None:
+    """Write to stdout, or replace FILE atomically so a failed run never leaves half a report."""
+    if output is None or output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    directory = os.path.dirname(os.path.abspath(output))
+    fd, tmp = tempfile.mkstemp(prefix=".fleetcache-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, output)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Run fleetcache; the exit code is returned, never raised."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        func: Callable[[argparse.Namespace], int] = args.func
+        return func(args)
+    except UsageError as exc:
+        _warn(f"error: {exc}")
+        return EXIT_USAGE
+    except UnknownUser as exc:
+        _warn(f"error: {exc.args[0]}")
+        return EXIT_USAGE
+    except scan_mod.ScanError as exc:
+        _warn(f"error: {exc}")
+        return EXIT_ERROR
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        _warn(f"error:{where} {exc.strerror or exc}")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _warn("interrupted")
+        return 130
+    except BrokenPipeError:
+        return EXIT_ERROR

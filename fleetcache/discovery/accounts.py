@@ -1,0 +1,124 @@
+"""The machine's accounts: read from its account database, and selected as the user asked."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+from fleetcache.model import Account
+
+DEFAULT_UID_MIN = {"darwin": 500}
+NO_HOME = ("", "/", "/nonexistent", "/var/empty", "/dev/null")
+
+
+class UnknownUser(LookupError):
+    """A user named on the command line that the machine does not have."""
+
+
+def parse_passwd(text: str, uid_min: int, uid_max: int) -> list[Account]:
+    """Accounts from passwd(5) lines; malformed lines are passed over."""
+    accounts = []
+    for line in text.splitlines():
+        if not line or line.startswith(("#", "+", "-")):
+            continue
+        parts = line.split(":")
+        if len(parts) < 7:
+            continue
+        try:
+            uid, gid = int(parts[2]), int(parts[3])
+        except ValueError:
+            continue
+        human = uid == 0 or uid_min <= uid <= uid_max
+        accounts.append(Account(parts[0], uid, gid, parts[5], system=not human))
+    return accounts
+
+
+def parse_login_defs(text: str) -> dict[str, str]:
+    """The ``KEY value`` settings of login.defs(5)."""
+    settings = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and not parts[0].startswith("#"):
+            settings[parts[0]] = parts[1]
+    return settings
+
+
+def uid_range(login_defs: str, platform: str) -> tuple[int, int]:
+    """The uids of human accounts: UID_MIN..UID_MAX from login.defs, else the platform's default."""
+    settings = parse_login_defs(login_defs)
+    try:
+        low = int(settings.get("UID_MIN", DEFAULT_UID_MIN.get(platform, 1000)))
+        high = int(settings.get("UID_MAX", 60000))
+    except ValueError:
+        low, high = DEFAULT_UID_MIN.get(platform, 1000), 60000
+    return low, high
+
+
+def host_accounts(uid_min: int, uid_max: int) -> list[Account]:
+    """This host's accounts through its name service (files, LDAP, sssd ...)."""
+    import pwd
+
+    return [
+        Account(
+            p.pw_name,
+            p.pw_uid,
+            p.pw_gid,
+            p.pw_dir,
+            system=not (p.pw_uid == 0 or uid_min <= p.pw_uid <= uid_max),
+        )
+        for p in pwd.getpwall()
+    ]
+
+
+def select(
+    accounts: Sequence[Account],
+    names: Iterable[str] = (),
+    *,
+    all_users: bool = False,
+    home_exists: object = None,
+) -> list[Account]:
+    """The accounts asked for: by name; else humans and root; with ``all_users``, system accounts too.
+
+    System accounts count only when they have a home of their own (``home_exists(path)``).
+    """
+    by_name: dict[str, Account] = {}
+    for account in accounts:
+        by_name.setdefault(account.name, account)
+    wanted = list(dict.fromkeys(names))
+    if wanted:
+        missing = [n for n in wanted if n not in by_name]
+        if missing:
+            raise UnknownUser(f"no such user: {', '.join(missing)}")
+        return [by_name[n] for n in wanted]
+    chosen = []
+    for account in by_name.values():
+        if not account.system:
+            chosen.append(account)
+        elif (
+            all_users
+            and account.home not in NO_HOME
+            and (home_exists is None or callable(home_exists) and home_exists(account.home))
+        ):
+            chosen.append(account)
+    return chosen
+
+
+def home_of(accounts: Sequence[Account], name: str) -> str | None:
+    """The home of the named account, for ``~name`` in config values."""
+    for account in accounts:
+        if account.name == name:
+            return account.home
+    return None
+
+
+def owner_names(accounts: Sequence[Account]) -> dict[int, str]:
+    """uid -> first account name with that uid."""
+    names: dict[int, str] = {}
+    for account in accounts:
+        names.setdefault(account.uid, account.name)
+    return names
+
+
+def exists_below(root: str, path: str) -> bool:
+    """Whether a machine path exists below ``root`` (links are not followed)."""
+    return os.path.lexists(os.path.join(root, path.lstrip("/")))

@@ -1,0 +1,159 @@
+"""From accounts to pip cache locations: each account's resolved caches, and caches found by layout."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from typing import Optional
+
+from fleetcache import safefs
+from fleetcache.discovery import accounts as accounts_mod
+from fleetcache.discovery import pipconfig
+from fleetcache.machine import Machine
+from fleetcache.model import Account, AccountCaches, CacheLocation, CacheSource, Skipped
+
+HEX1 = re.compile(r"[0-9a-f]")
+HEX2 = re.compile(r"[0-9a-f]{2}")
+SELFCHECK_KEY = re.compile(r"[0-9a-f]{56}")
+SKIP_DIRS = frozenset({".git", "node_modules", "site-packages", "__pycache__", "proc", "sys", "dev"})
+
+
+class Finder:
+    """Reads the machine below its root for discovery: files as their account could, dirs safely."""
+
+    def __init__(self, machine: Machine, anchor: int, accounts: Sequence[Account]) -> None:
+        self.machine = machine
+        self.anchor = anchor
+        self.accounts = accounts
+
+    def read_config(self, path: str, account: Account) -> Optional[tuple[bytes, os.stat_result]]:
+        """A config file's bytes and stat; links followed only when root or the account owns them."""
+        trusted = {0, account.uid}
+        try:
+            opened = safefs.open_path(
+                self.anchor, path, trusted_links=trusted, follow_last=True, directory=False
+            )
+        except safefs.NotFound:
+            return None
+        except safefs.UnsafePath as exc:
+            raise OSError(str(exc)) from None
+        try:
+            if opened.st.st_size > 1 << 20:
+                raise OSError(f"{path} is larger than 1 MiB")
+            return os.read(opened.fd, (1 << 20) + 1), opened.st
+        finally:
+            os.close(opened.fd)
+
+    def is_dir(self, path: str) -> bool:
+        """Whether a machine path is a directory (links are not followed)."""
+        return os.path.isdir(self.machine.host_path(path)) and not os.path.islink(
+            self.machine.host_path(path)
+        )
+
+    def home(self, name: str) -> Optional[str]:
+        """The home of a named account, for ``~name``."""
+        return accounts_mod.home_of(self.accounts, name)
+
+    def resolve(self, account: Account) -> AccountCaches:
+        """The caches this account's pip uses."""
+        return pipconfig.resolve(account, self.machine, self.read_config, self.home, self.is_dir)
+
+
+def locations(resolved: Iterable[AccountCaches]) -> list[CacheLocation]:
+    """One location per distinct cache path, carrying every source that points there."""
+    by_path: dict[str, list[CacheSource]] = {}
+    owners: dict[str, set[int]] = {}
+    for account_caches in resolved:
+        uid = account_caches.account.uid
+        for use in account_caches.uses:
+            if use.path is None:
+                continue
+            by_path.setdefault(use.path, []).append(use.source)
+            trusted = owners.setdefault(use.path, set())
+            trusted.add(uid)
+            if use.source.kind == "config" and _is_global(use.source, account_caches.account):
+                trusted.add(0)
+    return [CacheLocation(p, tuple(s), frozenset(owners[p])) for p, s in by_path.items()]
+
+
+def _is_global(source: CacheSource, account: Account) -> bool:
+    """A system-wide config file (not under the account's home) may name a root-owned cache."""
+    home = account.home.rstrip("/") + "/"
+    return source.file is not None and not source.file.startswith(home)
+
+
+def merge_found(known: list[CacheLocation], found: Iterable[CacheLocation]) -> list[CacheLocation]:
+    """Add caches found by layout; one already known gains the layout source."""
+    index = {loc.path: i for i, loc in enumerate(known)}
+    merged = list(known)
+    for loc in found:
+        if loc.path in index:
+            i = index[loc.path]
+            old = merged[i]
+            merged[i] = CacheLocation(old.path, (*old.sources, *loc.sources), old.trusted_owners)
+        else:
+            index[loc.path] = len(merged)
+            merged.append(loc)
+    return merged
+
+
+def looks_like_cache(dir_fd: int, names: set[str]) -> bool:
+    """Whether a directory has pip's cache layout (there is no marker file to look for)."""
+    if "http-v2" in names and _children_match(dir_fd, "http-v2", HEX1, allow_empty=True):
+        return True
+    if "wheels" in names and _children_match(dir_fd, "wheels", HEX2, allow_empty=False):
+        return True
+    if "http" in names and _children_match(dir_fd, "http", HEX1, allow_empty=False):
+        return True
+    return "selfcheck" in names and _children_match(
+        dir_fd, "selfcheck", SELFCHECK_KEY, allow_empty=False
+    )
+
+
+def _children_match(dir_fd: int, name: str, pattern: re.Pattern[str], allow_empty: bool) -> bool:
+    try:
+        fd = os.open(name, safefs.O_DIR, dir_fd=dir_fd)
+    except OSError:
+        return False
+    try:
+        children = os.listdir(fd)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    if not children:
+        return allow_empty
+    return all(pattern.fullmatch(c) or c.endswith(".tmp") for c in children)
+
+
+def search(
+    machine: Machine, anchor: int, top: str, max_depth: int = 12
+) -> tuple[list[CacheLocation], list[Skipped]]:
+    """Every pip cache below a machine path, recognised by layout; not entered, links not followed."""
+    found: list[CacheLocation] = []
+    skipped: list[Skipped] = []
+    p = machine.pathmod
+    try:
+        opened = safefs.open_path(anchor, top, follow_last=True)
+    except safefs.UnsafePath as exc:
+        return [], [Skipped(top, f"search path not used: {exc}")]
+
+    def on_error(parts: tuple[str, ...], reason: str) -> None:
+        skipped.append(Skipped(p.join(opened.path, *parts), reason))
+
+    try:
+        for parts, fd, _files, dirs in safefs.walk(opened.fd, on_error):
+            names = {d.name for d in dirs}
+            if looks_like_cache(fd, names):
+                path = p.join(opened.path, *parts)
+                found.append(CacheLocation(path, (CacheSource("layout"),)))
+                dirs.clear()
+                continue
+            if len(parts) >= max_depth:
+                dirs.clear()
+                continue
+            dirs[:] = [d for d in dirs if d.name not in SKIP_DIRS]
+    finally:
+        os.close(opened.fd)
+    return found, skipped

@@ -1,0 +1,336 @@
+"""Which caches an account's pip uses: pip 26's config files, sections and variables, per account.
+
+Mirrors ``pip._internal.configuration`` and ``pip._internal.cli.parser``: files load in override order
+(global, user, site, ``PIP_CONFIG_FILE``), a later file's value replaces an earlier one (even an empty
+one, which then counts as unset), ``[global]`` loses to the command's own section, ``PIP_*`` variables
+win over both, and ``no-cache-dir`` with any valid boolean disables the cache whatever else is set.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from fleetcache.machine import Machine
+from fleetcache.model import CACHE_COMMANDS, Account, AccountCaches, CacheSource, CacheUse, Skipped
+
+TRUE_WORDS = ("y", "yes", "t", "true", "on", "1")
+FALSE_WORDS = ("n", "no", "f", "false", "off", "0")
+ENV_SECTION = ":env:"
+
+# Reads a machine path as the given account could; None when absent. Raises OSError-like
+# errors (fleetcache.safefs.UnsafePath) when the file may not or cannot be read.
+ConfigReader = Callable[[str, Account], Optional[tuple[bytes, os.stat_result]]]
+
+
+class ConfigProblem(Exception):
+    """A config file or value that makes pip stop before it touches any cache."""
+
+
+@dataclass(frozen=True)
+class ConfigFiles:
+    """The config files pip reads for an account, in load order, by kind."""
+
+    global_files: tuple[str, ...]
+    user_files: tuple[str, ...]
+    site_files: tuple[str, ...]
+    env_file: Optional[str]
+
+
+def _normalize(name: str) -> str:
+    name = name.lower().replace("_", "-")
+    return name[2:] if name.startswith("--") else name
+
+
+class _Parser(configparser.RawConfigParser):
+    def optionxform(self, optionstr: str) -> str:
+        return _normalize(optionstr)
+
+
+def strtobool(value: str) -> bool:
+    """pip's strtobool: the words pip accepts as booleans; anything else is an error."""
+    lowered = value.lower()
+    if lowered in TRUE_WORDS:
+        return True
+    if lowered in FALSE_WORDS:
+        return False
+    raise ValueError(value)
+
+
+def home_for(account: Account, machine: Machine, env: Mapping[str, str]) -> str:
+    """The home pip expands ``~`` to: $HOME for ourselves, the account's home for others."""
+    if env.get("HOME") and machine.platform != "win32":
+        return env["HOME"]
+    if machine.platform == "win32" and env.get("USERPROFILE"):
+        return env["USERPROFILE"]
+    return account.home
+
+
+def default_cache_dir(home: str, machine: Machine, env: Mapping[str, str]) -> tuple[str, str | None]:
+    """platformdirs' ``user_cache_dir("pip")`` for this home, and the variable it came from."""
+    p = machine.pathmod
+    if machine.platform == "darwin":
+        return p.join(home, "Library", "Caches", "pip"), None
+    if machine.platform == "win32":
+        local = env.get("LOCALAPPDATA", "").strip()
+        if local:
+            return p.join(local, "pip", "Cache"), "LOCALAPPDATA"
+        return p.join(home, "AppData", "Local", "pip", "Cache"), None
+    xdg = env.get("XDG_CACHE_HOME", "").strip()
+    if xdg:
+        return p.join(xdg, "pip"), "XDG_CACHE_HOME"
+    return p.join(home, ".cache", "pip"), None
+
+
+def config_files(
+    home: str,
+    machine: Machine,
+    env: Mapping[str, str],
+    is_dir: Callable[[str], bool],
+    site_prefix: Optional[str] = None,
+) -> ConfigFiles:
+    """The files pip 26 would load, per ``pip._internal.configuration.get_configuration_files``."""
+    p = machine.pathmod
+    if machine.platform == "win32":
+        basename = "pip.ini"
+        program_data = env.get("PROGRAMDATA", "C:\\ProgramData")
+        global_files: tuple[str, ...] = (p.join(program_data, "pip", basename),)
+        legacy = p.join(home, "pip", basename)
+        appdata = env.get("APPDATA", "").strip() or p.join(home, "AppData", "Roaming")
+        new = p.join(appdata, "pip", basename)
+    else:
+        basename = "pip.conf"
+        if machine.platform == "darwin":
+            global_files = (p.join("/Library/Application Support/pip", basename),)
+            support = p.join(home, "Library", "Application Support", "pip")
+            new_dir = support if is_dir(support) else p.join(home, ".config", "pip")
+        else:
+            dirs = env.get("XDG_CONFIG_DIRS", "").strip() or "/etc/xdg"
+            global_files = (
+                *(p.join(d, "pip", basename) for d in dirs.split(":")),
+                p.join("/etc", basename),
+            )
+            config_home = env.get("XDG_CONFIG_HOME", "").strip() or p.join(home, ".config")
+            new_dir = p.join(config_home, "pip")
+        legacy = p.join(home, ".pip", basename)
+        new = p.join(new_dir, basename)
+    site = (p.join(site_prefix, basename),) if site_prefix else ()
+    return ConfigFiles(global_files, (legacy, new), site, env.get("PIP_CONFIG_FILE"))
+
+
+def readable_by(st: os.stat_result, account: Account) -> bool:
+    """Whether the account may read a file with this stat (its own uid and primary group)."""
+    if account.uid == 0:
+        return True
+    if st.st_uid == account.uid:
+        return bool(st.st_mode & stat.S_IRUSR)
+    if st.st_gid == account.gid:
+        return bool(st.st_mode & stat.S_IRGRP)
+    return bool(st.st_mode & stat.S_IROTH)
+
+
+def parse_config(data: bytes, path: str) -> dict[str, str]:
+    """``section.key -> value`` as pip stores it; never quotes file content in an error."""
+    parser = _Parser()
+    try:
+        parser.read_string(data.decode("utf-8"), source=path)
+    except UnicodeDecodeError:
+        raise ConfigProblem(f"{path} contains invalid utf-8 characters") from None
+    except configparser.Error as exc:
+        line = getattr(exc, "lineno", None)
+        if line is None and isinstance(exc, configparser.ParsingError) and exc.errors:
+            line = exc.errors[0][0]
+        where = f" (line {line})" if line else ""
+        raise ConfigProblem(f"{path} is not a valid pip config file{where}") from None
+    values: dict[str, str] = {}
+    for section in parser.sections():
+        for key, value in parser.items(section):
+            values[f"{section}.{_normalize(key)}"] = value
+    return values
+
+
+def expand_user(
+    value: str, home: str, homes: Callable[[str], Optional[str]], machine: Machine
+) -> str:
+    """``os.path.expanduser`` as pip would run it for this account (``~`` and ``~name``)."""
+    if not value.startswith("~"):
+        return value
+    p = machine.pathmod
+    seps = "/\\" if machine.platform == "win32" else "/"
+    end = next((i for i, c in enumerate(value) if c in seps), len(value))
+    name = value[1:end]
+    base = home if not name else homes(name)
+    if base is None:
+        return value
+    rest = value[end:].lstrip(seps)
+    return p.join(base, rest) if rest else base
+
+
+@dataclass
+class _Setting:
+    value: str
+    source: CacheSource
+
+
+def resolve(
+    account: Account,
+    machine: Machine,
+    read: ConfigReader,
+    homes: Callable[[str], Optional[str]],
+    is_dir: Callable[[str], bool],
+    site_prefix: Optional[str] = None,
+) -> AccountCaches:
+    """Every cache the account's pip uses, per command, with the source of each decision."""
+    env = machine.env_for(account.uid)
+    home = home_for(account, machine, env)
+    files = config_files(home, machine, env, is_dir, site_prefix)
+    problems: list[Skipped] = []
+    loaded: dict[str, dict[str, str]] = {}
+    try:
+        for path in _files_to_load(files, machine, env, account, read):
+            got = _read(path, account, read, problems)
+            if got is not None:
+                loaded[path] = parse_config(got, path)
+        sections = _sections(loaded, env)
+        decisions = {cmd: _decide(cmd, sections, account) for cmd in CACHE_COMMANDS}
+    except ConfigProblem as exc:
+        problems.append(Skipped(account.home, f"pip stops for {account.name}: {exc}"))
+        return AccountCaches(account, (), tuple(loaded), tuple(problems))
+
+    default, variable = default_cache_dir(home, machine, env)
+    grouped: dict[tuple[Optional[str], CacheSource], list[str]] = {}
+    for cmd, decision in decisions.items():
+        if decision is None:
+            source = CacheSource("default", account.name, variable=variable)
+            key: tuple[Optional[str], CacheSource] = (default, source)
+        elif decision.value == "":
+            key = (None, decision.source)
+        else:
+            path = expand_user(decision.value, home, homes, machine)
+            if not machine.pathmod.isabs(path):
+                problems.append(
+                    Skipped(
+                        decision.value,
+                        f"{account.name}: relative cache-dir from {decision.source.describe()} "
+                        "depends on the working directory",
+                    )
+                )
+                continue
+            key = (machine.pathmod.normpath(path), decision.source)
+        grouped.setdefault(key, []).append(cmd)
+    uses = tuple(
+        CacheUse(
+            path,
+            CacheSource(
+                source.kind,
+                source.user,
+                tuple(cmds),
+                source.file,
+                source.section,
+                source.variable,
+            ),
+        )
+        for (path, source), cmds in grouped.items()
+    )
+    return AccountCaches(account, uses, tuple(loaded), tuple(problems))
+
+
+def _files_to_load(
+    files: ConfigFiles, machine: Machine, env: Mapping[str, str], account: Account, read: ConfigReader
+) -> list[str]:
+    env_file = files.env_file
+    if env_file is not None and env_file in (os.devnull, "nul"):
+        return []
+    load_user = True
+    if env_file:
+        try:
+            load_user = read(env_file, account) is None
+        except OSError:
+            load_user = False
+    ordered = [*files.global_files]
+    if load_user:
+        ordered.extend(files.user_files)
+    ordered.extend(files.site_files)
+    if env_file:
+        ordered.append(env_file)
+    # pip keys its loaded files by name: a file named twice keeps its first place.
+    return list(dict.fromkeys(ordered))
+
+
+def _read(
+    path: str, account: Account, read: ConfigReader, problems: list[Skipped]
+) -> Optional[bytes]:
+    try:
+        got = read(path, account)
+    except OSError as exc:
+        problems.append(Skipped(path, f"config file not read: {exc}"))
+        return None
+    if got is None:
+        return None
+    data, st = got
+    if not readable_by(st, account):
+        return None  # pip, running as the account, would silently pass it over
+    return data
+
+
+def _sections(
+    loaded: Mapping[str, Mapping[str, str]], env: Mapping[str, str]
+) -> dict[str, dict[str, _Setting]]:
+    """section -> key -> last setting, over every file in order, then the PIP_* variables."""
+    sections: dict[str, dict[str, _Setting]] = {}
+    for path, values in loaded.items():
+        for section_key, value in values.items():
+            section, key = section_key.split(".", 1)
+            source = CacheSource("config", file=path, section=section)
+            sections.setdefault(section, {})[key] = _Setting(value, source)
+    for name, value in env.items():
+        if name.startswith("PIP_") and name[4:].lower() not in ("version", "help"):
+            source = CacheSource("env", variable=name)
+            sections.setdefault(ENV_SECTION, {})[_normalize(name[4:])] = _Setting(value, source)
+    return sections
+
+
+def _decide(
+    command: str, sections: Mapping[str, Mapping[str, _Setting]], account: Account
+) -> Optional[_Setting]:
+    """The setting that decides ``command``'s cache: a cache-dir, a no-cache-dir (value ""), or None."""
+    cache_dir: Optional[_Setting] = None
+    disabled: Optional[_Setting] = None
+    for section in ("global", command, ENV_SECTION):
+        for key, setting in sections.get(section, {}).items():
+            if not setting.value:
+                continue
+            if key == "cache-dir":
+                cache_dir = setting
+            elif key == "no-cache-dir":
+                try:
+                    strtobool(setting.value)
+                except ValueError:
+                    raise ConfigProblem(
+                        f"{setting.source.describe()}: no-cache-dir is not a boolean"
+                    ) from None
+                disabled = setting
+    chosen = disabled or cache_dir
+    if chosen is None:
+        return None
+    source = CacheSource(
+        chosen.source.kind,
+        account.name,
+        file=chosen.source.file,
+        section=chosen.source.section,
+        variable=chosen.source.variable,
+    )
+    return _Setting("" if chosen is disabled else chosen.value, source)
+
+
+def describe_disabled(uses: Sequence[CacheUse]) -> list[str]:
+    """Phrases for the commands whose cache is disabled, e.g. ``install: ~/.pip/pip.conf [install]``."""
+    return [
+        f"{u.source.commands_phrase()}: disabled by {u.source.describe()}"
+        for u in uses
+        if u.path is None
+    ]

@@ -1,0 +1,48 @@
+"""CSV: a header row, then one row per cache with the scalar fields (lists joined with ';')."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from fleetcache import escape
+from fleetcache.formats import RenderOptions
+from fleetcache.formats.fields import CACHE_FIELDS
+from fleetcache.model import ScanResult
+
+COLUMNS = ["path", "owner", "owner_uid", "users", "sources"] + [
+    f.name for f in CACHE_FIELDS if f.scalar and f.name not in ("path", "owner", "owner_uid")
+]
+
+
+class CsvFormat:
+    """RFC 4180 CSV; every name escaped so no control character reaches a terminal."""
+
+    def scan(self, result: ScanResult, options: RenderOptions) -> str:
+        """One row per cache."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        getters = {f.name: f.get for f in CACHE_FIELDS}
+        for cache in result.caches:
+            row = []
+            for name in COLUMNS:
+                if name == "users":
+                    row.append(";".join(cache.location.users))
+                elif name == "sources":
+                    row.append(";".join(_source(s.user, s.describe()) for s in cache.location.sources))
+                else:
+                    value = getters[name](cache)
+                    row.append("" if value is None else _cell(value))
+            writer.writerow(row)
+        return out.getvalue()
+
+
+def _source(user: str | None, description: str) -> str:
+    return escape.display(f"{user}: {description}" if user else description)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return escape.display(str(value))

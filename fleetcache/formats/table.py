@@ -1,0 +1,115 @@
+"""The terminal table: one row per cache, totals, then what was not read and why."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from fleetcache import escape
+from fleetcache.formats import RenderOptions
+from fleetcache.formats.fields import iso, totals
+from fleetcache.model import CacheResult, ScanResult
+
+HEADERS = ["CACHE", "OWNER", "USED BY", "HTTP FILES", "HTTP", "WHEELS", "WHEEL SIZE", "TOTAL"]
+HEADERS_AGE = ["OLDEST", "NEWEST"]
+
+
+def human_size(size: int) -> str:
+    """Decimal units like pip's, up to TB."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000:
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def used_by(cache: CacheResult) -> str:
+    """``alice (default location), bob (/etc/pip.conf [global])``"""
+    parts = []
+    for source in cache.location.sources:
+        why = source.describe()
+        parts.append(f"{source.user} ({why})" if source.user else why)
+    return ", ".join(dict.fromkeys(parts))
+
+
+class TableFormat:
+    """A plain table for people; paths escaped."""
+
+    def scan(self, result: ScanResult, options: RenderOptions) -> str:
+        """The scan as a table, its totals, missing caches and what was skipped."""
+        size = str if options.exact_bytes else human_size
+        rows = []
+        present = [c for c in result.caches if c.exists]
+        for c in present:
+            f = c.figures
+            rows.append(
+                [
+                    escape.display(c.location.path),
+                    c.owner or "",
+                    escape.display(used_by(c)),
+                    f.http_files,
+                    size(f.http_bytes),
+                    f.wheel_files,
+                    size(f.wheel_bytes),
+                    size(f.total_bytes),
+                    _day(f.oldest_mtime),
+                    _day(f.newest_mtime),
+                ]
+            )
+        sums = totals(result)
+        rows.append(
+            [
+                f"TOTAL ({len(present)} caches)",
+                "",
+                "",
+                sums["http_files"],
+                size(sums["http_bytes"]),
+                sums["wheel_files"],
+                size(sums["wheel_bytes"]),
+                size(sums["total_bytes"]),
+                "",
+                "",
+            ]
+        )
+        lines = [tabulate(rows, headers=HEADERS + HEADERS_AGE, disable_numparse=True)]
+        lines.extend(_junk(sums, size))
+        missing = [c for c in result.caches if not c.exists]
+        if missing:
+            names = ", ".join(escape.display(used_by(c)) for c in missing)
+            lines.append(f"No cache yet: {names}")
+        disabled = [
+            f"{ac.account.name}: {u.source.commands_phrase()} by {escape.display(u.source.describe())}"
+            for ac in result.accounts
+            for u in ac.uses
+            if u.path is None
+        ]
+        if disabled:
+            lines.append("Cache disabled: " + "; ".join(disabled))
+        if result.skipped:
+            lines.append(f"Skipped ({len(result.skipped)}):")
+            lines.extend(
+                f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in result.skipped
+            )
+        return "\n".join(lines) + "\n"
+
+
+def _day(ts: float | None) -> str:
+    stamp = iso(ts)
+    return stamp[:10] if stamp else ""
+
+
+def _junk(sums: dict[str, int], size: object) -> list[str]:
+    """One line on what pip can never use again, when there is any."""
+    assert callable(size)
+    parts = [
+        (sums["orphan_bytes"], f"{sums['orphan_files']} orphan halves"),
+        (sums["tmp_bytes"], f"{sums['tmp_files']} tmp leftovers"),
+        (sums["legacy_http_bytes"], f"{sums['legacy_http_files']} legacy http/ files"),
+        (sums["legacy_wheel_bytes"], f"{sums['legacy_wheel_entries']} pre-20.0 wheel entries"),
+    ]
+    found = [(b, what) for b, what in parts if b]
+    if not found:
+        return []
+    total = sum(b for b, _ in found)
+    detail = ", ".join(f"{what} {size(b)}" for b, what in found)
+    return [f"Never used again by pip: {size(total)} ({detail})"]

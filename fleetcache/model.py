@@ -1,0 +1,198 @@
+"""The data that flows along fleetcache's pipeline: accounts, caches, their figures, and what was skipped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Optional
+
+# pip commands whose options decide which cache they read and write (every SessionCommandMixin
+# command, and `pip cache` itself); `[global]` loses to any of these sections.
+CACHE_COMMANDS = (
+    "cache",
+    "download",
+    "index",
+    "install",
+    "list",
+    "lock",
+    "search",
+    "uninstall",
+    "wheel",
+)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Something that could not be read or was refused, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Account:
+    """One account of the machine, as its account database describes it."""
+
+    name: str
+    uid: int
+    gid: int
+    home: str
+    system: bool = False
+
+
+@dataclass(frozen=True)
+class CacheSource:
+    """Why an account's pip uses a cache: the default, a config file section, a variable, or layout."""
+
+    kind: str  # "default" | "config" | "env" | "layout"
+    user: Optional[str] = None
+    commands: tuple[str, ...] = ()
+    file: Optional[str] = None
+    section: Optional[str] = None
+    variable: Optional[str] = None
+
+    def describe(self) -> str:
+        """One short phrase for tables, e.g. ``/etc/pip.conf [install]`` or ``PIP_CACHE_DIR``."""
+        if self.kind == "config":
+            return f"{self.file} [{self.section}]"
+        if self.kind == "env":
+            return f"${self.variable}"
+        if self.kind == "layout":
+            return "found by layout"
+        return "default location"
+
+    def commands_phrase(self) -> str:
+        """The pip commands this source applies to, shortened when it is all of them."""
+        if set(self.commands) >= set(CACHE_COMMANDS):
+            return "all commands"
+        return ", ".join(self.commands)
+
+
+@dataclass(frozen=True)
+class CacheUse:
+    """What one account's pip uses for some commands: a cache path, or no cache at all."""
+
+    path: Optional[str]  # None: the cache is disabled for these commands
+    source: CacheSource
+
+
+@dataclass(frozen=True)
+class AccountCaches:
+    """An account and the caches its pip would use, with the problems met on the way."""
+
+    account: Account
+    uses: tuple[CacheUse, ...]
+    config_files: tuple[str, ...] = ()
+    problems: tuple[Skipped, ...] = ()
+
+    @property
+    def cache_paths(self) -> tuple[str, ...]:
+        """Each distinct cache path, in the order first used."""
+        return tuple(dict.fromkeys(u.path for u in self.uses if u.path is not None))
+
+
+@dataclass(frozen=True)
+class CacheLocation:
+    """A pip cache directory to examine, and every reason it is one."""
+
+    path: str
+    sources: tuple[CacheSource, ...]
+    # uids the cache root may belong to; empty means any owner (found by --search).
+    trusted_owners: frozenset[int] = frozenset()
+
+    @property
+    def users(self) -> tuple[str, ...]:
+        """The accounts whose pip uses this cache."""
+        return tuple(dict.fromkeys(s.user for s in self.sources if s.user is not None))
+
+
+@dataclass(frozen=True)
+class SelfcheckKey:
+    """A ``selfcheck/`` entry: an interpreter prefix that used this cache."""
+
+    prefix: str
+    last_check: Optional[str]
+    exists: Optional[bool] = None
+
+
+@dataclass(frozen=True)
+class CacheFigures:
+    """What one walk of a cache found. Counters add up, so partial walks merge."""
+
+    # pip's own four figures
+    http_files: int = 0
+    http_bytes: int = 0
+    wheel_files: int = 0
+    wheel_bytes: int = 0
+    # everything under the cache root
+    total_files: int = 0
+    total_bytes: int = 0
+    dirs: int = 0
+    # what pip does not show
+    http_v2_files: int = 0
+    http_v2_bytes: int = 0
+    http_entries: int = 0
+    orphan_files: int = 0
+    orphan_bytes: int = 0
+    tmp_files: int = 0
+    tmp_bytes: int = 0
+    legacy_http_files: int = 0
+    legacy_http_bytes: int = 0
+    wheel_entries: int = 0
+    legacy_wheel_entries: int = 0
+    legacy_wheel_bytes: int = 0
+    selfcheck_files: int = 0
+    selfcheck_bytes: int = 0
+    legacy_selfcheck_bytes: int = 0
+    other_files: int = 0
+    other_bytes: int = 0
+    foreign_files: int = 0
+    foreign_bytes: int = 0
+    odd_names: int = 0
+    vanished: int = 0
+    unreadable: int = 0
+    oldest_mtime: Optional[float] = None
+    newest_mtime: Optional[float] = None
+    selfcheck: tuple[SelfcheckKey, ...] = ()
+    problems: tuple[Skipped, ...] = field(default=(), compare=False)
+
+    def merged(self, other: CacheFigures) -> CacheFigures:
+        """The figures of both walks together."""
+        values: dict[str, object] = {}
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if f.name == "oldest_mtime":
+                values[f.name] = min((x for x in (a, b) if x is not None), default=None)
+            elif f.name == "newest_mtime":
+                values[f.name] = max((x for x in (a, b) if x is not None), default=None)
+            else:
+                values[f.name] = a + b
+        return CacheFigures(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class CacheResult:
+    """One cache: where, why, whose, and its figures; or why it was not walked."""
+
+    location: CacheLocation
+    exists: bool
+    owner_uid: Optional[int] = None
+    owner: Optional[str] = None
+    figures: CacheFigures = CacheFigures()
+    skipped: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Everything one scan found on one machine."""
+
+    host: str
+    generated_at: float
+    root: str
+    accounts: tuple[AccountCaches, ...]
+    caches: tuple[CacheResult, ...]
+    skipped: tuple[Skipped, ...]
+
+    @property
+    def complete(self) -> bool:
+        """True when nothing was skipped."""
+        return not self.skipped

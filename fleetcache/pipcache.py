@@ -1,0 +1,63 @@
+"""`pip cache dir|info|list` for any account, answered from outside that account's pip."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fleetcache import scan as scan_mod
+from fleetcache.discovery import caches as caches_mod
+from fleetcache.machine import Machine
+from fleetcache.model import AccountCaches, CacheResult, Skipped
+from fleetcache.stats.wheels import WheelFile, find_wheels
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """One account's caches with their figures."""
+
+    account: AccountCaches
+    caches: tuple[CacheResult, ...]
+
+
+def default_user(machine: Machine) -> str:
+    """The account running fleetcache, the one pip itself would answer for."""
+    if machine.current_uid is not None:
+        for account in scan_mod.load_accounts(machine):
+            if account.uid == machine.current_uid:
+                return account.name
+    raise scan_mod.ScanError("cannot tell which account this is; name one with --user")
+
+
+def dirs(machine: Machine, users: tuple[str, ...]) -> list[AccountCaches]:
+    """Each named account's caches, as its pip resolves them."""
+    _, resolved = scan_mod.resolve(machine, scan_mod.Selection(users=users))
+    return resolved
+
+
+def info(machine: Machine, users: tuple[str, ...], jobs: int | None = None) -> list[CacheInfo]:
+    """Each named account's caches, walked."""
+    every, resolved = scan_mod.resolve(machine, scan_mod.Selection(users=users))
+    out = []
+    for account in resolved:
+        locations = caches_mod.locations([account])
+        out.append(CacheInfo(account, tuple(scan_mod.measure(machine, locations, every, jobs))))
+    return out
+
+
+def wheels(
+    machine: Machine, users: tuple[str, ...], pattern: str
+) -> tuple[list[tuple[str, WheelFile]], list[Skipped]]:
+    """(account name, wheel) for every built wheel matching ``pattern`` in the accounts' caches."""
+    _, resolved = scan_mod.resolve(machine, scan_mod.Selection(users=users))
+    found: list[tuple[str, WheelFile]] = []
+    skipped: list[Skipped] = [p for r in resolved for p in r.problems]
+    seen: set[str] = set()
+    for loc in caches_mod.locations(resolved):
+        if loc.path in seen:
+            continue
+        seen.add(loc.path)
+        files, missed = find_wheels(machine.root, loc.path, pattern, loc.trusted_owners)
+        user = loc.users[0] if loc.users else ""
+        found.extend((user, w) for w in files)
+        skipped.extend(missed)
+    return found, skipped

@@ -1,0 +1,229 @@
+"""Link-proof filesystem access: paths opened component by component, walks over directory fds."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+O_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+MAX_LINK_HOPS = 40
+
+
+class UnsafePath(Exception):
+    """A path that may not be followed or opened; the message says why."""
+
+
+class NotFound(UnsafePath):
+    """A path (or one of its components) that does not exist."""
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A descriptor opened by :func:`open_path`, the path it really names, and its stat."""
+
+    fd: int
+    path: str
+    st: os.stat_result
+    via_links: tuple[str, ...] = ()
+
+
+def open_anchor(root: str) -> int:
+    """Open the machine's root directory, the anchor every other path is opened from."""
+    return os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def open_path(
+    anchor: int,
+    path: str,
+    *,
+    trusted_links: Collection[int] = (0,),
+    follow_last: bool = False,
+    directory: bool = True,
+) -> Opened:
+    """Open an absolute machine path below ``anchor`` without ever following an untrusted link.
+
+    Every component is opened with ``O_NOFOLLOW`` relative to its parent's descriptor. A symbolic
+    link on the way is followed only when its owner is in ``trusted_links`` (root, the account),
+    and its target is resolved inside the anchor, never on the host. The last component must not
+    be a link unless ``follow_last``. Raises :class:`NotFound` or :class:`UnsafePath`.
+    """
+    pending = [p for p in reversed(path.split("/")) if p not in ("", ".")]
+    stack: list[int] = [os.dup(anchor)]
+    names: list[str] = []
+    links: list[str] = []
+    try:
+        while pending:
+            name = pending.pop()
+            if name == "..":
+                if len(stack) > 1:
+                    os.close(stack.pop())
+                    names.pop()
+                continue
+            here = "/" + "/".join([*names, name])
+            last = not pending
+            try:
+                st = os.stat(name, dir_fd=stack[-1], follow_symlinks=False)
+            except FileNotFoundError:
+                raise NotFound(f"{here} does not exist") from None
+            except NotADirectoryError:
+                raise UnsafePath(f"{'/' + '/'.join(names)} is not a directory") from None
+            if stat.S_ISLNK(st.st_mode):
+                if last and not follow_last:
+                    raise UnsafePath(f"{here} is a symbolic link")
+                if st.st_uid not in trusted_links:
+                    raise UnsafePath(f"{here} is a symbolic link owned by uid {st.st_uid}")
+                if len(links) >= MAX_LINK_HOPS:
+                    raise UnsafePath(f"{here}: too many levels of symbolic links")
+                target = os.readlink(name, dir_fd=stack[-1])
+                links.append(here)
+                if target.startswith("/"):
+                    while len(stack) > 1:
+                        os.close(stack.pop())
+                    names.clear()
+                pending.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
+                continue
+            if last and not directory:
+                if not stat.S_ISREG(st.st_mode):
+                    raise UnsafePath(f"{here} is not a regular file")
+                fd = os.open(name, O_FILE, dir_fd=stack[-1])
+            else:
+                if not stat.S_ISDIR(st.st_mode):
+                    raise UnsafePath(f"{here} is not a directory")
+                fd = os.open(name, O_DIR, dir_fd=stack[-1])
+            opened = os.fstat(fd)
+            if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
+                os.close(fd)
+                raise UnsafePath(f"{here} changed while it was being opened")
+            stack.append(fd)
+            names.append(name)
+        fd = stack.pop()
+        return Opened(fd, "/" + "/".join(names), os.fstat(fd), tuple(links))
+    except PermissionError as exc:
+        raise UnsafePath(f"{path}: permission denied ({exc.strerror})") from None
+    finally:
+        for fd in stack:
+            os.close(fd)
+
+
+def read_small_file(
+    anchor: int, path: str, *, trusted: Collection[int], limit: int = 1 << 20
+) -> Optional[bytes]:
+    """The bytes of a small regular file whose owner is trusted; None when it does not exist."""
+    try:
+        opened = open_path(anchor, path, trusted_links=trusted, follow_last=True, directory=False)
+    except NotFound:
+        return None
+    try:
+        if opened.st.st_uid not in trusted:
+            raise UnsafePath(f"{path} belongs to uid {opened.st.st_uid}, not its account or root")
+        if opened.st.st_size > limit:
+            raise UnsafePath(f"{path} is larger than {limit} bytes")
+        with os.fdopen(os.dup(opened.fd), "rb") as f:
+            return f.read(limit + 1)
+    finally:
+        os.close(opened.fd)
+
+
+def read_at(dir_fd: int, name: str, limit: int = 1 << 16) -> bytes:
+    """The first ``limit`` bytes of a regular file in ``dir_fd``, opened without following links."""
+    fd = os.open(name, O_FILE, dir_fd=dir_fd)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafePath(f"{name} is not a regular file")
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)
+
+
+Walked = tuple[tuple[str, ...], int, list[os.DirEntry[str]], list[os.DirEntry[str]]]
+OnError = Callable[[tuple[str, ...], str], None]
+
+
+def open_subdir(dir_fd: int, name: str, device: int) -> int:
+    """Open a subdirectory without following links; refuse one on another device."""
+    fd = os.open(name, O_DIR, dir_fd=dir_fd)
+    if os.fstat(fd).st_dev != device:
+        os.close(fd)
+        raise UnsafePath("another filesystem is mounted here; not entered")
+    return fd
+
+
+def walk(top_fd: int, on_error: OnError, rel: tuple[str, ...] = ()) -> Iterator[Walked]:
+    """Walk the tree below ``top_fd`` depth-first, never following a link nor leaving its device.
+
+    Yields ``(relative parts, dir fd, non-directories, directories)`` for each directory; the
+    descriptor stays open while the consumer looks at the entries, and the consumer may remove
+    directories from the list to prune them. Unreadable or vanished directories go to ``on_error``.
+    ``top_fd`` is borrowed, not closed.
+    """
+    device = os.fstat(top_fd).st_dev
+    stack: list[_Frame] = []
+
+    def listing(fd: int, parts: tuple[str, ...], owned: bool) -> Iterator[Walked]:
+        files: list[os.DirEntry[str]] = []
+        dirs: list[os.DirEntry[str]] = []
+        try:
+            with os.scandir(fd) as it:
+                for entry in it:
+                    if entry.is_dir(follow_symlinks=False):
+                        dirs.append(entry)
+                    else:
+                        files.append(entry)
+        except OSError as exc:
+            on_error(parts, exc.strerror or str(exc))
+        frame = _Frame(fd, parts, owned)
+        stack.append(frame)
+        yield parts, fd, files, dirs
+        frame.pending = iter([d.name for d in dirs])
+
+    try:
+        yield from listing(top_fd, rel, False)
+        while stack:
+            frame = stack[-1]
+            name = next(frame.pending, None)
+            if name is None:
+                stack.pop()
+                frame.close()
+                continue
+            child = (*frame.parts, name)
+            try:
+                child_fd = open_subdir(frame.fd, name, device)
+            except UnsafePath as exc:
+                on_error(child, str(exc))
+                continue
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                if exc.errno == errno.EMFILE:
+                    on_error(child, "too deep: out of file descriptors; not entered")
+                elif exc.errno == errno.ELOOP:
+                    on_error(child, "replaced by a symbolic link during the walk; not followed")
+                else:
+                    on_error(child, exc.strerror or str(exc))
+                continue
+            yield from listing(child_fd, child, True)
+    finally:
+        for frame in stack:
+            frame.close()
+
+
+class _Frame:
+    """A directory the walk is inside: its descriptor and the subdirectories still to visit."""
+
+    __slots__ = ("fd", "owned", "parts", "pending")
+
+    def __init__(self, fd: int, parts: tuple[str, ...], owned: bool) -> None:
+        self.fd = fd
+        self.parts = parts
+        self.owned = owned
+        self.pending: Iterator[str] = iter(())
+
+    def close(self) -> None:
+        if self.owned:
+            self.owned = False
+            os.close(self.fd)

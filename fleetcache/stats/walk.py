@@ -1,0 +1,274 @@
+"""One walk of one pip cache: pip's own four figures, and what pip does not show, from one lstat a file."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import stat
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Optional
+
+from fleetcache import safefs
+from fleetcache.model import CacheFigures, SelfcheckKey, Skipped
+
+# pip 20.0 (2020-01-21) added the interpreter to the wheel cache key; files older than that were
+# written by an older pip under a key no current pip computes.
+PIP20_RELEASED = 1579564800.0
+# tempfile.mkdtemp names, where pip 25.3+ builds wheels before moving them into place
+TMP_DIR = re.compile(r"tmp[a-z0-9_]{8}")
+MAX_PROBLEMS = 20
+
+
+@dataclass(frozen=True)
+class WalkTask:
+    """A cache to walk: the machine's root on this host, the cache's path, who may own it."""
+
+    root: str
+    path: str
+    trusted_owners: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class WalkOutcome:
+    """What walking one cache gave: whether it exists, its owner, figures, or why it was refused."""
+
+    exists: bool
+    owner_uid: Optional[int] = None
+    figures: CacheFigures = CacheFigures()
+    skipped: Optional[str] = None
+
+
+def walk_cache(task: WalkTask) -> WalkOutcome:
+    """Open the cache root without following links, check its owner, and walk it once."""
+    anchor = safefs.open_anchor(task.root)
+    try:
+        trusted_links = {0, *task.trusted_owners}
+        try:
+            opened = safefs.open_path(anchor, task.path, trusted_links=trusted_links)
+        except safefs.NotFound:
+            return WalkOutcome(exists=False)
+        except safefs.UnsafePath as exc:
+            return WalkOutcome(exists=True, skipped=f"not walked: {exc}")
+        try:
+            owner = opened.st.st_uid
+            if task.trusted_owners and owner not in task.trusted_owners:
+                return WalkOutcome(
+                    exists=True,
+                    owner_uid=owner,
+                    skipped=f"not walked: owned by uid {owner}, not by an account that uses it",
+                )
+            walker = Walker(task.path, owner)
+            walker.walk_root(opened.fd)
+            return WalkOutcome(exists=True, owner_uid=owner, figures=walker.figures())
+        finally:
+            os.close(opened.fd)
+    finally:
+        os.close(anchor)
+
+
+class Walker:
+    """Accumulates the figures of one cache while its subtrees are walked."""
+
+    def __init__(self, path: str, owner: int) -> None:
+        self.path = path
+        self.owner = owner
+        self.c: dict[str, int] = dict.fromkeys(
+            (f for f in CacheFigures.__dataclass_fields__ if f.endswith(("_files", "_bytes"))), 0
+        )
+        for name in (
+            "dirs",
+            "http_entries",
+            "wheel_entries",
+            "legacy_wheel_entries",
+            "odd_names",
+            "vanished",
+            "unreadable",
+        ):
+            self.c[name] = 0
+        self.oldest: Optional[float] = None
+        self.newest: Optional[float] = None
+        self.selfcheck: list[SelfcheckKey] = []
+        self.problems: list[Skipped] = []
+
+    def figures(self) -> CacheFigures:
+        """The figures gathered so far."""
+        return CacheFigures(
+            **self.c,
+            oldest_mtime=self.oldest,
+            newest_mtime=self.newest,
+            selfcheck=tuple(self.selfcheck),
+            problems=tuple(self.problems),
+        )
+
+    def problem(self, parts: Collection[str], reason: str) -> None:
+        """Note something not read; the first few are kept with their paths."""
+        self.c["unreadable"] += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(Skipped("/".join((self.path, *parts)), reason))
+
+    def walk_root(self, fd: int) -> None:
+        """Walk every top-level entry of the cache with the walker for its kind."""
+        for parts, dir_fd, files, dirs in safefs.walk(fd, self.problem):
+            self.c["dirs"] += 1
+            if not parts:
+                for name, size, _ in self._files(dir_fd, files, parts):
+                    if name == "selfcheck.json":
+                        self.c["legacy_selfcheck_bytes"] += size
+                    else:
+                        self.c["other_files"] += 1
+                        self.c["other_bytes"] += size
+                continue
+            top = parts[0]
+            if top == "http-v2":
+                self._http_v2(dir_fd, files, parts)
+            elif top == "http":
+                self._legacy_http(dir_fd, files, parts)
+            elif top == "wheels":
+                self._wheels(dir_fd, files, parts)
+            elif top == "selfcheck":
+                self._selfcheck(dir_fd, files, parts)
+            else:
+                for _, size, _ in self._files(dir_fd, files, parts):
+                    self.c["other_files"] += 1
+                    self.c["other_bytes"] += size
+
+    def _files(
+        self, dir_fd: int, entries: list[os.DirEntry[str]], parts: tuple[str, ...]
+    ) -> list[tuple[str, int, float]]:
+        """(name, size, mtime) of each file pip counts; totals, owners, ages and odd names noted."""
+        out = []
+        c = self.c
+        owner = self.owner
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                c["vanished"] += 1
+                continue
+            except OSError as exc:
+                self.problem((*parts, entry.name), exc.strerror or str(exc))
+                continue
+            size = st.st_size
+            if stat.S_ISLNK(st.st_mode):
+                if _points_to_dir(dir_fd, entry.name):
+                    continue  # os.walk lists it as a directory and does not enter it: pip skips it
+                size = 0  # pip counts a link as a file of 0 bytes
+            name = entry.name
+            if not name.isprintable():
+                c["odd_names"] += 1
+            if st.st_uid != owner:
+                c["foreign_files"] += 1
+                c["foreign_bytes"] += size
+            mtime = st.st_mtime
+            if self.oldest is None or mtime < self.oldest:
+                self.oldest = mtime
+            if self.newest is None or mtime > self.newest:
+                self.newest = mtime
+            c["total_files"] += 1
+            c["total_bytes"] += size
+            out.append((name, size, mtime))
+        return out
+
+    def _http_v2(self, dir_fd: int, entries: list[os.DirEntry[str]], parts: tuple[str, ...]) -> None:
+        c = self.c
+        heads: dict[str, int] = {}
+        bodies: dict[str, int] = {}
+        for name, size, _ in self._files(dir_fd, entries, parts):
+            c["http_files"] += 1
+            c["http_bytes"] += size
+            c["http_v2_files"] += 1
+            c["http_v2_bytes"] += size
+            if name.endswith(".tmp"):
+                c["tmp_files"] += 1
+                c["tmp_bytes"] += size
+            elif name.endswith(".body"):
+                bodies[name[:-5]] = size
+            else:
+                heads[name] = size
+        if not heads and not bodies:
+            return
+        for key, size in heads.items():
+            if key in bodies:
+                c["http_entries"] += 1
+                del bodies[key]
+            else:
+                c["orphan_files"] += 1
+                c["orphan_bytes"] += size
+        c["orphan_files"] += len(bodies)
+        c["orphan_bytes"] += sum(bodies.values())
+
+    def _legacy_http(
+        self, dir_fd: int, entries: list[os.DirEntry[str]], parts: tuple[str, ...]
+    ) -> None:
+        c = self.c
+        for name, size, _ in self._files(dir_fd, entries, parts):
+            c["http_files"] += 1
+            c["http_bytes"] += size
+            c["legacy_http_files"] += 1
+            c["legacy_http_bytes"] += size
+            if name.endswith(".tmp"):
+                c["tmp_files"] += 1
+                c["tmp_bytes"] += size
+
+    def _wheels(self, dir_fd: int, entries: list[os.DirEntry[str]], parts: tuple[str, ...]) -> None:
+        c = self.c
+        in_tmp = any(TMP_DIR.fullmatch(p) for p in parts[1:])
+        wheels = 0
+        entry_bytes = 0
+        newest = 0.0
+        has_origin = False
+        for name, size, mtime in self._files(dir_fd, entries, parts):
+            c["wheel_bytes"] += size
+            entry_bytes += size
+            newest = max(newest, mtime)
+            if in_tmp:
+                c["tmp_files"] += 1
+                c["tmp_bytes"] += size
+            if fnmatch.fnmatch(name, "*-*.whl"):
+                c["wheel_files"] += 1
+                wheels += 1
+            elif name == "origin.json":
+                has_origin = True
+        if wheels and not in_tmp:
+            c["wheel_entries"] += 1
+            if not has_origin and newest < PIP20_RELEASED:
+                c["legacy_wheel_entries"] += 1
+                c["legacy_wheel_bytes"] += entry_bytes
+
+    def _selfcheck(
+        self, dir_fd: int, entries: list[os.DirEntry[str]], parts: tuple[str, ...]
+    ) -> None:
+        c = self.c
+        for name, size, _ in self._files(dir_fd, entries, parts):
+            c["selfcheck_files"] += 1
+            c["selfcheck_bytes"] += size
+            if name.endswith(".tmp"):
+                c["tmp_files"] += 1
+                c["tmp_bytes"] += size
+            elif len(parts) == 1:
+                key = _selfcheck_key(dir_fd, name)
+                if key is not None:
+                    self.selfcheck.append(key)
+
+
+def _points_to_dir(dir_fd: int, name: str) -> bool:
+    """Whether a link's target is a directory, as os.walk decides; the target is only stat'ed."""
+    try:
+        return stat.S_ISDIR(os.stat(name, dir_fd=dir_fd).st_mode)
+    except OSError:
+        return False
+
+
+def _selfcheck_key(dir_fd: int, name: str) -> Optional[SelfcheckKey]:
+    """The prefix a selfcheck file names, read without following links (it is a few hundred bytes)."""
+    try:
+        data = json.loads(safefs.read_at(dir_fd, name, 4096))
+    except (OSError, ValueError, safefs.UnsafePath):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("key"), str):
+        return None
+    last = data.get("last_check")
+    return SelfcheckKey(data["key"], last if isinstance(last, str) else None)
