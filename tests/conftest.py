@@ -1,0 +1,139 @@
+"""Shared fixtures: machine trees under a --root, a loopback index, and real pips to fill caches."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from tests.index_server import default_index, serve
+
+PIP_RELEASES = {"26": "26.3", "23": "23.0.1"}
+
+
+class Tree:
+    """A machine under a --root: etc/passwd, etc/login.defs, homes, files owned by numeric uids."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "etc").mkdir(parents=True, exist_ok=True)
+        self.passwd: list[str] = ["root:x:0:0:root:/root:/bin/bash"]
+        self._write_passwd()
+        (root / "etc" / "login.defs").write_text("UID_MIN 1000\nUID_MAX 60000\n")
+
+    def _write_passwd(self) -> None:
+        (self.root / "etc" / "passwd").write_text("\n".join(self.passwd) + "\n")
+
+    def host(self, machine_path: str) -> Path:
+        """Where a machine path lies in this tree."""
+        return self.root / machine_path.lstrip("/")
+
+    def user(self, name: str, uid: int, home: str | None = None, make_home: bool = True) -> Path:
+        """Add an account (and its home, owned by it); returns the home in the tree."""
+        home = home or f"/home/{name}"
+        self.passwd.append(f"{name}:x:{uid}:{uid}::{home}:/bin/bash")
+        self._write_passwd()
+        path = self.host(home)
+        if make_home:
+            path.mkdir(parents=True, exist_ok=True)
+            os.lchown(path, uid, uid)
+        return path
+
+    def write(self, machine_path: str, text: str | bytes, uid: int = 0) -> Path:
+        """Write a file (parents made), owned by ``uid``."""
+        path = self.host(machine_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text)
+        os.lchown(path, uid, uid)
+        return path
+
+
+def chown_tree(top: Path, uid: int) -> None:
+    """Give a whole tree (links themselves included) to ``uid``."""
+    os.lchown(top, uid, uid)
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in dirnames + filenames:
+            os.lchown(os.path.join(dirpath, name), uid, uid)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Tree:
+    """An empty machine with only root."""
+    return Tree(tmp_path / "machine")
+
+
+@pytest.fixture(scope="session")
+def index_url() -> Iterator[str]:
+    """The loopback index, for the whole session."""
+    with serve(default_index()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pip_python(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``pip_python("26")``: the interpreter of a venv holding that pip (made once per session)."""
+    made: dict[str, Path] = {}
+
+    def get(release: str) -> Path:
+        if release not in made:
+            venv = tmp_path_factory.mktemp(f"pip{release}")
+            subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+            python = venv / "bin" / "python"
+            result = subprocess.run(
+                [sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
+                 "--no-cache-dir", "--disable-pip-version-check", f"pip=={PIP_RELEASES[release]}"],
+                capture_output=True,
+                text=True,
+            )  # fmt: skip
+            if result.returncode != 0:
+                pytest.skip(f"cannot install pip {PIP_RELEASES[release]} from PyPI: {result.stderr}")
+            made[release] = python
+        return made[release]
+
+    return get
+
+
+def pip_env(home: Path, **extra: str) -> dict[str, str]:
+    """An environment in which pip reads no machine config and no PIP_* of ours."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_NO_INPUT": "1",
+    }
+    env.update(extra)
+    return env
+
+
+def run_pip(python: Path, *args: str, home: Path, **extra: str) -> str:
+    """Run a real pip; its stdout, or the test fails with its stderr."""
+    result = subprocess.run(
+        [str(python), "-m", "pip", *args],
+        env=pip_env(home, **extra),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def fill_cache(
+    python: Path, cache: Path, index_url: str, *packages: str, work: Path
+) -> None:
+    """Let a real pip install ``packages`` from the loopback index through ``cache``."""
+    work.mkdir(parents=True, exist_ok=True)
+    target = work / f"target-{len(list(work.iterdir()))}"
+    host = index_url.split("/")[2]
+    run_pip(
+        python, "install", "-q", "--index-url", index_url, "--trusted-host", host,
+        "--cache-dir", str(cache), "--target", str(target), *packages, home=work,
+    )  # fmt: skip

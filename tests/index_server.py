@@ -1,0 +1,175 @@
+"""A loopback PEP 503 package index for the tests: real wheels and sdists, served with ETag and
+Cache-Control so that a real pip caches pages and files, and builds wheels from the sdists."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.server
+import io
+import tarfile
+import textwrap
+import threading
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+BACKEND = textwrap.dedent(
+    '''
+    """A PEP 517 backend with no dependencies: packs the module next to it into a wheel."""
+    import base64, hashlib, os, zipfile
+
+    NAME, VERSION = open("NAME-VERSION").read().split()
+
+    def get_requires_for_build_wheel(config_settings=None):
+        return []
+
+    def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+        filename = f"{NAME}-{VERSION}-py3-none-any.whl"
+        dist = f"{NAME}-{VERSION}.dist-info"
+        files = {
+            f"{NAME}.py": open(f"{NAME}.py", "rb").read(),
+            f"{dist}/METADATA": f"Metadata-Version: 2.1\\nName: {NAME}\\nVersion: {VERSION}\\n".encode(),
+            f"{dist}/WHEEL": b"Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
+        }
+        record = []
+        for path, data in files.items():
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append(f"{path},sha256={digest},{len(data)}")
+        record.append(f"{dist}/RECORD,,")
+        files[f"{dist}/RECORD"] = ("\\n".join(record) + "\\n").encode()
+        with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as zf:
+            for path, data in files.items():
+                zf.writestr(path, data)
+        return filename
+    '''
+)
+
+
+def _digest(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def make_wheel(name: str, version: str, payload: bytes = b"") -> bytes:
+    """A valid pure-Python wheel of ``name`` ``version``; ``payload`` pads its module."""
+    dist = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}.py": b"VALUE = 1\n# " + payload + b"\n",
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = [f"{p},sha256={_digest(d)},{len(d)}" for p, d in files.items()]
+    record.append(f"{dist}/RECORD,,")
+    files[f"{dist}/RECORD"] = ("\n".join(record) + "\n").encode()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for path, data in files.items():
+            zf.writestr(zipfile.ZipInfo(path, (2020, 1, 1, 0, 0, 0)), data)
+    return out.getvalue()
+
+
+def make_sdist(name: str, version: str) -> bytes:
+    """An sdist ``name-version.tar.gz`` that pip builds offline with an in-tree backend."""
+    top = f"{name}-{version}"
+    files = {
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        "pyproject.toml": (
+            b'[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+        ),
+        "backend.py": BACKEND.encode(),
+        "NAME-VERSION": f"{name} {version}\n".encode(),
+        f"{name}.py": b"VALUE = 2\n",
+    }
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tf:
+        for path, data in files.items():
+            info = tarfile.TarInfo(f"{top}/{path}")
+            info.size = len(data)
+            info.mtime = 1577836800
+            tf.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@dataclass
+class Index:
+    """The packages an index serves: project name -> {filename: bytes}."""
+
+    projects: dict[str, dict[str, bytes]] = field(default_factory=dict)
+
+    def add(self, filename: str, data: bytes) -> None:
+        """Serve a file under the project its name starts with."""
+        project = filename.split("-", 1)[0].lower().replace("_", "-")
+        self.projects.setdefault(project, {})[filename] = data
+
+    def page(self, project: str) -> bytes | None:
+        """The PEP 503 page of a project."""
+        files = self.projects.get(project)
+        if files is None:
+            return None
+        links = "".join(
+            f'<a href="../../files/{fn}#sha256={hashlib.sha256(d).hexdigest()}">{fn}</a><br/>\n'
+            for fn, d in sorted(files.items())
+        )
+        return f"<!DOCTYPE html><html><head><title>Links for {project}</title></head><body>\n{links}</body></html>\n".encode()
+
+
+def default_index() -> Index:
+    """alpha (two wheels), beta and gamma (sdists, so pip builds and caches wheels)."""
+    index = Index()
+    index.add("alpha-1.0-py3-none-any.whl", make_wheel("alpha", "1.0", b"a" * 3000))
+    index.add("alpha-2.0-py3-none-any.whl", make_wheel("alpha", "2.0", b"b" * 20000))
+    index.add("beta-1.0.tar.gz", make_sdist("beta", "1.0"))
+    index.add("gamma-0.5.tar.gz", make_sdist("gamma", "0.5"))
+    return index
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    index: Index
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0].split("#", 1)[0]
+        parts = [p for p in path.split("/") if p]
+        body: bytes | None = None
+        ctype = "application/octet-stream"
+        if parts[:1] == ["simple"] and len(parts) == 2:
+            body = self.index.page(parts[1].lower())
+            ctype = "text/html"
+        elif parts[:1] == ["files"] and len(parts) == 2:
+            project = parts[1].split("-", 1)[0].lower()
+            body = self.index.projects.get(project, {}).get(parts[1])
+        if body is None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        if self.headers.get("If-None-Match") == etag:
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", etag)
+        self.send_header("Cache-Control", "max-age=600, public")
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@contextmanager
+def serve(index: Index) -> Iterator[str]:
+    """Serve ``index`` on 127.0.0.1; yields the simple index URL."""
+    handler = type("Handler", (_Handler,), {"index": index})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
+    finally:
+        server.shutdown()
+        server.server_close()
