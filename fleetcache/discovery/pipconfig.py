@@ -195,11 +195,19 @@ def resolve(
             got = _read(path, account, read, problems)
             if got is not None:
                 loaded[path] = parse_config(got, path)
-        sections = _sections(loaded, env)
-        decisions = {cmd: _decide(cmd, sections, account) for cmd in CACHE_COMMANDS}
     except ConfigProblem as exc:
-        problems.append(Skipped(account.home, f"pip stops for {account.name}: {exc}"))
+        problems.append(Skipped(account.home, f"every pip command stops for {account.name}: {exc}"))
         return AccountCaches(account, (), tuple(loaded), tuple(problems))
+    sections = _sections(loaded, env)
+    decisions: dict[str, Optional[_Setting]] = {}
+    stopped: dict[str, list[str]] = {}
+    for cmd in CACHE_COMMANDS:
+        try:
+            decisions[cmd] = _decide(cmd, sections, account)
+        except ConfigProblem as exc:
+            stopped.setdefault(str(exc), []).append(cmd)
+    for reason, cmds in stopped.items():
+        problems.append(Skipped(account.home, f"pip {', '.join(cmds)} stops for {account.name}: {reason}"))
 
     default, variable = default_cache_dir(home, machine, env)
     grouped: dict[tuple[Optional[str], CacheSource], list[str]] = {}

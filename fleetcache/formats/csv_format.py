@@ -28,7 +28,7 @@ class CsvFormat:
             row = []
             for name in COLUMNS:
                 if name == "users":
-                    row.append(";".join(cache.location.users))
+                    row.append(escape.display(";".join(cache.location.users)))
                 elif name == "sources":
                     row.append(";".join(_source(s.user, s.describe()) for s in cache.location.sources))
                 else:

@@ -45,7 +45,7 @@ class TableFormat:
             rows.append(
                 [
                     escape.display(c.location.path),
-                    c.owner or "",
+                    escape.display(c.owner or ""),
                     escape.display(used_by(c)),
                     f.http_files,
                     size(f.http_bytes),
@@ -78,7 +78,7 @@ class TableFormat:
             names = ", ".join(escape.display(used_by(c)) for c in missing)
             lines.append(f"No cache yet: {names}")
         disabled = [
-            f"{ac.account.name}: {u.source.commands_phrase()} by {escape.display(u.source.describe())}"
+            escape.display(f"{ac.account.name}: {u.source.commands_phrase()} by {u.source.describe()}")
             for ac in result.accounts
             for u in ac.uses
             if u.path is None
