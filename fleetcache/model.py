@@ -177,7 +177,7 @@ class CacheResult:
     exists: bool
     owner_uid: Optional[int] = None
     owner: Optional[str] = None
-    figures: CacheFigures = CacheFigures()
+    figures: CacheFigures = field(default_factory=CacheFigures)
     skipped: Optional[str] = None
 
 

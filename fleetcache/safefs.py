@@ -202,7 +202,9 @@ def walk(top_fd: int, on_error: OnError, rel: tuple[str, ...] = ()) -> Iterator[
                 if exc.errno == errno.EMFILE:
                     on_error(child, "too deep: out of file descriptors; not entered")
                 elif exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    on_error(child, "no longer a directory (replaced during the walk); not followed")
+                    on_error(
+                        child, "no longer a directory (replaced during the walk); not followed"
+                    )
                 else:
                     on_error(child, exc.strerror or str(exc))
                 continue

@@ -92,7 +92,10 @@ def _anchor(machine: Machine) -> int:
 
 
 def measure(
-    machine: Machine, locations: Sequence[CacheLocation], every: Sequence[Account], jobs: Optional[int]
+    machine: Machine,
+    locations: Sequence[CacheLocation],
+    every: Sequence[Account],
+    jobs: Optional[int],
 ) -> list[CacheResult]:
     """Walk each location once (in parallel) and name the owners."""
     tasks = [WalkTask(machine.root, loc.path, loc.trusted_owners) for loc in locations]

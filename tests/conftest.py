@@ -94,7 +94,9 @@ def pip_python(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path
                 text=True,
             )  # fmt: skip
             if result.returncode != 0:
-                pytest.skip(f"cannot install pip {PIP_RELEASES[release]} from PyPI: {result.stderr}")
+                pytest.skip(
+                    f"cannot install pip {PIP_RELEASES[release]} from PyPI: {result.stderr}"
+                )
             made[release] = python
         return made[release]
 
@@ -126,9 +128,7 @@ def run_pip(python: Path, *args: str, home: Path, **extra: str) -> str:
     return result.stdout
 
 
-def fill_cache(
-    python: Path, cache: Path, index_url: str, *packages: str, work: Path
-) -> None:
+def fill_cache(python: Path, cache: Path, index_url: str, *packages: str, work: Path) -> None:
     """Let a real pip install ``packages`` from the loopback index through ``cache``."""
     work.mkdir(parents=True, exist_ok=True)
     target = work / f"target-{len(list(work.iterdir()))}"

@@ -144,7 +144,10 @@ def test_config_the_account_cannot_read_is_passed_over_as_pip_does(tree: Tree):
 def test_macos_and_windows_locations():
     alice = Account("alice", 501, 20, "/Users/alice")
     mac = Machine(platform="darwin")
-    assert pipconfig.default_cache_dir(alice.home, mac, {}) == ("/Users/alice/Library/Caches/pip", None)
+    assert pipconfig.default_cache_dir(alice.home, mac, {}) == (
+        "/Users/alice/Library/Caches/pip",
+        None,
+    )
     files = pipconfig.config_files(alice.home, mac, {}, lambda _p: False)
     assert files.global_files == ("/Library/Application Support/pip/pip.conf",)
     assert files.user_files == ("/Users/alice/.pip/pip.conf", "/Users/alice/.config/pip/pip.conf")

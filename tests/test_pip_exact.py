@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -119,10 +119,10 @@ def filled(
 LAYOUTS = pytest.mark.parametrize("filled", ["26", "23", "mixed", "junk"], indirect=True)
 
 
-def scan_json(tree: Tree, capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+def scan_json(tree: Tree, capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
     code = main(["scan", "--root", str(tree.root), "--format", "json", *args])
     out = capsys.readouterr().out
-    doc: dict = json.loads(out)
+    doc: dict[str, Any] = json.loads(out)
     doc["exit"] = code
     return doc
 

@@ -134,9 +134,13 @@ def test_xdg_config_home_moves_the_user_file(world, pip26):
 
 
 def test_command_section_beats_global_for_that_command_only(world, pip26):
-    world.write("home/.config/pip/pip.conf", "[install]\ncache-dir = /inst\n[global]\ncache-dir = /g\n")
+    world.write(
+        "home/.config/pip/pip.conf", "[install]\ncache-dir = /inst\n[global]\ncache-dir = /g\n"
+    )
     decided = world.check(pip26)
-    assert decided["install"] == "/inst" and decided["download"] == "/g" and decided["cache"] == "/g"
+    assert (
+        decided["install"] == "/inst" and decided["download"] == "/g" and decided["cache"] == "/g"
+    )
 
 
 @pytest.mark.parametrize("word", ["false", "no", "0", "off", "TRUE", "yes"])
@@ -146,7 +150,9 @@ def test_no_cache_dir_with_any_boolean_disables(world, pip26, word):
 
 
 def test_no_cache_dir_in_global_beats_cache_dir_in_a_command(world, pip26):
-    world.write("home/.config/pip/pip.conf", "[global]\nno-cache-dir = false\n[wheel]\ncache-dir = /w\n")
+    world.write(
+        "home/.config/pip/pip.conf", "[global]\nno-cache-dir = false\n[wheel]\ncache-dir = /w\n"
+    )
     assert world.check(pip26)["wheel"] is False
 
 
@@ -233,7 +239,9 @@ def render(entries: list[tuple[str, str, str, str]]) -> str:
     return "\n".join(text) + "\n"
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     files=st.fixed_dictionaries({f: settings_st for f in FILES}),
     use_env_file=st.booleans(),

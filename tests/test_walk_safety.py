@@ -116,7 +116,7 @@ def test_unreadable_directory_is_recorded_and_passed(tree: Tree, monkeypatch):
             raise PermissionError(13, "Permission denied")
         return real_scandir(fd)
 
-    monkeypatch.setattr(safefs.os, "scandir", scandir)
+    monkeypatch.setattr(os, "scandir", scandir)
     result = scan(Machine(root=str(tree.root)), Selection(users=("alice",)))
     (cache,) = [c for c in result.caches if c.exists]
     assert cache.figures.http_entries == 2 and cache.figures.unreadable == 1
@@ -139,7 +139,7 @@ def test_files_vanishing_mid_walk_are_counted_as_vanished(tree: Tree, monkeypatc
                 os.unlink(e.name, dir_fd=fd)
         yield iter(entries)
 
-    monkeypatch.setattr(safefs.os, "scandir", scandir)
+    monkeypatch.setattr(os, "scandir", scandir)
     figures = alice_cache(tree).figures
     assert figures.vanished == 1 and figures.orphan_files == 1 and figures.http_entries == 0
 

@@ -92,12 +92,10 @@ def select(
         return [by_name[n] for n in wanted]
     chosen = []
     for account in by_name.values():
-        if not account.system:
-            chosen.append(account)
-        elif (
+        if not account.system or (
             all_users
             and account.home not in NO_HOME
-            and (home_exists is None or callable(home_exists) and home_exists(account.home))
+            and (home_exists is None or (callable(home_exists) and home_exists(account.home)))
         ):
             chosen.append(account)
     return chosen

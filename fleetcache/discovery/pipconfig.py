@@ -70,7 +70,9 @@ def home_for(account: Account, machine: Machine, env: Mapping[str, str]) -> str:
     return account.home
 
 
-def default_cache_dir(home: str, machine: Machine, env: Mapping[str, str]) -> tuple[str, str | None]:
+def default_cache_dir(
+    home: str, machine: Machine, env: Mapping[str, str]
+) -> tuple[str, str | None]:
     """platformdirs' ``user_cache_dir("pip")`` for this home, and the variable it came from."""
     p = machine.pathmod
     if machine.platform == "darwin":
@@ -207,7 +209,9 @@ def resolve(
         except ConfigProblem as exc:
             stopped.setdefault(str(exc), []).append(cmd)
     for reason, cmds in stopped.items():
-        problems.append(Skipped(account.home, f"pip {', '.join(cmds)} stops for {account.name}: {reason}"))
+        problems.append(
+            Skipped(account.home, f"pip {', '.join(cmds)} stops for {account.name}: {reason}")
+        )
 
     default, variable = default_cache_dir(home, machine, env)
     grouped: dict[tuple[Optional[str], CacheSource], list[str]] = {}
@@ -248,7 +252,11 @@ def resolve(
 
 
 def _files_to_load(
-    files: ConfigFiles, machine: Machine, env: Mapping[str, str], account: Account, read: ConfigReader
+    files: ConfigFiles,
+    machine: Machine,
+    env: Mapping[str, str],
+    account: Account,
+    read: ConfigReader,
 ) -> list[str]:
     env_file = files.env_file
     if env_file is not None and env_file in (os.devnull, "nul"):

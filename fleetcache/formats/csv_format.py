@@ -30,7 +30,9 @@ class CsvFormat:
                 if name == "users":
                     row.append(escape.display(";".join(cache.location.users)))
                 elif name == "sources":
-                    row.append(";".join(_source(s.user, s.describe()) for s in cache.location.sources))
+                    row.append(
+                        ";".join(_source(s.user, s.describe()) for s in cache.location.sources)
+                    )
                 else:
                     value = getters[name](cache)
                     row.append("" if value is None else _cell(value))

@@ -78,7 +78,9 @@ class TableFormat:
             names = ", ".join(escape.display(used_by(c)) for c in missing)
             lines.append(f"No cache yet: {names}")
         disabled = [
-            escape.display(f"{ac.account.name}: {u.source.commands_phrase()} by {u.source.describe()}")
+            escape.display(
+                f"{ac.account.name}: {u.source.commands_phrase()} by {u.source.describe()}"
+            )
             for ac in result.accounts
             for u in ac.uses
             if u.path is None

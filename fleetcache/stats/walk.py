@@ -8,7 +8,7 @@ import os
 import re
 import stat
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from fleetcache import safefs
@@ -37,7 +37,7 @@ class WalkOutcome:
 
     exists: bool
     owner_uid: Optional[int] = None
-    figures: CacheFigures = CacheFigures()
+    figures: CacheFigures = field(default_factory=CacheFigures)
     skipped: Optional[str] = None
 
 
@@ -111,7 +111,7 @@ class Walker:
 
     def walk_root(self, fd: int) -> None:
         """Walk every top-level entry of the cache with the walker for its kind."""
-        for parts, dir_fd, files, dirs in safefs.walk(fd, self.problem):
+        for parts, dir_fd, files, _dirs in safefs.walk(fd, self.problem):
             self.c["dirs"] += 1
             if not parts:
                 for name, size, _ in self._files(dir_fd, files, parts):
@@ -172,7 +172,9 @@ class Walker:
             out.append((name, size, mtime))
         return out
 
-    def _http_v2(self, dir_fd: int, entries: list[os.DirEntry[str]], parts: tuple[str, ...]) -> None:
+    def _http_v2(
+        self, dir_fd: int, entries: list[os.DirEntry[str]], parts: tuple[str, ...]
+    ) -> None:
         c = self.c
         heads: dict[str, int] = {}
         bodies: dict[str, int] = {}
