@@ -111,20 +111,19 @@ def open_path(
 
 
 def read_small_file(
-    anchor: int, path: str, *, trusted: Collection[int], limit: int = 1 << 20
-) -> Optional[bytes]:
-    """The bytes of a small regular file whose owner is trusted; None when it does not exist."""
+    anchor: int, path: str, *, trusted_links: Collection[int], limit: int = 1 << 20
+) -> Optional[tuple[bytes, os.stat_result]]:
+    """A small regular file's bytes and stat, opened like :func:`open_path`; None when absent."""
     try:
-        opened = open_path(anchor, path, trusted_links=trusted, follow_last=True, directory=False)
+        opened = open_path(
+            anchor, path, trusted_links=trusted_links, follow_last=True, directory=False
+        )
     except NotFound:
         return None
     try:
-        if opened.st.st_uid not in trusted:
-            raise UnsafePath(f"{path} belongs to uid {opened.st.st_uid}, not its account or root")
         if opened.st.st_size > limit:
             raise UnsafePath(f"{path} is larger than {limit} bytes")
-        with os.fdopen(os.dup(opened.fd), "rb") as f:
-            return f.read(limit + 1)
+        return os.read(opened.fd, limit + 1), opened.st
     finally:
         os.close(opened.fd)
 

@@ -64,7 +64,11 @@ def test_json_document_has_the_contract(machine: Tree, capsys):
     assert list(alice) == [f.name for f in CACHE_FIELDS]
     assert alice["path"] == "/home/alice/.cache/pip" and alice["owner"] == "alice"
     assert (alice["http_files"], alice["http_bytes"]) == (2, 2100)
-    assert (alice["wheel_files"], alice["wheel_bytes"], alice["total_bytes"]) == (1, 300, 2400 + len(SELFCHECK))
+    assert (alice["wheel_files"], alice["wheel_bytes"], alice["total_bytes"]) == (
+        1,
+        300,
+        2400 + len(SELFCHECK),
+    )
     assert alice["sources"][0]["kind"] == "default" and alice["exists"] is True
     assert alice["selfcheck"] == [
         {"prefix": "/opt/gone", "last_check": "2026-01-01T00:00:00Z", "exists": False}
@@ -103,8 +107,12 @@ def test_output_file_is_written_whole(machine: Tree, capsys, tmp_path: Path):
     assert [p.name for p in tmp_path.iterdir()] == ["fleet.csv", "machine"]
 
 
-def test_unwritable_output_is_one_line_error_and_keeps_nothing_half(machine: Tree, capsys, tmp_path):
-    code, out, err = run(capsys, "scan", "--root", str(machine.root), "-o", str(tmp_path / "no/dir/x"))
+def test_unwritable_output_is_one_line_error_and_keeps_nothing_half(
+    machine: Tree, capsys, tmp_path
+):
+    code, out, err = run(
+        capsys, "scan", "--root", str(machine.root), "-o", str(tmp_path / "no/dir/x")
+    )
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and err.startswith("fleetcache: error:")
 
@@ -120,9 +128,11 @@ def test_unwritable_output_is_one_line_error_and_keeps_nothing_half(machine: Tre
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(machine: Tree, capsys, argv, message):
-    code, out, err = run(capsys, *argv[:1], "--root", str(machine.root), *argv[1:]) if argv[
-        0
-    ] != "frobnicate" else run(capsys, *argv)
+    code, out, err = (
+        run(capsys, *argv[:1], "--root", str(machine.root), *argv[1:])
+        if argv[0] != "frobnicate"
+        else run(capsys, *argv)
+    )
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and message in err
 
@@ -138,7 +148,9 @@ def test_root_without_passwd_is_an_error(capsys, tmp_path: Path):
 
 
 def test_skipped_cache_gives_exit_3_and_is_listed(machine: Tree, capsys):
-    machine.write("/home/bob/.config/pip/pip.conf", "[global]\ncache-dir = /home/alice/.cache/pip\n")
+    machine.write(
+        "/home/bob/.config/pip/pip.conf", "[global]\ncache-dir = /home/alice/.cache/pip\n"
+    )
     os.lchown(machine.host("/home/bob/.config/pip/pip.conf"), ALICE + 1, ALICE + 1)
     code, out, _ = run(capsys, "scan", "--root", str(machine.root), "--user", "bob", "-f", "json")
     doc = json.loads(out)
@@ -154,7 +166,9 @@ def test_skipped_cache_gives_exit_3_and_is_listed(machine: Tree, capsys):
 
 
 def test_dir_lists_each_cache_of_the_account(machine: Tree, capsys):
-    machine.write("/home/alice/.pip/pip.conf", "[download]\ncache-dir = /scratch/alice\n", uid=ALICE)
+    machine.write(
+        "/home/alice/.pip/pip.conf", "[download]\ncache-dir = /scratch/alice\n", uid=ALICE
+    )
     code, out, _ = run(capsys, "dir", "--root", str(machine.root), "--user", "alice")
     assert code == 0 and out == "/home/alice/.cache/pip\n/scratch/alice\n"
     code, out, _ = run(capsys, "dir", "--root", str(machine.root), "-u", "alice", "-u", "bob")
@@ -166,7 +180,9 @@ def test_dir_lists_each_cache_of_the_account(machine: Tree, capsys):
 
 
 def test_info_for_several_caches_names_each(machine: Tree, capsys):
-    machine.write("/home/alice/.pip/pip.conf", "[download]\ncache-dir = /scratch/alice\n", uid=ALICE)
+    machine.write(
+        "/home/alice/.pip/pip.conf", "[download]\ncache-dir = /scratch/alice\n", uid=ALICE
+    )
     code, out, _ = run(capsys, "info", "--root", str(machine.root), "--user", "alice")
     assert code == 0
     blocks = out.split("\n\n")

@@ -31,21 +31,10 @@ class Finder:
 
     def read_config(self, path: str, account: Account) -> Optional[tuple[bytes, os.stat_result]]:
         """A config file's bytes and stat; links followed only when root or the account owns them."""
-        trusted = {0, account.uid}
         try:
-            opened = safefs.open_path(
-                self.anchor, path, trusted_links=trusted, follow_last=True, directory=False
-            )
-        except safefs.NotFound:
-            return None
+            return safefs.read_small_file(self.anchor, path, trusted_links={0, account.uid})
         except safefs.UnsafePath as exc:
             raise OSError(str(exc)) from None
-        try:
-            if opened.st.st_size > 1 << 20:
-                raise OSError(f"{path} is larger than 1 MiB")
-            return os.read(opened.fd, (1 << 20) + 1), opened.st
-        finally:
-            os.close(opened.fd)
 
     def is_dir(self, path: str) -> bool:
         """Whether a machine path is a directory (links are not followed)."""

@@ -39,7 +39,7 @@ class TableFormat:
         """The scan as a table, its totals, missing caches and what was skipped."""
         size = str if options.exact_bytes else human_size
         rows = []
-        present = [c for c in result.caches if c.exists]
+        present = [c for c in result.caches if c.exists and not c.skipped]
         for c in present:
             f = c.figures
             rows.append(

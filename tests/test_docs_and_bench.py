@@ -1,0 +1,54 @@
+"""The README says what the code does, and the benchmark still runs (at tiny size: no timing here)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from fleetcache.cli import build_parser
+from fleetcache.formats.fields import CACHE_FIELDS, document
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text()
+
+
+def test_first_screen_has_exactly_the_two_setup_commands():
+    first_block = re.search(r"```sh\n(.*?)```", README, re.S)
+    assert first_block is not None and README.index("```sh") < 1000
+    commands = [line.split("#")[0].strip() for line in first_block.group(1).splitlines()]
+    assert commands == ["python3 -m pip install . && python3 -m fleetcache scan", "scripts/test"]
+    assert "scripts/test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_every_json_field_is_documented():
+    for field in CACHE_FIELDS:
+        assert f"| `{field.name}` | {field.doc} |" in README
+    for key in document.__code__.co_consts:
+        if isinstance(key, str) and key.isidentifier() and key.islower():
+            assert f"`{key}`" in README, key
+
+
+def test_every_command_is_documented():
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name in commands:
+        assert f"fleetcache {name}" in README
+
+
+def test_benchmark_runs_and_prints_its_ratios():
+    out = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    for label in (
+        "scan / du -sb",
+        "scan --jobs 1 / scan",
+        "pip cache info loop / scan",
+        "peak RSS",
+    ):
+        assert label in out.stdout
