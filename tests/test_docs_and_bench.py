@@ -33,6 +33,7 @@ def test_every_json_field_is_documented():
 def test_every_command_is_documented():
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert isinstance(commands, dict) and commands
     for name in commands:
         assert f"fleetcache {name}" in README
 
