@@ -13,8 +13,10 @@ from typing import Callable, Optional
 from fleetcache import __version__, escape, pipcache, pipcompat
 from fleetcache import scan as scan_mod
 from fleetcache.discovery.accounts import UnknownUser
-from fleetcache.formats import FORMAT_NAMES, RenderOptions, formatters
+from fleetcache.discovery.pipconfig import describe_disabled
+from fleetcache.formats import FORMATS, RenderOptions
 from fleetcache.machine import Machine
+from fleetcache.model import Skipped
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -106,7 +108,7 @@ def _add_scan(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     p.add_argument("--jobs", "-j", type=int, metavar="N", help="walk N caches at once")
     p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
-    _output_args(p, FORMAT_NAMES)
+    _output_args(p, tuple(FORMATS))
     p.set_defaults(func=_cmd_scan)
 
 
@@ -151,7 +153,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         jobs=args.jobs,
     )
     result = scan_mod.scan(machine, selection)
-    text = formatters()[args.format].scan(result, RenderOptions(exact_bytes=args.bytes))
+    text = FORMATS[args.format].scan(result, RenderOptions(exact_bytes=args.bytes))
     _emit(text, args.output)
     return EXIT_OK if result.complete else EXIT_PARTIAL
 
@@ -167,7 +169,7 @@ def _cmd_dir(args: argparse.Namespace) -> int:
             shown = escape.display(path)
             lines.append(f"{account.account.name}\t{shown}" if many else shown)
         status = _report_problems(account.problems, status)
-        for phrase in _disabled(account):
+        for phrase in describe_disabled(account.uses):
             _warn(f"{account.account.name}: cache disabled for {phrase}")
     _emit("".join(line + "\n" for line in lines), None)
     return status
@@ -218,18 +220,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return status
 
 
-def _disabled(account: object) -> list[str]:
-    from fleetcache.discovery.pipconfig import describe_disabled
-    from fleetcache.model import AccountCaches
-
-    assert isinstance(account, AccountCaches)
-    return describe_disabled(account.uses)
-
-
-def _report_problems(problems: Sequence[object], status: int) -> int:
+def _report_problems(problems: Sequence[Skipped], status: int) -> int:
     for problem in problems:
-        path, reason = getattr(problem, "path", ""), getattr(problem, "reason", "")
-        _warn(f"skipped {escape.display(path)}: {escape.display(reason)}")
+        _warn(f"skipped {escape.display(problem.path)}: {escape.display(problem.reason)}")
     return EXIT_PARTIAL if problems else status
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Optional
 
 # pip commands whose options decide which cache they read and write (every SessionCommandMixin
@@ -116,7 +116,7 @@ class SelfcheckKey:
 
 @dataclass(frozen=True)
 class CacheFigures:
-    """What one walk of a cache found. Counters add up, so partial walks merge."""
+    """What one walk of a cache found."""
 
     # pip's own four figures
     http_files: int = 0
@@ -154,19 +154,6 @@ class CacheFigures:
     newest_mtime: Optional[float] = None
     selfcheck: tuple[SelfcheckKey, ...] = ()
     problems: tuple[Skipped, ...] = field(default=(), compare=False)
-
-    def merged(self, other: CacheFigures) -> CacheFigures:
-        """The figures of both walks together."""
-        values: dict[str, object] = {}
-        for f in fields(self):
-            a, b = getattr(self, f.name), getattr(other, f.name)
-            if f.name == "oldest_mtime":
-                values[f.name] = min((x for x in (a, b) if x is not None), default=None)
-            elif f.name == "newest_mtime":
-                values[f.name] = max((x for x in (a, b) if x is not None), default=None)
-            else:
-                values[f.name] = a + b
-        return CacheFigures(**values)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

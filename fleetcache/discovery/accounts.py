@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
+from typing import Callable, Optional
 
 from fleetcache.model import Account
 
@@ -75,7 +75,7 @@ def select(
     names: Iterable[str] = (),
     *,
     all_users: bool = False,
-    home_exists: object = None,
+    home_exists: Optional[Callable[[str], bool]] = None,
 ) -> list[Account]:
     """The accounts asked for: by name; else humans and root; with ``all_users``, system accounts too.
 
@@ -115,8 +115,3 @@ def owner_names(accounts: Sequence[Account]) -> dict[int, str]:
     for account in accounts:
         names.setdefault(account.uid, account.name)
     return names
-
-
-def exists_below(root: str, path: str) -> bool:
-    """Whether a machine path exists below ``root`` (links are not followed)."""
-    return os.path.lexists(os.path.join(root, path.lstrip("/")))

@@ -6,7 +6,7 @@ import csv
 import io
 
 from fleetcache import escape
-from fleetcache.formats import RenderOptions
+from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import CACHE_FIELDS
 from fleetcache.model import ScanResult
 

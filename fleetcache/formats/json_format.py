@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fleetcache.formats import RenderOptions
+from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import document
 from fleetcache.model import ScanResult
 

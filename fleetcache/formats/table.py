@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from tabulate import tabulate
 
 from fleetcache import escape
-from fleetcache.formats import RenderOptions
+from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import iso, totals
 from fleetcache.model import CacheResult, ScanResult
 
@@ -37,7 +39,7 @@ class TableFormat:
 
     def scan(self, result: ScanResult, options: RenderOptions) -> str:
         """The scan as a table, its totals, missing caches and what was skipped."""
-        size = str if options.exact_bytes else human_size
+        size: Callable[[int], str] = str if options.exact_bytes else human_size
         rows = []
         present = [c for c in result.caches if c.exists and not c.skipped]
         for c in present:
@@ -100,9 +102,8 @@ def _day(ts: float | None) -> str:
     return stamp[:10] if stamp else ""
 
 
-def _junk(sums: dict[str, int], size: object) -> list[str]:
+def _junk(sums: dict[str, int], size: Callable[[int], str]) -> list[str]:
     """One line on what pip can never use again, when there is any."""
-    assert callable(size)
     parts = [
         (sums["orphan_bytes"], f"{sums['orphan_files']} orphan halves"),
         (sums["tmp_bytes"], f"{sums['tmp_files']} tmp leftovers"),

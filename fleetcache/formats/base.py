@@ -1,0 +1,23 @@
+"""What every output format shares: the render options and the formatter interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from fleetcache.model import ScanResult
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How to render: exact byte counts instead of human sizes."""
+
+    exact_bytes: bool = False
+
+
+class Formatter(Protocol):
+    """Turns a result into text."""
+
+    def scan(self, result: ScanResult, options: RenderOptions) -> str:
+        """The text of a whole scan."""
+        ...
