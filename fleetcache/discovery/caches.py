@@ -16,9 +16,8 @@ from fleetcache.model import Account, AccountCaches, CacheLocation, CacheSource,
 HEX1 = re.compile(r"[0-9a-f]")
 HEX2 = re.compile(r"[0-9a-f]{2}")
 SELFCHECK_KEY = re.compile(r"[0-9a-f]{56}")
-SKIP_DIRS = frozenset(
-    {".git", "node_modules", "site-packages", "__pycache__", "proc", "sys", "dev"}
-)
+# never hold a pip cache, and can be huge; other mounts (/proc, /sys) are left by the one-device rule
+SKIP_DIRS = frozenset({".git", "node_modules", "site-packages", "__pycache__"})
 
 
 class Finder:
