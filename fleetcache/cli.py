@@ -16,7 +16,7 @@ from fleetcache.discovery.accounts import UnknownUser
 from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats import FORMATS, RenderOptions
 from fleetcache.machine import Machine
-from fleetcache.model import Skipped
+from fleetcache.model import AccountCaches, Skipped
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -168,9 +168,7 @@ def _cmd_dir(args: argparse.Namespace) -> int:
         for path in account.cache_paths:
             shown = escape.display(path)
             lines.append(f"{account.account.name}\t{shown}" if many else shown)
-        status = _report_problems(account.problems, status)
-        for phrase in describe_disabled(account.uses):
-            _warn(f"{account.account.name}: cache disabled for {phrase}")
+        status = _report_account(account, status)
     _emit("".join(line + "\n" for line in lines), None)
     return status
 
@@ -182,7 +180,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     infos = pipcache.info(machine, _users(args, machine))
     many = sum(len(i.caches) for i in infos) > 1
     for item in infos:
-        status = _report_problems(item.account.problems, status)
+        status = _report_account(item.account, status)
         for cache in item.caches:
             if cache.skipped:
                 _warn(f"{escape.display(cache.location.path)}: {cache.skipped}")
@@ -218,6 +216,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
         text = "".join(escape.display(line) + "\n" for line in lines)
     _emit(text, None)
     return status
+
+
+def _report_account(account: AccountCaches, status: int) -> int:
+    """Warn of an account's config problems and of the commands whose cache is disabled."""
+    for phrase in describe_disabled(account.uses):
+        _warn(escape.display(f"{account.account.name}: cache disabled for {phrase}"))
+    return _report_problems(account.problems, status)
 
 
 def _report_problems(problems: Sequence[Skipped], status: int) -> int:
@@ -266,6 +271,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     except scan_mod.ScanError as exc:
         _warn(f"error: {exc}")
         return EXIT_ERROR
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly, and keep Python's exit flush quiet too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         _warn(f"error:{where} {exc.strerror or exc}")
@@ -273,5 +282,3 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         _warn("interrupted")
         return 130
-    except BrokenPipeError:
-        return EXIT_ERROR

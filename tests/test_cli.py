@@ -203,3 +203,25 @@ def test_help_documents_exit_codes_and_runs_as_a_module():
     )
     assert out.returncode == 0
     assert "3  done in part" in out.stdout and "--search PATH" in out.stdout
+
+
+def test_a_closed_pipe_ends_quietly(machine: Tree):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleetcache", "scan", "--root", str(machine.root), "-f", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # like `| head` that has already exited
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 1 and err == ""
+
+
+def test_info_says_when_the_cache_is_disabled(machine: Tree, capsys):
+    machine.write("/home/bob/.pip/pip.conf", "[global]\nno-cache-dir = 1\n", uid=ALICE + 1)
+    code, out, err = run(capsys, "info", "--root", str(machine.root), "--user", "bob")
+    assert (code, out) == (0, "")
+    assert (
+        err
+        == "fleetcache: bob: cache disabled for all commands by /home/bob/.pip/pip.conf [global]\n"
+    )

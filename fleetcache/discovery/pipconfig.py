@@ -344,9 +344,7 @@ def _decide(
 
 
 def describe_disabled(uses: Sequence[CacheUse]) -> list[str]:
-    """Phrases for the commands whose cache is disabled, e.g. ``install: ~/.pip/pip.conf [install]``."""
+    """Phrases for the commands whose cache is disabled, e.g. ``install by ~/.pip/pip.conf [install]``."""
     return [
-        f"{u.source.commands_phrase()}: disabled by {u.source.describe()}"
-        for u in uses
-        if u.path is None
+        f"{u.source.commands_phrase()} by {u.source.describe()}" for u in uses if u.path is None
     ]

@@ -7,6 +7,7 @@ from typing import Callable
 from tabulate import tabulate
 
 from fleetcache import escape
+from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import iso, totals
 from fleetcache.model import CacheResult, ScanResult
@@ -80,12 +81,9 @@ class TableFormat:
             names = ", ".join(escape.display(used_by(c)) for c in missing)
             lines.append(f"No cache yet: {names}")
         disabled = [
-            escape.display(
-                f"{ac.account.name}: {u.source.commands_phrase()} by {u.source.describe()}"
-            )
+            escape.display(f"{ac.account.name}: {phrase}")
             for ac in result.accounts
-            for u in ac.uses
-            if u.path is None
+            for phrase in describe_disabled(ac.uses)
         ]
         if disabled:
             lines.append("Cache disabled: " + "; ".join(disabled))
