@@ -188,10 +188,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
                 continue
             lines = pipcompat.info_lines(cache.location.path, cache.figures)
             if many:
+                name = item.account.account.name
                 why = "; ".join(
-                    f"{s.describe()}, {s.commands_phrase()}" for s in cache.location.sources
+                    f"{s.describe()}, {s.commands_phrase()}"
+                    for s in cache.location.sources
+                    if s.user == name
                 )
-                lines.insert(0, f"# {item.account.account.name}: {cache.location.path} ({why})")
+                lines.insert(0, f"# {name}: {cache.location.path} ({why})")
             blocks.append("\n".join(escape.display(line) for line in lines))
             status = _report_problems(cache.figures.problems, status)
     _emit("\n\n".join(blocks) + ("\n" if blocks else ""), None)

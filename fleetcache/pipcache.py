@@ -37,11 +37,9 @@ def dirs(machine: Machine, users: tuple[str, ...]) -> list[AccountCaches]:
 def info(machine: Machine, users: tuple[str, ...], jobs: int | None = None) -> list[CacheInfo]:
     """Each named account's caches, walked."""
     every, resolved = scan_mod.resolve(machine, scan_mod.Selection(users=users))
-    out = []
-    for account in resolved:
-        locations = caches_mod.locations([account])
-        out.append(CacheInfo(account, tuple(scan_mod.measure(machine, locations, every, jobs))))
-    return out
+    locations = caches_mod.locations(resolved)  # a cache shared by several accounts is walked once
+    by_path = {r.location.path: r for r in scan_mod.measure(machine, locations, every, jobs)}
+    return [CacheInfo(a, tuple(by_path[p] for p in a.cache_paths)) for a in resolved]
 
 
 def wheels(
@@ -51,11 +49,7 @@ def wheels(
     _, resolved = scan_mod.resolve(machine, scan_mod.Selection(users=users))
     found: list[tuple[str, WheelFile]] = []
     skipped: list[Skipped] = [p for r in resolved for p in r.problems]
-    seen: set[str] = set()
     for loc in caches_mod.locations(resolved):
-        if loc.path in seen:
-            continue
-        seen.add(loc.path)
         files, missed = find_wheels(machine.root, loc.path, pattern, loc.trusted_owners)
         user = loc.users[0] if loc.users else ""
         found.extend((user, w) for w in files)

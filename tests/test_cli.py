@@ -225,3 +225,16 @@ def test_info_says_when_the_cache_is_disabled(machine: Tree, capsys):
         err
         == "fleetcache: bob: cache disabled for all commands by /home/bob/.pip/pip.conf [global]\n"
     )
+
+
+def test_info_for_accounts_sharing_a_cache_shows_it_for_each(machine: Tree, capsys):
+    machine.write("/etc/pip.conf", "[global]\ncache-dir = /srv/shared\n")
+    machine.write(f"/srv/shared/wheels/ab/cd/ef/{'3' * 50}/s-1-py3-none-any.whl", b"s" * 10)
+    code, out, _ = run(capsys, "info", "--root", str(machine.root), "-u", "alice", "-u", "bob")
+    assert code == 0
+    headers = [line for line in out.splitlines() if line.startswith("#")]
+    assert headers == [
+        "# alice: /srv/shared (/etc/pip.conf [global], all commands)",
+        "# bob: /srv/shared (/etc/pip.conf [global], all commands)",
+    ]
+    assert out.count("Number of locally built wheels: 1") == 2
