@@ -52,13 +52,15 @@ def load_accounts(machine: Machine) -> list[Account]:
 
 
 def _read_text(machine: Machine, path: str) -> Optional[str]:
+    """A root-owned system file of the machine; links resolved inside --root, never on this host."""
+    anchor = _anchor(machine)
     try:
-        with open(machine.host_path(path), encoding="utf-8", errors="surrogateescape") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ScanError(f"cannot read {machine.host_path(path)}: {exc.strerror}") from None
+        got = safefs.read_small_file(anchor, path, trusted_links=(0,), limit=64 << 20)
+    except (OSError, safefs.UnsafePath) as exc:
+        raise ScanError(f"cannot read {machine.host_path(path)}: {exc}") from None
+    finally:
+        os.close(anchor)
+    return None if got is None else got[0].decode("utf-8", "surrogateescape")
 
 
 def select_accounts(machine: Machine, selection: Selection) -> tuple[list[Account], list[Account]]:

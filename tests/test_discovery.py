@@ -195,3 +195,15 @@ def test_search_finds_caches_by_layout_and_does_not_enter_them(tree: Tree):
 def test_search_path_that_is_missing_is_reported(tree: Tree, tmp_path: Path):
     result = scan(Machine(root=str(tree.root)), Selection(search=("/nowhere",)))
     assert [s.path for s in result.skipped] == ["/nowhere"]
+
+
+@ROOT_ONLY
+def test_account_database_links_resolve_inside_the_root(tree: Tree):
+    real = tree.host("/usr/lib/passwd")
+    real.parent.mkdir(parents=True)
+    tree.host("/etc/passwd").rename(real)
+    tree.host("/etc/passwd").symlink_to("/usr/lib/passwd")  # absolute: means the image's own file
+    tree.passwd.append("imageuser:x:1500:1500::/home/imageuser:/bin/sh")
+    real.write_text("\n".join(tree.passwd) + "\n")
+    _, resolved = resolve(Machine(root=str(tree.root)), Selection())
+    assert [r.account.name for r in resolved] == ["root", "imageuser"]
