@@ -94,7 +94,7 @@ def test_table_shows_caches_totals_and_who_has_none(machine: Tree, capsys):
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["CACHE", "OWNER", "USED"]
     assert any(line.startswith("/home/alice/.cache/pip  alice") for line in lines)
-    assert any(line.startswith("TOTAL (1 caches)") and " 2100 " in line for line in lines)
+    assert any(line.startswith("TOTAL (1 cache)") and " 2100 " in line for line in lines)
     assert "No cache yet: root (default location), bob (default location)" in lines
 
 

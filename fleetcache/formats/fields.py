@@ -114,7 +114,7 @@ def user_record(result: ScanResult, index: int) -> dict[str, Any]:
     """One account: who it is, its caches, config files read, disabled commands, problems."""
     ac = result.accounts[index]
     return {
-        "name": ac.account.name,
+        "name": escape.text(ac.account.name),
         "uid": ac.account.uid,
         "home": escape.text(ac.account.home),
         "caches": [escape.text(p) for p in ac.cache_paths],

@@ -62,7 +62,7 @@ class TableFormat:
         sums = totals(result)
         rows.append(
             [
-                f"TOTAL ({len(present)} caches)",
+                f"TOTAL ({len(present)} cache{'' if len(present) == 1 else 's'})",
                 "",
                 "",
                 sums["http_files"],

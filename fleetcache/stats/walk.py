@@ -8,7 +8,7 @@ import os
 import re
 import stat
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Optional
 
 from fleetcache import safefs
@@ -75,19 +75,8 @@ class Walker:
     def __init__(self, path: str, owner: int) -> None:
         self.path = path
         self.owner = owner
-        self.c: dict[str, int] = dict.fromkeys(
-            (f for f in CacheFigures.__dataclass_fields__ if f.endswith(("_files", "_bytes"))), 0
-        )
-        for name in (
-            "dirs",
-            "http_entries",
-            "wheel_entries",
-            "legacy_wheel_entries",
-            "odd_names",
-            "vanished",
-            "unreadable",
-        ):
-            self.c[name] = 0
+        # one counter for every int field of CacheFigures
+        self.c: dict[str, int] = {f.name: 0 for f in fields(CacheFigures) if f.type == "int"}
         self.oldest: Optional[float] = None
         self.newest: Optional[float] = None
         self.selfcheck: list[SelfcheckKey] = []
