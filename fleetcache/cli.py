@@ -8,11 +8,15 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
+
+import platformdirs
 
 from fleetcache import __version__, escape, pipcache, pipcompat
 from fleetcache import scan as scan_mod
 from fleetcache.discovery.accounts import UnknownUser
+from fleetcache.discovery.envs import EnvSearch
+from fleetcache.discovery.homewalk import WalkLimits
 from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats import FORMATS, RenderOptions
 from fleetcache.machine import Machine
@@ -75,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fleetcache {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_scan(sub)
+    _add_envs(sub)
     _add_dir(sub)
     _add_info(sub)
     _add_list(sub)
@@ -108,8 +113,63 @@ def _add_scan(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     p.add_argument("--jobs", "-j", type=int, metavar="N", help="walk N caches at once")
     p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
+    p.add_argument(
+        "--no-envs",
+        action="store_true",
+        help="do not look for environments (faster; caches named only by an environment's "
+        "site pip.conf are then not found)",
+    )
+    _env_args(p)
     _output_args(p, tuple(FORMATS))
     p.set_defaults(func=_cmd_scan)
+
+
+def _add_envs(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = _subparser(
+        sub, "envs", "every interpreter and environment: kind, owner, Python, the caches it uses"
+    )
+    _machine_args(p)
+    p.add_argument(
+        "--all-users",
+        action="store_true",
+        help="also the homes of system accounts (default: root and uid >= UID_MIN)",
+    )
+    p.add_argument("--jobs", "-j", type=int, metavar="N", help="measure N environments at once")
+    p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
+    p.add_argument("--no-size", action="store_true", help="do not measure sizes (faster)")
+    _env_args(p)
+    _output_args(p, tuple(FORMATS))
+    p.set_defaults(func=_cmd_envs)
+
+
+def _env_args(p: argparse.ArgumentParser) -> None:
+    defaults = WalkLimits()
+    p.add_argument(
+        "--depth",
+        type=int,
+        metavar="N",
+        default=defaults.max_depth,
+        help=f"search homes N directories deep for environments (default {defaults.max_depth})",
+    )
+    p.add_argument(
+        "--home-budget",
+        type=float,
+        metavar="SECONDS",
+        default=defaults.budget,
+        help=f"stop searching one home after SECONDS (default {defaults.budget:g}); "
+        "reported under skipped",
+    )
+    p.add_argument(
+        "--include-remote",
+        action="store_true",
+        help="also search homes on network filesystems (nfs, cifs, sshfs, ...)",
+    )
+    p.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="never run an interpreter to learn its version (by default only when its files "
+        "cannot tell, and never one another account could have changed)",
+    )
 
 
 def _add_dir(sub: argparse._SubParsersAction[_Parser]) -> None:
@@ -142,18 +202,44 @@ def _users(args: argparse.Namespace, machine: Machine) -> tuple[str, ...]:
     return tuple(args.user) or (pipcache.default_user(machine),)
 
 
-def _cmd_scan(args: argparse.Namespace) -> int:
-    machine = _machine(args)
+def _selection(args: argparse.Namespace, **more: Any) -> scan_mod.Selection:
+    """Whose caches and environments, and how far to look, from the shared options."""
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    selection = scan_mod.Selection(
+    if args.depth < 0:
+        raise UsageError("--depth must be 0 or more")
+    if not args.home_budget > 0:
+        raise UsageError("--home-budget must be more than 0 seconds")
+    limits = WalkLimits(args.depth, args.home_budget, args.include_remote)
+    return scan_mod.Selection(
         users=tuple(args.user),
         all_users=args.all_users,
-        search=tuple(os.path.abspath(p) for p in args.search),
         jobs=args.jobs,
+        env_search=EnvSearch(limits, probe=not args.no_probe),
+        probe_cache=os.path.join(platformdirs.user_cache_dir("fleetcache"), "py-info"),
+        **more,
+    )
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    machine = _machine(args)
+    selection = _selection(
+        args,
+        search=tuple(os.path.abspath(p) for p in args.search),
+        envs=not args.no_envs,
+        sizes=False,
     )
     result = scan_mod.scan(machine, selection)
     text = FORMATS[args.format].scan(result, RenderOptions(exact_bytes=args.bytes))
+    _emit(text, args.output)
+    return EXIT_OK if result.complete else EXIT_PARTIAL
+
+
+def _cmd_envs(args: argparse.Namespace) -> int:
+    machine = _machine(args)
+    selection = _selection(args, sizes=not args.no_size)
+    result = scan_mod.environments(machine, selection)
+    text = FORMATS[args.format].envs(result, RenderOptions(exact_bytes=args.bytes))
     _emit(text, args.output)
     return EXIT_OK if result.complete else EXIT_PARTIAL
 

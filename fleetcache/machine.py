@@ -14,6 +14,37 @@ from types import ModuleType
 from typing import Callable, Optional
 
 
+def _mount_types() -> dict[int, str]:
+    """Device number -> filesystem type, from this host's mount table (Linux)."""
+    types: dict[int, str] = {}
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return types
+    for line in lines:
+        fields, _, rest = line.partition(" - ")
+        parts = fields.split()
+        if len(parts) < 3 or not rest:
+            continue
+        major, _, minor = parts[2].partition(":")
+        if major.isdigit() and minor.isdigit():
+            types.setdefault(os.makedev(int(major), int(minor)), rest.split()[0])
+    return types
+
+
+class MountTable:
+    """The filesystem type of a device on this host, read once when first asked."""
+
+    def __init__(self) -> None:
+        self._types: Optional[dict[int, str]] = None
+
+    def __call__(self, device: int) -> Optional[str]:
+        if self._types is None:
+            self._types = _mount_types()
+        return self._types.get(device)
+
+
 @dataclass(frozen=True)
 class Machine:
     """A machine to examine: its root on this host, its platform, and who is looking.
@@ -28,6 +59,8 @@ class Machine:
     current_uid: Optional[int] = None
     hostname: str = ""
     clock: Callable[[], float] = time.time
+    # device number -> filesystem type ("nfs4", "ext4"), None when unknown
+    fstype: Callable[[int], Optional[str]] = field(default_factory=MountTable)
 
     @classmethod
     def local(cls, root: str = "/") -> Machine:

@@ -166,6 +166,38 @@ class CacheResult:
     owner: Optional[str] = None
     figures: CacheFigures = field(default_factory=CacheFigures)
     skipped: Optional[str] = None
+    environments: tuple[str, ...] = ()  # prefixes of the environments whose pip uses it
+
+
+@dataclass(frozen=True)
+class Environment:
+    """An interpreter or environment: where, what made it, whose, its Python, the caches its pip uses."""
+
+    prefix: str
+    kind: str  # system, pyenv, uv-python, conda, venv, pipx, ... (see discovery.markers.KINDS)
+    role: str  # "interpreter" (an installed Python) or "environment" (built on one)
+    exists: bool = True
+    owner_uid: Optional[int] = None
+    owner: Optional[str] = None
+    python_version: Optional[str] = None
+    version_from: Optional[str] = None  # the file (or "probe") the version was read from
+    interpreter: Optional[str] = None
+    base_interpreter: Optional[str] = None
+    project: Optional[str] = None  # the project directory holding it (.venv, .tox/*, .pixi/envs/*)
+    marker: str = ""  # what decided the kind, e.g. "pipx_metadata.json"
+    found_by: tuple[str, ...] = ()
+    shared: bool = False  # a system-wide interpreter: each account's pip uses its own caches
+    caches: tuple[CacheUse, ...] = ()
+    size_bytes: Optional[int] = None
+    files: Optional[int] = None
+    last_modified: Optional[float] = None
+    selfcheck_caches: tuple[str, ...] = ()  # caches whose selfcheck/ names this prefix
+    problems: tuple[str, ...] = ()
+
+    @property
+    def cache_paths(self) -> tuple[str, ...]:
+        """Each distinct cache its pip uses."""
+        return tuple(dict.fromkeys(u.path for u in self.caches if u.path is not None))
 
 
 @dataclass(frozen=True)
@@ -178,6 +210,7 @@ class ScanResult:
     accounts: tuple[AccountCaches, ...]
     caches: tuple[CacheResult, ...]
     skipped: tuple[Skipped, ...]
+    environments: tuple[Environment, ...] = ()
 
     @property
     def complete(self) -> bool:

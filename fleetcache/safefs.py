@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Generator, Iterator
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -152,7 +152,9 @@ def open_subdir(dir_fd: int, name: str, device: int) -> int:
     return fd
 
 
-def walk(top_fd: int, on_error: OnError, rel: tuple[str, ...] = ()) -> Iterator[Walked]:
+def walk(
+    top_fd: int, on_error: OnError, rel: tuple[str, ...] = ()
+) -> Generator[Walked, None, None]:
     """Walk the tree below ``top_fd`` depth-first, never following a link nor leaving its device.
 
     Yields ``(relative parts, dir fd, non-directories, directories)`` for each directory; the

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from fleetcache import safefs
 from fleetcache.discovery import accounts as accounts_mod
 from fleetcache.discovery import caches as caches_mod
+from fleetcache.discovery import envs as envs_mod
+from fleetcache.discovery.probe import Prober
 from fleetcache.machine import Machine
 from fleetcache.model import (
     Account,
@@ -17,12 +19,14 @@ from fleetcache.model import (
     CacheFigures,
     CacheLocation,
     CacheResult,
+    Environment,
     ScanResult,
     SelfcheckKey,
     Skipped,
 )
-from fleetcache.stats.pool import walk_all
-from fleetcache.stats.walk import WalkTask
+from fleetcache.stats import envsize
+from fleetcache.stats.pool import run_all, walk_all
+from fleetcache.stats.walk import WalkTask, selfcheck_keys
 
 
 class ScanError(Exception):
@@ -37,6 +41,10 @@ class Selection:
     all_users: bool = False
     search: tuple[str, ...] = ()
     jobs: Optional[int] = None
+    envs: bool = True  # also find environments (and the caches only their site configs name)
+    env_search: envs_mod.EnvSearch = field(default_factory=envs_mod.EnvSearch)
+    sizes: bool = True  # measure each environment's size on disk
+    probe_cache: Optional[str] = None  # private directory for interpreter probe results
 
 
 def load_accounts(machine: Machine) -> list[Account]:
@@ -86,6 +94,72 @@ def resolve(machine: Machine, selection: Selection) -> tuple[list[Account], list
         os.close(anchor)
 
 
+@dataclass(frozen=True)
+class Found:
+    """What discovery gave: accounts, their caches, environments, and site-config-only caches."""
+
+    every: list[Account]
+    resolved: list[AccountCaches]
+    environments: list[Environment]
+    site_caches: list[AccountCaches]
+    skipped: list[Skipped]
+
+
+def discover(machine: Machine, selection: Selection) -> Found:
+    """Accounts, the caches their pip uses, and (unless turned off) every environment and its caches."""
+    every, chosen = select_accounts(machine, selection)
+    anchor = _anchor(machine)
+    try:
+        finder = caches_mod.Finder(machine, anchor, every)
+        resolved = [finder.resolve(account) for account in chosen]
+        if not selection.envs:
+            return Found(every, resolved, [], [], [])
+        found, skipped = envs_mod.discover(machine, anchor, chosen, selection.env_search)
+        found = envs_mod.check_bases(anchor, found)
+        if selection.env_search.probe:
+            prober = Prober(machine, every, selection.probe_cache)
+            found = [prober.complete(env) for env in found]
+        found, site = envs_mod.attach_caches(found, finder, every, chosen, resolved)
+    finally:
+        os.close(anchor)
+    names = accounts_mod.owner_names(every)
+    found = [
+        replace(e, owner=names.get(e.owner_uid, str(e.owner_uid))) if e.owner_uid is not None else e
+        for e in found
+    ]
+    if selection.sizes:
+        found, missed = _sized(machine, found, selection.jobs)
+        skipped.extend(missed)
+    return Found(every, resolved, found, site, skipped)
+
+
+def _sized(
+    machine: Machine, found: list[Environment], jobs: Optional[int]
+) -> tuple[list[Environment], list[Skipped]]:
+    """Each environment's files, bytes and newest mtime (system prefixes like /usr are not sized)."""
+    todo = [e for e in found if e.exists and e.kind != "system"]
+    tasks = [
+        envsize.SizeTask(
+            machine.root,
+            e.prefix,
+            frozenset({0} if e.owner_uid is None else {0, e.owner_uid}),
+            ("envs", "pkgs") if e.role == "interpreter" else (),
+        )
+        for e in todo
+    ]
+    sized = {}
+    skipped: list[Skipped] = []
+    for env, outcome in zip(todo, run_all(envsize.measure, tasks, jobs)):
+        sized[env.prefix] = replace(
+            env,
+            files=outcome.files,
+            size_bytes=outcome.size_bytes,
+            last_modified=outcome.newest_mtime,
+        )
+        skipped.extend(outcome.problems)
+    return [sized.get(e.prefix, e) for e in found], skipped
+
+
 def _anchor(machine: Machine) -> int:
     try:
         return safefs.open_anchor(machine.root)
@@ -130,17 +204,71 @@ def _with_selfcheck_state(machine: Machine, figures: CacheFigures) -> CacheFigur
     return replace(figures, selfcheck=keys)
 
 
+def environments(machine: Machine, selection: Selection = Selection()) -> ScanResult:
+    """Every interpreter and environment of the selected accounts, without walking the caches."""
+    found = discover(machine, selection)
+    skipped: list[Skipped] = [p for r in found.resolved for p in r.problems]
+    skipped.extend(found.skipped)
+    anchor = _anchor(machine)
+    try:
+        paths = caches_mod.locations([*found.resolved, *found.site_caches])
+        named = {loc.path: selfcheck_keys(anchor, loc.path, loc.trusted_owners) for loc in paths}
+    finally:
+        os.close(anchor)
+    envs = _with_evidence(machine, found.environments, named)
+    return ScanResult(
+        host=machine.hostname,
+        generated_at=machine.clock(),
+        root=machine.root,
+        accounts=tuple(found.resolved),
+        caches=(),
+        skipped=tuple(skipped),
+        environments=tuple(envs),
+    )
+
+
+def _with_evidence(
+    machine: Machine, envs: Sequence[Environment], named: Mapping[str, Sequence[SelfcheckKey]]
+) -> list[Environment]:
+    """Tie environments to the caches whose selfcheck/ names their prefix."""
+    by_prefix: dict[str, list[str]] = {}
+    for cache, keys in named.items():
+        for key in keys:
+            by_prefix.setdefault(key.prefix, []).append(cache)
+    tied = [replace(e, selfcheck_caches=tuple(by_prefix.get(e.prefix, ()))) for e in envs]
+    known = {e.prefix for e in envs}
+    for prefix, caches in by_prefix.items():
+        if prefix in known or os.path.lexists(machine.host_path(prefix)):
+            continue
+        where = ", ".join(caches)
+        tied.append(
+            Environment(
+                prefix=prefix,
+                kind="unknown",
+                role="environment",
+                exists=False,
+                found_by=("selfcheck/",),
+                marker="selfcheck/",
+                selfcheck_caches=tuple(caches),
+                problems=(f"named in selfcheck/ of {where} but gone",),
+            )
+        )
+    return tied
+
+
 def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
     """Find every selected account's pip caches (and any below --search paths) and measure each."""
-    every, resolved = resolve(machine, selection)
-    locations = caches_mod.locations(resolved)
+    found = discover(machine, selection)
+    every, resolved = found.every, found.resolved
+    locations = caches_mod.locations([*resolved, *found.site_caches])
     skipped: list[Skipped] = [p for r in resolved for p in r.problems]
+    skipped.extend(found.skipped)
     if selection.search:
         anchor = _anchor(machine)
         try:
             for top in selection.search:
-                found, missed = caches_mod.search(machine, anchor, top)
-                locations = caches_mod.merge_found(locations, found)
+                by_layout, missed = caches_mod.search(machine, anchor, top)
+                locations = caches_mod.merge_found(locations, by_layout)
                 skipped.extend(missed)
         finally:
             os.close(anchor)
@@ -149,6 +277,13 @@ def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
         if result.skipped:
             skipped.append(Skipped(result.location.path, result.skipped))
         skipped.extend(result.figures.problems)
+    named = {r.location.path: r.figures.selfcheck for r in results}
+    envs = _with_evidence(machine, found.environments, named) if selection.envs else []
+    users: dict[str, list[str]] = {}
+    for env in envs:
+        for path in env.cache_paths:
+            users.setdefault(path, []).append(env.prefix)
+    results = [replace(r, environments=tuple(users.get(r.location.path, ()))) for r in results]
     return ScanResult(
         host=machine.hostname,
         generated_at=machine.clock(),
@@ -156,4 +291,5 @@ def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
         accounts=tuple(resolved),
         caches=tuple(results),
         skipped=tuple(skipped),
+        environments=tuple(envs),
     )

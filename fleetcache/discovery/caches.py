@@ -45,9 +45,11 @@ class Finder:
         """The home of a named account, for ``~name``."""
         return accounts_mod.home_of(self.accounts, name)
 
-    def resolve(self, account: Account) -> AccountCaches:
-        """The caches this account's pip uses."""
-        return pipconfig.resolve(account, self.machine, self.read_config, self.home, self.is_dir)
+    def resolve(self, account: Account, site_prefix: Optional[str] = None) -> AccountCaches:
+        """The caches this account's pip uses (run from the environment at ``site_prefix``)."""
+        return pipconfig.resolve(
+            account, self.machine, self.read_config, self.home, self.is_dir, site_prefix
+        )
 
 
 def locations(resolved: Iterable[AccountCaches]) -> list[CacheLocation]:

@@ -21,3 +21,7 @@ class Formatter(Protocol):
     def scan(self, result: ScanResult, options: RenderOptions) -> str:
         """The text of a whole scan."""
         ...
+
+    def envs(self, result: ScanResult, options: RenderOptions) -> str:
+        """The text of the environments found."""
+        ...

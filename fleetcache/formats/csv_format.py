@@ -7,7 +7,7 @@ import io
 
 from fleetcache import escape
 from fleetcache.formats.base import RenderOptions
-from fleetcache.formats.fields import CACHE_FIELDS
+from fleetcache.formats.fields import CACHE_FIELDS, ENV_FIELDS
 from fleetcache.model import ScanResult
 
 COLUMNS = ["path", "owner", "owner_uid", "users", "sources"] + [
@@ -36,6 +36,19 @@ class CsvFormat:
                 else:
                     value = getters[name](cache)
                     row.append("" if value is None else _cell(value))
+            writer.writerow(row)
+        return out.getvalue()
+
+    def envs(self, result: ScanResult, options: RenderOptions) -> str:
+        """One row per environment; list fields joined with ';'."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([f.name for f in ENV_FIELDS])
+        for env in result.environments:
+            row = []
+            for f in ENV_FIELDS:
+                value = f.cell(env) if f.cell is not None else f.get(env)
+                row.append("" if value is None else _cell(value))
             writer.writerow(row)
         return out.getvalue()
 

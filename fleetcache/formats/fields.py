@@ -6,9 +6,9 @@ import datetime
 from typing import Any, Callable, NamedTuple, Optional
 
 from fleetcache import __version__, escape
-from fleetcache.model import CacheResult, CacheSource, ScanResult
+from fleetcache.model import CacheResult, CacheSource, CacheUse, Environment, ScanResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Field(NamedTuple):
@@ -56,6 +56,8 @@ CACHE_FIELDS: list[Field] = [
     Field("users", "accounts whose pip uses this cache (CSV: joined with ';')", lambda r: list(r.location.users), scalar=False),
     Field("sources", "why it is a cache: list of {kind, user, commands, file, section, variable, description}; kind is default, config, env or layout", lambda r: [source_record(s) for s in r.location.sources], scalar=False),
     Field("exists", "whether the directory exists", lambda r: r.exists),
+    Field("environment_count", "environments whose pip uses this cache (system-wide interpreters not counted)", lambda r: len(r.environments)),
+    Field("environments", "prefixes of those environments", lambda r: [escape.text(p) for p in r.environments], scalar=False),
     Field("skipped", "why the cache was not walked (symlink, foreign owner, unreadable), else null", lambda r: r.skipped),
     Field("http_files", "pip's 'Number of HTTP files' (http-v2/ and http/, every file)", _fig("http_files")),
     Field("http_bytes", "pip's 'Package index page cache size', in bytes", _fig("http_bytes")),
@@ -91,6 +93,66 @@ CACHE_FIELDS: list[Field] = [
     Field("newest", "newest file modification time (ISO 8601 UTC)", lambda r: iso(r.figures.newest_mtime)),
     Field("selfcheck", "interpreters that used this cache: list of {prefix, last_check, exists}", lambda r: [{"prefix": escape.text(k.prefix), "last_check": k.last_check, "exists": k.exists} for k in r.figures.selfcheck], scalar=False),
 ]  # fmt: skip
+
+
+def use_record(use: CacheUse) -> dict[str, Any]:
+    """One cache an environment's pip uses (path null: disabled), for which commands, and why."""
+    return {
+        "path": None if use.path is None else escape.text(use.path),
+        "commands": list(use.source.commands),
+        "source": escape.text(use.source.describe()),
+    }
+
+
+class EnvField(NamedTuple):
+    """One field of an environment record: its name, meaning, getter, and its CSV cell."""
+
+    name: str
+    doc: str
+    get: Callable[[Environment], Any]
+    cell: Optional[Callable[[Environment], str]] = None  # None: the value itself
+
+
+def _texts(get: Callable[[Environment], Any]) -> Callable[[Environment], list[str]]:
+    return lambda e: [escape.text(v) for v in get(e)]
+
+
+def _joined(get: Callable[[Environment], Any]) -> Callable[[Environment], str]:
+    return lambda e: ";".join(escape.text(v) for v in get(e))
+
+
+def _opt(value: Optional[str]) -> Optional[str]:
+    return None if value is None else escape.text(value)
+
+
+ENV_FIELDS: list[EnvField] = [
+    EnvField("prefix", "the environment's or interpreter's prefix (sys.prefix)", lambda e: escape.text(e.prefix)),
+    EnvField("kind", "what made it: system, pyenv, uv-python, conda, mamba, miniforge, pixi, pyenv-virtualenv, pipx, poetry, pipenv, virtualenvwrapper, hatch, pdm, tox, nox, uv, virtualenv, venv; unknown for a prefix only a selfcheck/ entry remembers", lambda e: e.kind),
+    EnvField("role", "interpreter (an installed Python) or environment (built on one)", lambda e: e.role),
+    EnvField("exists", "false for a registered environment that is gone", lambda e: e.exists),
+    EnvField("owner", "account owning the prefix (uid when it has no name)", lambda e: _opt(e.owner)),
+    EnvField("owner_uid", "uid owning the prefix", lambda e: e.owner_uid),
+    EnvField("python_version", "its Python's version, e.g. 3.11.7 (3.11 when only a directory name tells)", lambda e: e.python_version),
+    EnvField("version_from", "where the version was read: pyvenv.cfg, conda-meta, patchlevel.h, directory name, lib/pythonX.Y or probe", lambda e: e.version_from),
+    EnvField("interpreter", "its python executable", lambda e: _opt(e.interpreter)),
+    EnvField("base_interpreter", "the interpreter a venv was built on (pyvenv.cfg), else null", lambda e: _opt(e.base_interpreter)),
+    EnvField("project", "the project directory holding it (.venv, .tox/*, .nox/*, .pixi/envs/*), else null", lambda e: _opt(e.project)),
+    EnvField("marker", "the marker that decided its kind, e.g. pipx_metadata.json", lambda e: escape.text(e.marker)),
+    EnvField("found_by", "how it was found: home walk, system bin dir, pyenv versions/, ~/.conda/environments.txt, envs_dirs in FILE, ... (CSV: joined with ';')", lambda e: list(e.found_by), _joined(lambda e: e.found_by)),
+    EnvField("shared", "a system-wide interpreter: each account's pip uses that account's own caches", lambda e: e.shared),
+    EnvField("caches", "the caches its pip uses: list of {path, commands, source} (path null: cache disabled; CSV: paths joined with ';')", lambda e: [use_record(u) for u in e.caches], _joined(lambda e: e.cache_paths)),
+    EnvField("size_bytes", "bytes of its files (apparent size; hard links once; conda's envs/ and pkgs/ not counted in an install)", lambda e: e.size_bytes),
+    EnvField("files", "files under the prefix", lambda e: e.files),
+    EnvField("last_modified", "newest modification time under the prefix (ISO 8601 UTC)", lambda e: iso(e.last_modified)),
+    EnvField("selfcheck_caches", "caches whose selfcheck/ names this prefix: evidence its pip ran with them (CSV: joined with ';')", _texts(lambda e: e.selfcheck_caches), _joined(lambda e: e.selfcheck_caches)),
+    EnvField("problems", "what is wrong: base interpreter gone, registered but missing, named in selfcheck/ but gone, version unknown (CSV: joined with ';')", lambda e: list(e.problems), _joined(lambda e: e.problems)),
+]  # fmt: skip
+
+
+def env_record(env: Environment) -> dict[str, Any]:
+    """Every field of one environment, as JSON."""
+    return {f.name: f.get(env) for f in ENV_FIELDS}
+
 
 TOTAL_FIELDS = [
     f.name
@@ -129,7 +191,7 @@ def user_record(result: ScanResult, index: int) -> dict[str, Any]:
 
 
 def document(result: ScanResult) -> dict[str, Any]:
-    """The whole scan as the JSON contract (schema_version 1)."""
+    """The whole scan as the JSON contract (schema_version 2)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "host": result.host,
@@ -139,5 +201,19 @@ def document(result: ScanResult) -> dict[str, Any]:
         "users": [user_record(result, i) for i in range(len(result.accounts))],
         "caches": [cache_record(c) for c in result.caches],
         "totals": totals(result),
+        "environments": [env_record(e) for e in result.environments],
+        "skipped": [{"path": escape.text(s.path), "reason": s.reason} for s in result.skipped],
+    }
+
+
+def envs_document(result: ScanResult) -> dict[str, Any]:
+    """The environments found, as JSON (same envelope as the scan)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "host": result.host,
+        "generated_at": iso(result.generated_at),
+        "fleetcache_version": __version__,
+        "root": escape.text(result.root),
+        "environments": [env_record(e) for e in result.environments],
         "skipped": [{"path": escape.text(s.path), "reason": s.reason} for s in result.skipped],
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from fleetcache.formats.base import RenderOptions
-from fleetcache.formats.fields import document
+from fleetcache.formats.fields import document, envs_document
 from fleetcache.model import ScanResult
 
 
@@ -15,3 +15,7 @@ class JsonFormat:
     def scan(self, result: ScanResult, options: RenderOptions) -> str:
         """The scan document (see the README for every field)."""
         return json.dumps(document(result), indent=2) + "\n"
+
+    def envs(self, result: ScanResult, options: RenderOptions) -> str:
+        """The environments document (see the README)."""
+        return json.dumps(envs_document(result), indent=2) + "\n"

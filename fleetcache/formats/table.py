@@ -10,9 +10,31 @@ from fleetcache import escape
 from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import iso, totals
-from fleetcache.model import CacheResult, ScanResult
+from fleetcache.model import CacheResult, Environment, ScanResult
 
-HEADERS = ["CACHE", "OWNER", "USED BY", "HTTP FILES", "HTTP", "WHEELS", "WHEEL SIZE", "TOTAL"]
+HEADERS = [
+    "CACHE",
+    "OWNER",
+    "USED BY",
+    "ENVS",
+    "HTTP FILES",
+    "HTTP",
+    "WHEELS",
+    "WHEEL SIZE",
+    "TOTAL",
+]
+ENV_HEADERS = [
+    "PREFIX",
+    "KIND",
+    "OWNER",
+    "PYTHON",
+    "INTERPRETER",
+    "BASE",
+    "CACHES",
+    "SIZE",
+    "MODIFIED",
+    "FOUND BY",
+]
 HEADERS_AGE = ["OLDEST", "NEWEST"]
 
 
@@ -50,6 +72,7 @@ class TableFormat:
                     escape.display(c.location.path),
                     escape.display(c.owner or ""),
                     escape.display(used_by(c)),
+                    len(c.environments),
                     f.http_files,
                     size(f.http_bytes),
                     f.wheel_files,
@@ -65,6 +88,7 @@ class TableFormat:
                 f"TOTAL ({len(present)} cache{'' if len(present) == 1 else 's'})",
                 "",
                 "",
+                sum(len(c.environments) for c in present),
                 sums["http_files"],
                 size(sums["http_bytes"]),
                 sums["wheel_files"],
@@ -87,12 +111,69 @@ class TableFormat:
         ]
         if disabled:
             lines.append("Cache disabled: " + "; ".join(disabled))
+        lines.extend(_env_problems(result))
         if result.skipped:
             lines.append(f"Skipped ({len(result.skipped)}):")
             lines.extend(
                 f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in result.skipped
             )
         return "\n".join(lines) + "\n"
+
+    def envs(self, result: ScanResult, options: RenderOptions) -> str:
+        """One row per interpreter or environment, then their problems and what was skipped."""
+        size: Callable[[int], str] = str if options.exact_bytes else human_size
+        rows = [
+            [
+                escape.display(e.prefix),
+                e.kind,
+                escape.display(e.owner or ""),
+                e.python_version or "?",
+                escape.display(_short(e.interpreter, e.prefix)),
+                escape.display(e.base_interpreter or ""),
+                escape.display(_caches(e)),
+                "" if e.size_bytes is None else size(e.size_bytes),
+                _day(e.last_modified),
+                escape.display(", ".join(e.found_by)),
+            ]
+            for e in result.environments
+        ]
+        present = [e for e in result.environments if e.exists]
+        total = sum(e.size_bytes or 0 for e in present)
+        noun = "environment" if len(present) == 1 else "environments"
+        rows.append([f"TOTAL ({len(present)} {noun})", "", "", "", "", "", "", size(total), "", ""])
+        lines = [tabulate(rows, headers=ENV_HEADERS, disable_numparse=True)]
+        lines.extend(_env_problems(result))
+        if result.skipped:
+            lines.append(f"Skipped ({len(result.skipped)}):")
+            lines.extend(
+                f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in result.skipped
+            )
+        return "\n".join(lines) + "\n"
+
+
+def _short(path: str | None, prefix: str) -> str:
+    """An interpreter inside its prefix as ``bin/python``."""
+    if path is None:
+        return ""
+    head = prefix.rstrip("/") + "/"
+    return path[len(head) :] if path.startswith(head) else path
+
+
+def _caches(env: Environment) -> str:
+    if env.shared and not env.caches:
+        return "each user's own"
+    parts = [u.path if u.path is not None else "disabled" for u in env.caches]
+    return ", ".join(dict.fromkeys(parts))
+
+
+def _env_problems(result: ScanResult) -> list[str]:
+    """``Problems (N):`` then one line per environment problem."""
+    found = [(e.prefix, p) for e in result.environments for p in e.problems]
+    if not found:
+        return []
+    lines = [f"Environment problems ({len(found)}):"]
+    lines.extend(f"  {escape.display(prefix)}: {escape.display(p)}" for prefix, p in found)
+    return lines
 
 
 def _day(ts: float | None) -> str:

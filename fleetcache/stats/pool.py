@@ -6,9 +6,12 @@ import multiprocessing
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from typing import Optional
+from typing import Callable, Optional, TypeVar
 
 from fleetcache.stats.walk import WalkOutcome, WalkTask, walk_cache
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def default_jobs() -> int:
@@ -19,13 +22,18 @@ def default_jobs() -> int:
 
 
 def walk_all(tasks: Sequence[WalkTask], jobs: Optional[int] = None) -> Iterator[WalkOutcome]:
-    """The outcome of each task, in task order; several caches walk in parallel processes."""
+    """The outcome of each cache walk, in task order; several caches walk in parallel processes."""
+    return run_all(walk_cache, tasks, jobs)
+
+
+def run_all(func: Callable[[T], R], tasks: Sequence[T], jobs: Optional[int] = None) -> Iterator[R]:
+    """``func`` over each task, in task order, in parallel worker processes."""
     workers = min(jobs or default_jobs(), len(tasks))
     if workers <= 1:
-        yield from map(walk_cache, tasks)
+        yield from map(func, tasks)
         return
     # fork is cheapest and safe here: fleetcache starts no threads before walking.
     method = "fork" if sys.platform.startswith("linux") else None
     context = multiprocessing.get_context(method)
     with context.Pool(workers) as pool:
-        yield from pool.imap(walk_cache, tasks, chunksize=1)
+        yield from pool.imap(func, tasks, chunksize=1)

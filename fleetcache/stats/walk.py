@@ -263,3 +263,26 @@ def _selfcheck_key(dir_fd: int, name: str) -> Optional[SelfcheckKey]:
         return None
     last = data.get("last_check")
     return SelfcheckKey(data["key"], last if isinstance(last, str) else None)
+
+
+def selfcheck_keys(
+    anchor: int, cache: str, trusted_owners: frozenset[int]
+) -> tuple[SelfcheckKey, ...]:
+    """The prefixes named in one cache's ``selfcheck/``, without walking the rest of the cache."""
+    try:
+        opened = safefs.open_path(
+            anchor, cache.rstrip("/") + "/selfcheck", trusted_links={0, *trusted_owners}
+        )
+    except safefs.UnsafePath:
+        return ()
+    try:
+        if trusted_owners and opened.st.st_uid not in trusted_owners:
+            return ()
+        try:
+            names = sorted(os.listdir(opened.fd))
+        except OSError:
+            return ()
+        keys = (_selfcheck_key(opened.fd, n) for n in names if not n.endswith(".tmp"))
+        return tuple(k for k in keys if k is not None)
+    finally:
+        os.close(opened.fd)

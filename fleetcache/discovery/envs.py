@@ -1,0 +1,284 @@
+"""Every interpreter and environment of the selected accounts, and the pip caches each one's pip uses.
+
+Sources, most specific first: installed Pythons (system, pyenv, uv), conda's registries
+(``environments.txt``, ``envs_dirs``), tools' environment directories the home walk skips (poetry's
+lives in ``~/.cache``), then the bounded walk of each home. One record per prefix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+from fleetcache import safefs
+from fleetcache.discovery import conda, homewalk, interpreters
+from fleetcache.discovery import inspect as inspect_mod
+from fleetcache.discovery.caches import Finder
+from fleetcache.discovery.interpreters import Join
+from fleetcache.machine import Machine
+from fleetcache.model import Account, AccountCaches, CacheUse, Environment, Skipped
+
+
+@dataclass(frozen=True)
+class EnvSearch:
+    """How to look for environments."""
+
+    limits: homewalk.WalkLimits = field(default_factory=homewalk.WalkLimits)
+    probe: bool = True
+
+
+class _Found:
+    """Environments by prefix; a prefix found twice keeps its first record and both sources."""
+
+    def __init__(self) -> None:
+        self.by_prefix: dict[str, Environment] = {}
+        self.skipped: list[Skipped] = []
+
+    def add(self, envs: Iterable[Environment], skipped: Iterable[Skipped] = ()) -> None:
+        for env in envs:
+            old = self.by_prefix.get(env.prefix)
+            if old is None:
+                self.by_prefix[env.prefix] = env
+            elif not set(env.found_by) <= set(old.found_by):
+                found_by = tuple(dict.fromkeys((*old.found_by, *env.found_by)))
+                self.by_prefix[env.prefix] = replace(old, found_by=found_by)
+        self.skipped.extend(skipped)
+
+
+def discover(
+    machine: Machine,
+    anchor: int,
+    chosen: Sequence[Account],
+    search: EnvSearch,
+) -> tuple[list[Environment], list[Skipped]]:
+    """The environments of the machine's system and of each chosen account's home."""
+    found = _Found()
+    join = machine.pathmod.join
+    found.add(*interpreters.system(anchor, machine.platform, join))
+    for path in conda.SYSTEM_CONDARCS:
+        found.add(*_envs_dirs(machine, anchor, path, None, join))
+    homes_done: set[str] = set()
+    for account in chosen:
+        if account.home in homes_done or not _walkable_home(account.home):
+            continue
+        homes_done.add(account.home)
+        _account(machine, anchor, account, search, found)
+    return list(found.by_prefix.values()), found.skipped
+
+
+# system accounts' "homes" that are system directories: never walked as homes
+NOT_HOMES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/nonexistent", "/proc", "/run",
+             "/sbin", "/sys", "/usr")  # fmt: skip
+
+
+def _walkable_home(home: str) -> bool:
+    return home not in ("", "/") and not any(
+        home == d or home.startswith(d + "/") for d in NOT_HOMES
+    )
+
+
+def _account(
+    machine: Machine, anchor: int, account: Account, search: EnvSearch, found: _Found
+) -> None:
+    join = machine.pathmod.join
+    env = machine.env_for(account.uid)
+    home = account.home
+    trusted = frozenset({0, account.uid})
+    data_home = env.get("XDG_DATA_HOME") or join(home, ".local", "share")
+    pyenv = env.get("PYENV_ROOT") or join(home, ".pyenv")
+    uv_pythons = env.get("UV_PYTHON_INSTALL_DIR") or join(data_home, "uv", "python")
+    for directory, kind in ((join(pyenv, "versions"), "pyenv"), (uv_pythons, "uv-python")):
+        found.add(
+            interpreters.versions_dir(anchor, directory, kind, trusted, machine.platform, join)
+        )
+    found.add(*_registered(machine, anchor, account, join))
+    for rc in conda.USER_CONDARCS:
+        found.add(*_envs_dirs(machine, anchor, join(home, rc), account, join))
+    for directory, label in _tool_dirs(machine, account, env):
+        found.add(*homewalk.children(anchor, directory, trusted, label, machine.platform, join))
+    found.add(*homewalk.walk_home(machine, anchor, home, trusted, search.limits))
+
+
+def _tool_dirs(machine: Machine, account: Account, env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Tools' environment directories that the home walk does not reach (or that live elsewhere)."""
+    join = machine.pathmod.join
+    home = account.home
+    cache = env.get("XDG_CACHE_HOME") or join(home, ".cache")
+    if machine.platform == "darwin":
+        cache = join(home, "Library", "Caches")
+    dirs = [
+        (env.get("POETRY_VIRTUALENVS_PATH") or join(cache, "pypoetry", "virtualenvs"), "poetry virtualenvs"),
+    ]  # fmt: skip
+    for variable, label in (("WORKON_HOME", "$WORKON_HOME"), ("PIPX_HOME", "$PIPX_HOME")):
+        value = env.get(variable)
+        if value:
+            dirs.append((join(value, "venvs") if variable == "PIPX_HOME" else value, label))
+    return dirs
+
+
+def _registered(
+    machine: Machine, anchor: int, account: Account, join: Join
+) -> tuple[list[Environment], list[Skipped]]:
+    """The prefixes in the account's ``~/.conda/environments.txt``; the missing ones as such."""
+    path = join(account.home, conda.ENVIRONMENTS_TXT)
+    trusted = frozenset({0, account.uid})
+    try:
+        got = safefs.read_small_file(anchor, path, trusted_links=trusted)
+    except safefs.UnsafePath as exc:
+        return [], [Skipped(path, f"not read: {exc}")]
+    if got is None:
+        return [], []
+    envs: list[Environment] = []
+    skipped: list[Skipped] = []
+    for prefix in conda.environments_txt(got[0]):
+        try:
+            opened = safefs.open_path(anchor, prefix, trusted_links=trusted, follow_last=True)
+        except safefs.NotFound:
+            envs.append(
+                Environment(
+                    prefix=prefix,
+                    kind="conda",
+                    role="environment",
+                    exists=False,
+                    owner_uid=account.uid,
+                    found_by=("~/.conda/environments.txt",),
+                    marker="environments.txt",
+                    problems=(f"registered in {path} but missing",),
+                )
+            )
+            continue
+        except safefs.UnsafePath as exc:
+            skipped.append(Skipped(prefix, f"registered in {path}; not inspected: {exc}"))
+            continue
+        try:
+            env = inspect_mod.inspect(
+                opened.fd, opened.path, "~/.conda/environments.txt", (), machine.platform
+            )
+        finally:
+            os.close(opened.fd)
+        if env is None:
+            envs.append(
+                Environment(
+                    prefix=prefix,
+                    kind="conda",
+                    role="environment",
+                    owner_uid=account.uid,
+                    found_by=("~/.conda/environments.txt",),
+                    marker="environments.txt",
+                    problems=(f"registered in {path} but holds no environment",),
+                )
+            )
+        else:
+            envs.append(env)
+    return envs, skipped
+
+
+def _envs_dirs(
+    machine: Machine, anchor: int, condarc: str, account: Optional[Account], join: Join
+) -> tuple[list[Environment], list[Skipped]]:
+    """The environments in each ``envs_dirs`` directory a ``.condarc`` names."""
+    trusted = frozenset({0} if account is None else {0, account.uid})
+    try:
+        got = safefs.read_small_file(anchor, condarc, trusted_links=trusted)
+    except safefs.UnsafePath as exc:
+        return [], [Skipped(condarc, f"not read: {exc}")]
+    if got is None:
+        return [], []
+    envs: list[Environment] = []
+    skipped: list[Skipped] = []
+    for directory in conda.envs_dirs(got[0]):
+        if directory.startswith("~") and account is not None:
+            directory = account.home + directory[1:]
+        if not machine.pathmod.isabs(directory):
+            continue
+        more, missed = homewalk.children(
+            anchor, directory, trusted, f"envs_dirs in {condarc}", machine.platform, join
+        )
+        envs.extend(more)
+        skipped.extend(missed)
+    return envs, skipped
+
+
+def check_bases(anchor: int, envs: Sequence[Environment]) -> list[Environment]:
+    """Mark each environment whose base interpreter is gone."""
+    checked = []
+    for env in envs:
+        base = env.base_interpreter
+        if env.exists and base and machine_path(base):
+            trusted = {0} if env.owner_uid is None else {0, env.owner_uid}
+            try:
+                opened = safefs.open_path(
+                    anchor, base, trusted_links=trusted, follow_last=True, directory=False
+                )
+                os.close(opened.fd)
+            except safefs.NotFound:
+                env = replace(env, problems=(*env.problems, f"base interpreter {base} is gone"))
+            except safefs.UnsafePath:
+                pass
+        checked.append(env)
+    return checked
+
+
+def machine_path(path: str) -> bool:
+    """An absolute POSIX path (Windows bases are not checked from a POSIX host)."""
+    return path.startswith("/")
+
+
+def attach_caches(
+    envs: Sequence[Environment],
+    finder: Finder,
+    every: Sequence[Account],
+    chosen: Sequence[Account],
+    resolved: Sequence[AccountCaches],
+) -> tuple[list[Environment], list[AccountCaches]]:
+    """Each environment's caches (its site ``pip.conf`` over its owner's config), and the
+    resolutions that came from site configs (so that caches only they name get scanned)."""
+    by_uid = {a.uid: a for a in every}
+    known = {ac.account.uid: ac for ac in resolved}
+    homes = tuple(a.home.rstrip("/") + "/" for a in chosen if a.home not in ("", "/"))
+    basename = "pip.ini" if finder.machine.platform == "win32" else "pip.conf"
+    site_only: list[AccountCaches] = []
+    out = []
+    for env in envs:
+        if not env.exists:
+            out.append(env)
+            continue
+        site = finder.machine.pathmod.join(env.prefix, basename)
+        owner = by_uid.get(env.owner_uid) if env.owner_uid is not None else None
+        has_site = _exists(finder, site, owner)
+        shared = env.owner_uid == 0 and not env.prefix.startswith(homes)
+        if shared:
+            uses: list[CacheUse] = []
+            if has_site:
+                for account in chosen:
+                    ac = _site_uses(finder.resolve(account, site_prefix=env.prefix), site)
+                    site_only.append(ac)
+                    uses.extend(ac.uses)
+            out.append(replace(env, shared=True, caches=tuple(uses)))
+            continue
+        if owner is None:
+            problem = f"owned by uid {env.owner_uid}, which has no account: its caches are unknown"
+            out.append(replace(env, problems=(*env.problems, problem)))
+            continue
+        if has_site:
+            ac = finder.resolve(owner, site_prefix=env.prefix)
+            site_only.append(_site_uses(ac, site))
+        else:
+            ac = known.get(owner.uid) or finder.resolve(owner)
+            known[owner.uid] = ac
+        out.append(replace(env, caches=ac.uses))
+    return out, [ac for ac in site_only if ac.uses]
+
+
+def _site_uses(ac: AccountCaches, site: str) -> AccountCaches:
+    return replace(ac, uses=tuple(u for u in ac.uses if u.source.file == site), problems=())
+
+
+def _exists(finder: Finder, path: str, owner: Optional[Account]) -> bool:
+    account = owner or Account("root", 0, 0, "/root")
+    try:
+        return finder.read_config(path, account) is not None
+    except OSError:
+        return False

@@ -1,0 +1,220 @@
+"""The bounded walk of a home for environments: ``pyvenv.cfg`` and ``conda-meta/`` markers.
+
+Never enters a linked directory, never leaves the home's filesystem, skips trees that never hold an
+environment (VCS data, node_modules, caches, site-packages, a Python's own stdlib), stops at a depth
+and a time budget, and leaves network filesystems alone unless asked. What it cut short is reported.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from fleetcache import safefs
+from fleetcache.discovery import inspect as inspect_mod
+from fleetcache.discovery import markers
+from fleetcache.machine import Machine
+from fleetcache.model import Environment, Skipped
+
+# never hold an environment worth listing, and can be huge
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "node_modules",
+        "site-packages",
+        "dist-packages",
+        "__pycache__",
+        ".cache",
+        ".npm",
+        ".cargo",
+        ".rustup",
+        ".m2",
+        ".gradle",
+        ".ivy2",
+        ".Trash",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".ipynb_checkpoints",
+    }
+)
+NETWORK_FS = frozenset(
+    {
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+        "smbfs",
+        "sshfs",
+        "fuse.sshfs",
+        "afs",
+        "ceph",
+        "fuse.ceph",
+        "glusterfs",
+        "fuse.glusterfs",
+        "lustre",
+        "gpfs",
+        "beegfs",
+        "9p",
+        "davfs",
+        "fuse.davfs2",
+        "fuse.rclone",
+        "fuse.s3fs",
+        "ncpfs",
+        "coda",
+    }
+)
+
+
+@dataclass(frozen=True)
+class WalkLimits:
+    """How far the home walk may go."""
+
+    max_depth: int = 8
+    budget: float = 60.0  # seconds per home
+    include_remote: bool = False
+
+
+def walk_home(
+    machine: Machine,
+    anchor: int,
+    top: str,
+    trusted: frozenset[int],
+    limits: WalkLimits,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[list[Environment], list[Skipped]]:
+    """Every environment below ``top`` (a home), and what could not be searched."""
+    p = machine.pathmod
+    try:
+        opened = safefs.open_path(anchor, top, trusted_links=trusted, follow_last=True)
+    except safefs.NotFound:
+        return [], []
+    except safefs.UnsafePath as exc:
+        return [], [Skipped(top, f"not searched for environments: {exc}")]
+    try:
+        fstype = machine.fstype(opened.st.st_dev)
+        if fstype in NETWORK_FS and not limits.include_remote:
+            reason = f"on a network filesystem ({fstype}); not searched for environments (--include-remote)"
+            return [], [Skipped(top, reason)]
+        return _walk(opened, p.join, limits, clock, machine.platform)
+    finally:
+        os.close(opened.fd)
+
+
+def _walk(
+    opened: safefs.Opened,
+    join: Callable[..., str],
+    limits: WalkLimits,
+    clock: Callable[[], float],
+    platform: str,
+) -> tuple[list[Environment], list[Skipped]]:
+    found: list[Environment] = []
+    skipped: list[Skipped] = []
+    deadline = clock() + limits.budget
+    too_deep = 0
+    # the names listed at each depth: the parent's entries of what is being looked at
+    names_at: list[set[str]] = []
+
+    def on_error(parts: tuple[str, ...], reason: str) -> None:
+        skipped.append(Skipped(join(opened.path, *parts), reason))
+
+    walker = safefs.walk(opened.fd, on_error)
+    try:
+        for parts, fd, files, dirs in walker:
+            if clock() > deadline:
+                skipped.append(
+                    Skipped(
+                        opened.path,
+                        f"environment search stopped after {limits.budget:g} s; "
+                        "the rest of this home was not searched",
+                    )
+                )
+                break
+            names = {e.name for e in files} | {d.name for d in dirs}
+            del names_at[len(parts) :]
+            names_at.append(names)
+            if parts and ("pyvenv.cfg" in names or "conda-meta" in names):
+                parent = names_at[-2] if len(names_at) > 1 else set()
+                env = inspect_mod.inspect(
+                    fd, join(opened.path, *parts), "home walk", parent, platform
+                )
+                if env is not None:
+                    found.append(env)
+                    # a conda install holds its environments in envs/; a venv holds none
+                    dirs[:] = [d for d in dirs if d.name == "envs" and env.role == "interpreter"]
+                    continue
+            if len(parts) >= limits.max_depth:
+                too_deep += len(dirs)
+                dirs.clear()
+                continue
+            here = parts[-1] if parts else ""
+            dirs[:] = [d for d in dirs if _enter(here, d.name)]
+    finally:
+        walker.close()
+    if too_deep:
+        skipped.append(
+            Skipped(
+                opened.path,
+                f"{too_deep} directories deeper than {limits.max_depth} levels "
+                "not searched for environments (--depth)",
+            )
+        )
+    return found, skipped
+
+
+def _enter(parent: str, name: str) -> bool:
+    if name in SKIP_DIRS or markers.is_stdlib_dir(parent, name):
+        return False
+    # conda's package cache beside ~/.conda/envs
+    return not (parent == ".conda" and name == "pkgs")
+
+
+def children(
+    anchor: int,
+    directory: str,
+    trusted: frozenset[int],
+    found_by: str,
+    platform: str,
+    join: Callable[..., str],
+) -> tuple[list[Environment], list[Skipped]]:
+    """The environments directly inside a tool's environments directory (pipx, poetry, envs_dirs)."""
+    try:
+        opened = safefs.open_path(anchor, directory, trusted_links=trusted, follow_last=True)
+    except safefs.NotFound:
+        return [], []
+    except safefs.UnsafePath as exc:
+        return [], [Skipped(directory, f"not searched for environments: {exc}")]
+    found: list[Environment] = []
+    try:
+        names = inspect_mod.listdir(opened.fd)
+        for name in sorted(names):
+            env = at(opened.fd, name, join(opened.path, name), found_by, set(names), platform)
+            if env is not None:
+                found.append(env)
+    finally:
+        os.close(opened.fd)
+    return found, []
+
+
+def at(
+    dir_fd: int,
+    name: str,
+    prefix: str,
+    found_by: str,
+    parent_names: Iterable[str],
+    platform: str,
+) -> Optional[Environment]:
+    """The environment in subdirectory ``name`` of ``dir_fd`` (not a link), if it is one."""
+    try:
+        fd = os.open(name, safefs.O_DIR, dir_fd=dir_fd)
+    except OSError:
+        return None
+    try:
+        return inspect_mod.inspect(fd, prefix, found_by, set(parent_names), platform)
+    finally:
+        os.close(fd)

@@ -1,0 +1,216 @@
+"""Look inside one candidate prefix (opened as a directory fd) and say what it is, from its files only."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Optional
+
+from fleetcache import safefs
+from fleetcache.discovery import markers
+from fleetcache.model import Environment
+
+HISTORY_BYTES = 16 << 10
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A directory that may be an environment, and how it came to be looked at."""
+
+    prefix: str
+    found_by: str
+    trusted: frozenset[int] = frozenset({0})
+
+
+def listdir(dir_fd: int, name: Optional[str] = None) -> list[str]:
+    """The names in ``dir_fd`` (or in its subdirectory ``name``, not following links); [] if unreadable."""
+    try:
+        if name is None:
+            return os.listdir(dir_fd)
+        fd = os.open(name, safefs.O_DIR, dir_fd=dir_fd)
+    except OSError:
+        return []
+    try:
+        return os.listdir(fd)
+    except OSError:
+        return []
+    finally:
+        os.close(fd)
+
+
+def _read(dir_fd: int, rel: str, limit: int = 1 << 16) -> Optional[bytes]:
+    """A small regular file below ``dir_fd``, every component opened without following links."""
+    parts = rel.split("/")
+    fds: list[int] = []
+    try:
+        here = dir_fd
+        for part in parts[:-1]:
+            here = os.open(part, safefs.O_DIR, dir_fd=here)
+            fds.append(here)
+        return safefs.read_at(here, parts[-1], limit)
+    except (OSError, safefs.UnsafePath):
+        return None
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def inspect(
+    dir_fd: int,
+    prefix: str,
+    found_by: str,
+    parent_names: Collection[str] = (),
+    platform: str = "linux",
+) -> Optional[Environment]:
+    """An Environment for a prefix holding ``pyvenv.cfg`` or ``conda-meta/``; None when it has neither."""
+    names = set(listdir(dir_fd))
+    owner = os.fstat(dir_fd).st_uid
+    if "pyvenv.cfg" in names:
+        return _venv(dir_fd, prefix, found_by, names, parent_names, platform, owner)
+    if "conda-meta" in names:
+        return _conda(dir_fd, prefix, found_by, names, platform, owner)
+    return None
+
+
+def _bin(platform: str) -> str:
+    return "Scripts" if platform == "win32" else "bin"
+
+
+def _interpreter(prefix: str, bin_names: Collection[str], platform: str) -> Optional[str]:
+    sep = "\\" if platform == "win32" else "/"
+    candidates = ("python.exe",) if platform == "win32" else ("python", "python3")
+    for name in candidates:
+        if name in bin_names:
+            return sep.join((prefix.rstrip(sep), _bin(platform), name))
+    return None
+
+
+def _venv(
+    dir_fd: int,
+    prefix: str,
+    found_by: str,
+    names: set[str],
+    parent_names: Collection[str],
+    platform: str,
+    owner: int,
+) -> Environment:
+    data = _read(dir_fd, "pyvenv.cfg")
+    problems = []
+    if data is None:
+        problems.append("pyvenv.cfg could not be read")
+    cfg = markers.parse_pyvenv_cfg(data or b"")
+    bin_names = listdir(dir_fd, _bin(platform))
+    kind, marker = markers.venv_kind(prefix, cfg, names, bin_names, parent_names)
+    version = markers.pyvenv_version(cfg)
+    version_from = "pyvenv.cfg" if version else None
+    if version is None:
+        version, version_from = _lib_version(dir_fd)
+    return Environment(
+        prefix=prefix,
+        kind=kind,
+        role="environment",
+        owner_uid=owner,
+        python_version=version,
+        version_from=version_from,
+        interpreter=_interpreter(prefix, bin_names, platform),
+        base_interpreter=base_interpreter(cfg, platform),
+        project=markers.project_of(prefix, kind),
+        marker=marker,
+        found_by=(found_by,),
+        problems=tuple(problems),
+    )
+
+
+def base_interpreter(cfg: dict[str, str], platform: str) -> Optional[str]:
+    """The interpreter a venv was built on: ``executable``/``base-executable``, else ``home``'s python."""
+    for key in ("base-executable", "executable"):
+        if cfg.get(key):
+            return cfg[key]
+    home = cfg.get("home")
+    if not home:
+        return None
+    sep = "\\" if platform == "win32" else "/"
+    return home.rstrip(sep) + sep + ("python.exe" if platform == "win32" else "python3")
+
+
+def _lib_version(dir_fd: int) -> tuple[Optional[str], Optional[str]]:
+    """``3.11`` from a ``lib/python3.11`` directory: the minor version, when nothing better is written."""
+    for name in sorted(listdir(dir_fd, "lib")):
+        if markers.STDLIB_DIR.fullmatch(name):
+            return name[len("python") :].rstrip("t"), f"lib/{name}"
+    return None, None
+
+
+def _conda(
+    dir_fd: int, prefix: str, found_by: str, names: set[str], platform: str, owner: int
+) -> Environment:
+    meta = listdir(dir_fd, "conda-meta")
+    history = _read(dir_fd, "conda-meta/history", HISTORY_BYTES) or b""
+    tool = markers.history_tool(history)
+    kind, role, marker = markers.conda_kind(prefix, names, meta, tool)
+    version = markers.conda_python_version(meta)
+    version_from = "conda-meta" if version else None
+    bin_dir = "" if platform == "win32" else "bin"
+    bin_names = listdir(dir_fd, bin_dir) if bin_dir else sorted(names)
+    interpreter = None
+    if platform == "win32" and "python.exe" in names:
+        interpreter = prefix.rstrip("\\") + "\\python.exe"
+    elif platform != "win32":
+        interpreter = _interpreter(prefix, bin_names, platform)
+    return Environment(
+        prefix=prefix,
+        kind=kind,
+        role=role,
+        owner_uid=owner,
+        python_version=version,
+        version_from=version_from,
+        interpreter=interpreter,
+        project=markers.project_of(prefix, kind),
+        marker=marker,
+        found_by=(found_by,),
+        problems=() if interpreter or role == "interpreter" else ("no Python installed",),
+    )
+
+
+def installed_python(
+    dir_fd: int, prefix: str, kind: str, found_by: str, version: Optional[str], platform: str
+) -> Optional[Environment]:
+    """An installed Python (pyenv version, uv Python, /opt build): its interpreter and version."""
+    bin_names = listdir(dir_fd, _bin(platform))
+    interpreter = _interpreter(prefix, bin_names, platform)
+    if interpreter is None:
+        versioned = sorted(n for n in bin_names if markers.STDLIB_DIR.fullmatch(n))
+        if not versioned:
+            return None
+        interpreter = f"{prefix.rstrip('/')}/bin/{versioned[-1]}"
+    version_from = "directory name" if version else None
+    if version is None or version.count(".") < 2:
+        found = patchlevel(dir_fd, version)
+        if found:
+            version, version_from = found, "patchlevel.h"
+    if version is None:
+        version, version_from = _lib_version(dir_fd)
+    return Environment(
+        prefix=prefix,
+        kind=kind,
+        role="interpreter",
+        owner_uid=os.fstat(dir_fd).st_uid,
+        python_version=version,
+        version_from=version_from,
+        interpreter=interpreter,
+        marker=found_by,
+        found_by=(found_by,),
+    )
+
+
+def patchlevel(dir_fd: int, minor: Optional[str] = None) -> Optional[str]:
+    """The full version from ``include/pythonX.Y/patchlevel.h``, if the headers are installed."""
+    names = sorted(n for n in listdir(dir_fd, "include") if markers.STDLIB_DIR.fullmatch(n))
+    if minor:
+        names = [n for n in names if n.startswith(f"python{minor}")] or names
+    for name in reversed(names):
+        data = _read(dir_fd, f"include/{name}/patchlevel.h", 1 << 16)
+        if data:
+            return markers.patchlevel_version(data)
+    return None

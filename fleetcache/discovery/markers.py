@@ -1,0 +1,183 @@
+"""What an environment's own files say: its kind, its Python version, its base interpreter.
+
+Pure functions over names and file contents; the callers read the files (safely) and pass them in.
+Each kind is decided by its most specific marker: a pipx venv is ``pipx``, not ``venv``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from typing import Optional
+
+# Every kind fleetcache names, interpreters first.
+KINDS = (
+    "system",
+    "pyenv",
+    "uv-python",
+    "conda",
+    "mamba",
+    "miniforge",
+    "pixi",
+    "pyenv-virtualenv",
+    "pipx",
+    "poetry",
+    "pipenv",
+    "virtualenvwrapper",
+    "hatch",
+    "pdm",
+    "tox",
+    "nox",
+    "uv",
+    "virtualenv",
+    "venv",
+)
+
+VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?(?:(?:a|b|rc)\d+)?)")
+CONDA_PYTHON = re.compile(r"python-(\d+\.\d+\.\d+[a-z0-9]*)-[^-]+\.json")
+PATCHLEVEL = re.compile(rb'#define\s+PY_VERSION\s+"([^"]+)"')
+STDLIB_DIR = re.compile(r"python\d\.\d+t?")
+MINIFORGE_NAMES = ("miniforge", "mambaforge")
+MAMBA_NAMES = ("micromamba", "mamba")
+
+# Lock files that name the tool managing a project's in-tree .venv
+PROJECT_LOCKS = (
+    ("poetry.lock", "poetry"),
+    ("pdm.lock", "pdm"),
+    ("Pipfile.lock", "pipenv"),
+    ("Pipfile", "pipenv"),
+)
+# Path pieces of each tool's default environments directory, most specific first.
+VENV_HOMES = (
+    ("/pipx/venvs/", "pipx"),
+    ("/pipx/shared", "pipx"),
+    ("/uv/tools/", "uv"),
+    ("/pypoetry/virtualenvs/", "poetry"),
+    ("/hatch/env/virtual/", "hatch"),
+    ("/pdm/venvs/", "pdm"),
+    ("/.local/share/virtualenvs/", "pipenv"),
+    ("/.virtualenvs/", "virtualenvwrapper"),
+)
+VIRTUALENVWRAPPER_HOOKS = ("postactivate", "predeactivate", "postdeactivate", "preactivate")
+
+
+def parse_pyvenv_cfg(data: bytes) -> dict[str, str]:
+    """``pyvenv.cfg`` as the interpreter's ``site`` module reads it: ``key = value`` lines."""
+    values: dict[str, str] = {}
+    for line in data.decode("utf-8", "replace").splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip().lower()] = value.strip()
+    return values
+
+
+def pyvenv_version(cfg: Mapping[str, str]) -> Optional[str]:
+    """``3.11.7`` from ``version`` (venv), ``version_info`` (virtualenv, uv) or ``version_info``'s prefix."""
+    for key in ("version_info", "version"):
+        match = VERSION.match(cfg.get(key, ""))
+        if match:
+            return match.group(1)
+    return None
+
+
+def patchlevel_version(data: bytes) -> Optional[str]:
+    """``PY_VERSION`` from ``include/pythonX.Y/patchlevel.h``."""
+    match = PATCHLEVEL.search(data)
+    return match.group(1).decode("ascii", "replace") if match else None
+
+
+def conda_python_version(meta_names: Collection[str]) -> Optional[str]:
+    """The version of the ``python`` package installed in a conda prefix, from ``conda-meta/``."""
+    for name in sorted(meta_names):
+        match = CONDA_PYTHON.fullmatch(name)
+        if match:
+            return match.group(1)
+    return None
+
+
+def history_tool(history: bytes) -> Optional[str]:
+    """The tool that made a conda prefix, from the first ``# cmd:`` line of ``conda-meta/history``."""
+    for line in history.decode("utf-8", "replace").splitlines():
+        if line.startswith("# cmd:"):
+            words = line[len("# cmd:") :].split()
+            program = words[0].rsplit("/", 1)[-1].lower() if words else ""
+            if any(program.startswith(n) for n in MAMBA_NAMES):
+                return "mamba"
+            if "conda" in program:
+                return "conda"
+            return None
+    return None
+
+
+def venv_kind(
+    prefix: str,
+    cfg: Mapping[str, str],
+    names: Collection[str],
+    bin_names: Collection[str],
+    parent_names: Collection[str],
+) -> tuple[str, str]:
+    """(kind, the marker that decided it) for a prefix holding ``pyvenv.cfg``.
+
+    ``names`` are the prefix's entries, ``bin_names`` its ``bin/`` (or ``Scripts/``) entries and
+    ``parent_names`` the entries of the directory holding it.
+    """
+    path = prefix.replace("\\", "/").rstrip("/") + "/"
+    parent = path.rstrip("/").rsplit("/", 2)
+    if "pipx_metadata.json" in names:
+        return "pipx", "pipx_metadata.json"
+    if "uv-receipt.toml" in names:
+        return "uv", "uv-receipt.toml (a uv tool)"
+    if re.search(r"/versions/[^/]+/envs/[^/]+/$", path):
+        return "pyenv-virtualenv", "pyenv versions/*/envs/"
+    for piece, kind in VENV_HOMES:
+        if piece in path:
+            return kind, f"under {piece.strip('/')}"
+    if len(parent) == 3 and parent[1] in (".tox", ".nox"):
+        return parent[1][1:], f"in {parent[1]}/"
+    if any(hook in bin_names for hook in VIRTUALENVWRAPPER_HOOKS):
+        return "virtualenvwrapper", "virtualenvwrapper hooks in bin/"
+    if ".project" in names:
+        return "pipenv", ".project"
+    if "uv" in cfg:
+        return "uv", "pyvenv.cfg uv ="
+    for lock, kind in PROJECT_LOCKS:
+        if lock in parent_names:
+            return kind, f"{lock} beside it"
+    if "virtualenv" in cfg:
+        return "virtualenv", "pyvenv.cfg virtualenv ="
+    return "venv", "pyvenv.cfg"
+
+
+def conda_kind(
+    prefix: str, names: Collection[str], meta_names: Collection[str], tool: Optional[str]
+) -> tuple[str, str, str]:
+    """(kind, role, marker) for a prefix holding ``conda-meta/``."""
+    path = prefix.replace("\\", "/").rstrip("/")
+    base = path.rsplit("/", 1)[-1].lower()
+    if "pixi" in meta_names or "/.pixi/envs/" in path + "/":
+        return "pixi", "environment", "conda-meta/pixi" if "pixi" in meta_names else ".pixi/envs/"
+    if "condabin" in names or "envs" in names or "pkgs" in names:
+        if base.startswith(MINIFORGE_NAMES):
+            return "miniforge", "interpreter", f"conda install named {base}"
+        if base.startswith(MAMBA_NAMES) or tool == "mamba":
+            return "mamba", "interpreter", "mamba install"
+        return "conda", "interpreter", "condabin/ or envs/"
+    if tool is not None:
+        return tool, "environment", f"conda-meta/history: made by {tool}"
+    return "conda", "environment", "conda-meta/"
+
+
+def project_of(prefix: str, kind: str) -> Optional[str]:
+    """The project directory an in-tree environment belongs to."""
+    path = prefix.replace("\\", "/").rstrip("/")
+    head, _, name = path.rpartition("/")
+    if kind in ("tox", "nox") or head.endswith("/.pixi/envs"):
+        return head.rpartition("/")[0] or "/"
+    if name in (".venv", "venv", ".env", "env", ".conda"):
+        return head or "/"
+    return None
+
+
+def is_stdlib_dir(parent: str, name: str) -> bool:
+    """``lib/python3.11`` and the like: an installed Python's own files, never an environment."""
+    return parent in ("lib", "lib64", "include") and STDLIB_DIR.fullmatch(name) is not None

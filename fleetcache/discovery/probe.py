@@ -1,0 +1,102 @@
+"""Asking an interpreter its version, only when its files cannot tell, and only when that is safe.
+
+Running an interpreter runs whatever its owner put in it (``sitecustomize``, ``.pth`` files), so
+fleetcache never runs one that another account could have changed: as root, nothing inside another
+account's home and nothing not owned by root; unprivileged, only root's and our own. It never runs
+the interpreters of a ``--root`` tree (they belong to another system). Probes have a timeout and a
+cache (python_discovery's ``DiskCache``) in a directory private to the running account.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Optional
+
+from fleetcache.machine import Machine
+from fleetcache.model import Account, Environment
+
+TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class Prober:
+    """Runs interpreters for the versions their files do not give."""
+
+    machine: Machine
+    accounts: Sequence[Account]
+    cache_dir: Optional[str] = None  # None: probes are not cached
+
+    def complete(self, env: Environment) -> Environment:
+        """The environment, its version filled in by a probe when that is needed and allowed."""
+        if not _needs_probe(env) or env.interpreter is None:
+            return env
+        refusal = self.refusal(env)
+        if refusal is not None:
+            if env.python_version is None:
+                return replace(env, problems=(*env.problems, f"version unknown: {refusal}"))
+            return env
+        version = self.run(env.interpreter)
+        if version is None:
+            problem = f"version unknown: {env.interpreter} did not answer"
+            return replace(env, problems=(*env.problems, problem))
+        return replace(env, python_version=version, version_from="probe")
+
+    def refusal(self, env: Environment) -> Optional[str]:
+        """Why this interpreter may not be run, or None when it may."""
+        if not self.machine.is_host:
+            return "interpreters under --root are not run"
+        assert env.interpreter is not None
+        me = self.machine.current_uid
+        for account in self.accounts:
+            home = account.home.rstrip("/") + "/"
+            if account.uid != me and home != "/" and env.prefix.startswith(home):
+                return f"not run: it lies in {account.name}'s home"
+        try:
+            real = os.path.realpath(env.interpreter)
+            st = os.stat(real)
+        except OSError as exc:
+            return f"not run: {exc.strerror}"
+        if not stat.S_ISREG(st.st_mode):
+            return "not run: not a regular file"
+        if st.st_uid not in (0, me):
+            return f"not run: {real} is owned by uid {st.st_uid}"
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return f"not run: {real} is writable by others"
+        return None
+
+    def run(self, interpreter: str) -> Optional[str]:
+        """The interpreter's version (``3.11.7``, ``3.13.0rc1``), or None when it does not answer."""
+        from python_discovery import DiskCache, PythonInfo
+
+        cache = None
+        if self.cache_dir is not None:
+            os.makedirs(self.cache_dir, mode=0o700, exist_ok=True)
+            cache = DiskCache(Path(self.cache_dir))
+        env = {
+            "PATH": os.defpath,
+            "LC_ALL": "C.UTF-8",
+            "PY_DISCOVERY_TIMEOUT": str(TIMEOUT_SECONDS),
+        }
+        logging.getLogger("python_discovery").setLevel(logging.ERROR)
+        try:
+            info = PythonInfo.from_exe(
+                interpreter, cache, raise_on_error=False, resolve_to_host=False, env=env
+            )
+        except Exception:  # a broken interpreter must not break the scan
+            return None
+        if info is None:
+            return None
+        v = info.version_info
+        suffix = "" if v.releaselevel == "final" else f"{v.releaselevel[0]}{v.serial}"
+        suffix = suffix.replace("c", "rc") if v.releaselevel == "candidate" else suffix
+        return f"{v.major}.{v.minor}.{v.micro}{suffix}"
+
+
+def _needs_probe(env: Environment) -> bool:
+    """No version, or only ``X.Y`` from a directory name."""
+    return env.exists and (env.python_version is None or env.python_version.count(".") < 2)
