@@ -127,6 +127,8 @@ def discover(machine: Machine, selection: Selection) -> Found:
         replace(e, owner=names.get(e.owner_uid, str(e.owner_uid))) if e.owner_uid is not None else e
         for e in found
     ]
+    # system-wide ones first, then each owner's, by prefix
+    found.sort(key=lambda e: (not e.shared, e.owner_uid != 0, e.owner or "", e.prefix))
     if selection.sizes:
         found, missed = _sized(machine, found, selection.jobs)
         skipped.extend(missed)

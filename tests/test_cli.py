@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fleetcache.cli import main
-from fleetcache.formats.fields import CACHE_FIELDS
+from fleetcache.formats.fields import CACHE_FIELDS, ENV_FIELDS
 from tests.conftest import Tree, chown_tree
 
 ALICE = 1000 if os.geteuid() == 0 else os.getuid()
@@ -33,6 +33,8 @@ def machine(tree: Tree) -> Tree:
         f"/home/alice/.cache/pip/wheels/ab/cd/ef/{'1' * 50}/beta-1.0-py3-none-any.whl", b"w" * 300
     )
     tree.write(f"/home/alice/.cache/pip/selfcheck/{'2' * 56}", SELFCHECK)
+    tree.write("/home/alice/proj/.venv/pyvenv.cfg", "home = /usr/bin\nversion = 3.11.2\n")
+    tree.write("/usr/bin/python3", "")
     chown_tree(tree.host("/home/alice"), ALICE)
     return tree
 
@@ -56,9 +58,10 @@ def test_json_document_has_the_contract(machine: Tree, capsys):
         "users",
         "caches",
         "totals",
+        "environments",
         "skipped",
     }
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     assert [u["name"] for u in doc["users"]] == ["root", "alice", "bob"]
     alice = next(c for c in doc["caches"] if c["users"] == ["alice"])
     assert list(alice) == [f.name for f in CACHE_FIELDS]
@@ -74,7 +77,26 @@ def test_json_document_has_the_contract(machine: Tree, capsys):
         {"prefix": "/opt/gone", "last_check": "2026-01-01T00:00:00Z", "exists": False}
     ]
     assert alice["dead_selfcheck"] == 1
+    assert alice["environment_count"] == 1
+    assert alice["environments"] == ["/home/alice/proj/.venv"]
     assert doc["totals"]["http_bytes"] == 2100
+    system, venv, gone = doc["environments"]
+    assert (system["prefix"], system["kind"], system["shared"]) == ("/usr", "system", True)
+    assert list(venv) == [f.name for f in ENV_FIELDS]
+    assert (venv["prefix"], venv["kind"], venv["owner"]) == ("/home/alice/proj/.venv", "venv", "alice")
+    assert (venv["python_version"], venv["project"]) == ("3.11.2", "/home/alice/proj")
+    assert venv["caches"] == [
+        {
+            "path": "/home/alice/.cache/pip",
+            "commands": ["cache", "download", "index", "install", "list", "lock", "search",
+                         "uninstall", "wheel"],
+            "source": "default location",
+        }
+    ]  # fmt: skip
+    assert venv["found_by"] == ["home walk"] and venv["problems"] == []
+    assert venv["size_bytes"] is None  # scan does not size environments; `envs` does
+    assert (gone["prefix"], gone["kind"], gone["exists"]) == ("/opt/gone", "unknown", False)
+    assert gone["problems"] == ["named in selfcheck/ of /home/alice/.cache/pip but gone"]
     bob = next(c for c in doc["caches"] if c["users"] == ["bob"])
     assert bob["exists"] is False and bob["total_files"] == 0
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from fleetcache.cli import build_parser
-from fleetcache.formats.fields import CACHE_FIELDS, document
+from fleetcache.formats.fields import CACHE_FIELDS, ENV_FIELDS, document, envs_document
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
@@ -23,9 +23,9 @@ def test_first_screen_has_exactly_the_two_setup_commands():
 
 
 def test_every_json_field_is_documented():
-    for field in CACHE_FIELDS:
+    for field in [*CACHE_FIELDS, *ENV_FIELDS]:
         assert f"| `{field.name}` | {field.doc} |" in README
-    for key in document.__code__.co_consts:
+    for key in (*document.__code__.co_consts, *envs_document.__code__.co_consts):
         if isinstance(key, str) and key.isidentifier() and key.islower():
             assert f"`{key}`" in README, key
 

@@ -7,15 +7,22 @@ from collections.abc import Sequence
 
 # the per-user condarc files conda reads (system-wide ones are read once, for everyone)
 USER_CONDARCS = (
-    ".condarc",
-    ".conda/.condarc",
-    ".conda/condarc",
     ".config/conda/.condarc",
     ".config/conda/condarc",
+    ".conda/.condarc",
+    ".conda/condarc",
+    ".condarc",
 )
-SYSTEM_CONDARCS = ("/etc/conda/.condarc", "/etc/conda/condarc")
+SYSTEM_CONDARCS = (
+    "/etc/conda/.condarc",
+    "/etc/conda/condarc",
+    "/var/lib/conda/.condarc",
+    "/var/lib/conda/condarc",
+)
+# directories of condarc snippets (*.yml, *.yaml), read in name order
+SYSTEM_CONDARC_DIRS = ("/etc/conda/condarc.d", "/var/lib/conda/condarc.d")
 ENVIRONMENTS_TXT = ".conda/environments.txt"
-_KEY = re.compile(r"envs_dirs\s*:\s*(.*)")
+_KEY = re.compile(r"(?:envs_dirs|envs_path)\s*:\s*(.*)")
 _ITEM = re.compile(r"\s*-\s*(.*)")
 
 

@@ -57,7 +57,7 @@ def discover(
     found = _Found()
     join = machine.pathmod.join
     found.add(*interpreters.system(anchor, machine.platform, join))
-    for path in conda.SYSTEM_CONDARCS:
+    for path in (*conda.SYSTEM_CONDARCS, *_snippets(anchor, conda.SYSTEM_CONDARC_DIRS, join)):
         found.add(*_envs_dirs(machine, anchor, path, None, join))
     homes_done: set[str] = set()
     for account in chosen:
@@ -65,7 +65,28 @@ def discover(
             continue
         homes_done.add(account.home)
         _account(machine, anchor, account, search, found)
+    # each conda install's own .condarc ($CONDA_ROOT/.condarc) may name more envs_dirs
+    for env in list(found.by_prefix.values()):
+        if env.role == "interpreter" and env.kind in ("conda", "mamba", "miniforge"):
+            owner = next((a for a in chosen if a.uid == env.owner_uid), None)
+            found.add(*_envs_dirs(machine, anchor, join(env.prefix, ".condarc"), owner, join))
     return list(found.by_prefix.values()), found.skipped
+
+
+def _snippets(anchor: int, directories: Sequence[str], join: Join) -> list[str]:
+    """The ``*.yml`` and ``*.yaml`` files of condarc.d directories, in name order."""
+    paths: list[str] = []
+    for directory in directories:
+        try:
+            opened = safefs.open_path(anchor, directory, follow_last=True)
+        except safefs.UnsafePath:
+            continue
+        try:
+            names = sorted(inspect_mod.listdir(opened.fd))
+        finally:
+            os.close(opened.fd)
+        paths.extend(join(opened.path, n) for n in names if n.endswith((".yml", ".yaml")))
+    return paths
 
 
 # system accounts' "homes" that are system directories: never walked as homes
@@ -94,8 +115,11 @@ def _account(
             interpreters.versions_dir(anchor, directory, kind, trusted, machine.platform, join)
         )
     found.add(*_registered(machine, anchor, account, join))
-    for rc in conda.USER_CONDARCS:
-        found.add(*_envs_dirs(machine, anchor, join(home, rc), account, join))
+    condarcs = [join(home, rc) for rc in conda.USER_CONDARCS]
+    if env.get("XDG_CONFIG_HOME"):
+        condarcs[:2] = [join(env["XDG_CONFIG_HOME"], "conda", n) for n in (".condarc", "condarc")]
+    for rc in condarcs:
+        found.add(*_envs_dirs(machine, anchor, rc, account, join))
     for directory, label in _tool_dirs(machine, account, env):
         found.add(*homewalk.children(anchor, directory, trusted, label, machine.platform, join))
     found.add(*homewalk.walk_home(machine, anchor, home, trusted, search.limits))

@@ -160,7 +160,8 @@ def _walk(
         skipped.append(
             Skipped(
                 opened.path,
-                f"{too_deep} directories deeper than {limits.max_depth} levels "
+                f"{too_deep} {'directory' if too_deep == 1 else 'directories'} deeper than "
+                f"{limits.max_depth} levels "
                 "not searched for environments (--depth)",
             )
         )

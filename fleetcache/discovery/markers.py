@@ -101,6 +101,8 @@ def history_tool(history: bytes) -> Optional[str]:
         if line.startswith("# cmd:"):
             words = line[len("# cmd:") :].split()
             program = words[0].rsplit("/", 1)[-1].lower() if words else ""
+            if program == "constructor":  # the installer wrote it; Miniforge's names itself
+                return "miniforge" if any(n in line.lower() for n in MINIFORGE_NAMES) else None
             if any(program.startswith(n) for n in MAMBA_NAMES):
                 return "mamba"
             if "conda" in program:
@@ -157,12 +159,14 @@ def conda_kind(
     if "pixi" in meta_names or "/.pixi/envs/" in path + "/":
         return "pixi", "environment", "conda-meta/pixi" if "pixi" in meta_names else ".pixi/envs/"
     if "condabin" in names or "envs" in names or "pkgs" in names:
+        if tool == "miniforge":
+            return "miniforge", "interpreter", "conda-meta/history: Miniforge installer"
         if base.startswith(MINIFORGE_NAMES):
             return "miniforge", "interpreter", f"conda install named {base}"
         if base.startswith(MAMBA_NAMES) or tool == "mamba":
             return "mamba", "interpreter", "mamba install"
         return "conda", "interpreter", "condabin/ or envs/"
-    if tool is not None:
+    if tool in ("conda", "mamba"):
         return tool, "environment", f"conda-meta/history: made by {tool}"
     return "conda", "environment", "conda-meta/"
 
@@ -171,7 +175,9 @@ def project_of(prefix: str, kind: str) -> Optional[str]:
     """The project directory an in-tree environment belongs to."""
     path = prefix.replace("\\", "/").rstrip("/")
     head, _, name = path.rpartition("/")
-    if kind in ("tox", "nox") or head.endswith("/.pixi/envs"):
+    if head.endswith("/.pixi/envs"):
+        return head[: -len("/.pixi/envs")] or "/"
+    if kind in ("tox", "nox"):
         return head.rpartition("/")[0] or "/"
     if name in (".venv", "venv", ".env", "env", ".conda"):
         return head or "/"
