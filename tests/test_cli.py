@@ -83,7 +83,11 @@ def test_json_document_has_the_contract(machine: Tree, capsys):
     system, venv, gone = doc["environments"]
     assert (system["prefix"], system["kind"], system["shared"]) == ("/usr", "system", True)
     assert list(venv) == [f.name for f in ENV_FIELDS]
-    assert (venv["prefix"], venv["kind"], venv["owner"]) == ("/home/alice/proj/.venv", "venv", "alice")
+    assert (venv["prefix"], venv["kind"], venv["owner"]) == (
+        "/home/alice/proj/.venv",
+        "venv",
+        "alice",
+    )
     assert (venv["python_version"], venv["project"]) == ("3.11.2", "/home/alice/proj")
     assert venv["caches"] == [
         {

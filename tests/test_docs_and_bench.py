@@ -23,8 +23,9 @@ def test_first_screen_has_exactly_the_two_setup_commands():
 
 
 def test_every_json_field_is_documented():
-    for field in [*CACHE_FIELDS, *ENV_FIELDS]:
-        assert f"| `{field.name}` | {field.doc} |" in README
+    documented = [(f.name, f.doc) for f in CACHE_FIELDS] + [(f.name, f.doc) for f in ENV_FIELDS]
+    for name, doc in documented:
+        assert f"| `{name}` | {doc} |" in README
     for key in (*document.__code__.co_consts, *envs_document.__code__.co_consts):
         if isinstance(key, str) and key.isidentifier() and key.islower():
             assert f"`{key}`" in README, key
