@@ -151,6 +151,9 @@ def test_unwritable_output_is_one_line_error_and_keeps_nothing_half(
         (["scan", "--jobs", "0"], "--jobs must be at least 1"),
         (["info", "--user", "alice", "--user", "nobody"], "no such user: nobody"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["envs", "--depth", "-1"], "--depth must be 0 or more"),
+        (["envs", "--home-budget", "0"], "--home-budget must be more than 0 seconds"),
+        (["envs", "--user", "zed"], "no such user: zed"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(machine: Tree, capsys, argv, message):
@@ -264,3 +267,47 @@ def test_info_for_accounts_sharing_a_cache_shows_it_for_each(machine: Tree, caps
         "# bob: /srv/shared (/etc/pip.conf [global], all commands)",
     ]
     assert out.count("Number of locally built wheels: 1") == 2
+
+
+def test_envs_table_lists_each_with_its_caches_then_problems(machine: Tree, capsys):
+    code, out, err = run(capsys, "envs", "--root", str(machine.root), "--user", "alice")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].split() == ["PREFIX", "KIND", "OWNER", "PYTHON", "INTERPRETER", "BASE",
+                                "CACHES", "SIZE", "MODIFIED", "FOUND", "BY"]  # fmt: skip
+    assert lines[2].split()[:3] == ["/usr", "system", "root"]
+    venv = lines[3].split()
+    assert venv[:4] == ["/home/alice/proj/.venv", "venv", "alice", "3.11.2"]
+    assert venv[4:7] == ["/usr/bin/python3", "/home/alice/.cache/pip", "33"]
+    assert lines[4].split()[:2] == ["/opt/gone", "unknown"]
+    assert lines[5].split()[:3] == ["TOTAL", "(2", "environments)"]
+    assert lines[6:] == [
+        "Environment problems (2):",
+        "  /usr: version unknown: interpreters under --root are not run",
+        "  /opt/gone: named in selfcheck/ of /home/alice/.cache/pip but gone",
+    ]
+
+
+def test_envs_json_and_csv(machine: Tree, capsys):
+    code, out, _ = run(capsys, "envs", "--root", str(machine.root), "-u", "alice", "-f", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert set(doc) == {"schema_version", "host", "generated_at", "fleetcache_version", "root",
+                        "environments", "skipped"}  # fmt: skip
+    venv = doc["environments"][1]
+    assert (venv["prefix"], venv["size_bytes"], venv["files"]) == ("/home/alice/proj/.venv", 33, 1)
+    code, out, _ = run(capsys, "envs", "--root", str(machine.root), "-u", "alice", "-f", "csv")
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == [f.name for f in ENV_FIELDS]
+    record = dict(zip(rows[0], rows[2]))
+    assert record["caches"] == "/home/alice/.cache/pip"
+    assert (record["found_by"], record["exists"], record["problems"]) == ("home walk", "true", "")
+    assert len(rows) == 4
+
+
+def test_envs_cut_short_exits_3(machine: Tree, capsys):
+    code, out, err = run(capsys, "envs", "--root", str(machine.root), "-u", "alice", "--depth", "1")
+    assert code == 3 and err == ""
+    assert "/home/alice/proj/.venv" not in out
+    assert "/home/alice: 1 directory below depth 1 not searched" in out

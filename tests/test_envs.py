@@ -289,7 +289,7 @@ def test_the_walk_is_bounded_and_reports_what_it_cut(fleet: Tree):
     assert deep not in prefixes
     assert f"{A}/node_modules/pkg/.venv" not in prefixes
     assert not any(p.startswith((f"{A}/loop", f"{A}/opt-link")) for p in prefixes)
-    cut = [s for s in result.skipped if "deeper than 8 levels" in s.reason]
+    cut = [s for s in result.skipped if "below depth 8 not searched" in s.reason]
     assert [s.path for s in cut] == [A]
     deeper = replace(Selection().env_search, limits=homewalk.WalkLimits(max_depth=9))
     result = environments(machine, Selection(users=("alice",), sizes=False, env_search=deeper))

@@ -160,9 +160,8 @@ def _walk(
         skipped.append(
             Skipped(
                 opened.path,
-                f"{too_deep} {'directory' if too_deep == 1 else 'directories'} deeper than "
-                f"{limits.max_depth} levels "
-                "not searched for environments (--depth)",
+                f"{too_deep} {'directory' if too_deep == 1 else 'directories'} below depth "
+                f"{limits.max_depth} not searched for environments (--depth)",
             )
         )
     return found, skipped
