@@ -51,6 +51,7 @@ def test_benchmark_runs_and_prints_its_ratios():
         "scan / du -sb",
         "scan --jobs 1 / scan",
         "pip cache info loop / scan",
+        "envs discovery / find",
         "peak RSS",
     ):
         assert label in out.stdout

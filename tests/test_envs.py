@@ -362,3 +362,18 @@ def test_a_home_reached_through_someone_elses_link_is_refused(tree: Tree):
     result = environments(Machine(root=str(tree.root)), Selection(users=("carol",), sizes=False))
     assert "/srv/victim/.venv" not in {e.prefix for e in result.environments}
     assert any("symbolic link owned by uid 1002" in s.reason for s in result.skipped)
+
+
+def test_a_shared_environments_site_config_applies_to_every_account(tree: Tree):
+    tree.user("alice", ALICE)
+    tree.user("bob", BOB)
+    tree.write("/opt/tools/pyvenv.cfg", VENV_CFG)
+    tree.write("/opt/tools/pip.conf", "[install]\ncache-dir = ~/.cache/tools-pip\n")
+    result = scan(Machine(root=str(tree.root)), Selection(users=("alice", "bob"), sizes=False))
+    (tools,) = [e for e in result.environments if e.prefix == "/opt/tools"]
+    assert tools.shared
+    assert tools.cache_paths == ("/home/alice/.cache/tools-pip", "/home/bob/.cache/tools-pip")
+    assert {u.source.commands for u in tools.caches} == {("install",)}
+    caches = {c.location.path: c for c in result.caches}
+    assert caches["/home/bob/.cache/tools-pip"].location.users == ("bob",)
+    assert caches["/home/alice/.cache/tools-pip"].environments == ("/opt/tools",)
