@@ -20,6 +20,8 @@ from fleetcache.discovery.interpreters import Join
 from fleetcache.machine import Machine
 from fleetcache.model import Account, AccountCaches, CacheUse, Environment, Skipped
 
+REGISTRY = "~/.conda/environments.txt"
+
 
 @dataclass(frozen=True)
 class EnvSearch:
@@ -142,61 +144,55 @@ def _tool_dirs(machine: Machine, account: Account, env: Mapping[str, str]) -> li
     return dirs
 
 
+def _read_record(
+    anchor: int, path: str, trusted: frozenset[int]
+) -> tuple[Optional[bytes], list[Skipped]]:
+    """A registry or config file's bytes (None when absent), or why it could not be read."""
+    try:
+        got = safefs.read_small_file(anchor, path, trusted_links=trusted)
+    except safefs.UnsafePath as exc:
+        return None, [Skipped(path, f"not read: {exc}")]
+    return (None if got is None else got[0]), []
+
+
 def _registered(
     machine: Machine, anchor: int, account: Account, join: Join
 ) -> tuple[list[Environment], list[Skipped]]:
     """The prefixes in the account's ``~/.conda/environments.txt``; the missing ones as such."""
     path = join(account.home, conda.ENVIRONMENTS_TXT)
     trusted = frozenset({0, account.uid})
-    try:
-        got = safefs.read_small_file(anchor, path, trusted_links=trusted)
-    except safefs.UnsafePath as exc:
-        return [], [Skipped(path, f"not read: {exc}")]
-    if got is None:
-        return [], []
+    data, skipped = _read_record(anchor, path, trusted)
     envs: list[Environment] = []
-    skipped: list[Skipped] = []
-    for prefix in conda.environments_txt(got[0]):
+    for prefix in conda.environments_txt(data or b""):
         try:
             opened = safefs.open_path(anchor, prefix, trusted_links=trusted, follow_last=True)
         except safefs.NotFound:
-            envs.append(
-                Environment(
-                    prefix=prefix,
-                    kind="conda",
-                    role="environment",
-                    exists=False,
-                    owner_uid=account.uid,
-                    found_by=("~/.conda/environments.txt",),
-                    marker="environments.txt",
-                    problems=(f"registered in {path} but missing",),
-                )
-            )
+            envs.append(_stale(prefix, account, f"registered in {path} but missing"))
             continue
         except safefs.UnsafePath as exc:
             skipped.append(Skipped(prefix, f"registered in {path}; not inspected: {exc}"))
             continue
         try:
-            env = inspect_mod.inspect(
-                opened.fd, opened.path, "~/.conda/environments.txt", (), machine.platform
-            )
+            env = inspect_mod.inspect(opened.fd, opened.path, REGISTRY, (), machine.platform)
         finally:
             os.close(opened.fd)
-        if env is None:
-            envs.append(
-                Environment(
-                    prefix=prefix,
-                    kind="conda",
-                    role="environment",
-                    owner_uid=account.uid,
-                    found_by=("~/.conda/environments.txt",),
-                    marker="environments.txt",
-                    problems=(f"registered in {path} but holds no environment",),
-                )
-            )
-        else:
-            envs.append(env)
+        problem = f"registered in {path} but holds no environment"
+        envs.append(env or replace(_stale(prefix, account, problem), exists=True))
     return envs, skipped
+
+
+def _stale(prefix: str, account: Account, problem: str) -> Environment:
+    """A registered prefix that is not (or no longer) an environment."""
+    return Environment(
+        prefix=prefix,
+        kind="conda",
+        role="environment",
+        exists=False,
+        owner_uid=account.uid,
+        found_by=(REGISTRY,),
+        marker="environments.txt",
+        problems=(problem,),
+    )
 
 
 def _envs_dirs(
@@ -204,15 +200,9 @@ def _envs_dirs(
 ) -> tuple[list[Environment], list[Skipped]]:
     """The environments in each ``envs_dirs`` directory a ``.condarc`` names."""
     trusted = frozenset({0} if account is None else {0, account.uid})
-    try:
-        got = safefs.read_small_file(anchor, condarc, trusted_links=trusted)
-    except safefs.UnsafePath as exc:
-        return [], [Skipped(condarc, f"not read: {exc}")]
-    if got is None:
-        return [], []
+    data, skipped = _read_record(anchor, condarc, trusted)
     envs: list[Environment] = []
-    skipped: list[Skipped] = []
-    for directory in conda.envs_dirs(got[0]):
+    for directory in conda.envs_dirs(data or b""):
         if directory.startswith("~") and account is not None:
             directory = account.home + directory[1:]
         if not machine.pathmod.isabs(directory):

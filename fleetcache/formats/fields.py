@@ -190,30 +190,30 @@ def user_record(result: ScanResult, index: int) -> dict[str, Any]:
     }
 
 
-def document(result: ScanResult) -> dict[str, Any]:
-    """The whole scan as the JSON contract (schema_version 2)."""
+def _envelope(result: ScanResult, **body: Any) -> dict[str, Any]:
+    """The fields every document carries around its body, ``skipped`` last."""
     return {
         "schema_version": SCHEMA_VERSION,
         "host": result.host,
         "generated_at": iso(result.generated_at),
         "fleetcache_version": __version__,
         "root": escape.text(result.root),
-        "users": [user_record(result, i) for i in range(len(result.accounts))],
-        "caches": [cache_record(c) for c in result.caches],
-        "totals": totals(result),
-        "environments": [env_record(e) for e in result.environments],
+        **body,
         "skipped": [{"path": escape.text(s.path), "reason": s.reason} for s in result.skipped],
     }
+
+
+def document(result: ScanResult) -> dict[str, Any]:
+    """The whole scan as the JSON contract (schema_version 2)."""
+    return _envelope(
+        result,
+        users=[user_record(result, i) for i in range(len(result.accounts))],
+        caches=[cache_record(c) for c in result.caches],
+        totals=totals(result),
+        environments=[env_record(e) for e in result.environments],
+    )
 
 
 def envs_document(result: ScanResult) -> dict[str, Any]:
     """The environments found, as JSON (same envelope as the scan)."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "host": result.host,
-        "generated_at": iso(result.generated_at),
-        "fleetcache_version": __version__,
-        "root": escape.text(result.root),
-        "environments": [env_record(e) for e in result.environments],
-        "skipped": [{"path": escape.text(s.path), "reason": s.reason} for s in result.skipped],
-    }
+    return _envelope(result, environments=[env_record(e) for e in result.environments])

@@ -112,11 +112,7 @@ class TableFormat:
         if disabled:
             lines.append("Cache disabled: " + "; ".join(disabled))
         lines.extend(_env_problems(result))
-        if result.skipped:
-            lines.append(f"Skipped ({len(result.skipped)}):")
-            lines.extend(
-                f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in result.skipped
-            )
+        lines.extend(_skipped(result))
         return "\n".join(lines) + "\n"
 
     def envs(self, result: ScanResult, options: RenderOptions) -> str:
@@ -143,12 +139,17 @@ class TableFormat:
         rows.append([f"TOTAL ({len(present)} {noun})", "", "", "", "", "", "", size(total), "", ""])
         lines = [tabulate(rows, headers=ENV_HEADERS, disable_numparse=True)]
         lines.extend(_env_problems(result))
-        if result.skipped:
-            lines.append(f"Skipped ({len(result.skipped)}):")
-            lines.extend(
-                f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in result.skipped
-            )
+        lines.extend(_skipped(result))
         return "\n".join(lines) + "\n"
+
+
+def _skipped(result: ScanResult) -> list[str]:
+    """``Skipped (N):`` then one line per thing not read, when there is any."""
+    if not result.skipped:
+        return []
+    lines = [f"Skipped ({len(result.skipped)}):"]
+    lines.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in result.skipped)
+    return lines
 
 
 def _short(path: str | None, prefix: str) -> str:
