@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,13 @@ def test_an_interpreter_that_does_not_answer(tmp_path: Path):
     exe.chmod(0o755)
     env = Prober(Machine.local(), [], None).complete(env_at(tmp_path / "py", str(exe)))
     assert env.problems == (f"version unknown: {exe} did not answer",)
+
+
+@ROOT_ONLY
+def test_as_root_a_root_binary_in_another_uids_prefix_is_not_run(tmp_path: Path):
+    mark = tmp_path / "mark"
+    exe = wrapper(tmp_path / "srv" / "team" / "bin" / "python3", mark)  # root's binary ...
+    env = replace(env_at(tmp_path / "srv" / "team", exe), owner_uid=12345)  # ... in uid 12345's env
+    env = Prober(Machine.local(), [], None).complete(env)
+    assert env.python_version is None and not mark.exists()
+    assert env.problems == ("version unknown: not run: its prefix belongs to uid 12345",)

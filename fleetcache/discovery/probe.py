@@ -52,6 +52,9 @@ class Prober:
             return "interpreters under --root are not run"
         assert env.interpreter is not None
         me = self.machine.current_uid
+        if env.owner_uid is not None and env.owner_uid not in (0, me):
+            # its site-packages (.pth files) would run too, whoever owns the binary
+            return f"not run: its prefix belongs to uid {env.owner_uid}"
         for account in self.accounts:
             home = account.home.rstrip("/") + "/"
             if account.uid != me and home != "/" and env.prefix.startswith(home):
@@ -80,6 +83,7 @@ class Prober:
         env = {
             "PATH": os.defpath,
             "LC_ALL": "C.UTF-8",
+            "PYTHONNOUSERSITE": "1",
             "PY_DISCOVERY_TIMEOUT": str(TIMEOUT_SECONDS),
         }
         logging.getLogger("python_discovery").setLevel(logging.ERROR)
