@@ -10,10 +10,9 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
-import platformdirs
-
 from fleetcache import __version__, escape, pipcache, pipcompat
 from fleetcache import scan as scan_mod
+from fleetcache.discovery import probe
 from fleetcache.discovery.accounts import UnknownUser
 from fleetcache.discovery.envs import EnvSearch
 from fleetcache.discovery.homewalk import WalkLimits
@@ -216,7 +215,9 @@ def _selection(args: argparse.Namespace, **more: Any) -> scan_mod.Selection:
         all_users=args.all_users,
         jobs=args.jobs,
         env_search=EnvSearch(limits, probe=not args.no_probe),
-        probe_cache=os.path.join(platformdirs.user_cache_dir("fleetcache"), "py-info"),
+        probe_cache=probe.default_cache_dir(
+            os.environ, os.geteuid() if hasattr(os, "geteuid") else None
+        ),
         **more,
     )
 

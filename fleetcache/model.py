@@ -199,6 +199,13 @@ class Environment:
         """Each distinct cache its pip uses."""
         return tuple(dict.fromkeys(u.path for u in self.caches if u.path is not None))
 
+    @property
+    def key(self) -> str:
+        """One record per prefix; but /usr holds several system interpreters, one record each."""
+        if self.kind == "system" and self.interpreter is not None:
+            return self.interpreter
+        return self.prefix
+
 
 @dataclass(frozen=True)
 class ScanResult:
@@ -211,6 +218,7 @@ class ScanResult:
     caches: tuple[CacheResult, ...]
     skipped: tuple[Skipped, ...]
     environments: tuple[Environment, ...] = ()
+    envs_searched: bool = True  # False: environments were not looked for (scan --no-envs)
 
     @property
     def complete(self) -> bool:

@@ -105,6 +105,12 @@ def open_path(
         return Opened(fd, "/" + "/".join(names), os.fstat(fd), tuple(links))
     except PermissionError as exc:
         raise UnsafePath(f"{path}: permission denied ({exc.strerror})") from None
+    except FileNotFoundError:
+        raise NotFound(f"{path} vanished while it was being opened") from None
+    except OSError as exc:  # a name too long, a loop, an I/O error: never a crash
+        raise UnsafePath(f"{path}: {exc.strerror or exc}") from None
+    except ValueError:  # a NUL byte in a name read from someone's file
+        raise UnsafePath("a path with a NUL byte") from None
     finally:
         for fd in stack:
             os.close(fd)

@@ -138,8 +138,8 @@ def discover(machine: Machine, selection: Selection) -> Found:
 def _sized(
     machine: Machine, found: list[Environment], jobs: Optional[int]
 ) -> tuple[list[Environment], list[Skipped]]:
-    """Each environment's files, bytes and newest mtime (system prefixes like /usr are not sized)."""
-    todo = [e for e in found if e.exists and e.kind != "system"]
+    """Each environment's files, bytes and newest mtime; not /usr, nor what may be any directory."""
+    todo = [e for e in found if e.exists and e.kind not in ("system", "unknown")]
     tasks = [
         envsize.SizeTask(
             machine.root,
@@ -152,14 +152,14 @@ def _sized(
     sized = {}
     skipped: list[Skipped] = []
     for env, outcome in zip(todo, run_all(envsize.measure, tasks, jobs)):
-        sized[env.prefix] = replace(
+        sized[env.key] = replace(
             env,
             files=outcome.files,
             size_bytes=outcome.size_bytes,
             last_modified=outcome.newest_mtime,
         )
         skipped.extend(outcome.problems)
-    return [sized.get(e.prefix, e) for e in found], skipped
+    return [sized.get(e.key, e) for e in found], skipped
 
 
 def _anchor(machine: Machine) -> int:
@@ -226,6 +226,7 @@ def environments(machine: Machine, selection: Selection = Selection()) -> ScanRe
         caches=(),
         skipped=tuple(skipped),
         environments=tuple(envs),
+        envs_searched=selection.envs,
     )
 
 
@@ -294,4 +295,5 @@ def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
         caches=tuple(results),
         skipped=tuple(skipped),
         environments=tuple(envs),
+        envs_searched=selection.envs,
     )

@@ -377,3 +377,55 @@ def test_a_shared_environments_site_config_applies_to_every_account(tree: Tree):
     caches = {c.location.path: c for c in result.caches}
     assert caches["/home/bob/.cache/tools-pip"].location.users == ("bob",)
     assert caches["/home/alice/.cache/tools-pip"].environments == ("/opt/tools",)
+
+
+def test_hostile_registries_and_markers_are_reported_not_crashed_on(tree: Tree):
+    tree.user("alice", ALICE)
+    a = "/home/alice"
+    lines = ["/", f"{a}/{'x' * 300}", f"{a}/nul\0byte", f"{a}/bad-site"]
+    tree.write(f"{a}/.conda/environments.txt", "\n".join(lines) + "\n")
+    tree.write(f"{a}/.condarc", "envs_dirs: ['/dev/null', relative/dir, '/nonexistent']\n")
+    tree.write(f"{a}/bad-site/pyvenv.cfg", "home = /usr/bin\nversion_info = 3.13.0.candidate.1\n")
+    tree.write(f"{a}/bad-site/pip.conf", "[global\ncache-dir = /x\n")
+    tree.write(f"{a}/.local/share/virtualenvs/wrapped/pyvenv.cfg", VENV_CFG)
+    tree.write(f"{a}/.local/share/virtualenvs/wrapped/bin/postactivate", "")
+    tree.write(f"{a}/fifo-env/bin/python", "")
+    os.mkfifo(tree.host(f"{a}/fifo-env/pyvenv.cfg"))
+    tree.write("/usr/bin/python3.10", "")
+    tree.write("/usr/bin/python3.12", "")
+    tree.write("/usr/include/python3.12/patchlevel.h", '#define PY_VERSION "3.12.1\x1b[31m"\n')
+    chown_tree(tree.host(a), ALICE)
+    result = environments(Machine(root=str(tree.root)), Selection(users=("alice",)))
+    found = {(e.prefix, e.interpreter): e for e in result.environments}
+    registered_root = found[("/", None)]
+    assert (registered_root.kind, registered_root.size_bytes, registered_root.caches) == (
+        "unknown", None, ())  # fmt: skip
+    assert registered_root.problems == (
+        f"registered in {a}/.conda/environments.txt but holds no environment",
+    )
+    bad = found[(f"{a}/bad-site", None)]
+    assert bad.python_version == "3.13.0rc1"
+    assert bad.problems == (
+        "base interpreter /usr/bin/python3 is gone",
+        f"every pip command stops for alice: {a}/bad-site/pip.conf is not a valid pip config "
+        "file (line 1)",
+    )
+    wrapped = found[(f"{a}/.local/share/virtualenvs/wrapped", None)]
+    assert wrapped.kind == "virtualenvwrapper"
+    fifo = found[(f"{a}/fifo-env", f"{a}/fifo-env/bin/python")]
+    assert fifo.problems == (
+        "pyvenv.cfg could not be read",
+        "version unknown: interpreters under --root are not run",
+    )
+    assert found[("/usr", "/usr/bin/python3.12")].python_version == "3.12.1"
+    assert found[("/usr", "/usr/bin/python3.10")].kind == "system"
+    reasons = {s.path: s.reason for s in result.skipped}
+    assert reasons[f"{a}/{'x' * 300}"].endswith("File name too long")
+    assert reasons[f"{a}/nul\0byte"].endswith("a path with a NUL byte")
+
+
+def test_scan_without_environments_says_they_were_not_looked_for(fleet: Tree, capsys):
+    from fleetcache.cli import main
+
+    assert main(["scan", "--root", str(fleet.root), "--no-envs", "-f", "json", "-u", "bob"]) == 0
+    assert json.loads(capsys.readouterr().out)["environments"] is None

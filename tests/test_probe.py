@@ -112,3 +112,15 @@ def test_as_root_a_root_binary_in_another_uids_prefix_is_not_run(tmp_path: Path)
     env = Prober(Machine.local(), [], None).complete(env)
     assert env.python_version is None and not mark.exists()
     assert env.problems == ("version unknown: not run: its prefix belongs to uid 12345",)
+
+
+def test_nothing_below_a_directory_others_may_write_is_run(tmp_path: Path):
+    mark = tmp_path / "mark"
+    exe = wrapper(tmp_path / "shared" / "py" / "bin" / "python3", mark)
+    (tmp_path / "shared").chmod(0o777)  # anyone could swap py/ for their own
+    env = Prober(Machine.local(), [], None).complete(env_at(tmp_path / "shared" / "py", exe))
+    assert env.python_version is None and not mark.exists()
+    shared = tmp_path / "shared"
+    assert env.problems == (
+        f"version unknown: not run: {shared} could be changed by another account",
+    )

@@ -40,12 +40,13 @@ class _Found:
 
     def add(self, envs: Iterable[Environment], skipped: Iterable[Skipped] = ()) -> None:
         for env in envs:
-            old = self.by_prefix.get(env.prefix)
+            key = env.key
+            old = self.by_prefix.get(key)
             if old is None:
-                self.by_prefix[env.prefix] = env
+                self.by_prefix[key] = env
             elif not set(env.found_by) <= set(old.found_by):
                 found_by = tuple(dict.fromkeys((*old.found_by, *env.found_by)))
-                self.by_prefix[env.prefix] = replace(old, found_by=found_by)
+                self.by_prefix[key] = replace(old, found_by=found_by)
         self.skipped.extend(skipped)
 
 
@@ -173,11 +174,15 @@ def _registered(
             skipped.append(Skipped(prefix, f"registered in {path}; not inspected: {exc}"))
             continue
         try:
-            env = inspect_mod.inspect(opened.fd, opened.path, REGISTRY, (), machine.platform)
+            env = inspect_mod.inspect(opened.fd, prefix, REGISTRY, (), machine.platform)
         finally:
             os.close(opened.fd)
-        problem = f"registered in {path} but holds no environment"
-        envs.append(env or replace(_stale(prefix, account, problem), exists=True))
+        if env is None:  # not sized, not given caches: it may be any directory at all
+            problem = f"registered in {path} but holds no environment"
+            env = replace(_stale(prefix, account, problem), kind="unknown", exists=True)
+        else:
+            env = replace(env, prefix=prefix)  # as registered, not as links resolve it
+        envs.append(env)
     return envs, skipped
 
 
@@ -259,18 +264,27 @@ def attach_caches(
         if not env.exists:
             out.append(env)
             continue
+        if env.kind == "unknown":
+            out.append(env)
+            continue
         site = finder.machine.pathmod.join(env.prefix, basename)
         owner = by_uid.get(env.owner_uid) if env.owner_uid is not None else None
-        has_site = _exists(finder, site, owner)
+        has_site, problem = _exists(finder, site, owner)
+        if problem:
+            env = replace(env, problems=(*env.problems, problem))
         shared = env.owner_uid == 0 and not env.prefix.startswith(homes)
         if shared:
             uses: list[CacheUse] = []
+            problems: list[str] = []
             if has_site:
                 for account in chosen:
-                    ac = _site_uses(finder.resolve(account, site_prefix=env.prefix), site)
+                    full = finder.resolve(account, site_prefix=env.prefix)
+                    ac = _site_uses(full, site)
                     site_only.append(ac)
                     uses.extend(ac.uses)
-            out.append(replace(env, shared=True, caches=tuple(uses)))
+                    problems.extend(_site_problems(full, site))
+            problems = list(dict.fromkeys((*env.problems, *problems)))
+            out.append(replace(env, shared=True, caches=tuple(uses), problems=tuple(problems)))
             continue
         if owner is None:
             problem = f"owned by uid {env.owner_uid}, which has no account: its caches are unknown"
@@ -279,6 +293,7 @@ def attach_caches(
         if has_site:
             ac = finder.resolve(owner, site_prefix=env.prefix)
             site_only.append(_site_uses(ac, site))
+            env = replace(env, problems=(*env.problems, *_site_problems(ac, site)))
         else:
             ac = known.get(owner.uid) or finder.resolve(owner)
             known[owner.uid] = ac
@@ -286,13 +301,19 @@ def attach_caches(
     return out, [ac for ac in site_only if ac.uses]
 
 
+def _site_problems(ac: AccountCaches, site: str) -> list[str]:
+    """What the site config itself broke (pip stops, or the file could not be read)."""
+    return [p.reason for p in ac.problems if p.path == site or site in p.reason]
+
+
 def _site_uses(ac: AccountCaches, site: str) -> AccountCaches:
     return replace(ac, uses=tuple(u for u in ac.uses if u.source.file == site), problems=())
 
 
-def _exists(finder: Finder, path: str, owner: Optional[Account]) -> bool:
+def _exists(finder: Finder, path: str, owner: Optional[Account]) -> tuple[bool, Optional[str]]:
+    """Whether a site config is there, or why it could not be read (then pip's view is unknown)."""
     account = owner or Account("root", 0, 0, "/root")
     try:
-        return finder.read_config(path, account) is not None
-    except OSError:
-        return False
+        return finder.read_config(path, account) is not None, None
+    except OSError as exc:
+        return False, f"site config not read, so its caches are unknown: {exc}"

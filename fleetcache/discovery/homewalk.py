@@ -88,7 +88,11 @@ def walk_home(
     limits: WalkLimits,
     clock: Callable[[], float] = time.monotonic,
 ) -> tuple[list[Environment], list[Skipped]]:
-    """Every environment below ``top`` (a home), and what could not be searched."""
+    """Every environment below ``top`` (a home), and what could not be searched.
+
+    Paths are reported below ``top`` as written (``/home/alice/...``), the way the account's tools
+    and pip's ``sys.prefix`` name them, even where a root-owned link leads elsewhere.
+    """
     p = machine.pathmod
     try:
         opened = safefs.open_path(anchor, top, trusted_links=trusted, follow_last=True)
@@ -101,13 +105,14 @@ def walk_home(
         if fstype in NETWORK_FS and not limits.include_remote:
             reason = f"on a network filesystem ({fstype}); not searched for environments (--include-remote)"
             return [], [Skipped(top, reason)]
-        return _walk(opened, p.join, limits, clock, machine.platform)
+        return _walk(opened, top, p.join, limits, clock, machine.platform)
     finally:
         os.close(opened.fd)
 
 
 def _walk(
     opened: safefs.Opened,
+    top: str,
     join: Callable[..., str],
     limits: WalkLimits,
     clock: Callable[[], float],
@@ -121,7 +126,7 @@ def _walk(
     names_at: list[set[str]] = []
 
     def on_error(parts: tuple[str, ...], reason: str) -> None:
-        skipped.append(Skipped(join(opened.path, *parts), reason))
+        skipped.append(Skipped(join(top, *parts), reason))
 
     walker = safefs.walk(opened.fd, on_error)
     try:
@@ -129,7 +134,7 @@ def _walk(
             if clock() > deadline:
                 skipped.append(
                     Skipped(
-                        opened.path,
+                        top,
                         f"environment search stopped after {limits.budget:g} s; "
                         "the rest of this home was not searched",
                     )
@@ -140,9 +145,7 @@ def _walk(
             names_at.append(names)
             if parts and ("pyvenv.cfg" in names or "conda-meta" in names):
                 parent = names_at[-2] if len(names_at) > 1 else set()
-                env = inspect_mod.inspect(
-                    fd, join(opened.path, *parts), "home walk", parent, platform
-                )
+                env = inspect_mod.inspect(fd, join(top, *parts), "home walk", parent, platform)
                 if env is not None:
                     found.append(env)
                     # a conda install holds its environments in envs/; a venv holds none
@@ -159,7 +162,7 @@ def _walk(
     if too_deep:
         skipped.append(
             Skipped(
-                opened.path,
+                top,
                 f"{too_deep} {'directory' if too_deep == 1 else 'directories'} below depth "
                 f"{limits.max_depth} not searched for environments (--depth)",
             )
@@ -193,7 +196,7 @@ def children(
     try:
         names = inspect_mod.listdir(opened.fd)
         for name in sorted(names):
-            env = at(opened.fd, name, join(opened.path, name), found_by, set(names), platform)
+            env = at(opened.fd, name, join(directory, name), found_by, set(names), platform)
             if env is not None:
                 found.append(env)
     finally:

@@ -16,8 +16,10 @@ SYSTEM_BIN_DIRS = ("/usr/bin", "/usr/local/bin")
 # where system-wide Pythons and conda installs live outside the package manager's bin dirs
 SYSTEM_ROOTS = ("/opt", "/usr/local")
 INTERPRETER_NAME = re.compile(r"python(\d(\.\d+)?t?)?")
-UV_PYTHON = re.compile(r"[a-z]+-(\d+\.\d+\.\d+[a-z0-9+]*)-.+")
-PYENV_VERSION = re.compile(r"\d+\.\d+\.\d+[a-z0-9]*t?")
+# cpython-3.13.0rc1+freethreaded-linux-x86_64-gnu: the variant is not part of the version
+UV_PYTHON = re.compile(r"[a-z]+-(\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)(?:\+[a-z]+)?-.+")
+# 3.12.1, 3.13.0rc1, 3.13.0t (free-threaded)
+PYENV_VERSION = re.compile(r"(\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)t?")
 
 Join = Callable[..., str]
 
@@ -30,12 +32,12 @@ def system(anchor: int, platform: str, join: Join) -> tuple[list[Environment], l
     skipped: list[Skipped] = []
     for bin_dir in SYSTEM_BIN_DIRS:
         for env in _bin_dir(anchor, bin_dir, "system bin dir", join):
-            found.setdefault(env.prefix, env)
+            found.setdefault(env.key, env)
     for root in SYSTEM_ROOTS:
         more, missed = _system_root(anchor, root, platform, join)
         skipped.extend(missed)
         for env in more:
-            found.setdefault(env.prefix, env)
+            found.setdefault(env.key, env)
     return list(found.values()), skipped
 
 
@@ -137,8 +139,8 @@ def versions_dir(
             match = pattern.fullmatch(name)
             version = None
             if match:
-                version = match.group(0) if kind == "pyenv" else match.group(1)
-            env = _installed(opened.fd, name, join(opened.path, name), kind, version, platform)
+                version = match.group(1)
+            env = _installed(opened.fd, name, join(directory, name), kind, version, platform)
             if env is not None:
                 found.append(env)
     finally:

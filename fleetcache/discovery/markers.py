@@ -34,6 +34,9 @@ KINDS = (
 )
 
 VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?(?:(?:a|b|rc)\d+)?)")
+# virtualenv's ``version_info = 3.13.0.candidate.1``
+VERSION_INFO = re.compile(r"(\d+\.\d+\.\d+)\.(alpha|beta|candidate|final)\.(\d+)")
+RELEASE_LEVELS = {"alpha": "a", "beta": "b", "candidate": "rc", "final": ""}
 CONDA_PYTHON = re.compile(r"python-(\d+\.\d+\.\d+[a-z0-9]*)-[^-]+\.json")
 PATCHLEVEL = re.compile(rb'#define\s+PY_VERSION\s+"([^"]+)"')
 STDLIB_DIR = re.compile(r"python\d\.\d+t?")
@@ -72,18 +75,26 @@ def parse_pyvenv_cfg(data: bytes) -> dict[str, str]:
 
 
 def pyvenv_version(cfg: Mapping[str, str]) -> Optional[str]:
-    """``3.11.7`` from ``version`` (venv), ``version_info`` (virtualenv, uv) or ``version_info``'s prefix."""
+    """``3.11.7`` (or ``3.13.0rc1``) from ``version_info`` (virtualenv, uv) or ``version`` (venv)."""
     for key in ("version_info", "version"):
-        match = VERSION.match(cfg.get(key, ""))
+        value = cfg.get(key, "")
+        info = VERSION_INFO.match(value)
+        if info:
+            level = RELEASE_LEVELS[info.group(2)]
+            return info.group(1) + (f"{level}{info.group(3)}" if level else "")
+        match = VERSION.match(value)
         if match:
             return match.group(1)
     return None
 
 
 def patchlevel_version(data: bytes) -> Optional[str]:
-    """``PY_VERSION`` from ``include/pythonX.Y/patchlevel.h``."""
+    """``PY_VERSION`` from ``include/pythonX.Y/patchlevel.h`` (``3.13.0rc1``, ``3.14.0a1+``)."""
     match = PATCHLEVEL.search(data)
-    return match.group(1).decode("ascii", "replace") if match else None
+    if not match:
+        return None
+    version = VERSION.match(match.group(1).decode("ascii", "replace"))
+    return version.group(1) if version else None
 
 
 def conda_python_version(meta_names: Collection[str]) -> Optional[str]:
@@ -131,13 +142,14 @@ def venv_kind(
         return "uv", "uv-receipt.toml (a uv tool)"
     if re.search(r"/versions/[^/]+/envs/[^/]+/$", path):
         return "pyenv-virtualenv", "pyenv versions/*/envs/"
+    # mkvirtualenv's hooks say more than the directory (WORKON_HOME may be pipenv's too)
+    if any(hook in bin_names for hook in VIRTUALENVWRAPPER_HOOKS):
+        return "virtualenvwrapper", "virtualenvwrapper hooks in bin/"
     for piece, kind in VENV_HOMES:
         if piece in path:
             return kind, f"under {piece.strip('/')}"
     if len(parent) == 3 and parent[1] in (".tox", ".nox"):
         return parent[1][1:], f"in {parent[1]}/"
-    if any(hook in bin_names for hook in VIRTUALENVWRAPPER_HOOKS):
-        return "virtualenvwrapper", "virtualenvwrapper hooks in bin/"
     if ".project" in names:
         return "pipenv", ".project"
     if "uv" in cfg:

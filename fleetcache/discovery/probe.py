@@ -9,13 +9,17 @@ cache (python_discovery's ``DiskCache``) in a directory private to the running a
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
+
+import platformdirs
 
 from fleetcache.machine import Machine
 from fleetcache.model import Account, Environment
@@ -55,9 +59,12 @@ class Prober:
         if env.owner_uid is not None and env.owner_uid not in (0, me):
             # its site-packages (.pth files) would run too, whoever owns the binary
             return f"not run: its prefix belongs to uid {env.owner_uid}"
+        real_prefix = os.path.realpath(env.prefix) + "/"
         for account in self.accounts:
-            home = account.home.rstrip("/") + "/"
-            if account.uid != me and home != "/" and env.prefix.startswith(home):
+            if account.uid == me or account.home in ("", "/"):
+                continue
+            homes = {account.home.rstrip("/") + "/", os.path.realpath(account.home) + "/"}
+            if any(p.startswith(h) for h in homes for p in (env.prefix + "/", real_prefix)):
                 return f"not run: it lies in {account.name}'s home"
         try:
             real = os.path.realpath(env.interpreter)
@@ -66,6 +73,9 @@ class Prober:
             return f"not run: {exc.strerror}"
         if not stat.S_ISREG(st.st_mode):
             return "not run: not a regular file"
+        writable = _writable_by_others(env.prefix, me)
+        if writable is not None:
+            return f"not run: {writable} could be changed by another account"
         if st.st_uid not in (0, me):
             return f"not run: {real} is owned by uid {st.st_uid}"
         if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
@@ -77,8 +87,7 @@ class Prober:
         from python_discovery import DiskCache, PythonInfo
 
         cache = None
-        if self.cache_dir is not None:
-            os.makedirs(self.cache_dir, mode=0o700, exist_ok=True)
+        if self.cache_dir is not None and private_dir(self.cache_dir):
             cache = DiskCache(Path(self.cache_dir))
         env = {
             "PATH": os.defpath,
@@ -88,9 +97,11 @@ class Prober:
         }
         logging.getLogger("python_discovery").setLevel(logging.ERROR)
         try:
-            info = PythonInfo.from_exe(
-                interpreter, cache, raise_on_error=False, resolve_to_host=False, env=env
-            )
+            # python_discovery forwards whatever the interpreter printed to our stdout: not ours
+            with contextlib.redirect_stdout(io.StringIO()):
+                info = PythonInfo.from_exe(
+                    interpreter, cache, raise_on_error=False, resolve_to_host=False, env=env
+                )
         except Exception:  # a broken interpreter must not break the scan
             return None
         if info is None:
@@ -99,6 +110,50 @@ class Prober:
         suffix = "" if v.releaselevel == "final" else f"{v.releaselevel[0]}{v.serial}"
         suffix = suffix.replace("c", "rc") if v.releaselevel == "candidate" else suffix
         return f"{v.major}.{v.minor}.{v.micro}{suffix}"
+
+
+def _writable_by_others(prefix: str, me: Optional[int]) -> Optional[str]:
+    """The first directory an interpreter run from ``prefix`` reads code from that an account other
+    than root and us could change: the prefix's ancestors, itself, its bin/ and lib/ trees' tops."""
+    real = os.path.realpath(prefix)
+    parts = real.strip("/").split("/")
+    paths = ["/" + "/".join(parts[:i]) for i in range(len(parts) + 1)]
+    paths += [os.path.join(real, d) for d in ("bin", "lib", "lib64", "Scripts", "Lib")]
+    for path in paths:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if st.st_uid not in (0, me):
+            return path
+        loose = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not stat.S_ISLNK(st.st_mode)
+        if loose and not (stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX):
+            return path
+    return None
+
+
+def private_dir(path: str) -> bool:
+    """Make (or accept) a directory only the running account can use; False when it is not one."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError:
+        return False
+    uid = os.geteuid() if hasattr(os, "geteuid") else None
+    return (
+        stat.S_ISDIR(st.st_mode)
+        and (uid is None or st.st_uid == uid)
+        and not st.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+    )
+
+
+def default_cache_dir(env: Mapping[str, str], euid: Optional[int]) -> str:
+    """Where probe results are kept: root's own system cache as root (never a sudo caller's HOME)."""
+    if euid == 0:
+        return "/var/cache/fleetcache/py-info"
+    xdg = env.get("XDG_CACHE_HOME")
+    base = xdg if xdg and os.path.isabs(xdg) else platformdirs.user_cache_dir()
+    return os.path.join(base, "fleetcache", "py-info")
 
 
 def _needs_probe(env: Environment) -> bool:

@@ -132,20 +132,20 @@ ENV_FIELDS: list[EnvField] = [
     EnvField("exists", "false for a registered environment that is gone", lambda e: e.exists),
     EnvField("owner", "account owning the prefix (uid when it has no name)", lambda e: _opt(e.owner)),
     EnvField("owner_uid", "uid owning the prefix", lambda e: e.owner_uid),
-    EnvField("python_version", "its Python's version, e.g. 3.11.7 (3.11 when only a directory name tells)", lambda e: e.python_version),
+    EnvField("python_version", "its Python's version, e.g. 3.11.7 (3.11 when only a directory name tells)", lambda e: _opt(e.python_version)),
     EnvField("version_from", "where the version was read: pyvenv.cfg, conda-meta, patchlevel.h, directory name, lib/pythonX.Y or probe", lambda e: e.version_from),
     EnvField("interpreter", "its python executable", lambda e: _opt(e.interpreter)),
     EnvField("base_interpreter", "the interpreter a venv was built on (pyvenv.cfg), else null", lambda e: _opt(e.base_interpreter)),
     EnvField("project", "the project directory holding it (.venv, .tox/*, .nox/*, .pixi/envs/*), else null", lambda e: _opt(e.project)),
     EnvField("marker", "the marker that decided its kind, e.g. pipx_metadata.json", lambda e: escape.text(e.marker)),
-    EnvField("found_by", "how it was found: home walk, system bin dir, pyenv versions/, ~/.conda/environments.txt, envs_dirs in FILE, ... (CSV: joined with ';')", lambda e: list(e.found_by), _joined(lambda e: e.found_by)),
+    EnvField("found_by", "how it was found: home walk, system bin dir, pyenv versions/, ~/.conda/environments.txt, envs_dirs in FILE, ... (CSV: joined with ';')", _texts(lambda e: e.found_by), _joined(lambda e: e.found_by)),
     EnvField("shared", "a system-wide interpreter: each account's pip uses that account's own caches", lambda e: e.shared),
     EnvField("caches", "the caches its pip uses: list of {path, commands, source} (path null: cache disabled; CSV: paths joined with ';')", lambda e: [use_record(u) for u in e.caches], _joined(lambda e: e.cache_paths)),
     EnvField("size_bytes", "bytes of its files (apparent size; hard links once; conda's envs/ and pkgs/ not counted in an install)", lambda e: e.size_bytes),
     EnvField("files", "files under the prefix", lambda e: e.files),
     EnvField("last_modified", "newest modification time under the prefix (ISO 8601 UTC)", lambda e: iso(e.last_modified)),
     EnvField("selfcheck_caches", "caches whose selfcheck/ names this prefix: evidence its pip ran with them (CSV: joined with ';')", _texts(lambda e: e.selfcheck_caches), _joined(lambda e: e.selfcheck_caches)),
-    EnvField("problems", "what is wrong: base interpreter gone, registered but missing, named in selfcheck/ but gone, version unknown (CSV: joined with ';')", lambda e: list(e.problems), _joined(lambda e: e.problems)),
+    EnvField("problems", "what is wrong: base interpreter gone, registered but missing, named in selfcheck/ but gone, version unknown (CSV: joined with ';')", _texts(lambda e: e.problems), _joined(lambda e: e.problems)),
 ]  # fmt: skip
 
 
@@ -210,7 +210,7 @@ def document(result: ScanResult) -> dict[str, Any]:
         users=[user_record(result, i) for i in range(len(result.accounts))],
         caches=[cache_record(c) for c in result.caches],
         totals=totals(result),
-        environments=[env_record(e) for e in result.environments],
+        environments=[env_record(e) for e in result.environments] if result.envs_searched else None,
     )
 
 
