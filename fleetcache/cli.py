@@ -16,6 +16,7 @@ from fleetcache.discovery import probe
 from fleetcache.discovery.accounts import UnknownUser
 from fleetcache.discovery.envs import EnvSearch
 from fleetcache.discovery.homewalk import WalkLimits
+from fleetcache.discovery.markers import KINDS
 from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats import FORMATS, RenderOptions
 from fleetcache.machine import Machine
@@ -136,6 +137,14 @@ def _add_envs(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--jobs", "-j", type=int, metavar="N", help="measure N environments at once")
     p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
     p.add_argument("--no-size", action="store_true", help="do not measure sizes (faster)")
+    p.add_argument(
+        "--kind",
+        action="append",
+        default=[],
+        choices=KINDS,
+        metavar="KIND",
+        help="only this kind (repeatable): " + ", ".join(KINDS),
+    )
     _env_args(p)
     _output_args(p, tuple(FORMATS))
     p.set_defaults(func=_cmd_envs)
@@ -238,7 +247,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 def _cmd_envs(args: argparse.Namespace) -> int:
     machine = _machine(args)
-    selection = _selection(args, sizes=not args.no_size)
+    selection = _selection(args, sizes=not args.no_size, kinds=tuple(args.kind))
     result = scan_mod.environments(machine, selection)
     text = FORMATS[args.format].envs(result, RenderOptions(exact_bytes=args.bytes))
     _emit(text, args.output)

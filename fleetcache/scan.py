@@ -45,6 +45,7 @@ class Selection:
     env_search: envs_mod.EnvSearch = field(default_factory=envs_mod.EnvSearch)
     sizes: bool = True  # measure each environment's size on disk
     probe_cache: Optional[str] = None  # private directory for interpreter probe results
+    kinds: tuple[str, ...] = ()  # only environments of these kinds (empty: all)
 
 
 def load_accounts(machine: Machine) -> list[Account]:
@@ -218,6 +219,8 @@ def environments(machine: Machine, selection: Selection = Selection()) -> ScanRe
     finally:
         os.close(anchor)
     envs = _with_evidence(machine, found.environments, named)
+    if selection.kinds:
+        envs = [e for e in envs if e.kind in selection.kinds]
     return ScanResult(
         host=machine.hostname,
         generated_at=machine.clock(),

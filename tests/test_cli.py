@@ -311,3 +311,13 @@ def test_envs_cut_short_exits_3(machine: Tree, capsys):
     assert code == 3 and err == ""
     assert "/home/alice/proj/.venv" not in out
     assert "/home/alice: 1 directory below depth 1 not searched" in out
+
+
+def test_envs_of_one_kind(machine: Tree, capsys):
+    code, out, _ = run(capsys, "envs", "--root", str(machine.root), "--kind", "venv", "-f", "csv")
+    assert code == 0
+    assert [row.split(",")[:2] for row in out.splitlines()[1:]] == [
+        ["/home/alice/proj/.venv", "venv"]
+    ]
+    code, _, err = run(capsys, "envs", "--root", str(machine.root), "--kind", "snake")
+    assert code == 2 and "invalid choice: 'snake'" in err

@@ -429,3 +429,22 @@ def test_scan_without_environments_says_they_were_not_looked_for(fleet: Tree, ca
 
     assert main(["scan", "--root", str(fleet.root), "--no-envs", "-f", "json", "-u", "bob"]) == 0
     assert json.loads(capsys.readouterr().out)["environments"] is None
+
+
+def test_another_filesystem_in_a_home_is_not_walked(tree: Tree):
+    tree.user("alice", ALICE)
+    mnt = tree.host(f"{A}/data")
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs is not permitted here")
+    try:
+        tree.write(f"{A}/data/.venv/pyvenv.cfg", VENV_CFG)
+        tree.write(f"{A}/proj/.venv/pyvenv.cfg", VENV_CFG)
+        chown_tree(tree.host(A), ALICE)
+        result = environments(Machine(root=str(tree.root)), Selection(users=("alice",)))
+        assert [e.prefix for e in result.environments] == [f"{A}/proj/.venv"]
+        assert (f"{A}/data", "another filesystem is mounted here; not entered") in {
+            (s.path, s.reason) for s in result.skipped
+        }
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)

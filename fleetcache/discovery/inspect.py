@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection
-from dataclasses import dataclass
 from typing import Optional
 
 from fleetcache import safefs
@@ -12,15 +11,6 @@ from fleetcache.discovery import markers
 from fleetcache.model import Environment
 
 HISTORY_BYTES = 16 << 10
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A directory that may be an environment, and how it came to be looked at."""
-
-    prefix: str
-    found_by: str
-    trusted: frozenset[int] = frozenset({0})
 
 
 def listdir(dir_fd: int, name: Optional[str] = None) -> list[str]:

@@ -31,6 +31,7 @@ KINDS = (
     "uv",
     "virtualenv",
     "venv",
+    "unknown",  # a registered or selfcheck-named prefix that holds no environment (now)
 )
 
 VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?(?:(?:a|b|rc)\d+)?)")
