@@ -200,11 +200,15 @@ def _with_selfcheck_state(machine: Machine, figures: CacheFigures) -> CacheFigur
     """Mark each selfcheck key whose interpreter prefix no longer exists."""
     if not figures.selfcheck:
         return figures
-    keys = tuple(
+    return replace(figures, selfcheck=_checked(machine, figures.selfcheck))
+
+
+def _checked(machine: Machine, keys: Sequence[SelfcheckKey]) -> tuple[SelfcheckKey, ...]:
+    """The keys, each marked with whether its prefix still exists."""
+    return tuple(
         SelfcheckKey(k.prefix, k.last_check, os.path.lexists(machine.host_path(k.prefix)))
-        for k in figures.selfcheck
+        for k in keys
     )
-    return replace(figures, selfcheck=keys)
 
 
 def environments(machine: Machine, selection: Selection = Selection()) -> ScanResult:
@@ -215,10 +219,13 @@ def environments(machine: Machine, selection: Selection = Selection()) -> ScanRe
     anchor = _anchor(machine)
     try:
         paths = caches_mod.locations([*found.resolved, *found.site_caches])
-        named = {loc.path: selfcheck_keys(anchor, loc.path, loc.trusted_owners) for loc in paths}
+        named = {
+            loc.path: _checked(machine, selfcheck_keys(anchor, loc.path, loc.trusted_owners))
+            for loc in paths
+        }
     finally:
         os.close(anchor)
-    envs = _with_evidence(machine, found.environments, named)
+    envs = _with_evidence(found.environments, named)
     if selection.kinds:
         envs = [e for e in envs if e.kind in selection.kinds]
     return ScanResult(
@@ -234,17 +241,20 @@ def environments(machine: Machine, selection: Selection = Selection()) -> ScanRe
 
 
 def _with_evidence(
-    machine: Machine, envs: Sequence[Environment], named: Mapping[str, Sequence[SelfcheckKey]]
+    envs: Sequence[Environment], named: Mapping[str, Sequence[SelfcheckKey]]
 ) -> list[Environment]:
-    """Tie environments to the caches whose selfcheck/ names their prefix."""
+    """Tie environments to the caches whose selfcheck/ names their prefix; list the gone ones."""
     by_prefix: dict[str, list[str]] = {}
+    gone: set[str] = set()
     for cache, keys in named.items():
         for key in keys:
             by_prefix.setdefault(key.prefix, []).append(cache)
+            if key.exists is False:
+                gone.add(key.prefix)
     tied = [replace(e, selfcheck_caches=tuple(by_prefix.get(e.prefix, ()))) for e in envs]
     known = {e.prefix for e in envs}
     for prefix, caches in by_prefix.items():
-        if prefix in known or os.path.lexists(machine.host_path(prefix)):
+        if prefix in known or prefix not in gone:
             continue
         where = ", ".join(caches)
         tied.append(
@@ -284,7 +294,7 @@ def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
             skipped.append(Skipped(result.location.path, result.skipped))
         skipped.extend(result.figures.problems)
     named = {r.location.path: r.figures.selfcheck for r in results}
-    envs = _with_evidence(machine, found.environments, named) if selection.envs else []
+    envs = _with_evidence(found.environments, named) if selection.envs else []
     users: dict[str, list[str]] = {}
     for env in envs:
         for path in env.cache_paths:

@@ -1,9 +1,10 @@
 """Asking an interpreter its version, only when its files cannot tell, and only when that is safe.
 
 Running an interpreter runs whatever its owner put in it (``sitecustomize``, ``.pth`` files), so
-fleetcache never runs one that another account could have changed: as root, nothing inside another
-account's home and nothing not owned by root; unprivileged, only root's and our own. It never runs
-the interpreters of a ``--root`` tree (they belong to another system). Probes have a timeout and a
+fleetcache never runs one that another account could have changed: nothing inside another
+account's home, nothing in a prefix another account owns, no binary another account owns, nothing
+below a directory others may write. It never runs the interpreters of a ``--root`` tree (they
+belong to another system). Probes have a timeout and a
 cache (python_discovery's ``DiskCache``) in a directory private to the running account.
 """
 
