@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Callable, Optional
 
+from fleetcache.activity.processes import ProcessTable, snapshot
+
 
 def _mount_types() -> dict[int, str]:
     """Device number -> filesystem type, from this host's mount table (Linux)."""
@@ -61,6 +63,8 @@ class Machine:
     clock: Callable[[], float] = time.time
     # device number -> filesystem type ("nfs4", "ext4"), None when unknown
     fstype: Callable[[int], Optional[str]] = field(default_factory=MountTable)
+    # this host's process table, read in one pass (the activity check's edge)
+    processes: ProcessTable = snapshot
 
     @classmethod
     def local(cls, root: str = "/") -> Machine:

@@ -43,22 +43,29 @@ class Account:
 class CacheSource:
     """Why an account's pip uses a cache: the default, a config file section, a variable, or layout."""
 
-    kind: str  # "default" | "config" | "env" | "layout"
+    kind: str  # "default" | "config" | "env" | "layout" | "process"
     user: Optional[str] = None
     commands: tuple[str, ...] = ()
     file: Optional[str] = None
     section: Optional[str] = None
     variable: Optional[str] = None
+    pid: Optional[int] = None  # the running process whose environment (or command line) says so
 
     def describe(self) -> str:
         """One short phrase for tables, e.g. ``/etc/pip.conf [install]`` or ``PIP_CACHE_DIR``."""
+        if self.kind == "process":
+            return f"used by pip (pid {self.pid})"
         if self.kind == "config":
-            return f"{self.file} [{self.section}]"
-        if self.kind == "env":
-            return f"${self.variable}"
-        if self.kind == "layout":
+            phrase = f"{self.file} [{self.section}]"
+        elif self.kind == "env":
+            phrase = f"${self.variable}"
+        elif self.kind == "layout":
             return "found by layout"
-        return "default location"
+        elif self.variable:
+            phrase = f"default location (${self.variable})"
+        else:
+            phrase = "default location"
+        return phrase if self.pid is None else f"{phrase}, environment of pid {self.pid}"
 
     def commands_phrase(self) -> str:
         """The pip commands this source applies to, shortened when it is all of them."""
@@ -157,6 +164,55 @@ class CacheFigures:
 
 
 @dataclass(frozen=True)
+class ProcessUse:
+    """A running process that makes an environment active or a cache busy, and why.
+
+    ``certain`` is False for "possibly": a process that could not be read (access denied) may be
+    using it; ``pid`` is then None when the reason counts several processes.
+    """
+
+    pid: Optional[int]
+    uid: Optional[int]
+    user: Optional[str]
+    command: str  # the command line, shell-quoted, credentials in URLs removed
+    why: str
+    certain: bool = True
+    environment: Optional[str] = None  # the environment it runs in, when that is the reason
+
+
+@dataclass(frozen=True)
+class PipRun:
+    """A running pip, whose account it runs as and the caches it reads and writes."""
+
+    pid: int
+    uid: Optional[int]
+    user: Optional[str]
+    command: str
+    subcommand: Optional[str]
+    environment: Optional[str]  # prefix of the environment it runs from, when known
+    caches: tuple[str, ...]  # empty: its cache is disabled, or unknown (see cache_from)
+    cache_from: str  # --cache-dir on its command line, its environment, the account's settings
+    certain: bool = True
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What one pass over the process table found."""
+
+    processes: int  # processes in the table
+    examined: int  # processes looked at (kernel threads, zombies and fleetcache itself are not)
+    unreadable: int  # processes whose command line, executable, environment or maps were denied
+    pips: tuple[PipRun, ...] = ()
+
+
+def busy_state(uses: tuple[ProcessUse, ...]) -> Optional[bool]:
+    """True when a process certainly uses it, None when one possibly does, else False."""
+    if any(u.certain for u in uses):
+        return True
+    return None if uses else False
+
+
+@dataclass(frozen=True)
 class CacheResult:
     """One cache: where, why, whose, and its figures; or why it was not walked."""
 
@@ -167,6 +223,13 @@ class CacheResult:
     figures: CacheFigures = field(default_factory=CacheFigures)
     skipped: Optional[str] = None
     environments: tuple[str, ...] = ()  # prefixes of the environments whose pip uses it
+    busy_reasons: tuple[ProcessUse, ...] = ()
+    busy_checked: bool = False  # False: the process table was not read (busy unknown)
+
+    @property
+    def busy(self) -> Optional[bool]:
+        """True: in use now; None: possibly, or not checked; False: nothing uses it."""
+        return busy_state(self.busy_reasons) if self.busy_checked else None
 
 
 @dataclass(frozen=True)
@@ -193,6 +256,18 @@ class Environment:
     last_modified: Optional[float] = None
     selfcheck_caches: tuple[str, ...] = ()  # caches whose selfcheck/ names this prefix
     problems: tuple[str, ...] = ()
+    activity: tuple[ProcessUse, ...] = ()  # the processes that run from it, or may
+    activity_checked: bool = False
+
+    @property
+    def active(self) -> Optional[bool]:
+        """True: a process runs from it; None: possibly, or not checked; False: none does."""
+        return busy_state(self.activity) if self.activity_checked else None
+
+    @property
+    def pids(self) -> tuple[int, ...]:
+        """The processes certainly running from it."""
+        return tuple(dict.fromkeys(u.pid for u in self.activity if u.certain and u.pid is not None))
 
     @property
     def cache_paths(self) -> tuple[str, ...]:
@@ -219,6 +294,7 @@ class ScanResult:
     skipped: tuple[Skipped, ...]
     environments: tuple[Environment, ...] = ()
     envs_searched: bool = True  # False: environments were not looked for (scan --no-envs)
+    activity: Optional[Activity] = None  # None: the process table was not read
 
     @property
     def complete(self) -> bool:

@@ -8,6 +8,10 @@ from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from fleetcache import safefs
+from fleetcache.activity import check as activity_mod
+from fleetcache.activity import harvest
+from fleetcache.activity.processes import Snapshot
+from fleetcache.activity.view import View
 from fleetcache.discovery import accounts as accounts_mod
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery import envs as envs_mod
@@ -16,10 +20,14 @@ from fleetcache.machine import Machine
 from fleetcache.model import (
     Account,
     AccountCaches,
+    Activity,
     CacheFigures,
     CacheLocation,
     CacheResult,
+    CacheSource,
     Environment,
+    PipRun,
+    ProcessUse,
     ScanResult,
     SelfcheckKey,
     Skipped,
@@ -46,6 +54,7 @@ class Selection:
     sizes: bool = True  # measure each environment's size on disk
     probe_cache: Optional[str] = None  # private directory for interpreter probe results
     kinds: tuple[str, ...] = ()  # only environments of these kinds (empty: all)
+    activity: bool = True  # read the process table: busy caches, active environments, settings
 
 
 def load_accounts(machine: Machine) -> list[Account]:
@@ -97,43 +106,106 @@ def resolve(machine: Machine, selection: Selection) -> tuple[list[Account], list
 
 @dataclass(frozen=True)
 class Found:
-    """What discovery gave: accounts, their caches, environments, and site-config-only caches."""
+    """What discovery gave: accounts, their caches, environments, site-config-only caches, and
+    (when the process table was read) what is running."""
 
     every: list[Account]
     resolved: list[AccountCaches]
     environments: list[Environment]
     site_caches: list[AccountCaches]
     skipped: list[Skipped]
+    activity: Optional[Activity] = None
+    busy: Mapping[str, Sequence[ProcessUse]] = field(default_factory=dict)
+    pip_caches: Sequence[CacheLocation] = ()
 
 
 def discover(machine: Machine, selection: Selection) -> Found:
-    """Accounts, the caches their pip uses, and (unless turned off) every environment and its caches."""
+    """Accounts, the caches their pip uses, every environment and its caches (unless turned off),
+    and what runs from them (unless turned off). Running processes' settings feed discovery."""
     every, chosen = select_accounts(machine, selection)
+    snap = machine.processes() if selection.activity else None
+    view = View(machine)
+    uids = {a.uid for a in chosen}
+    settings = harvest.settings(snap, view, uids) if snap is not None else {}
     anchor = _anchor(machine)
     try:
         finder = caches_mod.Finder(machine, anchor, every)
-        resolved = [finder.resolve(account) for account in chosen]
-        if not selection.envs:
-            return Found(every, resolved, [], [], [])
-        found, skipped = envs_mod.discover(machine, anchor, chosen, selection.env_search)
-        found = envs_mod.check_bases(anchor, found)
-        if selection.env_search.probe:
-            prober = Prober(machine, every, selection.probe_cache)
-            found = [prober.complete(env) for env in found]
-        found, site = envs_mod.attach_caches(found, finder, every, chosen, resolved)
+        resolved = [
+            finder.with_settings(finder.resolve(account), settings.get(account.uid, ()))
+            for account in chosen
+        ]
+        found: list[Environment] = []
+        site: list[AccountCaches] = []
+        skipped: list[Skipped] = []
+        if selection.envs:
+            found, skipped = envs_mod.discover(
+                machine, anchor, chosen, selection.env_search, settings
+            )
+            if snap is not None:
+                running = harvest.running(snap, view, uids)
+                found.extend(envs_mod.running_prefixes(machine, anchor, found, running))
+            found = envs_mod.check_bases(anchor, found)
+            if selection.env_search.probe:
+                prober = Prober(machine, every, selection.probe_cache)
+                found = [prober.complete(env) for env in found]
+            found, site = envs_mod.attach_caches(found, finder, every, chosen, resolved)
+        names = accounts_mod.owner_names(every)
+        found = [
+            replace(e, owner=names.get(e.owner_uid, str(e.owner_uid)))
+            if e.owner_uid is not None
+            else e
+            for e in found
+        ]
+        # system-wide ones first, then each owner's, by prefix
+        found.sort(key=lambda e: (not e.shared, e.owner_uid != 0, e.owner or "", e.prefix))
+        if snap is None:
+            return _sized_found(machine, selection, Found(every, resolved, found, site, skipped))
+        result = activity_mod.check(
+            machine,
+            snap,
+            found,
+            every,
+            [*resolved, *site],
+            lambda account, prefix, env: finder.resolve(account, prefix, env),
+        )
+        pip_caches = _pip_caches(finder, result.pip_caches)
     finally:
         os.close(anchor)
-    names = accounts_mod.owner_names(every)
-    found = [
-        replace(e, owner=names.get(e.owner_uid, str(e.owner_uid))) if e.owner_uid is not None else e
-        for e in found
-    ]
-    # system-wide ones first, then each owner's, by prefix
-    found.sort(key=lambda e: (not e.shared, e.owner_uid != 0, e.owner or "", e.prefix))
-    if selection.sizes:
-        found, missed = _sized(machine, found, selection.jobs)
-        skipped.extend(missed)
-    return Found(every, resolved, found, site, skipped)
+    return _sized_found(
+        machine,
+        selection,
+        Found(
+            every,
+            resolved,
+            result.environments,
+            site,
+            skipped,
+            result.activity,
+            result.busy,
+            pip_caches,
+        ),
+    )
+
+
+def _pip_caches(
+    finder: caches_mod.Finder, pips: Sequence[tuple[PipRun, str]]
+) -> list[CacheLocation]:
+    """Caches only a running pip names (``--cache-dir /scratch/x``): scanned too, when they exist."""
+    out: dict[str, CacheLocation] = {}
+    for pip, path in pips:
+        if path in out or not finder.is_dir(path):
+            continue
+        source = CacheSource("process", pip.user, (pip.subcommand or "",), pid=pip.pid)
+        owners = frozenset() if pip.uid is None else frozenset({pip.uid})
+        out[path] = CacheLocation(path, (source,), owners)
+    return list(out.values())
+
+
+def _sized_found(machine: Machine, selection: Selection, found: Found) -> Found:
+    if not selection.sizes:
+        return found
+    sized, missed = _sized(machine, found.environments, selection.jobs)
+    return replace(found, environments=sized, skipped=[*found.skipped, *missed])
 
 
 def _sized(
@@ -211,8 +283,11 @@ def _checked(machine: Machine, keys: Sequence[SelfcheckKey]) -> tuple[SelfcheckK
     )
 
 
-def environments(machine: Machine, selection: Selection = Selection()) -> ScanResult:
-    """Every interpreter and environment of the selected accounts, without walking the caches."""
+def environments(
+    machine: Machine, selection: Selection = Selection(), active_only: bool = False
+) -> ScanResult:
+    """Every interpreter and environment of the selected accounts, without walking the caches;
+    with ``active_only``, only those in use (or possibly in use) now."""
     found = discover(machine, selection)
     skipped: list[Skipped] = [p for r in found.resolved for p in r.problems]
     skipped.extend(found.skipped)
@@ -228,6 +303,8 @@ def environments(machine: Machine, selection: Selection = Selection()) -> ScanRe
     envs = _with_evidence(found.environments, named)
     if selection.kinds:
         envs = [e for e in envs if e.kind in selection.kinds]
+    if active_only:
+        envs = [e for e in envs if e.activity_checked and e.active is not False]
     return ScanResult(
         host=machine.hostname,
         generated_at=machine.clock(),
@@ -237,6 +314,7 @@ def environments(machine: Machine, selection: Selection = Selection()) -> ScanRe
         skipped=tuple(skipped),
         environments=tuple(envs),
         envs_searched=selection.envs,
+        activity=found.activity,
     )
 
 
@@ -277,6 +355,7 @@ def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
     found = discover(machine, selection)
     every, resolved = found.every, found.resolved
     locations = caches_mod.locations([*resolved, *found.site_caches])
+    locations = caches_mod.merge_found(locations, found.pip_caches)
     skipped: list[Skipped] = [p for r in resolved for p in r.problems]
     skipped.extend(found.skipped)
     if selection.search:
@@ -299,7 +378,16 @@ def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
     for env in envs:
         for path in env.cache_paths:
             users.setdefault(path, []).append(env.prefix)
-    results = [replace(r, environments=tuple(users.get(r.location.path, ()))) for r in results]
+    checked = found.activity is not None
+    results = [
+        replace(
+            r,
+            environments=tuple(users.get(r.location.path, ())),
+            busy_reasons=tuple(found.busy.get(r.location.path, ())),
+            busy_checked=checked,
+        )
+        for r in results
+    ]
     return ScanResult(
         host=machine.hostname,
         generated_at=machine.clock(),
@@ -309,4 +397,5 @@ def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
         skipped=tuple(skipped),
         environments=tuple(envs),
         envs_searched=selection.envs,
+        activity=found.activity,
     )

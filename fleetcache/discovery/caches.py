@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Optional
 
 from fleetcache import safefs
+from fleetcache.activity.harvest import Settings
 from fleetcache.discovery import accounts as accounts_mod
 from fleetcache.discovery import pipconfig
 from fleetcache.machine import Machine
@@ -45,11 +47,40 @@ class Finder:
         """The home of a named account, for ``~name``."""
         return accounts_mod.home_of(self.accounts, name)
 
-    def resolve(self, account: Account, site_prefix: Optional[str] = None) -> AccountCaches:
-        """The caches this account's pip uses (run from the environment at ``site_prefix``)."""
+    def resolve(
+        self,
+        account: Account,
+        site_prefix: Optional[str] = None,
+        env: Optional[Mapping[str, str]] = None,
+    ) -> AccountCaches:
+        """The caches this account's pip uses (run from the environment at ``site_prefix``,
+        with the variables ``env`` when given)."""
         return pipconfig.resolve(
-            account, self.machine, self.read_config, self.home, self.is_dir, site_prefix
+            account, self.machine, self.read_config, self.home, self.is_dir, site_prefix, env
         )
+
+    def with_settings(self, base: AccountCaches, settings: Sequence[Settings]) -> AccountCaches:
+        """An account's caches, plus the existing ones its running processes' settings add,
+        each marked with the process that showed it."""
+        uses = list(base.uses)
+        known = {(u.path, replace(u.source, commands=())) for u in uses}
+        files = list(base.config_files)
+        problems = list(base.problems)
+        for harvested in settings:
+            more = self.resolve(base.account, env={**self.machine.env_for(base.account.uid), **harvested.env})
+            for use in more.uses:
+                key = (use.path, replace(use.source, commands=()))
+                if key in known or (use.path is not None and not self.is_dir(use.path)):
+                    continue
+                known.add(key)
+                uses.append(replace(use, source=replace(use.source, pid=harvested.pid)))
+            files.extend(f for f in more.config_files if f not in files)
+            problems.extend(
+                replace(p, reason=f"{p.reason} (environment of pid {harvested.pid})")
+                for p in more.problems
+                if p.path not in {q.path for q in base.problems}
+            )
+        return replace(base, uses=tuple(uses), config_files=tuple(files), problems=tuple(problems))
 
 
 def locations(resolved: Iterable[AccountCaches]) -> list[CacheLocation]:

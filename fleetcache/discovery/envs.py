@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from fleetcache import safefs
+from fleetcache.activity.harvest import Running, Settings
 from fleetcache.discovery import conda, homewalk, interpreters
 from fleetcache.discovery import inspect as inspect_mod
 from fleetcache.discovery.caches import Finder
@@ -55,8 +56,10 @@ def discover(
     anchor: int,
     chosen: Sequence[Account],
     search: EnvSearch,
+    settings: Optional[Mapping[int, Sequence[Settings]]] = None,
 ) -> tuple[list[Environment], list[Skipped]]:
-    """The environments of the machine's system and of each chosen account's home."""
+    """The environments of the machine's system and of each chosen account's home (also where
+    the account's running processes' settings point)."""
     found = _Found()
     join = machine.pathmod.join
     found.add(*interpreters.system(anchor, machine.platform, join))
@@ -67,7 +70,7 @@ def discover(
         if account.home in homes_done or not _walkable_home(account.home):
             continue
         homes_done.add(account.home)
-        _account(machine, anchor, account, search, found)
+        _account(machine, anchor, account, search, found, (settings or {}).get(account.uid, ()))
     # each conda install's own .condarc ($CONDA_ROOT/.condarc) may name more envs_dirs
     for env in list(found.by_prefix.values()):
         if env.role == "interpreter" and env.kind in ("conda", "mamba", "miniforge"):
@@ -104,28 +107,81 @@ def _walkable_home(home: str) -> bool:
 
 
 def _account(
-    machine: Machine, anchor: int, account: Account, search: EnvSearch, found: _Found
+    machine: Machine,
+    anchor: int,
+    account: Account,
+    search: EnvSearch,
+    found: _Found,
+    settings: Sequence[Settings] = (),
 ) -> None:
+    """One account's environments: its tools' directories (as its own settings and, beyond
+    them, its running processes' settings place them), its registries, then its home."""
     join = machine.pathmod.join
     env = machine.env_for(account.uid)
-    home = account.home
     trusted = frozenset({0, account.uid})
+    places = _places(machine, account, env)
+    _visit(machine, anchor, account, places[:2], "", found)  # installed Pythons first
+    found.add(*_registered(machine, anchor, account, join))
+    _visit(machine, anchor, account, places[2:], "", found)
+    seen = set(places)
+    for harvested in settings:
+        more = [p for p in _places(machine, account, {**env, **harvested.env}) if p not in seen]
+        seen.update(more)
+        _visit(machine, anchor, account, more, f", environment of pid {harvested.pid}", found)
+    found.add(*homewalk.walk_home(machine, anchor, account.home, trusted, search.limits))
+
+
+# (what, directory, label): what is "versions:<kind>", "condarc" or "children"
+_Place = tuple[str, str, str]
+
+
+def _places(machine: Machine, account: Account, env: Mapping[str, str]) -> list[_Place]:
+    """Where an account's tools keep interpreters and environments, under these settings."""
+    join = machine.pathmod.join
+    home = account.home
     data_home = env.get("XDG_DATA_HOME") or join(home, ".local", "share")
     pyenv = env.get("PYENV_ROOT") or join(home, ".pyenv")
     uv_pythons = env.get("UV_PYTHON_INSTALL_DIR") or join(data_home, "uv", "python")
-    for directory, kind in ((join(pyenv, "versions"), "pyenv"), (uv_pythons, "uv-python")):
-        found.add(
-            interpreters.versions_dir(anchor, directory, kind, trusted, machine.platform, join)
-        )
-    found.add(*_registered(machine, anchor, account, join))
+    places: list[_Place] = [
+        ("versions:pyenv", join(pyenv, "versions"), "pyenv versions/"),
+        ("versions:uv-python", uv_pythons, "uv python dir"),
+    ]
     condarcs = [join(home, rc) for rc in conda.USER_CONDARCS]
     if env.get("XDG_CONFIG_HOME"):
         condarcs[:2] = [join(env["XDG_CONFIG_HOME"], "conda", n) for n in (".condarc", "condarc")]
-    for rc in condarcs:
-        found.add(*_envs_dirs(machine, anchor, rc, account, join))
-    for directory, label in _tool_dirs(machine, account, env):
-        found.add(*homewalk.children(anchor, directory, trusted, label, machine.platform, join))
-    found.add(*homewalk.walk_home(machine, anchor, home, trusted, search.limits))
+    places.extend(("condarc", rc, rc) for rc in condarcs)
+    places.extend(("children", d, label) for d, label in _tool_dirs(machine, account, env))
+    return places
+
+
+def _visit(
+    machine: Machine,
+    anchor: int,
+    account: Account,
+    places: Sequence[_Place],
+    suffix: str,
+    found: _Found,
+) -> None:
+    join = machine.pathmod.join
+    trusted = frozenset({0, account.uid})
+    for what, directory, label in places:
+        if what.startswith("versions:"):
+            kind = what.split(":", 1)[1]
+            envs = interpreters.versions_dir(anchor, directory, kind, trusted, machine.platform, join)
+            if suffix:
+                envs = [replace(e, found_by=tuple(f + suffix for f in e.found_by)) for e in envs]
+            found.add(envs)
+        elif what == "condarc":
+            more, missed = _envs_dirs(machine, anchor, directory, account, join)
+            if suffix:
+                more = [replace(e, found_by=tuple(f + suffix for f in e.found_by)) for e in more]
+            found.add(more, missed)
+        else:
+            found.add(
+                *homewalk.children(
+                    anchor, directory, trusted, label + suffix, machine.platform, join
+                )
+            )
 
 
 def _tool_dirs(machine: Machine, account: Account, env: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -142,7 +198,35 @@ def _tool_dirs(machine: Machine, account: Account, env: Mapping[str, str]) -> li
         value = env.get(variable)
         if value:
             dirs.append((join(value, "venvs") if variable == "PIPX_HOME" else value, label))
+    sep = ";" if machine.platform == "win32" else ":"
+    for variable in ("CONDA_ENVS_DIRS", "CONDA_ENVS_PATH"):
+        for directory in (env.get(variable) or "").split(sep):
+            if directory and machine.pathmod.isabs(directory):
+                dirs.append((directory, f"${variable}"))
     return dirs
+
+
+def running_prefixes(
+    machine: Machine, anchor: int, found: list[Environment], running: Sequence[Running]
+) -> list[Environment]:
+    """The environments running processes use that discovery did not find (outside every home,
+    or deeper than the walk goes), found by the process that runs from them."""
+    known = {e.prefix for e in found}
+    join = machine.pathmod.join
+    out = []
+    for item in running:
+        if item.prefix in known or not _walkable_home(item.prefix):
+            continue
+        known.add(item.prefix)
+        label = f"running process (pid {item.pid}, {item.how})"
+        parent, name = machine.pathmod.split(item.prefix)
+        if not name:
+            continue
+        more, _ = homewalk.children(
+            anchor, parent, frozenset({0, item.uid}), label, machine.platform, join, only=name
+        )
+        out.extend(more)
+    return out
 
 
 def _read_record(

@@ -184,8 +184,10 @@ def children(
     found_by: str,
     platform: str,
     join: Callable[..., str],
+    only: Optional[str] = None,
 ) -> tuple[list[Environment], list[Skipped]]:
-    """The environments directly inside a tool's environments directory (pipx, poetry, envs_dirs)."""
+    """The environments directly inside a tool's environments directory (pipx, poetry, envs_dirs);
+    with ``only``, just that one entry."""
     try:
         opened = safefs.open_path(anchor, directory, trusted_links=trusted, follow_last=True)
     except safefs.NotFound:
@@ -195,7 +197,7 @@ def children(
     found: list[Environment] = []
     try:
         names = inspect_mod.listdir(opened.fd)
-        for name in sorted(names):
+        for name in sorted(names) if only is None else [n for n in names if n == only]:
             env = at(opened.fd, name, join(directory, name), found_by, set(names), platform)
             if env is not None:
                 found.append(env)

@@ -185,9 +185,11 @@ def resolve(
     homes: Callable[[str], Optional[str]],
     is_dir: Callable[[str], bool],
     site_prefix: Optional[str] = None,
+    env: Optional[Mapping[str, str]] = None,
 ) -> AccountCaches:
-    """Every cache the account's pip uses, per command, with the source of each decision."""
-    env = machine.env_for(account.uid)
+    """Every cache the account's pip uses, per command, with the source of each decision
+    (under ``env``, a process's environment, when given; else the account's own)."""
+    env = machine.env_for(account.uid) if env is None else env
     home = home_for(account, machine, env)
     files = config_files(home, machine, env, is_dir, site_prefix)
     problems: list[Skipped] = []

@@ -1,0 +1,387 @@
+"""Which environments are in use, which pips run, and so which caches are busy: one pass over
+the process table, every process looked up in an index of prefixes (never a loop per environment).
+
+A process runs from an environment when (strongest first) the script it runs is a console script
+whose shebang names the environment's interpreter, its argv[0] lies under the prefix (joined to
+its working directory when relative, normalised without resolving links: in a venv made with
+links, the executable is the base interpreter), its executable lies under the prefix (copied
+interpreters, conda), ``$VIRTUAL_ENV`` or ``$CONDA_PREFIX`` names the prefix (an activated shell
+and everything started from it), or it has an extension module or libpython of the prefix
+mapped in. An interpreter is active when a process runs it or an active venv is built on it.
+
+What could not be read is not idle: an account's processes that could not be read make that
+account's environments "possibly active" (``None``), with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Callable, Optional
+
+from fleetcache.activity import commands
+from fleetcache.activity.processes import Proc, Snapshot
+from fleetcache.activity.view import View
+from fleetcache.machine import Machine
+from fleetcache.model import (
+    CACHE_COMMANDS,
+    Account,
+    AccountCaches,
+    Activity,
+    Environment,
+    PipRun,
+    ProcessUse,
+)
+
+# resolves an account's caches: (account, site prefix, environment variables)
+Resolver = Callable[[Account, Optional[str], Optional[Mapping[str, str]]], AccountCaches]
+SHEBANG_BYTES = 256
+
+
+class Index:
+    """Environments by prefix (the deepest one containing a path wins), and the machine's
+    system interpreters by their executable, as written and as the kernel resolves it."""
+
+    def __init__(self, machine: Machine, envs: Sequence[Environment]) -> None:
+        self.machine = machine
+        self.by_prefix: dict[str, Environment] = {}
+        self.system: dict[str, Environment] = {}
+        for env in envs:
+            if not env.exists or env.kind == "unknown":
+                continue
+            if env.kind == "system":
+                if env.interpreter:
+                    self.system[env.interpreter] = env
+                    host = machine.host_path(env.interpreter)
+                    self.system[os.path.realpath(host)] = env
+                continue
+            self.by_prefix[posixpath.normpath(env.prefix)] = env
+
+    def containing(self, path: Optional[str]) -> Optional[Environment]:
+        """The environment whose prefix holds ``path`` (a machine path), if any."""
+        if not path or not path.startswith("/"):
+            return None
+        here = posixpath.normpath(path)
+        while True:
+            env = self.by_prefix.get(here)
+            if env is not None:
+                return env
+            parent = posixpath.dirname(here)
+            if parent == here:
+                return None
+            here = parent
+
+    def base_of(self, env: Environment) -> Optional[Environment]:
+        """The interpreter an environment was built on, when discovery knows it."""
+        base = env.base_interpreter
+        if not base:
+            return None
+        found = self.system.get(base) or self.containing(base)
+        if found is None and self.system and base.startswith("/"):
+            found = self.system.get(os.path.realpath(self.machine.host_path(base)))
+        return found
+
+
+@dataclass
+class _Uses:
+    """What one process makes active, in the order the signals were found."""
+
+    by_key: dict[str, tuple[Environment, str]] = field(default_factory=dict)
+
+    def add(self, env: Optional[Environment], why: str) -> None:
+        if env is not None and env.key not in self.by_key:
+            self.by_key[env.key] = (env, why)
+
+
+def _shebang(view: View, proc: Proc, machine: Machine) -> Optional[tuple[str, str]]:
+    """``(script, interpreter)`` when a Python runs a script whose first line names an
+    interpreter; the file is read only when it is a regular file of root or the process's uid."""
+    argv = proc.argv
+    if not argv or not commands.is_python(argv[0]):
+        return None
+    at = commands.script_of(argv)
+    if at is None:
+        return None
+    script = argv[at]
+    if not script.startswith("/"):
+        if not proc.cwd:
+            return None
+        script = posixpath.join(proc.cwd, script)
+    where = view.path(posixpath.normpath(script))
+    if where is None:
+        return None
+    try:
+        fd = os.open(
+            machine.host_path(where), os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+        )
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid not in (0, proc.uid):
+            return None
+        head = os.read(fd, SHEBANG_BYTES)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if not head.startswith(b"#!"):
+        return None
+    words = os.fsdecode(head[2:].split(b"\n", 1)[0]).split()
+    return (where, words[0]) if words else None
+
+
+def _environments_of(
+    proc: Proc, view: View, index: Index, machine: Machine
+) -> tuple[_Uses, Optional[Environment]]:
+    """Every environment the process runs from, with why; and the one it runs (its program)."""
+    uses = _Uses()
+    program_host, _ = view.program(proc)
+    program = view.path(program_host)
+    exe = view.path(proc.exe)
+    got = _shebang(view, proc, machine)
+    if got is not None:
+        script, interpreter = got
+        env = index.containing(interpreter)
+        if env is not None and index.containing(program) is env:
+            uses.add(env, f"console script {script}")
+    uses.add(index.containing(program), f"runs {program}")
+    uses.add(index.containing(exe), f"executable {exe}")
+    runs = index.containing(program) or index.containing(exe)
+    environ = view.environ(proc) or {}
+    for name in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        value = environ.get(name)
+        if value:
+            found = index.by_prefix.get(posixpath.normpath(value))
+            uses.add(found, f"${name} in its environment")
+    for mapped in sorted(proc.maps or ()):
+        path = view.path(mapped)
+        uses.add(index.containing(path), f"has {path} loaded")
+    # interpreters: the one it runs directly, and those the environments it uses are built on
+    direct = index.system.get(proc.exe or "") or index.system.get(program or "")
+    for env, _why in list(uses.by_key.values()):
+        base = index.base_of(env)
+        if base is not None:
+            uses.add(base, f"runs {env.prefix}, built on it")
+    if direct is not None:
+        uses.add(direct, f"runs {proc.exe or program}")
+        runs = runs or direct
+    return uses, runs
+
+
+def _could_be_python(proc: Proc) -> bool:
+    """Whether a process whose executable could not be read may be running a Python."""
+    if proc.argv is None:
+        return True
+    return bool(proc.argv) and (
+        commands.is_python(proc.argv[0]) or commands.pip_call(proc.argv) is not None
+    )
+
+
+def _unknown(proc: Proc, view: View, linux: bool) -> tuple[str, ...]:
+    """What was denied that could have tied the process to an environment."""
+    denied = []
+    if proc.argv is None:
+        denied.append("command line")
+    if proc.exe is None:
+        denied.append("executable")
+    if view.program(proc)[1]:
+        denied.append("working directory")
+    if proc.environ is None:
+        denied.append("environment")
+    if linux and proc.maps is None:
+        denied.append("memory maps")
+    return tuple(denied)
+
+
+@dataclass
+class Result:
+    """The activity check's answer."""
+
+    environments: list[Environment]
+    activity: Activity
+    busy: dict[str, list[ProcessUse]]  # cache path -> what makes it busy
+    pip_caches: list[tuple[PipRun, str]]  # (pip, a cache it uses) for caches not yet known
+
+
+def check(
+    machine: Machine,
+    snap: Snapshot,
+    envs: Sequence[Environment],
+    every: Sequence[Account],
+    resolved: Sequence[AccountCaches],
+    resolve: Resolver,
+    linux: bool = True,
+) -> Result:
+    """Mark each environment active or not, find the running pips, and what makes caches busy."""
+    view = View(machine)
+    index = Index(machine, envs)
+    names = {a.uid: a.name for a in every}
+    accounts = {a.uid: a for a in every}
+    by_uid = {ac.account.uid: ac for ac in resolved}
+    activity: dict[str, list[ProcessUse]] = {}
+    unreadable: dict[Optional[int], list[Proc]] = {}
+    pips: list[PipRun] = []
+    examined = 0
+    for proc in snap.procs:
+        if not view.belongs(proc):
+            continue
+        examined += 1
+        user = names.get(proc.uid) if proc.uid is not None else None
+        if user is None and proc.uid is not None:
+            user = str(proc.uid)
+        command = commands.shown(proc.argv)
+        uses, runs = _environments_of(proc, view, index, machine)
+        for key, (env, why) in uses.by_key.items():
+            activity.setdefault(key, []).append(ProcessUse(proc.pid, proc.uid, user, command, why))
+        if _unknown(proc, view, linux):
+            unreadable.setdefault(proc.uid, []).append(proc)
+        call = commands.pip_call(proc.argv or ())
+        if call is not None:
+            pips.append(_pip(proc, call, runs, view, user, command, accounts, resolve))
+    _possibly(activity, unreadable, envs, names, view, linux)
+    checked = [
+        replace(e, activity=tuple(activity.get(e.key, ())), activity_checked=True) for e in envs
+    ]
+    busy = _busy(checked, pips, by_uid, names)
+    known = {p for ac in resolved for p in ac.cache_paths} | {
+        p for e in checked for p in e.cache_paths
+    }
+    extra = [(pip, path) for pip in pips for path in pip.caches if path not in known]
+    summary = Activity(
+        processes=snap.seen,
+        examined=examined,
+        unreadable=sum(len(v) for v in unreadable.values()),
+        pips=tuple(pips),
+    )
+    return Result(checked, summary, busy, extra)
+
+
+def _possibly(
+    activity: dict[str, list[ProcessUse]],
+    unreadable: Mapping[Optional[int], Sequence[Proc]],
+    envs: Sequence[Environment],
+    names: Mapping[int, str],
+    view: View,
+    linux: bool,
+) -> None:
+    """An account's unreadable processes may run from any of its environments (and, when they
+    may be Pythons, from the system's): those are possibly active, unless certainly so."""
+    for uid, procs in unreadable.items():
+        user = names.get(uid, str(uid)) if uid is not None else None
+        denied = sorted({d for p in procs for d in _unknown(p, view, linux)})
+        who = f"of {user}" if user else "of an unknown account"
+        if len(procs) == 1:
+            pid, command = procs[0].pid, commands.shown(procs[0].argv)
+            what = f"pid {pid} {who}"
+        else:
+            pid, command = None, ""
+            what = f"{len(procs)} processes {who}"
+        why = f"{what}: {', '.join(denied)} could not be read (access denied)"
+        pythons = [p for p in procs if _could_be_python(p)]
+        for env in envs:
+            if not env.exists or env.kind == "unknown":
+                continue
+            if env.shared:
+                if not pythons:
+                    continue
+            elif uid is not None and env.owner_uid != uid:
+                continue
+            current = activity.setdefault(env.key, [])
+            if not any(u.certain for u in current):
+                current.append(ProcessUse(pid, uid, user, command, why, certain=False))
+
+
+def _pip(
+    proc: Proc,
+    call: commands.PipCall,
+    runs: Optional[Environment],
+    view: View,
+    user: Optional[str],
+    command: str,
+    accounts: Mapping[int, Account],
+    resolve: Resolver,
+) -> PipRun:
+    """A running pip and the caches it uses: its command line's ``--cache-dir``, else what its
+    environment and config files give for its command, else the account's settings."""
+    sub = call.subcommand
+    environ = view.environ(proc)
+    home = (environ or {}).get("HOME")
+    account = accounts.get(proc.uid) if proc.uid is not None else None
+    if account is None:
+        uid = -1 if proc.uid is None else proc.uid
+        account = Account(user or str(uid), uid, uid, home or "/")
+    prefix = None if runs is None or runs.kind == "system" else runs.prefix
+    given, path = call.cache_option()
+    if given:
+        caches: tuple[str, ...] = ()
+        if path is not None:
+            if path.startswith("~"):
+                path = (home or account.home) + path[1:] if path[1:2] in ("", "/") else path
+            if not path.startswith("/") and proc.cwd:
+                path = posixpath.join(proc.cwd, path)
+            where = view.path(posixpath.normpath(path)) if path.startswith("/") else None
+            caches = () if where is None else (where,)
+        how = "--cache-dir on its command line" if path else "--no-cache-dir on its command line"
+        return PipRun(proc.pid, proc.uid, user, command, sub, prefix, caches, how)
+    ac = resolve(account, prefix, environ)
+    wanted = sub if sub in CACHE_COMMANDS else None
+    caches = tuple(
+        dict.fromkeys(
+            u.path
+            for u in ac.uses
+            if u.path is not None and (wanted is None or wanted in u.source.commands)
+        )
+    )
+    if environ is None:
+        how = "its environment could not be read: the account's settings assumed"
+        return PipRun(proc.pid, proc.uid, user, command, sub, prefix, caches, how, certain=False)
+    sources = {u.source.describe() for u in ac.uses if u.path in caches}
+    how = "its environment and config: " + "; ".join(sorted(sources)) if sources else "none"
+    return PipRun(proc.pid, proc.uid, user, command, sub, prefix, caches, how)
+
+
+def caches_for(
+    env: Environment, uid: Optional[int], by_uid: Mapping[int, AccountCaches], user: Optional[str]
+) -> tuple[str, ...]:
+    """The caches a process of ``uid`` running from ``env`` would use: the environment's own
+    (its owner's settings and its site config); for a shared interpreter or another account's
+    environment, also that account's own."""
+    own = by_uid.get(uid) if uid is not None else None
+    if env.shared:
+        paths = [u.path for u in env.caches if u.path is not None and u.source.user == user]
+        paths.extend(own.cache_paths if own is not None else ())
+        return tuple(dict.fromkeys(paths))
+    if uid is None or uid == env.owner_uid or own is None:
+        return env.cache_paths
+    return tuple(dict.fromkeys((*env.cache_paths, *own.cache_paths)))
+
+
+def _busy(
+    envs: Sequence[Environment],
+    pips: Sequence[PipRun],
+    by_uid: Mapping[int, AccountCaches],
+    names: Mapping[int, str],
+) -> dict[str, list[ProcessUse]]:
+    """Per cache path, the processes that make it busy (or possibly busy)."""
+    busy: dict[str, list[ProcessUse]] = {}
+    for env in envs:
+        for use in env.activity:
+            reason = replace(use, environment=env.prefix)
+            if use.why.startswith("runs ") and use.why.endswith(", built on it"):
+                continue  # the environment built on it already counts this process
+            for path in caches_for(env, use.uid, by_uid, use.user):
+                busy.setdefault(path, []).append(reason)
+    for pip in pips:
+        what = f"pip {pip.subcommand}" if pip.subcommand else "pip"
+        why = f"{what} is running ({pip.cache_from})"
+        for path in pip.caches:
+            busy.setdefault(path, []).append(
+                ProcessUse(
+                    pip.pid, pip.uid, pip.user, pip.command, why, pip.certain, pip.environment
+                )
+            )
+    return busy

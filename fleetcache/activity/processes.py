@@ -1,0 +1,132 @@
+"""The process table, the edge the activity check reads: one psutil pass into plain records.
+
+Each process costs one ``process_iter`` entry (command line, executable, working directory,
+effective uid and environment, read in psutil's one-shot mode) and, on Linux, one read of
+``/proc/PID/maps``. Kernel threads and zombies have no command line and are passed over;
+a process that ends mid-pass simply drops out (psutil skips it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import psutil
+
+ATTRS = ["pid", "uids", "cmdline", "exe", "cwd", "environ"]
+
+# the variables the activity check and discovery read; the rest of an environment is dropped
+ENV_KEYS = frozenset(
+    {
+        "HOME",
+        "VIRTUAL_ENV",
+        "CONDA_PREFIX",
+        "PIP_CACHE_DIR",
+        "PIP_NO_CACHE_DIR",
+        "PIP_CONFIG_FILE",
+        "XDG_CACHE_HOME",
+        "XDG_CONFIG_HOME",
+        "XDG_CONFIG_DIRS",
+        "XDG_DATA_HOME",
+        "WORKON_HOME",
+        "PYENV_ROOT",
+        "PIPX_HOME",
+        "POETRY_VIRTUALENVS_PATH",
+        "UV_PYTHON_INSTALL_DIR",
+        "CONDA_ENVS_PATH",
+        "CONDA_ENVS_DIRS",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Proc:
+    """One process as read. ``None`` means "could not be read" (access denied), never "empty"."""
+
+    pid: int
+    uid: Optional[int]
+    argv: Optional[tuple[str, ...]]
+    exe: Optional[str]  # "" when the kernel names none
+    cwd: Optional[str]
+    environ: Optional[Mapping[str, str]]  # only ENV_KEYS, as at exec time
+    maps: Optional[frozenset[str]]  # mapped files whose path names python (empty off Linux)
+
+    @property
+    def denied(self) -> tuple[str, ...]:
+        """What could not be read."""
+        fields = (
+            ("command line", self.argv),
+            ("executable", self.exe),
+            ("working directory", self.cwd),
+            ("environment", self.environ),
+            ("memory maps", self.maps),
+        )
+        return tuple(name for name, value in fields if value is None)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The processes of one pass, and how many the table held."""
+
+    procs: tuple[Proc, ...]
+    seen: int
+
+
+ProcessTable = Callable[[], Snapshot]
+
+
+def read_maps(pid: int) -> Optional[frozenset[str]]:
+    """The mapped files of a Linux process whose path names python (extension modules,
+    libpython); None when not permitted, empty when it has none or has ended."""
+    try:
+        with open(f"/proc/{pid}/maps", "rb") as f:
+            data = f.read()
+    except PermissionError:
+        return None
+    except OSError:
+        return frozenset()
+    if b"python" not in data:
+        return frozenset()
+    paths = set()
+    for line in data.split(b"\n"):
+        start = line.find(b"/")
+        if start < 0 or b"python" not in line:
+            continue
+        path = line[start:]
+        if path.endswith(b" (deleted)"):
+            path = path[: -len(b" (deleted)")]
+        paths.add(os.fsdecode(path))
+    return frozenset(paths)
+
+
+def snapshot() -> Snapshot:
+    """This host's processes, in one pass."""
+    me = os.getpid()
+    linux = sys.platform.startswith("linux")
+    procs = []
+    seen = 0
+    for p in psutil.process_iter(ATTRS, ad_value=None):
+        seen += 1
+        info = p.info
+        argv = info["cmdline"]
+        if info["pid"] == me or argv == []:  # ourselves; kernel threads and zombies
+            continue
+        uids = info["uids"]
+        environ = info["environ"]
+        procs.append(
+            Proc(
+                pid=info["pid"],
+                uid=None if uids is None else uids.effective,
+                argv=None if argv is None else tuple(argv),
+                exe=info["exe"],
+                cwd=info["cwd"],
+                environ=None
+                if environ is None
+                else {k: v for k, v in environ.items() if k in ENV_KEYS},
+                maps=read_maps(info["pid"]) if linux else frozenset(),
+            )
+        )
+    return Snapshot(tuple(procs), seen)
