@@ -33,6 +33,10 @@ exit codes:
   1  error
   2  usage error (bad arguments, unknown user)
   3  done in part: something was skipped (see the report's "skipped")
+busy and active:
+  a cache is busy while an environment that uses it is active or a pip runs
+  against it; an environment is active while a process runs from it. "maybe"
+  (null in JSON): a process that could not be read may be using it.
 """
 
 
@@ -138,6 +142,12 @@ def _add_envs(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
     p.add_argument("--no-size", action="store_true", help="do not measure sizes (faster)")
     p.add_argument(
+        "--active",
+        action="store_true",
+        help="only environments in use now (or possibly: a process could not be read), "
+        "one row per process: PID, account, why, command line",
+    )
+    p.add_argument(
         "--kind",
         action="append",
         default=[],
@@ -151,6 +161,11 @@ def _add_envs(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _env_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-activity",
+        action="store_true",
+        help="do not read the process table (busy and active are then unknown: null in JSON)",
+    )
     defaults = WalkLimits()
     p.add_argument(
         "--depth",
@@ -224,6 +239,7 @@ def _selection(args: argparse.Namespace, **more: Any) -> scan_mod.Selection:
         all_users=args.all_users,
         jobs=args.jobs,
         env_search=EnvSearch(limits, probe=not args.no_probe),
+        activity=not args.no_activity,
         probe_cache=probe.default_cache_dir(
             os.environ, os.geteuid() if hasattr(os, "geteuid") else None
         ),
@@ -247,9 +263,12 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 def _cmd_envs(args: argparse.Namespace) -> int:
     machine = _machine(args)
+    if args.active and args.no_activity:
+        raise UsageError("--active needs the process table: drop --no-activity")
     selection = _selection(args, sizes=not args.no_size, kinds=tuple(args.kind))
-    result = scan_mod.environments(machine, selection)
-    text = FORMATS[args.format].envs(result, RenderOptions(exact_bytes=args.bytes))
+    result = scan_mod.environments(machine, selection, active_only=args.active)
+    options = RenderOptions(exact_bytes=args.bytes, processes=args.active)
+    text = FORMATS[args.format].envs(result, options)
     _emit(text, args.output)
     return EXIT_OK if result.complete else EXIT_PARTIAL
 

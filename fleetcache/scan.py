@@ -10,7 +10,6 @@ from typing import Optional
 from fleetcache import safefs
 from fleetcache.activity import check as activity_mod
 from fleetcache.activity import harvest
-from fleetcache.activity.processes import Snapshot
 from fleetcache.activity.view import View
 from fleetcache.discovery import accounts as accounts_mod
 from fleetcache.discovery import caches as caches_mod
@@ -300,7 +299,7 @@ def environments(
         }
     finally:
         os.close(anchor)
-    envs = _with_evidence(found.environments, named)
+    envs = _with_evidence(found.environments, named, found.activity is not None)
     if selection.kinds:
         envs = [e for e in envs if e.kind in selection.kinds]
     if active_only:
@@ -319,7 +318,9 @@ def environments(
 
 
 def _with_evidence(
-    envs: Sequence[Environment], named: Mapping[str, Sequence[SelfcheckKey]]
+    envs: Sequence[Environment],
+    named: Mapping[str, Sequence[SelfcheckKey]],
+    checked: bool = False,
 ) -> list[Environment]:
     """Tie environments to the caches whose selfcheck/ names their prefix; list the gone ones."""
     by_prefix: dict[str, list[str]] = {}
@@ -345,6 +346,7 @@ def _with_evidence(
                 marker="selfcheck/",
                 selfcheck_caches=tuple(caches),
                 problems=(f"named in selfcheck/ of {where} but gone",),
+                activity_checked=checked,  # nothing runs from a prefix that is gone
             )
         )
     return tied
@@ -373,7 +375,11 @@ def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
             skipped.append(Skipped(result.location.path, result.skipped))
         skipped.extend(result.figures.problems)
     named = {r.location.path: r.figures.selfcheck for r in results}
-    envs = _with_evidence(found.environments, named) if selection.envs else []
+    envs = (
+        _with_evidence(found.environments, named, found.activity is not None)
+        if selection.envs
+        else []
+    )
     users: dict[str, list[str]] = {}
     for env in envs:
         for path in env.cache_paths:

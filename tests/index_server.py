@@ -124,8 +124,17 @@ def default_index() -> Index:
     return index
 
 
+@dataclass
+class Hold:
+    """Makes the index answer file downloads slowly: half the body, then nothing until released."""
+
+    started: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     index: Index
+    hold: Hold | None = None
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -158,18 +167,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("ETag", etag)
         self.send_header("Cache-Control", "max-age=600, public")
         self.end_headers()
+        if self.hold is not None and parts[0] == "files":
+            half = len(body) // 2
+            self.wfile.write(body[:half])
+            self.wfile.flush()
+            self.hold.started.set()
+            self.hold.release.wait(120)
+            body = body[half:]
         self.wfile.write(body)
 
 
 @contextmanager
-def serve(index: Index) -> Iterator[str]:
-    """Serve ``index`` on 127.0.0.1; yields the simple index URL."""
-    handler = type("Handler", (_Handler,), {"index": index})
+def serve(index: Index, hold: Hold | None = None) -> Iterator[str]:
+    """Serve ``index`` on 127.0.0.1; yields the simple index URL. With ``hold``, every file
+    download stops halfway until ``hold.release`` is set."""
+    handler = type("Handler", (_Handler,), {"index": index, "hold": hold})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/simple/"
     finally:
+        if hold is not None:
+            hold.release.set()
         server.shutdown()
         server.server_close()

@@ -59,9 +59,11 @@ def test_json_document_has_the_contract(machine: Tree, capsys):
         "caches",
         "totals",
         "environments",
+        "activity",
         "skipped",
     }
-    assert doc["schema_version"] == 2
+    assert doc["schema_version"] == 3
+    assert set(doc["activity"]) == {"processes", "examined", "unreadable", "pips"}
     assert [u["name"] for u in doc["users"]] == ["root", "alice", "bob"]
     alice = next(c for c in doc["caches"] if c["users"] == ["alice"])
     assert list(alice) == [f.name for f in CACHE_FIELDS]
@@ -77,6 +79,7 @@ def test_json_document_has_the_contract(machine: Tree, capsys):
         {"prefix": "/opt/gone", "last_check": "2026-01-01T00:00:00Z", "exists": False}
     ]
     assert alice["dead_selfcheck"] == 1
+    assert (alice["busy"], alice["busy_reasons"]) == (False, [])  # nothing runs in the tree
     assert alice["environment_count"] == 1
     assert alice["environments"] == ["/home/alice/proj/.venv"]
     assert doc["totals"]["http_bytes"] == 2100
@@ -98,9 +101,11 @@ def test_json_document_has_the_contract(machine: Tree, capsys):
         }
     ]  # fmt: skip
     assert venv["found_by"] == ["home walk"] and venv["problems"] == []
+    assert (venv["active"], venv["pids"], venv["processes"]) == (False, [], [])
     assert venv["size_bytes"] is None  # scan does not size environments; `envs` does
     assert (gone["prefix"], gone["kind"], gone["exists"]) == ("/opt/gone", "unknown", False)
     assert gone["problems"] == ["named in selfcheck/ of /home/alice/.cache/pip but gone"]
+    assert gone["active"] is False
     bob = next(c for c in doc["caches"] if c["users"] == ["bob"])
     assert bob["exists"] is False and bob["total_files"] == 0
 
@@ -274,7 +279,7 @@ def test_envs_table_lists_each_with_its_caches_then_problems(machine: Tree, caps
     assert code == 0 and err == ""
     lines = out.splitlines()
     assert lines[0].split() == ["PREFIX", "KIND", "OWNER", "PYTHON", "INTERPRETER", "BASE",
-                                "CACHES", "SIZE", "MODIFIED", "FOUND", "BY"]  # fmt: skip
+                                "CACHES", "SIZE", "MODIFIED", "ACTIVE", "FOUND", "BY"]  # fmt: skip
     assert lines[2].split()[:3] == ["/usr", "system", "root"]
     venv = lines[3].split()
     assert venv[:4] == ["/home/alice/proj/.venv", "venv", "alice", "3.11.2"]
@@ -293,7 +298,7 @@ def test_envs_json_and_csv(machine: Tree, capsys):
     assert code == 0
     doc = json.loads(out)
     assert set(doc) == {"schema_version", "host", "generated_at", "fleetcache_version", "root",
-                        "environments", "skipped"}  # fmt: skip
+                        "environments", "activity", "skipped"}  # fmt: skip
     venv = doc["environments"][1]
     assert (venv["prefix"], venv["size_bytes"], venv["files"]) == ("/home/alice/proj/.venv", 33, 1)
     code, out, _ = run(capsys, "envs", "--root", str(machine.root), "-u", "alice", "-f", "csv")
@@ -303,7 +308,15 @@ def test_envs_json_and_csv(machine: Tree, capsys):
     record = dict(zip(rows[0], rows[2]))
     assert record["caches"] == "/home/alice/.cache/pip"
     assert (record["found_by"], record["exists"], record["problems"]) == ("home walk", "true", "")
+    assert (record["active"], record["pids"]) == ("false", "")
     assert len(rows) == 4
+    # without the process table, active is unknown: null, an empty cell, "?"
+    code, out, _ = run(capsys, "envs", "--root", str(machine.root), "-u", "alice", "-f", "json",
+                       "--no-activity")  # fmt: skip
+    doc = json.loads(out)
+    assert doc["activity"] is None and doc["environments"][1]["active"] is None
+    code, out, err = run(capsys, "envs", "--root", str(machine.root), "--active", "--no-activity")
+    assert code == 2 and "drop --no-activity" in err
 
 
 def test_envs_cut_short_exits_3(machine: Tree, capsys):

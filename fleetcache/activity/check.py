@@ -131,7 +131,8 @@ def _shebang(view: View, proc: Proc, machine: Machine) -> Optional[tuple[str, st
     if not head.startswith(b"#!"):
         return None
     words = os.fsdecode(head[2:].split(b"\n", 1)[0]).split()
-    return (where, words[0]) if words else None
+    interpreter = view.path(words[0]) if words else None
+    return None if interpreter is None else (where, interpreter)
 
 
 def _environments_of(
@@ -146,30 +147,43 @@ def _environments_of(
     if got is not None:
         script, interpreter = got
         env = index.containing(interpreter)
-        if env is not None and index.containing(program) is env:
+        # the kernel put the shebang's interpreter in argv[0]; or it was found on $PATH and
+        # the executable is what the shebang's interpreter resolves to
+        same = index.containing(program) is env or (
+            program_host is None
+            and bool(proc.exe)
+            and os.path.realpath(machine.host_path(interpreter)) == proc.exe
+        )
+        if env is not None and same:
             uses.add(env, f"console script {script}")
     uses.add(index.containing(program), f"runs {program}")
-    uses.add(index.containing(exe), f"executable {exe}")
-    runs = index.containing(program) or index.containing(exe)
     environ = view.environ(proc) or {}
     for name in ("VIRTUAL_ENV", "CONDA_PREFIX"):
         value = environ.get(name)
         if value:
             found = index.by_prefix.get(posixpath.normpath(value))
             uses.add(found, f"${name} in its environment")
+    _add_bases(uses, index)
+    uses.add(index.containing(exe), f"executable {exe}")
+    runs = index.containing(program) or index.containing(exe)
     for mapped in sorted(proc.maps or ()):
         path = view.path(mapped)
         uses.add(index.containing(path), f"has {path} loaded")
-    # interpreters: the one it runs directly, and those the environments it uses are built on
+    _add_bases(uses, index)
+    # the interpreter it runs directly, when that is a system one
     direct = index.system.get(proc.exe or "") or index.system.get(program or "")
-    for env, _why in list(uses.by_key.values()):
-        base = index.base_of(env)
-        if base is not None:
-            uses.add(base, f"runs {env.prefix}, built on it")
     if direct is not None:
         uses.add(direct, f"runs {proc.exe or program}")
         runs = runs or direct
     return uses, runs
+
+
+def _add_bases(uses: _Uses, index: Index) -> None:
+    """The interpreters the environments a process uses are built on are in use too."""
+    for env, _why in list(uses.by_key.values()):
+        base = index.base_of(env)
+        if base is not None:
+            uses.add(base, f"runs {env.prefix}, built on it")
 
 
 def _could_be_python(proc: Proc) -> bool:
@@ -182,7 +196,12 @@ def _could_be_python(proc: Proc) -> bool:
 
 
 def _unknown(proc: Proc, view: View, linux: bool) -> tuple[str, ...]:
-    """What was denied that could have tied the process to an environment."""
+    """What was denied that could have tied the process to an environment. Only where it
+    matters: a process whose command line shows neither a Python nor a shell (a shell may have
+    activated an environment: ``$VIRTUAL_ENV`` is in its environment) is not in doubt."""
+    shell = proc.argv is not None and bool(proc.argv) and commands.is_shell(proc.argv[0])
+    if not _could_be_python(proc) and not (shell and proc.environ is None):
+        return ()
     denied = []
     if proc.argv is None:
         denied.append("command line")
@@ -235,7 +254,7 @@ def check(
             user = str(proc.uid)
         command = commands.shown(proc.argv)
         uses, runs = _environments_of(proc, view, index, machine)
-        for key, (env, why) in uses.by_key.items():
+        for key, (_env, why) in uses.by_key.items():
             activity.setdefault(key, []).append(ProcessUse(proc.pid, proc.uid, user, command, why))
         if _unknown(proc, view, linux):
             unreadable.setdefault(proc.uid, []).append(proc)

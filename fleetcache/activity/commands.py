@@ -29,6 +29,14 @@ def basename(path: str) -> str:
     return re.split(r"[\\/]", path)[-1]
 
 
+SHELLS = frozenset({"sh", "bash", "zsh", "fish", "dash", "ksh", "tcsh", "csh", "xonsh", "nu"})
+
+
+def is_shell(argv0: str) -> bool:
+    """Whether a program name is an interactive shell (``-bash`` for a login shell)."""
+    return basename(argv0).lstrip("-") in SHELLS
+
+
 def is_python(argv0: str) -> bool:
     """Whether a program name is a Python interpreter (python, python3.12, pypy3, python3.13t)."""
     return PYTHON_NAME.match(basename(argv0)) is not None

@@ -2,7 +2,7 @@
 
 Each process costs one ``process_iter`` entry (command line, executable, working directory,
 effective uid and environment, read in psutil's one-shot mode) and, on Linux, one read of
-``/proc/PID/maps``. Kernel threads and zombies have no command line and are passed over;
+``/proc/PID/maps``. Kernel threads and zombies (no command line to read) are passed over;
 a process that ends mid-pass simply drops out (psutil skips it).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -102,18 +102,29 @@ def read_maps(pid: int) -> Optional[frozenset[str]]:
     return frozenset(paths)
 
 
-def snapshot() -> Snapshot:
+def _zombie(proc: psutil.Process) -> bool:
+    """Whether a process whose command line could not be read is a zombie (psutil denies a
+    zombie's command line); asked only of those, so the common pass reads no status."""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:
+        return False
+
+
+def snapshot(process_iter: Callable[..., Iterator[psutil.Process]] = psutil.process_iter) -> Snapshot:
     """This host's processes, in one pass."""
     me = os.getpid()
     linux = sys.platform.startswith("linux")
     procs = []
     seen = 0
-    for p in psutil.process_iter(ATTRS, ad_value=None):
+    for p in process_iter(ATTRS, ad_value=None):
         seen += 1
         info = p.info
         argv = info["cmdline"]
-        if info["pid"] == me or argv == []:  # ourselves; kernel threads and zombies
-            continue
+        if info["pid"] == me or argv == [] or (argv is None and _zombie(p)):
+            continue  # ourselves; kernel threads and zombies (an empty command line)
         uids = info["uids"]
         environ = info["environ"]
         procs.append(

@@ -91,4 +91,3 @@ def translate(environ: Mapping[str, str], path: Callable[[str], Optional[str]]) 
         else:
             out[name] = value
     return out
-

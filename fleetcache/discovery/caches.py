@@ -67,7 +67,9 @@ class Finder:
         files = list(base.config_files)
         problems = list(base.problems)
         for harvested in settings:
-            more = self.resolve(base.account, env={**self.machine.env_for(base.account.uid), **harvested.env})
+            more = self.resolve(
+                base.account, env={**self.machine.env_for(base.account.uid), **harvested.env}
+            )
             for use in more.uses:
                 key = (use.path, replace(use.source, commands=()))
                 if key in known or (use.path is not None and not self.is_dir(use.path)):

@@ -167,7 +167,9 @@ def _visit(
     for what, directory, label in places:
         if what.startswith("versions:"):
             kind = what.split(":", 1)[1]
-            envs = interpreters.versions_dir(anchor, directory, kind, trusted, machine.platform, join)
+            envs = interpreters.versions_dir(
+                anchor, directory, kind, trusted, machine.platform, join
+            )
             if suffix:
                 envs = [replace(e, found_by=tuple(f + suffix for f in e.found_by)) for e in envs]
             found.add(envs)

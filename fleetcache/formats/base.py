@@ -10,9 +10,11 @@ from fleetcache.model import ScanResult
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """How to render: exact byte counts instead of human sizes."""
+    """How to render: exact byte counts instead of human sizes; environments as the processes
+    that run from them (``envs --active``)."""
 
     exact_bytes: bool = False
+    processes: bool = False
 
 
 class Formatter(Protocol):

@@ -10,8 +10,10 @@ from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import CACHE_FIELDS, ENV_FIELDS
 from fleetcache.model import ScanResult
 
-COLUMNS = ["path", "owner", "owner_uid", "users", "sources"] + [
-    f.name for f in CACHE_FIELDS if f.scalar and f.name not in ("path", "owner", "owner_uid")
+COLUMNS = ["path", "owner", "owner_uid", "users", "sources", "busy", "busy_reasons"] + [
+    f.name
+    for f in CACHE_FIELDS
+    if f.scalar and f.name not in ("path", "owner", "owner_uid", "busy")
 ]
 
 
@@ -29,6 +31,8 @@ class CsvFormat:
             for name in COLUMNS:
                 if name == "users":
                     row.append(escape.display(";".join(cache.location.users)))
+                elif name == "busy_reasons":
+                    row.append(";".join(str(u.pid) for u in cache.busy_reasons if u.pid))
                 elif name == "sources":
                     row.append(
                         ";".join(_source(s.user, s.describe()) for s in cache.location.sources)

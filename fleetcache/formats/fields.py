@@ -6,9 +6,18 @@ import datetime
 from typing import Any, Callable, NamedTuple, Optional
 
 from fleetcache import __version__, escape
-from fleetcache.model import CacheResult, CacheSource, CacheUse, Environment, ScanResult
+from fleetcache.model import (
+    Activity,
+    CacheResult,
+    CacheSource,
+    CacheUse,
+    Environment,
+    PipRun,
+    ProcessUse,
+    ScanResult,
+)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class Field(NamedTuple):
@@ -37,8 +46,57 @@ def source_record(source: CacheSource) -> dict[str, Any]:
         "file": None if source.file is None else escape.text(source.file),
         "section": source.section,
         "variable": source.variable,
+        "pid": source.pid,
         "description": escape.text(source.describe()),
     }
+
+
+def process_record(use: ProcessUse) -> dict[str, Any]:
+    """A process that makes an environment active or a cache busy."""
+    return {
+        "pid": use.pid,
+        "user": _opt(use.user),
+        "uid": use.uid,
+        "command": escape.text(use.command),
+        "why": escape.text(use.why),
+        "certain": use.certain,
+        "environment": _opt(use.environment),
+    }
+
+
+def pip_record(pip: PipRun) -> dict[str, Any]:
+    """A running pip and the caches it uses."""
+    return {
+        "pid": pip.pid,
+        "user": _opt(pip.user),
+        "uid": pip.uid,
+        "command": escape.text(pip.command),
+        "subcommand": pip.subcommand,
+        "environment": _opt(pip.environment),
+        "caches": [escape.text(p) for p in pip.caches],
+        "cache_from": escape.text(pip.cache_from),
+        "certain": pip.certain,
+    }
+
+
+def activity_record(activity: Optional[Activity]) -> Optional[dict[str, Any]]:
+    """The process-table pass as JSON; null when it was not made (--no-activity)."""
+    if activity is None:
+        return None
+    return {
+        "processes": activity.processes,
+        "examined": activity.examined,
+        "unreadable": activity.unreadable,
+        "pips": [pip_record(p) for p in activity.pips],
+    }
+
+
+def _pids_cell(uses: tuple[ProcessUse, ...]) -> str:
+    return ";".join(str(u.pid) for u in uses if u.pid is not None)
+
+
+def _state_cell(state: Optional[bool]) -> str:
+    return "" if state is None else ("true" if state else "false")
 
 
 def _fig(name: str) -> Callable[[CacheResult], Any]:
@@ -58,6 +116,8 @@ CACHE_FIELDS: list[Field] = [
     Field("exists", "whether the directory exists", lambda r: r.exists),
     Field("environment_count", "environments whose pip uses this cache (system-wide interpreters not counted)", lambda r: len(r.environments)),
     Field("environments", "prefixes of those environments", lambda r: [escape.text(p) for p in r.environments], scalar=False),
+    Field("busy", "true when a process uses it now (an active environment that uses it, or a running pip), null when one possibly does (a process could not be read) or the process table was not read, else false", lambda r: r.busy),
+    Field("busy_reasons", "what makes it busy: list of {pid, user, uid, command, why, certain, environment} (CSV: pids joined with ';')", lambda r: [process_record(u) for u in r.busy_reasons], scalar=False),
     Field("skipped", "why the cache was not walked (symlink, foreign owner, unreadable), else null", lambda r: r.skipped),
     Field("http_files", "pip's 'Number of HTTP files' (http-v2/ and http/, every file)", _fig("http_files")),
     Field("http_bytes", "pip's 'Package index page cache size', in bytes", _fig("http_bytes")),
@@ -145,6 +205,9 @@ ENV_FIELDS: list[EnvField] = [
     EnvField("files", "files under the prefix", lambda e: e.files),
     EnvField("last_modified", "newest modification time under the prefix (ISO 8601 UTC)", lambda e: iso(e.last_modified)),
     EnvField("selfcheck_caches", "caches whose selfcheck/ names this prefix: evidence its pip ran with them (CSV: joined with ';')", _texts(lambda e: e.selfcheck_caches), _joined(lambda e: e.selfcheck_caches)),
+    EnvField("active", "true when a process runs from it now, null when one possibly does (a process could not be read) or the process table was not read, else false", lambda e: e.active, lambda e: _state_cell(e.active)),
+    EnvField("pids", "the processes certainly running from it (CSV: joined with ';')", lambda e: list(e.pids), lambda e: ";".join(str(p) for p in e.pids)),
+    EnvField("processes", "why it is active: list of {pid, user, uid, command, why, certain, environment}; pid null when a reason counts several unreadable processes (CSV: pids joined with ';')", lambda e: [process_record(u) for u in e.activity], lambda e: _pids_cell(e.activity)),
     EnvField("problems", "what is wrong: base interpreter gone, registered but missing, named in selfcheck/ but gone, version unknown (CSV: joined with ';')", _texts(lambda e: e.problems), _joined(lambda e: e.problems)),
 ]  # fmt: skip
 
@@ -204,16 +267,21 @@ def _envelope(result: ScanResult, **body: Any) -> dict[str, Any]:
 
 
 def document(result: ScanResult) -> dict[str, Any]:
-    """The whole scan as the JSON contract (schema_version 2)."""
+    """The whole scan as the JSON contract (schema_version 3)."""
     return _envelope(
         result,
         users=[user_record(result, i) for i in range(len(result.accounts))],
         caches=[cache_record(c) for c in result.caches],
         totals=totals(result),
         environments=[env_record(e) for e in result.environments] if result.envs_searched else None,
+        activity=activity_record(result.activity),
     )
 
 
 def envs_document(result: ScanResult) -> dict[str, Any]:
     """The environments found, as JSON (same envelope as the scan)."""
-    return _envelope(result, environments=[env_record(e) for e in result.environments])
+    return _envelope(
+        result,
+        environments=[env_record(e) for e in result.environments],
+        activity=activity_record(result.activity),
+    )

@@ -17,6 +17,7 @@ HEADERS = [
     "OWNER",
     "USED BY",
     "ENVS",
+    "BUSY",
     "HTTP FILES",
     "HTTP",
     "WHEELS",
@@ -33,8 +34,11 @@ ENV_HEADERS = [
     "CACHES",
     "SIZE",
     "MODIFIED",
+    "ACTIVE",
     "FOUND BY",
 ]
+ACTIVE_HEADERS = ["PREFIX", "KIND", "OWNER", "ACTIVE", "PID", "USER", "WHY", "COMMAND"]
+COMMAND_WIDTH = 60
 HEADERS_AGE = ["OLDEST", "NEWEST"]
 
 
@@ -73,6 +77,7 @@ class TableFormat:
                     escape.display(c.owner or ""),
                     escape.display(used_by(c)),
                     len(c.environments),
+                    state(c.busy, c.busy_checked),
                     f.http_files,
                     size(f.http_bytes),
                     f.wheel_files,
@@ -89,6 +94,7 @@ class TableFormat:
                 "",
                 "",
                 len({p for c in present for p in c.environments}),
+                sum(1 for c in present if c.busy),
                 sums["http_files"],
                 size(sums["http_bytes"]),
                 sums["wheel_files"],
@@ -100,6 +106,7 @@ class TableFormat:
         )
         lines = [tabulate(rows, headers=HEADERS + HEADERS_AGE, disable_numparse=True)]
         lines.extend(_junk(sums, size))
+        lines.extend(_busy(result))
         missing = [c for c in result.caches if not c.exists]
         if missing:
             names = ", ".join(escape.display(used_by(c)) for c in missing)
@@ -117,6 +124,8 @@ class TableFormat:
 
     def envs(self, result: ScanResult, options: RenderOptions) -> str:
         """One row per interpreter or environment, then their problems and what was skipped."""
+        if options.processes:
+            return self.processes(result)
         size: Callable[[int], str] = str if options.exact_bytes else human_size
         rows = [
             [
@@ -129,6 +138,7 @@ class TableFormat:
                 escape.display(_caches(e)),
                 "" if e.size_bytes is None else size(e.size_bytes),
                 _day(e.last_modified),
+                _active(e),
                 escape.display(", ".join(e.found_by)),
             ]
             for e in result.environments
@@ -136,11 +146,86 @@ class TableFormat:
         present = [e for e in result.environments if e.exists]
         total = sum(e.size_bytes or 0 for e in present)
         noun = "environment" if len(present) == 1 else "environments"
-        rows.append([f"TOTAL ({len(present)} {noun})", "", "", "", "", "", "", size(total), "", ""])
+        active = sum(1 for e in present if e.active)
+        rows.append(
+            [
+                f"TOTAL ({len(present)} {noun})",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                size(total),
+                "",
+                str(active),
+                "",
+            ]
+        )
         lines = [tabulate(rows, headers=ENV_HEADERS, disable_numparse=True)]
         lines.extend(_env_problems(result))
         lines.extend(_skipped(result))
         return "\n".join(lines) + "\n"
+
+    def processes(self, result: ScanResult) -> str:
+        """``envs --active``: one row per process running from an environment, and why."""
+        rows = []
+        for e in result.environments:
+            for i, use in enumerate(e.activity):
+                rows.append(
+                    [
+                        escape.display(e.prefix) if i == 0 else "",
+                        e.kind if i == 0 else "",
+                        escape.display(e.owner or "") if i == 0 else "",
+                        state(e.active, e.activity_checked) if i == 0 else "",
+                        "" if use.pid is None else str(use.pid),
+                        escape.display(use.user or ""),
+                        escape.display(use.why),
+                        escape.display(_shorten(use.command)),
+                    ]
+                )
+        if result.activity is None:
+            lines = ["The process table was not read (--no-activity)."]
+        elif not rows:
+            lines = ["No environment is in use."]
+        else:
+            lines = [tabulate(rows, headers=ACTIVE_HEADERS, disable_numparse=True)]
+        lines.extend(_skipped(result))
+        return "\n".join(lines) + "\n"
+
+
+def state(value: bool | None, checked: bool) -> str:
+    """yes / no / maybe (a process could not be read) / ? (not checked)."""
+    if not checked:
+        return "?"
+    return "maybe" if value is None else ("yes" if value else "no")
+
+
+def _active(env: Environment) -> str:
+    """``yes (3)``: how many processes run from it; maybe; no."""
+    shown = state(env.active, env.activity_checked)
+    return f"yes ({len(env.pids)})" if env.active else shown
+
+
+def _shorten(command: str) -> str:
+    return command if len(command) <= COMMAND_WIDTH else command[: COMMAND_WIDTH - 1] + "…"
+
+
+def _busy(result: ScanResult) -> list[str]:
+    """``Busy (N):`` then, per busy cache, what uses it; the running pips outside any cache."""
+    busy = [c for c in result.caches if c.busy_reasons]
+    if not busy:
+        return []
+    lines = [f"Busy ({len(busy)}):"]
+    for cache in busy:
+        lines.append(f"  {escape.display(cache.location.path)}:")
+        for use in cache.busy_reasons:
+            pid = "" if use.pid is None else f"pid {use.pid} "
+            who = f"{pid}{use.user or '?'}" if use.pid is not None else ""
+            cmd = f": {_shorten(use.command)}" if use.command else ""
+            maybe = "" if use.certain else "possibly: "
+            lines.append(escape.display(f"    {maybe}{who} {use.why}{cmd}".replace("  ", " ")))
+    return lines
 
 
 def _skipped(result: ScanResult) -> list[str]:
