@@ -418,6 +418,8 @@ def test_pip_is_recognised_on_a_command_line(argv, args, cache):
 
 
 def test_command_lines_are_shown_without_credentials():
-    shown = commands.shown(["pip", "install", "-i", "https://bob:s3cret@pypi.example/simple", "a b"])
+    shown = commands.shown(
+        ["pip", "install", "-i", "https://bob:s3cret@pypi.example/simple", "a b"]
+    )
     assert shown == "pip install -i https://***@pypi.example/simple 'a b'"
     assert len(commands.shown(["x" * 5000])) == commands.MAX_COMMAND

@@ -113,7 +113,9 @@ def _zombie(proc: psutil.Process) -> bool:
         return False
 
 
-def snapshot(process_iter: Callable[..., Iterator[psutil.Process]] = psutil.process_iter) -> Snapshot:
+def snapshot(
+    process_iter: Callable[..., Iterator[psutil.Process]] = psutil.process_iter,
+) -> Snapshot:
     """This host's processes, in one pass."""
     me = os.getpid()
     linux = sys.platform.startswith("linux")

@@ -112,7 +112,7 @@ CACHE_FIELDS: list[Field] = [
     Field("owner", "account owning the cache directory (uid when it has no name)", lambda r: r.owner),
     Field("owner_uid", "uid owning the cache directory", lambda r: r.owner_uid),
     Field("users", "accounts whose pip uses this cache (CSV: joined with ';')", lambda r: list(r.location.users), scalar=False),
-    Field("sources", "why it is a cache: list of {kind, user, commands, file, section, variable, description}; kind is default, config, env or layout", lambda r: [source_record(s) for s in r.location.sources], scalar=False),
+    Field("sources", "why it is a cache: list of {kind, user, commands, file, section, variable, pid, description}; kind is default, config, env, layout or process (only a running pip names it); pid: the running process whose environment or command line says so, else null", lambda r: [source_record(s) for s in r.location.sources], scalar=False),
     Field("exists", "whether the directory exists", lambda r: r.exists),
     Field("environment_count", "environments whose pip uses this cache (system-wide interpreters not counted)", lambda r: len(r.environments)),
     Field("environments", "prefixes of those environments", lambda r: [escape.text(p) for p in r.environments], scalar=False),

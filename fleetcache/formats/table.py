@@ -220,11 +220,11 @@ def _busy(result: ScanResult) -> list[str]:
     for cache in busy:
         lines.append(f"  {escape.display(cache.location.path)}:")
         for use in cache.busy_reasons:
-            pid = "" if use.pid is None else f"pid {use.pid} "
-            who = f"{pid}{use.user or '?'}" if use.pid is not None else ""
-            cmd = f": {_shorten(use.command)}" if use.command else ""
-            maybe = "" if use.certain else "possibly: "
-            lines.append(escape.display(f"    {maybe}{who} {use.why}{cmd}".replace("  ", " ")))
+            parts = ["possibly:"] if not use.certain else []
+            if use.pid is not None:
+                parts.append(f"pid {use.pid} {use.user or '?'}")
+            parts.append(use.why + (f": {_shorten(use.command)}" if use.command else ""))
+            lines.append("    " + escape.display(" ".join(parts)))
     return lines
 
 
