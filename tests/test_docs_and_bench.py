@@ -53,5 +53,6 @@ def test_benchmark_runs_and_prints_its_ratios():
         "pip cache info loop / scan",
         "envs discovery / find",
         "peak RSS",
+        "activity pass per 1000 processes",
     ):
         assert label in out.stdout

@@ -1,7 +1,7 @@
 """The process table, the edge the activity check reads: one psutil pass into plain records.
 
-Each process costs one ``process_iter`` entry (command line, executable, working directory,
-effective uid and environment, read in psutil's one-shot mode) and, on Linux, one read of
+Each process costs one ``process_iter`` entry (command line, executable, working directory and
+environment, read in psutil's one-shot mode), its effective uid, and, on Linux, one read of
 ``/proc/PID/maps``. Kernel threads and zombies (no command line to read) are passed over;
 a process that ends mid-pass simply drops out (psutil skips it).
 """
@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import psutil
 
-ATTRS = ["pid", "uids", "cmdline", "exe", "cwd", "environ"]
+ATTRS = ["pid", "cmdline", "exe", "cwd", "environ"]
 
 # the variables the activity check and discovery read; the rest of an environment is dropped
 ENV_KEYS = frozenset(
@@ -102,6 +102,30 @@ def read_maps(pid: int) -> Optional[frozenset[str]]:
     return frozenset(paths)
 
 
+def _uid(proc: psutil.Process, argv: Optional[list[str]], linux: bool) -> Optional[int]:
+    """The effective uid. On Linux the owner of ``/proc/PID`` is it, at one ``stat`` instead of
+    parsing ``/proc/PID/status`` (a third of the pass). A root-owned entry is root's, or a
+    non-dumpable process's of anyone (ssh-agent, sudo): psutil is asked when it runs a Python."""
+    if linux:
+        try:
+            owner = os.stat(f"/proc/{proc.pid}").st_uid
+        except OSError:
+            return None
+        if owner != 0 or not _pythonish(argv):
+            return owner
+    try:
+        return int(proc.uids().effective)
+    except psutil.Error:
+        return None
+
+
+def _pythonish(argv: Optional[list[str]]) -> bool:
+    """Whether a command line may run a Python (unknown ones may)."""
+    if not argv:
+        return argv is None
+    return any("python" in word or "pip" in word for word in argv[:2])
+
+
 def _zombie(proc: psutil.Process) -> bool:
     """Whether a process whose command line could not be read is a zombie (psutil denies a
     zombie's command line); asked only of those, so the common pass reads no status."""
@@ -127,12 +151,11 @@ def snapshot(
         argv = info["cmdline"]
         if info["pid"] == me or argv == [] or (argv is None and _zombie(p)):
             continue  # ourselves; kernel threads and zombies (an empty command line)
-        uids = info["uids"]
         environ = info["environ"]
         procs.append(
             Proc(
                 pid=info["pid"],
-                uid=None if uids is None else uids.effective,
+                uid=_uid(p, argv, linux),
                 argv=None if argv is None else tuple(argv),
                 exe=info["exe"],
                 cwd=info["cwd"],
