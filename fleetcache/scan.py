@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Optional
@@ -166,8 +167,10 @@ def discover(machine: Machine, selection: Selection) -> Found:
             every,
             [*resolved, *site],
             lambda account, prefix, env: finder.resolve(account, prefix, env),
+            anchor,
+            linux=sys.platform.startswith("linux"),
         )
-        pip_caches = _pip_caches(finder, result.pip_caches)
+        pip_caches = _pip_caches(machine, finder, result.pip_caches)
     finally:
         os.close(anchor)
     return _sized_found(
@@ -187,12 +190,18 @@ def discover(machine: Machine, selection: Selection) -> Found:
 
 
 def _pip_caches(
-    finder: caches_mod.Finder, pips: Sequence[tuple[PipRun, str]]
+    machine: Machine, finder: caches_mod.Finder, pips: Sequence[tuple[PipRun, str]]
 ) -> list[CacheLocation]:
-    """Caches only a running pip names (``--cache-dir /scratch/x``): scanned too, when they exist."""
+    """Caches only a running pip names (``--cache-dir /scratch/x``): scanned too, when they exist
+    and belong to the pip's account (anyone can start a process that says ``--cache-dir /etc``)."""
     out: dict[str, CacheLocation] = {}
     for pip, path in pips:
-        if path in out or not finder.is_dir(path):
+        if path in out or pip.uid is None or not finder.is_dir(path):
+            continue
+        try:
+            if os.lstat(machine.host_path(path)).st_uid != pip.uid:
+                continue
+        except OSError:
             continue
         source = CacheSource("process", pip.user, (pip.subcommand or "",), pid=pip.pid)
         owners = frozenset() if pip.uid is None else frozenset({pip.uid})

@@ -264,6 +264,22 @@ def test_vanished_processes_and_zombies_cost_nothing(tree, procs):
     assert by_prefix(environments(machine, SELECT))[f"{A}/tools"].pids == (script.pid,)
 
 
+def test_the_process_table_is_read_once_per_run(tree, procs):
+    """One pass, whatever the number of environments: never a loop per environment."""
+    build(tree)
+    procs.start([str(tree.host(f"{A}/venv/bin/python")), "-c", SLEEPER], cwd=tree.host(A))
+    passes = []
+
+    def counted(*args: Any, **kwargs: Any) -> Iterator[psutil.Process]:
+        passes.append(1)
+        yield from psutil.process_iter(*args, **kwargs)
+
+    machine = replace(Machine.local(str(tree.root)), processes=lambda: snapshot(counted))
+    result = scan(machine, SELECT)
+    assert len(result.environments) >= 6 and len(passes) == 1
+    assert by_prefix(result)[f"{A}/venv"].active is True
+
+
 @ROOT_ONLY
 def test_what_cannot_be_read_is_possibly_active_not_idle(tree, procs):
     """bob's python found on $PATH, its executable, environment and maps unreadable (as they
@@ -342,6 +358,9 @@ def test_a_running_pip_makes_the_cache_it_uses_busy(tree, procs, pip_python, tmp
         assert set(pips) == {told.pid, by_env.pid, default.pid}
         assert pips[by_env.pid].caches == ("/srv/ci-cache",)
         assert all(p.subcommand == "download" for p in pips.values())
+        # caches only (no environments searched): the pips still make them busy
+        bare = {c.location.path: c for c in scan(machine, replace(SELECT, envs=False)).caches}
+        assert bare[f"{A}/.cache/pip"].busy is True and bare["/srv/ci-cache"].busy is True
         hold.release.set()
         for started in (told, by_env, default):
             assert started.wait(60) == 0
@@ -393,6 +412,43 @@ def test_settings_of_running_processes_feed_discovery(tree, procs):
     assert quiet.activity is None
 
 
+def test_hostile_processes_are_read_safely(tree, procs):
+    """A Python "running" a FIFO (blocked opening it) and a script whose shebang holds a NUL:
+    nothing hangs or crashes, neither is read; a fake pip naming a directory its account does not
+    own adds no cache to the scan."""
+    build(tree)
+    home = tree.host(A)
+    os.mkfifo(home / "fifo")
+    nul = tree.write(f"{A}/nul.py", f"#!{home}/venv/bin/python\0x\n{SLEEPER}\n".encode(), ALICE)
+    blocked = procs.start([BASE, str(home / "fifo")], cwd=home, ready=False)
+    if shutil.which("perl") is None:
+        pytest.skip("perl is missing: it stands in for a process that rewrites its command line")
+    # Python refuses to run a NUL; a process that renamed itself "python3 nul.py" stands in
+    odd = procs.start(
+        ["perl", "-e", f'$0 = "python3 {nul.name}"; $| = 1; print "ready\\n"; sleep 120'],
+        cwd=home,
+    )
+    assert psutil.Process(odd.pid).cmdline() == ["python3", nul.name]
+    tree.write("/srv/rootonly/wheels/.keep", "")
+    fake = procs.start(
+        ["/bin/bash", "-c", f'exec -a pip {BASE} -c "{SLEEPER}" --cache-dir '
+         f'{tree.host("/srv/rootonly")} install'],
+        cwd=home,
+    )  # fmt: skip
+    for _ in range(200):  # until the blocked one has exec'd its Python
+        if psutil.Process(blocked.pid).cmdline()[:1] == [BASE]:
+            break
+        time.sleep(0.05)
+    result = scan(Machine.local(str(tree.root)), SELECT)
+    envs = by_prefix(result)
+    assert all(blocked.pid not in e.pids and odd.pid not in e.pids for e in envs.values()
+               if e.kind != "system")  # fmt: skip
+    assert result.activity is not None
+    assert fake.pid in {p.pid for p in result.activity.pips}
+    if ROOT:  # alice does not own /srv/rootonly: not taken as a cache
+        assert "/srv/rootonly" not in {c.location.path for c in result.caches}
+
+
 @pytest.mark.parametrize(
     ("argv", "args", "cache"),
     [
@@ -404,6 +460,8 @@ def test_settings_of_running_processes_feed_discovery(tree, procs):
         (["/v/bin/python", "-X", "dev", "/v/bin/pip", "list"], ("list",), (False, None)),
         (["python3", "-c", "import pip"], None, None),
         (["python3", "-m", "pipx", "install"], None, None),
+        (["python3", "-m", "pip.__main__", "wheel"], ("wheel",), (False, None)),
+        (["python3", "/tmp/pip.pyz", "install", "--cache-dir=~/c"], ("install", "--cache-dir=~/c"), (True, "~/c")),
         (["python3", "app.py", "pip"], None, None),
         (["bash", "-c", "pip install x"], None, None),
     ],

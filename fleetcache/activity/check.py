@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import os
 import posixpath
-import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
+from fleetcache import safefs
 from fleetcache.activity import commands
 from fleetcache.activity.processes import Proc, Snapshot
 from fleetcache.activity.view import View
@@ -48,15 +48,15 @@ class Index:
     def __init__(self, machine: Machine, envs: Sequence[Environment]) -> None:
         self.machine = machine
         self.by_prefix: dict[str, Environment] = {}
-        self.system: dict[str, Environment] = {}
+        self.system: dict[str, Environment] = {}  # by machine path
+        self.system_host: dict[str, Environment] = {}  # by the host path the kernel resolves
         for env in envs:
             if not env.exists or env.kind == "unknown":
                 continue
             if env.kind == "system":
                 if env.interpreter:
                     self.system[env.interpreter] = env
-                    host = machine.host_path(env.interpreter)
-                    self.system[os.path.realpath(host)] = env
+                    self.system_host[self._real(env.interpreter)] = env
                 continue
             self.by_prefix[posixpath.normpath(env.prefix)] = env
 
@@ -81,8 +81,19 @@ class Index:
             return None
         found = self.system.get(base) or self.containing(base)
         if found is None and self.system and base.startswith("/"):
-            found = self.system.get(os.path.realpath(self.machine.host_path(base)))
+            found = self.system_host.get(self._real(base))
         return found
+
+    def _real(self, machine_path: str) -> str:
+        """Where the kernel resolves a machine path on this host (links followed)."""
+        try:
+            return os.path.realpath(self.machine.host_path(machine_path))
+        except (OSError, ValueError):
+            return ""
+
+    def resolves_to(self, machine_path: str, host_exe: str) -> bool:
+        """Whether a machine path resolves to this executable of a process."""
+        return self._real(machine_path) == host_exe
 
 
 @dataclass
@@ -96,11 +107,13 @@ class _Uses:
             self.by_key[env.key] = (env, why)
 
 
-def _shebang(view: View, proc: Proc, machine: Machine) -> Optional[tuple[str, str]]:
+def _shebang(view: View, proc: Proc, anchor: int) -> Optional[tuple[str, str]]:
     """``(script, interpreter)`` when a Python runs a script whose first line names an
-    interpreter; the file is read only when it is a regular file of root or the process's uid."""
+    interpreter. The script is opened like every file of the machine (component by component,
+    links only when root or the process's account owns them, inside the root) and only when it
+    is a regular file of root or that account: never a device, FIFO or another's file."""
     argv = proc.argv
-    if not argv or not commands.is_python(argv[0]):
+    if not argv or not commands.is_python(argv[0]) or proc.uid is None:
         return None
     at = commands.script_of(argv)
     if at is None:
@@ -113,37 +126,38 @@ def _shebang(view: View, proc: Proc, machine: Machine) -> Optional[tuple[str, st
     where = view.path(posixpath.normpath(script))
     if where is None:
         return None
+    trusted = {0, proc.uid}
     try:
-        fd = os.open(
-            machine.host_path(where), os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+        opened = safefs.open_path(
+            anchor, where, trusted_links=trusted, follow_last=True, directory=False
         )
-    except OSError:
+    except safefs.UnsafePath:
         return None
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid not in (0, proc.uid):
+        if opened.st.st_uid not in trusted:
             return None
-        head = os.read(fd, SHEBANG_BYTES)
+        head = os.read(opened.fd, SHEBANG_BYTES)
     except OSError:
         return None
     finally:
-        os.close(fd)
-    if not head.startswith(b"#!"):
+        os.close(opened.fd)
+    line = head[2:].split(b"\n", 1)[0]
+    if not head.startswith(b"#!") or b"\0" in line:
         return None
-    words = os.fsdecode(head[2:].split(b"\n", 1)[0]).split()
+    words = os.fsdecode(line).split()
     interpreter = view.path(words[0]) if words else None
     return None if interpreter is None else (where, interpreter)
 
 
 def _environments_of(
-    proc: Proc, view: View, index: Index, machine: Machine
+    proc: Proc, view: View, index: Index, anchor: int
 ) -> tuple[_Uses, Optional[Environment]]:
     """Every environment the process runs from, with why; and the one it runs (its program)."""
     uses = _Uses()
     program_host, _ = view.program(proc)
     program = view.path(program_host)
     exe = view.path(proc.exe)
-    got = _shebang(view, proc, machine)
+    got = _shebang(view, proc, anchor)
     if got is not None:
         script, interpreter = got
         env = index.containing(interpreter)
@@ -151,8 +165,8 @@ def _environments_of(
         # the executable is what the shebang's interpreter resolves to
         same = index.containing(program) is env or (
             program_host is None
-            and bool(proc.exe)
-            and os.path.realpath(machine.host_path(interpreter)) == proc.exe
+            and proc.exe is not None
+            and index.resolves_to(interpreter, proc.exe)
         )
         if env is not None and same:
             uses.add(env, f"console script {script}")
@@ -171,7 +185,7 @@ def _environments_of(
         uses.add(index.containing(path), f"has {path} loaded")
     _add_bases(uses, index)
     # the interpreter it runs directly, when that is a system one
-    direct = index.system.get(proc.exe or "") or index.system.get(program or "")
+    direct = index.system_host.get(proc.exe or "") or index.system.get(program or "")
     if direct is not None:
         uses.add(direct, f"runs {proc.exe or program}")
         runs = runs or direct
@@ -233,9 +247,11 @@ def check(
     every: Sequence[Account],
     resolved: Sequence[AccountCaches],
     resolve: Resolver,
+    anchor: int,
     linux: bool = True,
 ) -> Result:
-    """Mark each environment active or not, find the running pips, and what makes caches busy."""
+    """Mark each environment active or not, find the running pips, and what makes caches busy.
+    ``anchor`` is the machine's root directory, opened: scripts are read through it."""
     view = View(machine)
     index = Index(machine, envs)
     names = {a.uid: a.name for a in every}
@@ -252,13 +268,13 @@ def check(
         user = names.get(proc.uid) if proc.uid is not None else None
         if user is None and proc.uid is not None:
             user = str(proc.uid)
-        command = commands.shown(proc.argv)
-        uses, runs = _environments_of(proc, view, index, machine)
+        uses, runs = _environments_of(proc, view, index, anchor)
+        call = commands.pip_call(proc.argv or ())
+        command = commands.shown(proc.argv) if uses.by_key or call is not None else ""
         for key, (_env, why) in uses.by_key.items():
             activity.setdefault(key, []).append(ProcessUse(proc.pid, proc.uid, user, command, why))
         if _unknown(proc, view, linux):
             unreadable.setdefault(proc.uid, []).append(proc)
-        call = commands.pip_call(proc.argv or ())
         if call is not None:
             pips.append(_pip(proc, call, runs, view, user, command, accounts, resolve))
     _possibly(activity, unreadable, envs, names, view, linux)
@@ -335,32 +351,51 @@ def _pip(
         account = Account(user or str(uid), uid, uid, home or "/")
     prefix = None if runs is None or runs.kind == "system" else runs.prefix
     given, path = call.cache_option()
-    if given:
-        caches: tuple[str, ...] = ()
-        if path is not None:
-            if path.startswith("~"):
-                path = (home or account.home) + path[1:] if path[1:2] in ("", "/") else path
-            if not path.startswith("/") and proc.cwd:
-                path = posixpath.join(proc.cwd, path)
-            where = view.path(posixpath.normpath(path)) if path.startswith("/") else None
-            caches = () if where is None else (where,)
-        how = "--cache-dir on its command line" if path else "--no-cache-dir on its command line"
-        return PipRun(proc.pid, proc.uid, user, command, sub, prefix, caches, how)
+    if given and path is None:
+        how = "--no-cache-dir on its command line"
+        return PipRun(proc.pid, proc.uid, user, command, sub, prefix, (), how)
+    if given and path is not None:
+        where = _cache_dir(path, proc, view, account)
+        if where is not None:
+            how = "--cache-dir on its command line"
+            return PipRun(proc.pid, proc.uid, user, command, sub, prefix, (where,), how)
+    if sub is not None and sub not in CACHE_COMMANDS:
+        how = f"pip {sub} does not use a cache"
+        return PipRun(proc.pid, proc.uid, user, command, sub, prefix, (), how)
     ac = resolve(account, prefix, environ)
-    wanted = sub if sub in CACHE_COMMANDS else None
     caches = tuple(
         dict.fromkeys(
             u.path
             for u in ac.uses
-            if u.path is not None and (wanted is None or wanted in u.source.commands)
+            if u.path is not None and (sub is None or sub in u.source.commands)
         )
     )
+    if given:  # a --cache-dir fleetcache could not place: what it would use else, maybe
+        how = "--cache-dir on its command line could not be placed: its other settings assumed"
+        return PipRun(proc.pid, proc.uid, user, command, sub, prefix, caches, how, certain=False)
     if environ is None:
         how = "its environment could not be read: the account's settings assumed"
         return PipRun(proc.pid, proc.uid, user, command, sub, prefix, caches, how, certain=False)
     sources = {u.source.describe() for u in ac.uses if u.path in caches}
     how = "its environment and config: " + "; ".join(sorted(sources)) if sources else "none"
     return PipRun(proc.pid, proc.uid, user, command, sub, prefix, caches, how)
+
+
+def _cache_dir(path: str, proc: Proc, view: View, account: Account) -> Optional[str]:
+    """A ``--cache-dir`` value as a machine path: ``~`` and a relative path resolved as that
+    pip did (its $HOME, its working directory); None when that cannot be known."""
+    if path.startswith("~"):
+        if path[1:2] not in ("", "/"):
+            return None  # ~name: another account's home, as pip would expand it; not guessed
+        home = (proc.environ or {}).get("HOME") or view.host(account.home)
+        if not home:
+            return None
+        path = home + path[1:]
+    if not path.startswith("/"):
+        if not proc.cwd:
+            return None
+        path = posixpath.join(proc.cwd, path)
+    return view.path(posixpath.normpath(path))
 
 
 def caches_for(

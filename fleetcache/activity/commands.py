@@ -14,6 +14,7 @@ from typing import Optional
 
 PYTHON_NAME = re.compile(r"(python|pypy)(\d+(\.\d+)?)?[a-z]?(\.exe)?\Z")
 PIP_NAME = re.compile(r"pip(\d+(\.\d+)?)?(\.exe)?\Z")
+PIP_ZIPAPP = re.compile(r"pip(-[\w.]+)?\.pyz\Z")
 PIP_COMMANDS = frozenset(
     {"install", "download", "uninstall", "freeze", "inspect", "list", "show", "check", "config",
      "search", "cache", "index", "wheel", "hash", "completion", "debug", "help", "lock"}
@@ -148,9 +149,11 @@ def pip_call(argv: Sequence[str]) -> Optional[PipCall]:
         return None
     module = module_args(argv)
     if module is not None:
-        return PipCall(module[1], "python -m pip") if module[0] == "pip" else None
+        is_pip = module[0] in ("pip", "pip.__main__")
+        return PipCall(module[1], "python -m pip") if is_pip else None
     at = script_of(argv)
-    if at is not None and PIP_NAME.match(basename(argv[at].rstrip("/\\"))):
+    script = basename(argv[at].rstrip("/\\")) if at is not None else ""
+    if at is not None and (PIP_NAME.match(script) or PIP_ZIPAPP.match(script)):
         return PipCall(tuple(argv[at + 1 :]), "pip script")
     return None
 
@@ -159,5 +162,6 @@ def shown(argv: Optional[Sequence[str]]) -> str:
     """A command line to show: shell-quoted, credentials in URLs removed, at most 1000 chars."""
     if argv is None:
         return "?"
-    text = URL_CREDENTIALS.sub("***@", shlex.join(argv))
+    words = [w[:MAX_COMMAND] for w in argv[: MAX_COMMAND // 2]]  # bounded before quoting
+    text = URL_CREDENTIALS.sub("***@", shlex.join(words))
     return text if len(text) <= MAX_COMMAND else text[: MAX_COMMAND - 1] + "…"

@@ -43,8 +43,8 @@ def settings(snap: Snapshot, view: View, uids: Collection[int]) -> dict[int, lis
     """Per account, each distinct set of settings its readable processes show."""
     found: dict[int, dict[tuple[tuple[str, str], ...], Settings]] = {}
     for proc in snap.procs:
-        if proc.uid is None or proc.uid not in uids or not proc.environ:
-            continue
+        if proc.uid is None or proc.uid not in uids or not proc.environ or proc.setid:
+            continue  # a set-uid program's environment is its caller's, not its account's
         if not view.belongs(proc):
             continue
         env = view.environ(proc) or {}
@@ -63,7 +63,7 @@ def running(snap: Snapshot, view: View, uids: Collection[int]) -> list[Running]:
     prefix of a program in a ``bin/`` directory (checked by discovery for an environment)."""
     out: dict[str, Running] = {}
     for proc in snap.procs:
-        if proc.uid is None or proc.uid not in uids:
+        if proc.uid is None or proc.uid not in uids or proc.setid:
             continue
         env = view.environ(proc) or {}
         for name in PREFIX_VARIABLES:

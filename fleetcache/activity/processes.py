@@ -17,6 +17,7 @@ from typing import Callable, Optional
 import psutil
 
 ATTRS = ["pid", "cmdline", "exe", "cwd", "environ"]
+MAPS_LIMIT = 16 << 20  # a process with more mappings than this is read that far
 
 # the variables the activity check and discovery read; the rest of an environment is dropped
 ENV_KEYS = frozenset(
@@ -53,6 +54,7 @@ class Proc:
     cwd: Optional[str]
     environ: Optional[Mapping[str, str]]  # only ENV_KEYS, as at exec time
     maps: Optional[frozenset[str]]  # mapped files whose path names python (empty off Linux)
+    setid: bool = False  # a set-uid/set-gid program: its environment is its caller's
 
     @property
     def denied(self) -> tuple[str, ...]:
@@ -83,7 +85,7 @@ def read_maps(pid: int) -> Optional[frozenset[str]]:
     libpython); None when not permitted, empty when it has none or has ended."""
     try:
         with open(f"/proc/{pid}/maps", "rb") as f:
-            data = f.read()
+            data = f.read(MAPS_LIMIT)
     except PermissionError:
         return None
     except OSError:
@@ -102,21 +104,26 @@ def read_maps(pid: int) -> Optional[frozenset[str]]:
     return frozenset(paths)
 
 
-def _uid(proc: psutil.Process, argv: Optional[list[str]], linux: bool) -> Optional[int]:
-    """The effective uid. On Linux the owner of ``/proc/PID`` is it, at one ``stat`` instead of
-    parsing ``/proc/PID/status`` (a third of the pass). A root-owned entry is root's, or a
-    non-dumpable process's of anyone (ssh-agent, sudo): psutil is asked when it runs a Python."""
+def _ids(
+    proc: psutil.Process, argv: Optional[list[str]], settings: bool, linux: bool
+) -> tuple[Optional[int], bool]:
+    """``(effective uid, setid)``; uid None when the process has gone. On Linux the owner of
+    ``/proc/PID`` is the effective uid, at one ``stat`` instead of parsing ``/proc/PID/status``
+    (a third of the pass). A root-owned entry may also be a set-uid program (``su``, ``sudo``)
+    still holding its caller's environment: psutil is asked when it runs a Python or has
+    settings to harvest, and ``setid`` says its real and effective uids differ."""
     if linux:
         try:
             owner = os.stat(f"/proc/{proc.pid}").st_uid
         except OSError:
-            return None
-        if owner != 0 or not _pythonish(argv):
-            return owner
+            return None, False
+        if owner != 0 or not (settings or _pythonish(argv)):
+            return owner, False
     try:
-        return int(proc.uids().effective)
-    except psutil.Error:
-        return None
+        real, effective, saved = proc.uids()
+    except (psutil.Error, AttributeError):  # gone; Windows has no uids
+        return None, False
+    return int(effective), not real == effective == saved
 
 
 def _pythonish(argv: Optional[list[str]]) -> bool:
@@ -152,17 +159,20 @@ def snapshot(
         if info["pid"] == me or argv == [] or (argv is None and _zombie(p)):
             continue  # ourselves; kernel threads and zombies (an empty command line)
         environ = info["environ"]
+        kept = None if environ is None else {k: v for k, v in environ.items() if k in ENV_KEYS}
+        uid, setid = _ids(p, argv, bool(kept), linux)
+        if uid is None and linux:
+            continue  # ended during the pass
         procs.append(
             Proc(
                 pid=info["pid"],
-                uid=_uid(p, argv, linux),
+                uid=uid,
                 argv=None if argv is None else tuple(argv),
                 exe=info["exe"],
                 cwd=info["cwd"],
-                environ=None
-                if environ is None
-                else {k: v for k, v in environ.items() if k in ENV_KEYS},
+                environ=kept,
                 maps=read_maps(info["pid"]) if linux else frozenset(),
+                setid=setid,
             )
         )
     return Snapshot(tuple(procs), seen)

@@ -29,7 +29,14 @@ class View:
 
     def __init__(self, machine: Machine) -> None:
         self.identity = machine.is_host
-        self.root = os.path.abspath(machine.root).rstrip("/")
+        self.machine = machine
+        # the root as given and as the kernel shows it (a linked --root)
+        self.roots = tuple(
+            dict.fromkeys(
+                os.path.abspath(r).rstrip("/")
+                for r in (machine.root, os.path.realpath(machine.root))
+            )
+        )
 
     def path(self, host_path: Optional[str]) -> Optional[str]:
         """A host path as a path of the machine; None when it lies outside it (or is unknown)."""
@@ -37,11 +44,16 @@ class View:
             return None
         if self.identity:
             return host_path
-        if host_path == self.root:
-            return "/"
-        if host_path.startswith(self.root + "/"):
-            return host_path[len(self.root) :]
+        for root in self.roots:
+            if host_path == root:
+                return "/"
+            if host_path.startswith(root + "/"):
+                return host_path[len(root) :]
         return None
+
+    def host(self, machine_path: str) -> str:
+        """A machine path as a path of this host."""
+        return self.machine.host_path(machine_path)
 
     def program(self, proc: Proc) -> tuple[Optional[str], bool]:
         """argv[0] as an absolute host path, normalised without resolving links (a venv's

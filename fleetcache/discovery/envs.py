@@ -215,7 +215,7 @@ def running_prefixes(
     or deeper than the walk goes), found by the process that runs from them."""
     known = {e.prefix for e in found}
     join = machine.pathmod.join
-    out = []
+    out: list[Environment] = []
     for item in running:
         if item.prefix in known or not _walkable_home(item.prefix):
             continue
@@ -227,7 +227,8 @@ def running_prefixes(
         more, _ = homewalk.children(
             anchor, parent, frozenset({0, item.uid}), label, machine.platform, join, only=name
         )
-        out.extend(more)
+        # a variable can name any directory: only the process's own or root's are taken
+        out.extend(e for e in more if e.owner_uid in (0, item.uid))
     return out
 
 
