@@ -449,6 +449,36 @@ def test_hostile_processes_are_read_safely(tree, procs):
         assert "/srv/rootonly" not in {c.location.path for c in result.caches}
 
 
+@ROOT_ONLY
+def test_a_set_uid_programs_environment_is_not_roots(tree, procs):
+    """alice runs a set-uid-root program with PIP_CACHE_DIR and WORKON_HOME pointing at her
+    directories: that environment is hers, so none of it becomes root's cache or environments."""
+    build(tree)
+    tree.write("/srv/planted/wheels/.keep", "", uid=0)
+    make_venv(tree, "/srv/planted-envs/x")
+    sleeper = tree.host("/usr/local/bin/sleeper")
+    sleeper.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", sleeper)
+    sleeper.chmod(0o4755)  # set-uid root
+    proc = procs.start(
+        [str(sleeper), "120"],
+        cwd=tree.host(A),
+        ready=False,
+        env={"PATH": "/usr/bin:/bin", "PIP_CACHE_DIR": str(tree.host("/srv/planted")),
+             "WORKON_HOME": str(tree.host("/srv/planted-envs"))},
+    )  # fmt: skip
+    for _ in range(200):
+        if psutil.Process(proc.pid).cmdline()[:1] == [str(sleeper)]:
+            break
+        time.sleep(0.05)
+    real, effective, _ = psutil.Process(proc.pid).uids()
+    if (real, effective) != (ALICE, 0):
+        pytest.skip("set-uid bits are not honoured here (a nosuid mount)")
+    result = scan(Machine.local(str(tree.root)), replace(SELECT, users=("root", "alice")))
+    assert "/srv/planted" not in {c.location.path for c in result.caches}
+    assert "/srv/planted-envs/x" not in {e.prefix for e in result.environments}
+
+
 @pytest.mark.parametrize(
     ("argv", "args", "cache"),
     [
