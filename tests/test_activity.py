@@ -100,12 +100,12 @@ def procs() -> Iterator[Procs]:
         started.stop()
 
 
-def make_venv(tree: Tree, machine_path: str, tool: str = "venv") -> Path:
+def make_venv(tree: Tree, machine_path: str, tool: str = "venv", *more: str) -> Path:
     """A real venv (or virtualenv) on BASE; its base interpreter exists in the tree too."""
     target = tree.host(machine_path)
     target.parent.mkdir(parents=True, exist_ok=True)
     if tool == "venv":
-        cmd = [BASE, "-m", "venv", "--without-pip", str(target)]
+        cmd = [BASE, "-m", "venv", "--without-pip", *more, str(target)]
     else:
         cmd = [sys.executable, "-m", "virtualenv", "--no-seed", "--python", BASE, str(target)]
     subprocess.run(cmd, check=True, capture_output=True)
@@ -117,12 +117,13 @@ def make_venv(tree: Tree, machine_path: str, tool: str = "venv") -> Path:
 
 
 def build(tree: Tree) -> None:
-    """alice: venv (run), idle (never run), proj/.venv (activated), tools (virtualenv with a
-    console script); bob: venv. Each account has a cache with one file in it."""
+    """alice: venv (run), idle (never run), proj/.venv (activated), copied (its interpreter a
+    copy), tools (virtualenv with a console script); bob: venv. Each account has a cache."""
     tree.user("alice", ALICE)
     tree.user("bob", BOB)
     for env in ("venv", "idle", "proj/.venv"):
         make_venv(tree, f"{A}/{env}")
+    make_venv(tree, f"{A}/copied", "venv", "--copies")
     tools = make_venv(tree, f"{A}/tools", tool="virtualenv")
     script = tools / "bin" / "hello"
     script.write_text(f"#!{tools}/bin/python\n{SLEEPER}\n")
@@ -153,6 +154,12 @@ def test_processes_from_venvs_make_them_active_and_their_caches_busy(tree, procs
     )
     script = procs.start([str(tree.host(f"{A}/tools/bin/hello"))], cwd=tree.host(A))
     unrelated = procs.start(["/bin/sh", "-c", "echo ready; exec sleep 120"], cwd=tree.host(A))
+    # found on $PATH: argv[0] is a bare name, the executable (a copy) lies in the prefix
+    copied = procs.start(
+        ["python3", "-c", SLEEPER],
+        cwd=tree.host("/"),
+        env={"PATH": f"{tree.host(A)}/copied/bin:/usr/bin:/bin"},
+    )
     machine = Machine.local(str(tree.root))
 
     envs = by_prefix(environments(machine, SELECT))
@@ -163,6 +170,8 @@ def test_processes_from_venvs_make_them_active_and_their_caches_busy(tree, procs
     }
     assert whys(envs[f"{A}/proj/.venv"]) == {activated.pid: "$VIRTUAL_ENV in its environment"}
     assert whys(envs[f"{A}/tools"]) == {script.pid: f"console script {A}/tools/bin/hello"}
+    copy = next(iter(whys(envs[f"{A}/copied"]).items()))
+    assert copy[0] == copied.pid and copy[1].startswith(f"executable {A}/copied/bin/python3")
     assert envs[f"{A}/idle"].active is False and envs[f"{A}/idle"].pids == ()
     assert envs["/home/bob/venv"].active is False
     assert all(unrelated.pid not in e.pids for e in envs.values())
@@ -182,6 +191,7 @@ def test_processes_from_venvs_make_them_active_and_their_caches_busy(tree, procs
         relative.pid,
         activated.pid,
         script.pid,
+        copied.pid,
     }
     assert caches["/home/bob/.cache/pip"].busy is False
     assert result.activity is not None and result.activity.examined >= 5
