@@ -200,24 +200,29 @@ def _add_bases(uses: _Uses, index: Index) -> None:
             uses.add(base, f"runs {env.prefix}, built on it")
 
 
-def _could_be_python(proc: Proc) -> bool:
-    """Whether a process whose executable could not be read may be running a Python."""
-    if proc.argv is None:
-        return True
-    return bool(proc.argv) and (
-        commands.is_python(proc.argv[0]) or commands.pip_call(proc.argv) is not None
-    )
+@dataclass(frozen=True)
+class _Doubt:
+    """A process that could not be read where it matters: what was denied, and whether it
+    may be a Python (else a shell, which may have activated an environment)."""
+
+    proc: Proc
+    denied: tuple[str, ...]
+    python: bool
 
 
-def _unknown(proc: Proc, view: View, linux: bool) -> tuple[str, ...]:
+def _doubt(
+    proc: Proc, call: Optional[commands.PipCall], view: View, linux: bool
+) -> Optional[_Doubt]:
     """What was denied that could have tied the process to an environment. Only where it
     matters: a process whose command line shows neither a Python nor a shell (a shell may have
     activated an environment: ``$VIRTUAL_ENV`` is in its environment) is not in doubt."""
-    shell = proc.argv is not None and bool(proc.argv) and commands.is_shell(proc.argv[0])
-    if not _could_be_python(proc) and not (shell and proc.environ is None):
-        return ()
+    argv = proc.argv
+    python = argv is None or (bool(argv) and (commands.is_python(argv[0]) or call is not None))
+    shell = argv is not None and bool(argv) and commands.is_shell(argv[0])
+    if not python and not (shell and proc.environ is None):
+        return None
     denied = []
-    if proc.argv is None:
+    if argv is None:
         denied.append("command line")
     if proc.exe is None:
         denied.append("executable")
@@ -227,7 +232,7 @@ def _unknown(proc: Proc, view: View, linux: bool) -> tuple[str, ...]:
         denied.append("environment")
     if linux and proc.maps is None:
         denied.append("memory maps")
-    return tuple(denied)
+    return _Doubt(proc, tuple(denied), python) if denied else None
 
 
 @dataclass
@@ -258,7 +263,7 @@ def check(
     accounts = {a.uid: a for a in every}
     by_uid = {ac.account.uid: ac for ac in resolved}
     activity: dict[str, list[ProcessUse]] = {}
-    unreadable: dict[Optional[int], list[Proc]] = {}
+    unreadable: dict[Optional[int], list[_Doubt]] = {}
     pips: list[PipRun] = []
     examined = 0
     for proc in snap.procs:
@@ -273,11 +278,12 @@ def check(
         command = commands.shown(proc.argv) if uses.by_key or call is not None else ""
         for key, (_env, why) in uses.by_key.items():
             activity.setdefault(key, []).append(ProcessUse(proc.pid, proc.uid, user, command, why))
-        if _unknown(proc, view, linux):
-            unreadable.setdefault(proc.uid, []).append(proc)
+        doubt = _doubt(proc, call, view, linux)
+        if doubt is not None:
+            unreadable.setdefault(proc.uid, []).append(doubt)
         if call is not None:
             pips.append(_pip(proc, call, runs, view, user, command, accounts, resolve))
-    _possibly(activity, unreadable, envs, names, view, linux)
+    _possibly(activity, unreadable, envs, names)
     checked = [
         replace(e, activity=tuple(activity.get(e.key, ())), activity_checked=True) for e in envs
     ]
@@ -297,26 +303,24 @@ def check(
 
 def _possibly(
     activity: dict[str, list[ProcessUse]],
-    unreadable: Mapping[Optional[int], Sequence[Proc]],
+    unreadable: Mapping[Optional[int], Sequence[_Doubt]],
     envs: Sequence[Environment],
     names: Mapping[int, str],
-    view: View,
-    linux: bool,
 ) -> None:
     """An account's unreadable processes may run from any of its environments (and, when they
     may be Pythons, from the system's): those are possibly active, unless certainly so."""
-    for uid, procs in unreadable.items():
+    for uid, doubts in unreadable.items():
         user = names.get(uid, str(uid)) if uid is not None else None
-        denied = sorted({d for p in procs for d in _unknown(p, view, linux)})
+        denied = sorted({d for doubt in doubts for d in doubt.denied})
         who = f"of {user}" if user else "of an unknown account"
-        if len(procs) == 1:
-            pid, command = procs[0].pid, commands.shown(procs[0].argv)
+        if len(doubts) == 1:
+            pid, command = doubts[0].proc.pid, commands.shown(doubts[0].proc.argv)
             what = f"pid {pid} {who}"
         else:
             pid, command = None, ""
-            what = f"{len(procs)} processes {who}"
+            what = f"{len(doubts)} processes {who}"
         why = f"{what}: {', '.join(denied)} could not be read (access denied)"
-        pythons = [p for p in procs if _could_be_python(p)]
+        pythons = any(doubt.python for doubt in doubts)
         for env in envs:
             if not env.exists or env.kind == "unknown":
                 continue
