@@ -21,6 +21,8 @@ from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats import FORMATS, RenderOptions
 from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, Skipped
+from fleetcache.report.run import report as run_report
+from fleetcache.report.views import VIEWS
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -84,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_scan(sub)
     _add_envs(sub)
+    _add_report(sub)
     _add_dir(sub)
     _add_info(sub)
     _add_list(sub)
@@ -158,6 +161,30 @@ def _add_envs(sub: argparse._SubParsersAction[_Parser]) -> None:
     _env_args(p)
     _output_args(p, tuple(FORMATS))
     p.set_defaults(func=_cmd_envs)
+
+
+def _add_report(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = _subparser(
+        sub,
+        "report",
+        "what fills the caches: every entry named (project, version, kind), by package, cache, "
+        "user, environment or host; bytes held twice, superseded versions, junk, ages",
+    )
+    _machine_args(p)
+    p.add_argument(
+        "--by", choices=VIEWS, default="package", help="one row per ... (default package)"
+    )
+    p.add_argument("--top", type=int, metavar="N", help="only the N largest rows")
+    p.add_argument(
+        "--all-users",
+        action="store_true",
+        help="also system accounts that have a home (default: root and uid >= UID_MIN)",
+    )
+    p.add_argument("--jobs", "-j", type=int, metavar="N", help="read N caches at once")
+    p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
+    _env_args(p)
+    _output_args(p, tuple(FORMATS))
+    p.set_defaults(func=_cmd_report)
 
 
 def _env_args(p: argparse.ArgumentParser) -> None:
@@ -271,6 +298,17 @@ def _cmd_envs(args: argparse.Namespace) -> int:
     text = FORMATS[args.format].envs(result, options)
     _emit(text, args.output)
     return EXIT_OK if result.complete else EXIT_PARTIAL
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    machine = _machine(args)
+    if args.top is not None and args.top < 1:
+        raise UsageError("--top must be at least 1")
+    selection = _selection(args, sizes=False, envs=args.by == "env")
+    report, problems = run_report(machine, selection, args.by, args.top)
+    text = FORMATS[args.format].report(report, problems, RenderOptions(exact_bytes=args.bytes))
+    _emit(text, args.output)
+    return EXIT_OK if report.scan.complete and not problems else EXIT_PARTIAL
 
 
 def _cmd_dir(args: argparse.Namespace) -> int:

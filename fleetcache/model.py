@@ -283,6 +283,28 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class CacheEntry:
+    """One thing a cache holds: an http entry (both halves) or a built wheel, and what it is."""
+
+    cache: str
+    path: str  # relative to the cache: http-v2/a/b/c/d/e/<key>, http/..., wheels/.../x.whl
+    area: str  # "http-v2", "http" (legacy, never read by pip >= 23.3) or "wheels"
+    kind: str  # wheel, sdist, index page, core metadata, file, built wheel, unknown
+    project: Optional[str]
+    version: Optional[str]
+    how: str  # how it was named: headers, wheel contents, page title, index page link, ...
+    files: int
+    size: int
+    mtime: float
+    complete: bool = True  # False: an http-v2 half without the other (pip never uses it)
+
+    @property
+    def download(self) -> bool:
+        """A download (http cache) rather than a wheel pip built."""
+        return self.area != "wheels"
+
+
+@dataclass(frozen=True)
 class ScanResult:
     """Everything one scan found on one machine."""
 

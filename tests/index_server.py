@@ -4,9 +4,11 @@ Cache-Control so that a real pip caches pages and files, and builds wheels from 
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import http.server
 import io
+import json
 import tarfile
 import textwrap
 import threading
@@ -93,25 +95,43 @@ def make_sdist(name: str, version: str) -> bytes:
 
 @dataclass
 class Index:
-    """The packages an index serves: project name -> {filename: bytes}."""
+    """The packages an index serves: project name -> {filename: bytes}; and how it serves them:
+    PyPI's ``x-pypi-file-*`` headers on files, PEP 691 JSON pages when asked, gzip'd pages,
+    absolute links (as PyPI's pages have) instead of relative ones."""
 
     projects: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    pypi_headers: bool = False
+    json_pages: bool = False
+    gzip_pages: bool = False
+    absolute_links: bool = False
 
     def add(self, filename: str, data: bytes) -> None:
         """Serve a file under the project its name starts with."""
         project = filename.split("-", 1)[0].lower().replace("_", "-")
         self.projects.setdefault(project, {})[filename] = data
 
-    def page(self, project: str) -> bytes | None:
-        """The PEP 503 page of a project."""
+    def page(self, project: str, base: str = "../../files/") -> bytes | None:
+        """The PEP 503 page of a project; links start with ``base``."""
         files = self.projects.get(project)
         if files is None:
             return None
         links = "".join(
-            f'<a href="../../files/{fn}#sha256={hashlib.sha256(d).hexdigest()}">{fn}</a><br/>\n'
+            f'<a href="{base}{fn}#sha256={hashlib.sha256(d).hexdigest()}">{fn}</a><br/>\n'
             for fn, d in sorted(files.items())
         )
         return f"<!DOCTYPE html><html><head><title>Links for {project}</title></head><body>\n{links}</body></html>\n".encode()
+
+    def json_page(self, project: str, base: str) -> bytes | None:
+        """The PEP 691 JSON page of a project."""
+        files = self.projects.get(project)
+        if files is None:
+            return None
+        entries = [
+            {"filename": fn, "url": base + fn, "hashes": {"sha256": hashlib.sha256(d).hexdigest()}}
+            for fn, d in sorted(files.items())
+        ]
+        doc = {"meta": {"api-version": "1.1"}, "files": entries, "name": project}
+        return json.dumps(doc).encode()
 
 
 def default_index() -> Index:
@@ -144,12 +164,30 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         parts = [p for p in path.split("/") if p]
         body: bytes | None = None
         ctype = "application/octet-stream"
+        index = self.index
+        extra: dict[str, str] = {}
+        base = f"http://{self.headers['Host']}/files/" if index.absolute_links else "../../files/"
         if parts[:1] == ["simple"] and len(parts) == 2:
-            body = self.index.page(parts[1].lower())
-            ctype = "text/html"
+            project = parts[1].lower()
+            if index.json_pages and "vnd.pypi.simple.v1+json" in self.headers.get("Accept", ""):
+                body = index.json_page(project, base)
+                ctype = "application/vnd.pypi.simple.v1+json"
+            else:
+                body = index.page(project, base)
+                ctype = "text/html"
+            gzipped = "gzip" in self.headers.get("Accept-Encoding", "")
+            if body is not None and index.gzip_pages and gzipped:
+                body = gzip.compress(body, mtime=0)
+                extra["Content-Encoding"] = "gzip"
         elif parts[:1] == ["files"] and len(parts) == 2:
             project = parts[1].split("-", 1)[0].lower()
-            body = self.index.projects.get(project, {}).get(parts[1])
+            body = index.projects.get(project, {}).get(parts[1])
+            if index.pypi_headers and body is not None:
+                version = parts[1].split("-")[1].removesuffix(".tar.gz")
+                extra["x-pypi-file-project"] = project
+                extra["x-pypi-file-version"] = version
+                kind = "bdist_wheel" if parts[1].endswith(".whl") else "sdist"
+                extra["x-pypi-file-package-type"] = kind
         if body is None:
             self.send_response(404)
             self.send_header("Content-Length", "0")
@@ -166,6 +204,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("ETag", etag)
         self.send_header("Cache-Control", "max-age=600, public")
+        for name, value in extra.items():
+            self.send_header(name, value)
         self.end_headers()
         if self.hold is not None and parts[0] == "files":
             half = len(body) // 2

@@ -8,7 +8,14 @@ import sys
 from pathlib import Path
 
 from fleetcache.cli import build_parser
-from fleetcache.formats.fields import CACHE_FIELDS, ENV_FIELDS, document, envs_document
+from fleetcache.formats.fields import (
+    CACHE_FIELDS,
+    ENV_FIELDS,
+    REPORT_FIELDS,
+    document,
+    envs_document,
+    report_document,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
@@ -24,9 +31,11 @@ def test_first_screen_has_exactly_the_two_setup_commands():
 
 def test_every_json_field_is_documented():
     documented = [(f.name, f.doc) for f in CACHE_FIELDS] + [(f.name, f.doc) for f in ENV_FIELDS]
+    documented += REPORT_FIELDS
     for name, doc in documented:
         assert f"| `{name}` | {doc} |" in README
-    for key in (*document.__code__.co_consts, *envs_document.__code__.co_consts):
+    consts = (document, envs_document, report_document)
+    for key in (c for f in consts for c in f.__code__.co_consts):
         if isinstance(key, str) and key.isidentifier() and key.islower():
             assert f"`{key}`" in README, key
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from fleetcache.model import ScanResult
+from fleetcache.model import ScanResult, Skipped
+from fleetcache.report.views import Report
 
 
 @dataclass(frozen=True)
@@ -26,4 +27,8 @@ class Formatter(Protocol):
 
     def envs(self, result: ScanResult, options: RenderOptions) -> str:
         """The text of the environments found."""
+        ...
+
+    def report(self, report: Report, skipped: list[Skipped], options: RenderOptions) -> str:
+        """The text of a report view."""
         ...

@@ -8,7 +8,8 @@ import io
 from fleetcache import escape
 from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import CACHE_FIELDS, ENV_FIELDS
-from fleetcache.model import ScanResult
+from fleetcache.model import ScanResult, Skipped
+from fleetcache.report.views import Report
 
 COLUMNS = ["path", "owner", "owner_uid", "users", "sources", "busy", "busy_reasons"] + [
     f.name
@@ -54,6 +55,22 @@ class CsvFormat:
                 value = f.cell(env) if f.cell is not None else f.get(env)
                 row.append("" if value is None else _cell(value))
             writer.writerow(row)
+        return out.getvalue()
+
+    def report(self, report: Report, skipped: list[Skipped], options: RenderOptions) -> str:
+        """One row per report row; lists joined with ';'."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        columns = list(report.rows[0]) if report.rows else ["entries", "bytes"]
+        writer.writerow(columns)
+        for row in report.rows:
+            cells = []
+            for name in columns:
+                value = row.get(name)
+                if isinstance(value, list):
+                    value = ";".join(str(v) for v in value)
+                cells.append("" if value is None else _cell(value))
+            writer.writerow(cells)
         return out.getvalue()
 
 

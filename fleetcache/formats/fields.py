@@ -15,7 +15,9 @@ from fleetcache.model import (
     PipRun,
     ProcessUse,
     ScanResult,
+    Skipped,
 )
+from fleetcache.report.views import Report
 
 SCHEMA_VERSION = 3
 
@@ -285,3 +287,47 @@ def envs_document(result: ScanResult) -> dict[str, Any]:
         environments=[env_record(e) for e in result.environments],
         activity=activity_record(result.activity),
     )
+
+
+# the fields of a report row; each view has its key field(s) and the counts
+REPORT_FIELDS: list[tuple[str, str]] = [
+    ("package", "by package: the PEP 503-normalised project name; (unknown) for entries nothing names"),
+    ("versions", "by package: the versions cached, newest first"),
+    ("cache", "by cache: the cache directory"),
+    ("user", "by user: the account"),
+    ("environment", "by env: the environment's prefix (with its kind and owner)"),
+    ("host", "by host: the host name"),
+    ("caches", "the caches holding it (by host: how many)"),
+    ("users", "the accounts whose caches hold it"),
+    ("top_packages", "the three projects with the most bytes in it"),
+    ("entries", "cache entries: an http-v2 entry (both halves), a legacy http/ file or a built wheel"),
+    ("files", "files of those entries"),
+    ("bytes", "bytes of those entries"),
+    ("download_bytes", "bytes of downloads (http-v2/ and http/)"),
+    ("wheel_bytes", "bytes of wheels pip built (wheels/)"),
+    ("unknown_entries", "entries nothing names (no headers, no body pip-readable structure, no page link)"),
+    ("unknown_bytes", "bytes of those"),
+    ("packages", "distinct projects"),
+]  # fmt: skip
+
+
+def _report_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return escape.text(value)
+    if isinstance(value, list):
+        return [_report_value(v) for v in value]
+    return value
+
+
+def report_document(report: Report, skipped: list[Skipped]) -> dict[str, Any]:
+    """A report view as JSON: the envelope, ``by``, ``rows`` and ``insights``."""
+    result = report.scan
+    doc = _envelope(
+        result,
+        by=report.by,
+        entries=report.entries,
+        rows=[{k: _report_value(v) for k, v in row.items()} for row in report.rows],
+        insights=report.insights,
+    )
+    doc["skipped"].extend({"path": escape.text(s.path), "reason": s.reason} for s in skipped)
+    return doc

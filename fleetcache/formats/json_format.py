@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 from fleetcache.formats.base import RenderOptions
-from fleetcache.formats.fields import document, envs_document
-from fleetcache.model import ScanResult
+from fleetcache.formats.fields import document, envs_document, report_document
+from fleetcache.model import ScanResult, Skipped
+from fleetcache.report.views import Report
 
 
 class JsonFormat:
@@ -19,3 +20,7 @@ class JsonFormat:
     def envs(self, result: ScanResult, options: RenderOptions) -> str:
         """The environments document (see the README)."""
         return json.dumps(envs_document(result), indent=2) + "\n"
+
+    def report(self, report: Report, skipped: list[Skipped], options: RenderOptions) -> str:
+        """The report document (see the README)."""
+        return json.dumps(report_document(report, skipped), indent=2) + "\n"

@@ -10,7 +10,8 @@ from fleetcache import escape
 from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import iso, totals
-from fleetcache.model import CacheResult, Environment, ScanResult
+from fleetcache.model import CacheResult, Environment, ScanResult, Skipped
+from fleetcache.report.views import Report
 
 HEADERS = [
     "CACHE",
@@ -192,6 +193,80 @@ class TableFormat:
             lines = [tabulate(rows, headers=ACTIVE_HEADERS, disable_numparse=True)]
         lines.extend(_skipped(result))
         return "\n".join(lines) + "\n"
+
+    def report(self, report: Report, skipped: list[Skipped], options: RenderOptions) -> str:
+        """The view's rows, then the insights: duplicated, superseded, junk, unnamed, ages."""
+        size: Callable[[int], str] = str if options.exact_bytes else human_size
+        key, extra = REPORT_COLUMNS[report.by]
+        rows = []
+        for row in report.rows:
+            shown = escape.display(str(row.get(key, "")))
+            more = row.get(extra)
+            listed = ", ".join(map(str, more)) if isinstance(more, list) else str(more or "")
+            rows.append(
+                [
+                    shown,
+                    row["entries"],
+                    size(row["download_bytes"]),
+                    size(row["wheel_bytes"]),
+                    size(row["bytes"]),
+                    size(row["unknown_bytes"]) if row["unknown_bytes"] else "",
+                    escape.display(_shorten(listed)),
+                ]
+            )
+        headers = [key.upper(), "ENTRIES", "DOWNLOADS", "BUILT", "TOTAL", "UNNAMED",
+                   extra.upper().replace("_", " ")]  # fmt: skip
+        lines = [tabulate(rows, headers=headers, disable_numparse=True)] if rows else []
+        if not rows:
+            lines.append("No cache entries.")
+        lines.extend(_insights(report, size))
+        lines.extend(_skipped(report.scan))
+        lines.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in skipped)
+        return "\n".join(lines) + "\n"
+
+
+REPORT_COLUMNS = {
+    "package": ("package", "versions"),
+    "cache": ("cache", "top_packages"),
+    "user": ("user", "top_packages"),
+    "env": ("environment", "top_packages"),
+    "host": ("host", "packages"),
+}
+
+
+def _insights(report: Report, size: Callable[[int], str]) -> list[str]:
+    """The report's insights, one line each."""
+    found = report.insights
+    lines = []
+    dup = found["duplicated"]
+    if dup["bytes"]:
+        top = ", ".join(f"{t['package']} {size(t['bytes'])}" for t in dup["top"])
+        lines.append(
+            f"Held by several accounts: {size(dup['bytes'])} in {dup['entries']} extra copies "
+            f"(one shared cache or a proxy would save it): {top}"
+        )
+    old = found["superseded"]
+    if old["bytes"]:
+        top = ", ".join(f"{t['package']} {size(t['bytes'])}" for t in old["top"])
+        lines.append(
+            f"Superseded versions: {size(old['bytes'])} in {old['entries']} entries "
+            f"(a newer version is cached beside them): {top}"
+        )
+    junk = found["junk"]
+    if junk["bytes"] or junk["dead_selfcheck"]:
+        lines.append(
+            f"Never used again by pip: {size(junk['bytes'])} (orphan halves "
+            f"{size(junk['orphan_bytes'])}, tmp leftovers {size(junk['tmp_bytes'])}, legacy "
+            f"http/ {size(junk['legacy_http_bytes'])}, pre-20.0 wheels "
+            f"{size(junk['legacy_wheel_bytes'])}, {junk['dead_selfcheck']} dead selfcheck keys)"
+        )
+    unnamed = found["unattributed"]
+    if unnamed["entries"]:
+        lines.append(f"Unnamed: {unnamed['entries']} entries, {size(unnamed['bytes'])}")
+    ages = ", ".join(f"{a['age']} {size(a['bytes'])}" for a in found["ages"] if a["entries"])
+    if ages:
+        lines.append(f"Ages (downloaded or built): {ages}")
+    return lines
 
 
 def state(value: bool | None, checked: bool) -> str:

@@ -1,0 +1,62 @@
+"""The report's front door: scan, read every cache's entries (in parallel), name them, build a view."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Optional
+
+from fleetcache import safefs
+from fleetcache import scan as scan_mod
+from fleetcache.discovery import pipconfig
+from fleetcache.machine import Machine
+from fleetcache.model import AccountCaches, CacheEntry, ScanResult, Skipped
+from fleetcache.report import views
+from fleetcache.report.entries import EntriesTask, Page, read_entries
+from fleetcache.report.links import name_by_links
+from fleetcache.stats.pool import run_all
+
+
+def named_entries(
+    machine: Machine, scan: ScanResult, jobs: Optional[int] = None
+) -> tuple[list[CacheEntry], list[Skipped]]:
+    """Every entry of every cache the scan walked, named as well as pip's files allow."""
+    present = [c for c in scan.caches if c.exists and not c.skipped]
+    tasks = [EntriesTask(machine.root, c.location.path, c.location.trusted_owners) for c in present]
+    entries: list[CacheEntry] = []
+    pages: list[Page] = []
+    problems: list[Skipped] = []
+    for outcome in run_all(read_entries, tasks, jobs):
+        entries.extend(outcome.entries)
+        pages.extend(outcome.pages)
+        problems.extend(outcome.problems)
+    return name_by_links(entries, pages, index_urls(machine, scan.accounts)), problems
+
+
+def index_urls(machine: Machine, accounts: Sequence[AccountCaches]) -> list[str]:
+    """The index URLs the accounts' pip config files name (``index-url``, ``extra-index-url``)."""
+    found: dict[str, None] = {}
+    anchor = safefs.open_anchor(machine.root)
+    try:
+        for ac in accounts:
+            for path in ac.config_files:
+                try:
+                    got = safefs.read_small_file(anchor, path, trusted_links={0, ac.account.uid})
+                    values = pipconfig.parse_config(got[0], path) if got else {}
+                except (OSError, safefs.UnsafePath, pipconfig.ConfigProblem):
+                    continue
+                for key, value in values.items():
+                    if key.endswith((".index-url", ".extra-index-url")):
+                        found.update(dict.fromkeys(value.split()))
+    finally:
+        os.close(anchor)
+    return list(found)
+
+
+def report(
+    machine: Machine, selection: scan_mod.Selection, by: str, top: Optional[int] = None
+) -> tuple[views.Report, list[Skipped]]:
+    """One view of what fills the selected accounts' caches, and what could not be read."""
+    scan = scan_mod.scan(machine, selection)
+    entries, problems = named_entries(machine, scan, selection.jobs)
+    return views.build(by, scan, entries, top), problems

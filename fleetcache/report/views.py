@@ -1,0 +1,217 @@
+"""What fills the caches, by cache, user, environment, package or host, and what could go:
+bytes several accounts hold twice, superseded versions, junk pip never reads, and ages."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from packaging.version import InvalidVersion, Version
+
+from fleetcache.model import CacheEntry, ScanResult
+
+VIEWS = ("package", "cache", "user", "env", "host")
+AGES = ((7, "< 7 days"), (30, "7-30 days"), (90, "30-90 days"), (365, "90-365 days"))
+TOP = 5
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Report:
+    """One view of the named entries of every scanned cache, and the insights."""
+
+    by: str
+    rows: tuple[Row, ...]
+    insights: Mapping[str, Any]
+    scan: ScanResult
+    entries: int
+
+
+def _sort_versions(versions: Iterable[str]) -> list[str]:
+    def key(v: str) -> tuple[int, Any]:
+        try:
+            return (1, Version(v))
+        except InvalidVersion:
+            return (0, v)
+
+    return sorted(set(versions), key=key, reverse=True)
+
+
+def _sums(entries: Sequence[CacheEntry]) -> Row:
+    named = [e for e in entries if e.project]
+    return {
+        "entries": len(entries),
+        "files": sum(e.files for e in entries),
+        "bytes": sum(e.size for e in entries),
+        "download_bytes": sum(e.size for e in entries if e.download),
+        "wheel_bytes": sum(e.size for e in entries if not e.download),
+        "unknown_entries": len(entries) - len(named),
+        "unknown_bytes": sum(e.size for e in entries if not e.project),
+        "packages": len({e.project for e in named}),
+    }
+
+
+def _top_packages(entries: Sequence[CacheEntry]) -> list[str]:
+    sizes: dict[str, int] = defaultdict(int)
+    for e in entries:
+        if e.project:
+            sizes[e.project] += e.size
+    return [p for p, _ in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:3]]
+
+
+def build(
+    by: str, scan: ScanResult, entries: Sequence[CacheEntry], top: Optional[int] = None
+) -> Report:
+    """The rows of one view (largest first, ``top`` of them) and the insights over all entries."""
+    users = {c.location.path: list(c.location.users) for c in scan.caches}
+    owners = {c.location.path: c.owner for c in scan.caches}
+    groups: dict[str, list[CacheEntry]] = defaultdict(list)
+    extra: dict[str, Row] = {}
+    if by == "package":
+        for e in entries:
+            groups[e.project or "(unknown)"].append(e)
+        for name, group in groups.items():
+            caches = sorted({e.cache for e in group})
+            extra[name] = {
+                "package": name,
+                "versions": _sort_versions(e.version for e in group if e.version),
+                "caches": caches,
+                "users": sorted({u for c in caches for u in users.get(c, [])}),
+            }
+    elif by == "cache":
+        for e in entries:
+            groups[e.cache].append(e)
+        for c in scan.caches:
+            if c.exists and not c.skipped:
+                groups.setdefault(c.location.path, [])
+        for path, group in groups.items():
+            extra[path] = {
+                "cache": path,
+                "owner": owners.get(path),
+                "users": users.get(path, []),
+                "top_packages": _top_packages(group),
+            }
+    elif by == "user":
+        for e in entries:
+            for user in users.get(e.cache, []) or ["(none)"]:
+                groups[user].append(e)
+        for user, group in groups.items():
+            extra[user] = {
+                "user": user,
+                "caches": sorted({e.cache for e in group}),
+                "top_packages": _top_packages(group),
+            }
+    elif by == "env":
+        by_cache: dict[str, list[CacheEntry]] = defaultdict(list)
+        for e in entries:
+            by_cache[e.cache].append(e)
+        for env in scan.environments:
+            if not env.exists or not env.cache_paths:
+                continue
+            groups[env.key] = [e for path in env.cache_paths for e in by_cache.get(path, [])]
+            extra[env.key] = {
+                "environment": env.prefix,
+                "kind": env.kind,
+                "owner": env.owner,
+                "caches": list(env.cache_paths),
+                "top_packages": _top_packages(groups[env.key]),
+            }
+    else:
+        groups[scan.host] = list(entries)
+        extra[scan.host] = {"host": scan.host, "caches": len({e.cache for e in entries})}
+    rows = [{**extra[k], **_sums(g)} for k, g in groups.items()]
+    rows.sort(key=lambda r: (-r["bytes"], str(next(iter(r.values())))))
+    if top is not None:
+        rows = rows[:top]
+    return Report(by, tuple(rows), insights(scan, entries), scan, len(entries))
+
+
+def insights(scan: ScanResult, entries: Sequence[CacheEntry], now: Optional[float] = None) -> Row:
+    """Duplicated bytes across accounts, superseded versions, junk, unattributed, ages."""
+    now = scan.generated_at if now is None else now
+    owners = {c.location.path: c.owner_uid for c in scan.caches}
+    return {
+        "duplicated": _duplicated(entries, owners),
+        "superseded": _superseded(entries),
+        "junk": _junk(scan),
+        "unattributed": {
+            "entries": sum(1 for e in entries if not e.project),
+            "bytes": sum(e.size for e in entries if not e.project),
+        },
+        "ages": _ages(entries, now),
+    }
+
+
+def _duplicated(entries: Sequence[CacheEntry], owners: Mapping[str, Optional[int]]) -> Row:
+    """The same entry (same key: the same URL, or the same built wheel) held by several accounts'
+    caches: what one shared cache or a proxy would save (every copy but one)."""
+    copies: dict[str, list[CacheEntry]] = defaultdict(list)
+    for e in entries:
+        copies[e.path].append(e)
+    saved = 0
+    count = 0
+    by_package: dict[str, int] = defaultdict(int)
+    for group in copies.values():
+        if len({owners.get(e.cache) for e in group}) < 2:
+            continue
+        extra = sum(e.size for e in group) - max(e.size for e in group)
+        saved += extra
+        count += len(group) - 1
+        by_package[group[0].project or "(unknown)"] += extra
+    return {"bytes": saved, "entries": count, "top": _ranked(by_package)}
+
+
+def _superseded(entries: Sequence[CacheEntry]) -> Row:
+    """Older versions of a project in a cache that also holds a newer one."""
+    newest: dict[tuple[str, str], Version] = {}
+    parsed: list[tuple[CacheEntry, Version]] = []
+    for e in entries:
+        if not e.project or not e.version or e.kind == "index page":
+            continue
+        try:
+            v = Version(e.version)
+        except InvalidVersion:
+            continue
+        parsed.append((e, v))
+        key = (e.cache, e.project)
+        if key not in newest or v > newest[key]:
+            newest[key] = v
+    old = [e for e, v in parsed if v < newest[(e.cache, e.project or "")]]
+    by_package: dict[str, int] = defaultdict(int)
+    for e in old:
+        by_package[e.project or ""] += e.size
+    return {"bytes": sum(e.size for e in old), "entries": len(old), "top": _ranked(by_package)}
+
+
+def _ranked(sizes: Mapping[str, int]) -> list[Row]:
+    ranked = sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
+    return [{"package": p, "bytes": b} for p, b in ranked if b]
+
+
+def _junk(scan: ScanResult) -> Row:
+    """What pip can never use again, from the scan's own figures."""
+    present = [c for c in scan.caches if c.exists and not c.skipped]
+    figures = {
+        "orphan_bytes": sum(c.figures.orphan_bytes for c in present),
+        "tmp_bytes": sum(c.figures.tmp_bytes for c in present),
+        "legacy_http_bytes": sum(c.figures.legacy_http_bytes for c in present),
+        "legacy_wheel_bytes": sum(c.figures.legacy_wheel_bytes for c in present),
+        "dead_selfcheck": sum(1 for c in present for k in c.figures.selfcheck if k.exists is False),
+    }
+    figures["bytes"] = sum(v for k, v in figures.items() if k.endswith("_bytes"))
+    return figures
+
+
+def _ages(entries: Sequence[CacheEntry], now: float) -> list[Row]:
+    """Entries and bytes by how long ago they were downloaded or built (mtime)."""
+    buckets = [*(label for _, label in AGES), "> 1 year"]
+    counts = {b: [0, 0] for b in buckets}
+    for e in entries:
+        days = (now - e.mtime) / 86400
+        label = next((label for limit, label in AGES if days < limit), "> 1 year")
+        counts[label][0] += 1
+        counts[label][1] += e.size
+    return [{"age": b, "entries": counts[b][0], "bytes": counts[b][1]} for b in buckets]

@@ -1,0 +1,183 @@
+"""Naming what fills real caches (real pip, the loopback index with and without PyPI's headers,
+HTML, JSON and gzip'd pages, legacy http/ of an old pip), and the report's views and insights."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from fleetcache.cli import main
+from fleetcache.model import CacheEntry
+from fleetcache.report.entries import EntriesTask, read_entries
+from fleetcache.report.links import name_by_links
+from tests.conftest import Tree, chown_tree, fill_cache
+from tests.index_server import default_index, serve
+
+ROOT = os.geteuid() == 0
+ALICE = 1000 if ROOT else os.getuid()
+BOB = 1001 if ROOT else os.getuid()
+
+EXPECTED = {
+    ("index page", "alpha", None),
+    ("index page", "beta", None),
+    ("index page", "gamma", None),
+    ("wheel", "alpha", "2.0"),
+    ("sdist", "beta", "1.0"),
+    ("sdist", "gamma", "0.5"),
+    ("built wheel", "beta", "1.0"),
+    ("built wheel", "gamma", "0.5"),
+}
+
+
+def named(cache: Path, index_urls: tuple[str, ...] = ()) -> list[CacheEntry]:
+    out = read_entries(EntriesTask("/", str(cache)))
+    assert out.problems == ()
+    return name_by_links(out.entries, out.pages, index_urls)
+
+
+def fill(python: Path, cache: Path, tmp: Path, **flags: bool) -> str:
+    index = default_index()
+    for name, value in flags.items():
+        setattr(index, name, value)
+    with serve(index) as url:
+        fill_cache(python, cache, url, "alpha", "beta", "gamma", work=tmp / "work")
+    return url
+
+
+@pytest.mark.parametrize(
+    ("flags", "file_how", "page_how"),
+    [
+        ({}, {"wheel contents", "sdist top directory"}, "page title"),
+        ({"pypi_headers": True}, {"headers"}, "page title"),
+        ({"json_pages": True, "gzip_pages": True, "absolute_links": True},
+         {"wheel contents", "sdist top directory"}, "gzip'd JSON name"),
+    ],
+)  # fmt: skip
+def test_every_http_entry_is_named(pip_python, tmp_path, flags, file_how, page_how):
+    cache = tmp_path / "cache"
+    fill(pip_python("26"), cache, tmp_path, **flags)
+    entries = named(cache)
+    assert {(e.kind, e.project, e.version) for e in entries} == EXPECTED
+    assert {e.how for e in entries if e.kind in ("wheel", "sdist")} == file_how
+    assert {e.how for e in entries if e.kind == "index page"} == {page_how}
+    assert all(e.complete and e.files == (2 if e.download else 1) for e in entries)
+    on_disk = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
+    named_bytes = sum(e.size for e in entries)
+    assert 0 < named_bytes <= on_disk  # origin.json and selfcheck/ are not entries
+
+
+def test_a_lone_half_is_named_by_the_index_page_that_links_it(pip_python, tmp_path):
+    """Bodies gone: the metadata halves (no PyPI headers) are named by the pages' links, whose
+    own URL is recovered from the index URL (relative links) or not needed (absolute ones)."""
+    for flags in ({}, {"json_pages": True, "absolute_links": True}):
+        cache = tmp_path / f"cache{len(flags)}"
+        url = fill(pip_python("26"), cache, tmp_path / f"w{len(flags)}", **flags)
+        files = [e for e in named(cache) if e.kind in ("wheel", "sdist")]
+        for e in files:
+            (cache / (e.path + ".body")).unlink()
+        urls = (url,) if not flags else ()
+        lone = {e.path: e for e in named(cache, urls)}
+        assert {(lone[e.path].kind, lone[e.path].project, lone[e.path].how) for e in files} == {
+            ("wheel", "alpha", "index page link"),
+            ("sdist", "beta", "index page link"),
+            ("sdist", "gamma", "index page link"),
+        }
+        assert not any(lone[e.path].complete for e in files)
+        if not flags:  # without the index URL a relative link leads nowhere: unknown, not guessed
+            alone = {e.path: e for e in named(cache)}
+            assert {alone[e.path].kind for e in files} == {"unknown"}
+
+
+def test_legacy_http_entries_of_an_old_pip_are_named(pip_python, tmp_path):
+    cache = tmp_path / "cache"
+    with serve(default_index()) as url:
+        fill_cache(pip_python("23"), cache, url, "alpha", "gamma", work=tmp_path / "work")
+    legacy = [e for e in named(cache) if e.area == "http"]
+    assert {(e.kind, e.project, e.version) for e in legacy} == {
+        ("index page", "alpha", None),
+        ("index page", "gamma", None),
+        ("wheel", "alpha", "2.0"),
+        ("sdist", "gamma", "0.5"),
+    }
+
+
+def test_what_nothing_names_is_counted_unknown_not_guessed(tmp_path):
+    leaf = tmp_path / "cache" / "http-v2" / "a" / "b" / "c" / "d" / "e"
+    leaf.mkdir(parents=True)
+    key = "abcde" + "0" * 51
+    headers = {"Content-Type": "application/octet-stream"}
+    meta = b"cc=4," + msgpack.packb({"response": {"headers": headers, "status": 200}, "vary": {}})
+    (leaf / key).write_bytes(meta)
+    (leaf / (key + ".body")).write_bytes(os.urandom(3000))
+    (leaf / ("abcde" + "1" * 51)).write_bytes(b"not pip's")  # a lone, unreadable half
+    entries = named(tmp_path / "cache")
+    assert sorted((e.kind, e.project, e.complete) for e in entries) == [
+        ("unknown", None, False),
+        ("unknown", None, True),
+    ]
+
+
+def users_tree(tree: Tree, pip_python: Callable[[str], Path], tmp_path: Path) -> None:
+    """alice and bob, each with a cache filled by real pip from the same index; alice also
+    holds alpha 1.0 (superseded by 2.0)."""
+    python = pip_python("26")
+    with serve(default_index()) as url:  # as root pip caches only below root's directories
+        for user in ("alice", "bob"):
+            cache = tree.host(f"/home/{user}/.cache/pip")
+            fill_cache(python, cache, url, "alpha", "beta", work=tmp_path / user)
+        alice = tree.host("/home/alice/.cache/pip")
+        fill_cache(python, alice, url, "alpha==1.0", work=tmp_path / "old")
+    tree.user("alice", ALICE)
+    tree.user("bob", BOB)
+    chown_tree(tree.host("/home/alice"), ALICE)
+    chown_tree(tree.host("/home/bob"), BOB)
+
+
+def test_report_by_package_with_its_insights(tree, pip_python, tmp_path, capsys):
+    users_tree(tree, pip_python, tmp_path)
+    code = main(["report", "--root", str(tree.root), "--by", "package", "-f", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["by"] == "package" and doc["schema_version"] == 3
+    rows = {r["package"]: r for r in doc["rows"]}
+    assert set(rows) == {"alpha", "beta"}
+    assert rows["alpha"]["versions"] == ["2.0", "1.0"]
+    assert rows["alpha"]["users"] == ["alice", "bob"]
+    assert rows["beta"]["wheel_bytes"] > 0 and rows["beta"]["download_bytes"] > 0
+    assert [r["package"] for r in doc["rows"]] == ["alpha", "beta"]  # largest first
+    assert sum(r["entries"] for r in doc["rows"]) == doc["entries"]  # every entry in one row
+    insights = doc["insights"]
+    old = insights["superseded"]
+    assert old["entries"] == 1 and old["top"][0]["package"] == "alpha"
+    if ROOT:  # two owners: bob's copies of the same URLs are bytes held twice
+        dup = insights["duplicated"]
+        assert dup["entries"] >= 5 and dup["bytes"] > 20000
+    assert insights["unattributed"] == {"entries": 0, "bytes": 0}
+    assert insights["ages"][0]["entries"] == doc["entries"]
+
+    assert main(["report", "--root", str(tree.root), "--by", "user", "--top", "1"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["USER", "ENTRIES", "DOWNLOADS"]
+    assert table[2].startswith("alice ")  # the larger (alpha 1.0 too); bob's row cut by --top
+    assert not any(line.startswith("bob ") for line in table)
+    assert any(line.startswith("Superseded versions: ") for line in table)
+    assert main(["report", "--root", str(tree.root), "--by", "cache", "-f", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("cache,owner,users,top_packages,entries,")
+    assert len(lines) == 3
+    shutil.rmtree(tree.host("/home/bob/.cache"))
+    assert main(["report", "--root", str(tree.root), "--by", "host", "-f", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert row["caches"] == 1 and row["packages"] == 2
+
+
+def test_report_rejects_bad_arguments(tree, capsys):
+    assert main(["report", "--root", str(tree.root), "--top", "0"]) == 2
+    assert main(["report", "--root", str(tree.root), "--by", "colour"]) == 2
+    err = capsys.readouterr().err
+    assert "--top must be at least 1" in err and "invalid choice: 'colour'" in err
