@@ -19,6 +19,8 @@ from fleetcache.discovery.homewalk import WalkLimits
 from fleetcache.discovery.markers import KINDS
 from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats import FORMATS, RenderOptions
+from fleetcache.formats.fields import entry_paths, entry_record
+from fleetcache.formats.table import list_table
 from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, Skipped
 from fleetcache.report.run import report as run_report
@@ -235,9 +237,22 @@ def _add_info(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _add_list(sub: argparse._SubParsersAction[_Parser]) -> None:
-    p = _subparser(sub, "list", "what `pip cache list` prints for an account: its built wheels")
+    p = _subparser(
+        sub,
+        "list",
+        "what an account's caches hold: downloads and built wheels, each named; with --wheels "
+        "(or a PATTERN) exactly what `pip cache list` prints",
+    )
     _machine_args(p)
-    p.add_argument("pattern", nargs="?", default="*", help="pip's pattern (name, or name-version)")
+    p.add_argument(
+        "pattern",
+        nargs="?",
+        help="pip's pattern (name, or name-version): built wheels only, as pip lists them",
+    )
+    p.add_argument(
+        "--wheels", action="store_true", help="only built wheels, printed exactly as pip does"
+    )
+    p.add_argument("--package", "-p", metavar="NAME", help="only this project's entries")
     p.add_argument("--format", "-f", choices=("human", "abspath", "json"), default="human")
     p.set_defaults(func=_cmd_list)
 
@@ -356,7 +371,24 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     machine = _machine(args)
-    found, skipped = pipcache.wheels(machine, _users(args, machine), args.pattern)
+    if args.pattern is not None or args.wheels:
+        if args.package:
+            raise UsageError("--package names downloads too: use it without --wheels or PATTERN")
+        return _list_wheels(args, machine)
+    found, skipped = pipcache.entries(machine, _users(args, machine), args.package)
+    status = _report_problems(skipped, EXIT_OK)
+    if args.format == "json":
+        text = json.dumps([entry_record(user, e) for user, e in found], indent=2) + "\n"
+    elif args.format == "abspath":
+        text = "".join(escape.display(p) + "\n" for _, e in found for p in entry_paths(e))
+    else:
+        text = list_table(found)
+    _emit(text, None)
+    return status
+
+
+def _list_wheels(args: argparse.Namespace, machine: Machine) -> int:
+    found, skipped = pipcache.wheels(machine, _users(args, machine), args.pattern or "*")
     status = _report_problems(skipped, EXIT_OK)
     if args.format == "json":
         records = [

@@ -287,7 +287,9 @@ class CacheEntry:
     """One thing a cache holds: an http entry (both halves) or a built wheel, and what it is."""
 
     cache: str
-    path: str  # relative to the cache: http-v2/a/b/c/d/e/<key>, http/..., wheels/.../x.whl
+    # relative to the cache: http-v2/a/b/c/d/e/<key> (<key>.body for a lone body), http/<...>/<key>,
+    # wheels/<...>/<name>.whl
+    path: str
     area: str  # "http-v2", "http" (legacy, never read by pip >= 23.3) or "wheels"
     kind: str  # wheel, sdist, index page, core metadata, file, built wheel, unknown
     project: Optional[str]

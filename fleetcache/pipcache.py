@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from packaging.utils import canonicalize_name
+
 from fleetcache import scan as scan_mod
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.machine import Machine
-from fleetcache.model import AccountCaches, CacheResult, Skipped
+from fleetcache.model import AccountCaches, CacheEntry, CacheResult, Skipped
+from fleetcache.report.run import named_entries
 from fleetcache.stats.wheels import WheelFile, find_wheels
 
 
@@ -55,3 +58,19 @@ def wheels(
         found.extend((user, w) for w in files)
         skipped.extend(missed)
     return found, skipped
+
+
+def entries(
+    machine: Machine, users: tuple[str, ...], package: str | None = None
+) -> tuple[list[tuple[str, CacheEntry]], list[Skipped]]:
+    """(account name, entry) for everything in the accounts' caches, downloads and built
+    wheels alike, named; only one project's with ``package`` (compared PEP 503-normalised)."""
+    _, resolved = scan_mod.resolve(machine, scan_mod.Selection(users=users))
+    locations = caches_mod.locations(resolved)
+    found, skipped = named_entries(machine, locations, resolved)
+    skipped = [p for r in resolved for p in r.problems] + skipped
+    users_of = {loc.path: (loc.users[0] if loc.users else "") for loc in locations}
+    wanted = canonicalize_name(package) if package else None
+    picked = [e for e in found if wanted is None or e.project == wanted]
+    picked.sort(key=lambda e: (e.project or "~", e.version or "", e.cache, e.path))
+    return [(users_of.get(e.cache, ""), e) for e in picked], skipped

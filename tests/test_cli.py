@@ -225,7 +225,8 @@ def test_info_for_several_caches_names_each(machine: Tree, capsys):
 
 
 def test_list_json(machine: Tree, capsys):
-    code, out, _ = run(capsys, "list", "--root", str(machine.root), "-u", "alice", "-f", "json")
+    code, out, _ = run(capsys, "list", "--wheels", "--root", str(machine.root), "-u", "alice",
+                       "-f", "json")  # fmt: skip
     assert code == 0
     (record,) = json.loads(out)
     assert record["name"] == "beta-1.0-py3-none-any.whl" and record["size"] == 300

@@ -10,6 +10,7 @@ from pathlib import Path
 from fleetcache.cli import build_parser
 from fleetcache.formats.fields import (
     CACHE_FIELDS,
+    ENTRY_FIELDS,
     ENV_FIELDS,
     REPORT_FIELDS,
     document,
@@ -31,7 +32,7 @@ def test_first_screen_has_exactly_the_two_setup_commands():
 
 def test_every_json_field_is_documented():
     documented = [(f.name, f.doc) for f in CACHE_FIELDS] + [(f.name, f.doc) for f in ENV_FIELDS]
-    documented += REPORT_FIELDS
+    documented += REPORT_FIELDS + ENTRY_FIELDS
     for name, doc in documented:
         assert f"| `{name}` | {doc} |" in README
     consts = (document, envs_document, report_document)

@@ -152,7 +152,7 @@ def test_info_prints_what_pip_cache_info_prints(filled, capsys):
 def test_list_prints_what_pip_cache_list_prints(filled, capsys, fmt, pattern):
     tree = filled.tree
     pips = filled.pip("cache", "list", f"--format={fmt}", *([pattern] if pattern else []))
-    ours_args = ["list", "--root", str(tree.root), "--user", "alice", "--format", fmt]
+    ours_args = ["list", "--wheels", "--root", str(tree.root), "--user", "alice", "--format", fmt]
     assert main(ours_args + ([pattern] if pattern else [])) == 0
     assert capsys.readouterr().out == pips.replace(str(tree.root), "")
 

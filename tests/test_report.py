@@ -176,6 +176,29 @@ def test_report_by_package_with_its_insights(tree, pip_python, tmp_path, capsys)
     assert row["caches"] == 1 and row["packages"] == 2
 
 
+def test_list_shows_downloads_and_built_wheels(tree, pip_python, tmp_path, capsys):
+    users_tree(tree, pip_python, tmp_path)
+    root = str(tree.root)
+    assert main(["list", "--root", root, "-u", "alice"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["FROM", "KIND", "PACKAGE", "VERSION", "SIZE", "PATH"]
+    kinds = {tuple(line.split()[:3]) for line in table[2:]}
+    assert ("built", "built", "wheel") in kinds and ("download", "wheel", "alpha") in kinds
+    assert main(["list", "--root", root, "-u", "alice", "--package", "ALPHA", "-f", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert {(r["kind"], r["version"]) for r in records} == {
+        ("index page", None),
+        ("wheel", "1.0"),
+        ("wheel", "2.0"),
+    }
+    assert all(r["download"] and r["user"] == "alice" and r["project"] == "alpha" for r in records)
+    assert main(["list", "--root", root, "-u", "alice", "-p", "alpha", "-f", "abspath"]) == 0
+    paths = capsys.readouterr().out.split()
+    assert len(paths) == 6 and all(tree.host(p).is_file() for p in paths)
+    assert main(["list", "--root", root, "-u", "alice", "-p", "alpha", "--wheels"]) == 2
+    assert "--package names downloads too" in capsys.readouterr().err
+
+
 def test_report_rejects_bad_arguments(tree, capsys):
     assert main(["report", "--root", str(tree.root), "--top", "0"]) == 2
     assert main(["report", "--root", str(tree.root), "--by", "colour"]) == 2

@@ -8,6 +8,7 @@ from typing import Any, Callable, NamedTuple, Optional
 from fleetcache import __version__, escape
 from fleetcache.model import (
     Activity,
+    CacheEntry,
     CacheResult,
     CacheSource,
     CacheUse,
@@ -331,3 +332,45 @@ def report_document(report: Report, skipped: list[Skipped]) -> dict[str, Any]:
     )
     doc["skipped"].extend({"path": escape.text(s.path), "reason": s.reason} for s in skipped)
     return doc
+
+
+ENTRY_FIELDS: list[tuple[str, str]] = [
+    ("user", "the account whose cache holds it"),
+    ("cache", "the cache directory"),
+    ("path", "the entry, relative to the cache (an http-v2 entry is this file and its .body)"),
+    ("area", "http-v2, http (legacy: pip >= 23.3 never reads it) or wheels"),
+    ("download", "true for a download (http cache), false for a wheel pip built"),
+    ("kind", "wheel, sdist, index page, core metadata, file, built wheel or unknown"),
+    ("project", "the PEP 503-normalised project name, null when nothing names it"),
+    ("version", "its version, null for an index page or when unknown"),
+    ("how", "what named it: headers, wheel contents, sdist top directory, page title, JSON name, core metadata, index page link, file name"),
+    ("files", "its files (2 for a complete http-v2 entry)"),
+    ("size", "bytes of its files"),
+    ("modified", "when it was downloaded or built (ISO 8601 UTC)"),
+    ("complete", "false for an http-v2 half without the other (pip never uses it)"),
+]  # fmt: skip
+
+
+def entry_record(user: str, entry: CacheEntry) -> dict[str, Any]:
+    """One cache entry as JSON (``list --format json``)."""
+    return {
+        "user": escape.text(user),
+        "cache": escape.text(entry.cache),
+        "path": escape.text(entry.path),
+        "area": entry.area,
+        "download": entry.download,
+        "kind": entry.kind,
+        "project": entry.project,
+        "version": _opt(entry.version),
+        "how": entry.how,
+        "files": entry.files,
+        "size": entry.size,
+        "modified": iso(entry.mtime),
+        "complete": entry.complete,
+    }
+
+
+def entry_paths(entry: CacheEntry) -> list[str]:
+    """The absolute paths of an entry's files."""
+    path = entry.cache.rstrip("/") + "/" + entry.path
+    return [path, path + ".body"] if entry.area == "http-v2" and entry.complete else [path]

@@ -10,7 +10,7 @@ from fleetcache import escape
 from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import iso, totals
-from fleetcache.model import CacheResult, Environment, ScanResult, Skipped
+from fleetcache.model import CacheEntry, CacheResult, Environment, ScanResult, Skipped
 from fleetcache.report.views import Report
 
 HEADERS = [
@@ -223,6 +223,25 @@ class TableFormat:
         lines.extend(_skipped(report.scan))
         lines.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in skipped)
         return "\n".join(lines) + "\n"
+
+
+def list_table(found: list[tuple[str, CacheEntry]]) -> str:
+    """``fleetcache list``: one row per entry (download or built), named, largest last."""
+    if not found:
+        return "No cache entries.\n"
+    rows = [
+        [
+            "download" if e.download else "built",
+            e.kind,
+            escape.display(e.project or "?"),
+            escape.display(e.version or ""),
+            human_size(e.size),
+            escape.display(e.cache.rstrip("/") + "/" + e.path),
+        ]
+        for _, e in found
+    ]
+    headers = ["FROM", "KIND", "PACKAGE", "VERSION", "SIZE", "PATH"]
+    return tabulate(rows, headers=headers, disable_numparse=True) + "\n"
 
 
 REPORT_COLUMNS = {

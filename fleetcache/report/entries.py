@@ -150,7 +150,9 @@ def _http_v2(
                 reader.problem((*parts, key), str(exc))
         got = _with_body(reader, fd, f"{key}.body", body_st, parts, headers)
         sts = [s for s in (meta_st, body_st) if s is not None]
-        reader.add(parts, key, got, sts, complete=len(sts) == 2)
+        # a lone body is listed by its own name: the path always names a file that is there
+        name = key if meta_st is not None else f"{key}.body"
+        reader.add(parts, name, got, sts, complete=len(sts) == 2)
 
 
 def _with_body(

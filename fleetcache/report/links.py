@@ -63,7 +63,8 @@ def name_by_links(
     named = []
     for entry in entries:
         if entry.kind == "unknown" and entry.area != "wheels":
-            filename = files.get(posixpath.basename(entry.path))
+            key = posixpath.basename(entry.path)
+            filename = files.get(key[: -len(".body")] if key.endswith(".body") else key)
             got = from_filename(filename) if filename else None
             if got is not None and got.kind != "unknown":
                 entry = replace(

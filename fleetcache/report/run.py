@@ -10,7 +10,7 @@ from fleetcache import safefs
 from fleetcache import scan as scan_mod
 from fleetcache.discovery import pipconfig
 from fleetcache.machine import Machine
-from fleetcache.model import AccountCaches, CacheEntry, ScanResult, Skipped
+from fleetcache.model import AccountCaches, CacheEntry, CacheLocation, Skipped
 from fleetcache.report import views
 from fleetcache.report.entries import EntriesTask, Page, read_entries
 from fleetcache.report.links import name_by_links
@@ -18,11 +18,14 @@ from fleetcache.stats.pool import run_all
 
 
 def named_entries(
-    machine: Machine, scan: ScanResult, jobs: Optional[int] = None
+    machine: Machine,
+    locations: Sequence[CacheLocation],
+    accounts: Sequence[AccountCaches],
+    jobs: Optional[int] = None,
 ) -> tuple[list[CacheEntry], list[Skipped]]:
-    """Every entry of every cache the scan walked, named as well as pip's files allow."""
-    present = [c for c in scan.caches if c.exists and not c.skipped]
-    tasks = [EntriesTask(machine.root, c.location.path, c.location.trusted_owners) for c in present]
+    """Every entry of these caches, named as well as pip's files allow (the accounts' config
+    gives the index URLs that place relative page links)."""
+    tasks = [EntriesTask(machine.root, loc.path, loc.trusted_owners) for loc in locations]
     entries: list[CacheEntry] = []
     pages: list[Page] = []
     problems: list[Skipped] = []
@@ -30,7 +33,7 @@ def named_entries(
         entries.extend(outcome.entries)
         pages.extend(outcome.pages)
         problems.extend(outcome.problems)
-    return name_by_links(entries, pages, index_urls(machine, scan.accounts)), problems
+    return name_by_links(entries, pages, index_urls(machine, accounts)), problems
 
 
 def index_urls(machine: Machine, accounts: Sequence[AccountCaches]) -> list[str]:
@@ -58,5 +61,6 @@ def report(
 ) -> tuple[views.Report, list[Skipped]]:
     """One view of what fills the selected accounts' caches, and what could not be read."""
     scan = scan_mod.scan(machine, selection)
-    entries, problems = named_entries(machine, scan, selection.jobs)
+    present = [c.location for c in scan.caches if c.exists and not c.skipped]
+    entries, problems = named_entries(machine, present, scan.accounts, selection.jobs)
     return views.build(by, scan, entries, top), problems
