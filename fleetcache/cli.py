@@ -19,8 +19,7 @@ from fleetcache.discovery.homewalk import WalkLimits
 from fleetcache.discovery.markers import KINDS
 from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats import FORMATS, RenderOptions
-from fleetcache.formats.fields import entry_paths, entry_record
-from fleetcache.formats.table import list_table
+from fleetcache.formats.fields import entry_paths
 from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, Skipped
 from fleetcache.report.run import report as run_report
@@ -74,6 +73,13 @@ def _machine_args(parser: argparse.ArgumentParser) -> None:
 def _output_args(parser: argparse.ArgumentParser, choices: Sequence[str]) -> None:
     parser.add_argument("--format", "-f", choices=choices, default=choices[0], help="output format")
     parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    _wide_arg(parser)
+
+
+def _wide_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wide", "-w", action="store_true", help="every column in the table (it fits 80 without)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -253,7 +259,16 @@ def _add_list(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--wheels", action="store_true", help="only built wheels, printed exactly as pip does"
     )
     p.add_argument("--package", "-p", metavar="NAME", help="only this project's entries")
-    p.add_argument("--format", "-f", choices=("human", "abspath", "json"), default="human")
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=("human", "abspath", *FORMATS),
+        default="human",
+        help="human (a table; with --wheels pip's list), abspath (the files' paths), or a format "
+        "of scan's",
+    )
+    p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
+    _wide_arg(p)
     p.set_defaults(func=_cmd_list)
 
 
@@ -289,6 +304,10 @@ def _selection(args: argparse.Namespace, **more: Any) -> scan_mod.Selection:
     )
 
 
+def _render(args: argparse.Namespace) -> RenderOptions:
+    return RenderOptions(exact_bytes=args.bytes, wide=args.wide)
+
+
 def _cmd_scan(args: argparse.Namespace) -> int:
     machine = _machine(args)
     selection = _selection(
@@ -298,7 +317,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         sizes=False,
     )
     result = scan_mod.scan(machine, selection)
-    text = FORMATS[args.format].scan(result, RenderOptions(exact_bytes=args.bytes))
+    text = FORMATS[args.format].scan(result, _render(args))
     _emit(text, args.output)
     return EXIT_OK if result.complete else EXIT_PARTIAL
 
@@ -309,7 +328,7 @@ def _cmd_envs(args: argparse.Namespace) -> int:
         raise UsageError("--active needs the process table: drop --no-activity")
     selection = _selection(args, sizes=not args.no_size, kinds=tuple(args.kind))
     result = scan_mod.environments(machine, selection, active_only=args.active)
-    options = RenderOptions(exact_bytes=args.bytes, processes=args.active)
+    options = RenderOptions(exact_bytes=args.bytes, processes=args.active, wide=args.wide)
     text = FORMATS[args.format].envs(result, options)
     _emit(text, args.output)
     return EXIT_OK if result.complete else EXIT_PARTIAL
@@ -321,7 +340,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("--top must be at least 1")
     selection = _selection(args, sizes=False, envs=args.by == "env")
     report, problems = run_report(machine, selection, args.by, args.top)
-    text = FORMATS[args.format].report(report, problems, RenderOptions(exact_bytes=args.bytes))
+    text = FORMATS[args.format].report(report, problems, _render(args))
     _emit(text, args.output)
     return EXIT_OK if report.scan.complete and not problems else EXIT_PARTIAL
 
@@ -377,17 +396,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
         return _list_wheels(args, machine)
     found, skipped = pipcache.entries(machine, _users(args, machine), args.package)
     status = _report_problems(skipped, EXIT_OK)
-    if args.format == "json":
-        text = json.dumps([entry_record(user, e) for user, e in found], indent=2) + "\n"
-    elif args.format == "abspath":
+    if args.format == "abspath":
         text = "".join(escape.display(p) + "\n" for _, e in found for p in entry_paths(e))
     else:
-        text = list_table(found)
+        formatter = FORMATS["table" if args.format == "human" else args.format]
+        text = formatter.entries(found, _render(args))
     _emit(text, None)
     return status
 
 
 def _list_wheels(args: argparse.Namespace, machine: Machine) -> int:
+    if args.format not in ("human", "abspath", "json"):
+        raise UsageError("--wheels prints as pip does: --format human, abspath or json")
     found, skipped = pipcache.wheels(machine, _users(args, machine), args.pattern or "*")
     status = _report_problems(skipped, EXIT_OK)
     if args.format == "json":

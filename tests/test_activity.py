@@ -197,9 +197,14 @@ def test_processes_from_venvs_make_them_active_and_their_caches_busy(tree, procs
     assert result.activity is not None and result.activity.examined >= 5
 
     # the command line: only the environments in use, one row per process
-    assert main(["envs", "--root", str(tree.root), "--user", "alice", "--active", "--no-size"]) == 0
+    args = ["envs", "--root", str(tree.root), "--user", "alice", "--active", "--no-size"]
+    assert main([*args, "--wide"]) == 0
     table = capsys.readouterr().out
     assert f"console script {A}/tools/bin/hello" in table and f"{A}/idle" not in table
+    assert main(args) == 0  # the 80-column view wraps what is long
+    narrow = capsys.readouterr().out.splitlines()
+    assert narrow[0].split() == ["PREFIX", "PID", "USER", "WHY", "COMMAND"]
+    assert max(map(len, narrow)) <= 80
     assert main(["scan", "--root", str(tree.root), "--user", "bob", "--format", "csv"]) == 0
     assert ",false," in capsys.readouterr().out.splitlines()[1]
 

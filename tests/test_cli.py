@@ -123,7 +123,9 @@ def test_table_shows_caches_totals_and_who_has_none(machine: Tree, capsys):
     code, out, _ = run(capsys, "scan", "--root", str(machine.root), "--bytes")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split()[:3] == ["CACHE", "OWNER", "USED"]
+    assert lines[0].split() == ["CACHE", "OWNER", "BUSY", "ENVS", "HTTP", "WHEELS", "TOTAL"]
+    assert max(len(line) for line in lines[: lines.index("Used by:")]) <= 80
+    assert "  /home/alice/.cache/pip: alice (default location)" in lines
     assert any(line.startswith("/home/alice/.cache/pip  alice") for line in lines)
     assert any(line.startswith("TOTAL (1 cache)") and " 2100 " in line for line in lines)
     assert "No cache yet: root (default location), bob (default location)" in lines
@@ -278,6 +280,10 @@ def test_info_for_accounts_sharing_a_cache_shows_it_for_each(machine: Tree, caps
 def test_envs_table_lists_each_with_its_caches_then_problems(machine: Tree, capsys):
     code, out, err = run(capsys, "envs", "--root", str(machine.root), "--user", "alice")
     assert code == 0 and err == ""
+    narrow = out.splitlines()
+    assert narrow[0].split() == ["PREFIX", "KIND", "OWNER", "PYTHON", "SIZE", "ACTIVE"]
+    assert max(map(len, narrow)) <= 80
+    code, out, err = run(capsys, "envs", "--root", str(machine.root), "--user", "alice", "--wide")
     lines = out.splitlines()
     assert lines[0].split() == ["PREFIX", "KIND", "OWNER", "PYTHON", "INTERPRETER", "BASE",
                                 "CACHES", "SIZE", "MODIFIED", "ACTIVE", "FOUND", "BY"]  # fmt: skip

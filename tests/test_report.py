@@ -181,7 +181,8 @@ def test_list_shows_downloads_and_built_wheels(tree, pip_python, tmp_path, capsy
     root = str(tree.root)
     assert main(["list", "--root", root, "-u", "alice"]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["FROM", "KIND", "PACKAGE", "VERSION", "SIZE", "PATH"]
+    assert table[0].split() == ["FROM", "KIND", "PACKAGE", "VERSION", "SIZE", "MODIFIED"]
+    assert max(map(len, table)) <= 80
     kinds = {tuple(line.split()[:3]) for line in table[2:]}
     assert ("built", "built", "wheel") in kinds and ("download", "wheel", "alpha") in kinds
     assert main(["list", "--root", root, "-u", "alice", "--package", "ALPHA", "-f", "json"]) == 0

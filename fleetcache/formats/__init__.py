@@ -5,6 +5,8 @@ from __future__ import annotations
 from fleetcache.formats.base import Formatter, RenderOptions
 from fleetcache.formats.csv_format import CsvFormat
 from fleetcache.formats.json_format import JsonFormat
+from fleetcache.formats.markdown import MarkdownFormat
+from fleetcache.formats.prometheus import PrometheusFormat
 from fleetcache.formats.table import TableFormat
 
 # --format name -> formatter; the first is the default
@@ -12,6 +14,8 @@ FORMATS: dict[str, Formatter] = {
     "table": TableFormat(),
     "json": JsonFormat(),
     "csv": CsvFormat(),
+    "markdown": MarkdownFormat(),
+    "prometheus": PrometheusFormat(),
 }
 
 __all__ = ["FORMATS", "Formatter", "RenderOptions"]

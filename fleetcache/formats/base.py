@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from fleetcache.model import ScanResult, Skipped
+from fleetcache.model import CacheEntry, ScanResult, Skipped
 from fleetcache.report.views import Report
 
 
@@ -16,6 +16,7 @@ class RenderOptions:
 
     exact_bytes: bool = False
     processes: bool = False
+    wide: bool = False  # every column, however wide (tables are made to fit 80 columns)
 
 
 class Formatter(Protocol):
@@ -31,4 +32,8 @@ class Formatter(Protocol):
 
     def report(self, report: Report, skipped: list[Skipped], options: RenderOptions) -> str:
         """The text of a report view."""
+        ...
+
+    def entries(self, found: list[tuple[str, CacheEntry]], options: RenderOptions) -> str:
+        """The text of ``fleetcache list``: (account, entry) pairs."""
         ...

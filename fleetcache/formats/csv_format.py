@@ -7,8 +7,8 @@ import io
 
 from fleetcache import escape
 from fleetcache.formats.base import RenderOptions
-from fleetcache.formats.fields import CACHE_FIELDS, ENV_FIELDS
-from fleetcache.model import ScanResult, Skipped
+from fleetcache.formats.fields import CACHE_FIELDS, ENTRY_FIELDS, ENV_FIELDS, entry_record
+from fleetcache.model import CacheEntry, ScanResult, Skipped
 from fleetcache.report.views import Report
 
 COLUMNS = ["path", "owner", "owner_uid", "users", "sources", "busy", "busy_reasons"] + [
@@ -71,6 +71,17 @@ class CsvFormat:
                     value = ";".join(str(v) for v in value)
                 cells.append("" if value is None else _cell(value))
             writer.writerow(cells)
+        return out.getvalue()
+
+    def entries(self, found: list[tuple[str, CacheEntry]], options: RenderOptions) -> str:
+        """One row per entry, the fields of ``list --format json``."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        names = [name for name, _ in ENTRY_FIELDS]
+        writer.writerow(names)
+        for user, entry in found:
+            record = entry_record(user, entry)
+            writer.writerow(["" if record[n] is None else _cell(record[n]) for n in names])
         return out.getvalue()
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from fleetcache.formats.base import RenderOptions
-from fleetcache.formats.fields import document, envs_document, report_document
-from fleetcache.model import ScanResult, Skipped
+from fleetcache.formats.fields import document, entry_record, envs_document, report_document
+from fleetcache.model import CacheEntry, ScanResult, Skipped
 from fleetcache.report.views import Report
 
 
@@ -24,3 +24,7 @@ class JsonFormat:
     def report(self, report: Report, skipped: list[Skipped], options: RenderOptions) -> str:
         """The report document (see the README)."""
         return json.dumps(report_document(report, skipped), indent=2) + "\n"
+
+    def entries(self, found: list[tuple[str, CacheEntry]], options: RenderOptions) -> str:
+        """A list of entry records (see the README)."""
+        return json.dumps([entry_record(user, e) for user, e in found], indent=2) + "\n"

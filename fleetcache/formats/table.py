@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Mapping
+from typing import Any, Callable, Optional
 
 from tabulate import tabulate
 
@@ -41,6 +42,40 @@ ENV_HEADERS = [
 ACTIVE_HEADERS = ["PREFIX", "KIND", "OWNER", "ACTIVE", "PID", "USER", "WHY", "COMMAND"]
 COMMAND_WIDTH = 60
 HEADERS_AGE = ["OLDEST", "NEWEST"]
+# the 80-column views: header -> (shown as, wrap width); --wide shows every column
+SCAN_NARROW = {
+    "CACHE": ("CACHE", 26),
+    "OWNER": ("OWNER", 8),
+    "BUSY": ("BUSY", 5),
+    "ENVS": ("ENVS", 4),
+    "HTTP": ("HTTP", 8),
+    "WHEEL SIZE": ("WHEELS", 8),
+    "TOTAL": ("TOTAL", 8),
+}
+ENV_NARROW = {
+    "PREFIX": ("PREFIX", 28),
+    "KIND": ("KIND", 12),
+    "OWNER": ("OWNER", 8),
+    "PYTHON": ("PYTHON", 7),
+    "SIZE": ("SIZE", 8),
+    "ACTIVE": ("ACTIVE", 7),
+}
+ACTIVE_NARROW = {
+    "PREFIX": ("PREFIX", 22),
+    "PID": ("PID", 7),
+    "USER": ("USER", 8),
+    "WHY": ("WHY", 17),
+    "COMMAND": ("COMMAND", 18),
+}
+LIST_HEADERS = ["FROM", "KIND", "PACKAGE", "VERSION", "SIZE", "MODIFIED", "PATH"]
+LIST_NARROW = {
+    "FROM": ("FROM", 8),
+    "KIND": ("KIND", 11),
+    "PACKAGE": ("PACKAGE", 18),
+    "VERSION": ("VERSION", 10),
+    "SIZE": ("SIZE", 8),
+    "MODIFIED": ("MODIFIED", 10),
+}
 
 
 def human_size(size: int) -> str:
@@ -63,7 +98,55 @@ def used_by(cache: CacheResult) -> str:
 
 
 class TableFormat:
-    """A plain table for people; paths escaped."""
+    """A plain table for people; paths escaped. ``tablefmt`` is tabulate's (markdown: github)."""
+
+    tablefmt = "simple"
+    always_wide = False
+
+    def _table(
+        self, rows: list[list[Any]], headers: list[str], widths: Optional[list[Any]] = None
+    ) -> str:
+        return tabulate(
+            rows,
+            headers=headers,
+            tablefmt=self.tablefmt,
+            disable_numparse=True,
+            maxcolwidths=widths,
+        )
+
+    def _view(
+        self,
+        rows: list[list[Any]],
+        headers: list[str],
+        narrow: Mapping[str, tuple[str, int]],
+        options: RenderOptions,
+    ) -> str:
+        """All the columns (``--wide``), or the narrow view's, renamed and wrapped to fit 80."""
+        if options.wide or self.always_wide:
+            return self._table(rows, headers)
+        keep = [headers.index(h) for h in narrow]
+        picked = [[row[i] for i in keep] for row in rows]
+        names = [title for title, _ in narrow.values()]
+        return self._table(picked, names, [width for _, width in narrow.values()])
+
+    def entries(self, found: list[tuple[str, CacheEntry]], options: RenderOptions) -> str:
+        """``fleetcache list``: one row per entry (download or built), named."""
+        if not found:
+            return "No cache entries.\n"
+        size: Callable[[int], str] = str if options.exact_bytes else human_size
+        rows = [
+            [
+                "download" if e.download else "built",
+                e.kind,
+                escape.display(e.project or "?"),
+                escape.display(e.version or ""),
+                size(e.size),
+                _day(e.mtime),
+                escape.display(e.cache.rstrip("/") + "/" + e.path),
+            ]
+            for _, e in found
+        ]
+        return self._view(rows, LIST_HEADERS, LIST_NARROW, options) + "\n"
 
     def scan(self, result: ScanResult, options: RenderOptions) -> str:
         """The scan as a table, its totals, missing caches and what was skipped."""
@@ -105,7 +188,13 @@ class TableFormat:
                 "",
             ]
         )
-        lines = [tabulate(rows, headers=HEADERS + HEADERS_AGE, disable_numparse=True)]
+        lines = [self._view(rows, HEADERS + HEADERS_AGE, SCAN_NARROW, options)]
+        if not (options.wide or self.always_wide) and present:
+            lines.append("Used by:")
+            lines.extend(
+                f"  {escape.display(c.location.path)}: {escape.display(used_by(c))}"
+                for c in present
+            )
         lines.extend(_junk(sums, size))
         lines.extend(_busy(result))
         missing = [c for c in result.caches if not c.exists]
@@ -126,7 +215,7 @@ class TableFormat:
     def envs(self, result: ScanResult, options: RenderOptions) -> str:
         """One row per interpreter or environment, then their problems and what was skipped."""
         if options.processes:
-            return self.processes(result)
+            return self.processes(result, options)
         size: Callable[[int], str] = str if options.exact_bytes else human_size
         rows = [
             [
@@ -163,12 +252,12 @@ class TableFormat:
                 "",
             ]
         )
-        lines = [tabulate(rows, headers=ENV_HEADERS, disable_numparse=True)]
+        lines = [self._view(rows, ENV_HEADERS, ENV_NARROW, options)]
         lines.extend(_env_problems(result))
         lines.extend(_skipped(result))
         return "\n".join(lines) + "\n"
 
-    def processes(self, result: ScanResult) -> str:
+    def processes(self, result: ScanResult, options: RenderOptions) -> str:
         """``envs --active``: one row per process running from an environment, and why."""
         rows = []
         for e in result.environments:
@@ -181,7 +270,7 @@ class TableFormat:
                         state(e.active, e.activity_checked) if i == 0 else "",
                         "" if use.pid is None else str(use.pid),
                         escape.display(use.user or ""),
-                        escape.display(use.why),
+                        escape.display(why(use.why, e.prefix, options.wide)),
                         escape.display(_shorten(use.command)),
                     ]
                 )
@@ -190,7 +279,7 @@ class TableFormat:
         elif not rows:
             lines = ["No environment is in use."]
         else:
-            lines = [tabulate(rows, headers=ACTIVE_HEADERS, disable_numparse=True)]
+            lines = [self._view(rows, ACTIVE_HEADERS, ACTIVE_NARROW, options)]
         lines.extend(_skipped(result))
         return "\n".join(lines) + "\n"
 
@@ -214,34 +303,23 @@ class TableFormat:
                     escape.display(_shorten(listed)),
                 ]
             )
-        headers = [key.upper(), "ENTRIES", "DOWNLOADS", "BUILT", "TOTAL", "UNNAMED",
-                   extra.upper().replace("_", " ")]  # fmt: skip
-        lines = [tabulate(rows, headers=headers, disable_numparse=True)] if rows else []
+        last = extra.upper().replace("_", " ")
+        headers = [key.upper(), "ENTRIES", "DOWNLOADS", "BUILT", "TOTAL", "UNNAMED", last]
+        narrow = {
+            key.upper(): (key.upper(), 22),
+            "ENTRIES": ("ENTRIES", 7),
+            "DOWNLOADS": ("DOWNLOADS", 9),
+            "BUILT": ("BUILT", 8),
+            "TOTAL": ("TOTAL", 8),
+            last: (last, 14),
+        }
+        lines = [self._view(rows, headers, narrow, options)] if rows else []
         if not rows:
             lines.append("No cache entries.")
         lines.extend(_insights(report, size))
         lines.extend(_skipped(report.scan))
         lines.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in skipped)
         return "\n".join(lines) + "\n"
-
-
-def list_table(found: list[tuple[str, CacheEntry]]) -> str:
-    """``fleetcache list``: one row per entry (download or built), named, largest last."""
-    if not found:
-        return "No cache entries.\n"
-    rows = [
-        [
-            "download" if e.download else "built",
-            e.kind,
-            escape.display(e.project or "?"),
-            escape.display(e.version or ""),
-            human_size(e.size),
-            escape.display(e.cache.rstrip("/") + "/" + e.path),
-        ]
-        for _, e in found
-    ]
-    headers = ["FROM", "KIND", "PACKAGE", "VERSION", "SIZE", "PATH"]
-    return tabulate(rows, headers=headers, disable_numparse=True) + "\n"
 
 
 REPORT_COLUMNS = {
@@ -286,6 +364,11 @@ def _insights(report: Report, size: Callable[[int], str]) -> list[str]:
     if ages:
         lines.append(f"Ages (downloaded or built): {ages}")
     return lines
+
+
+def why(text: str, prefix: str, wide: bool) -> str:
+    """A reason, its environment's own paths shown relative to it in the narrow view."""
+    return text if wide else text.replace(prefix.rstrip("/") + "/", "")
 
 
 def state(value: bool | None, checked: bool) -> str:

@@ -1,0 +1,152 @@
+"""Prometheus: the text exposition format, for node_exporter's textfile collector.
+
+Every metric is a gauge named ``fleetcache_*`` with HELP and TYPE lines; labels carry the path,
+user, kind, ... Write it atomically into the collector's directory: ``-o DIR/fleetcache.prom``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Optional
+
+from fleetcache import escape
+from fleetcache.formats.base import RenderOptions
+from fleetcache.formats.fields import totals
+from fleetcache.model import CacheEntry, ScanResult, Skipped
+from fleetcache.report.views import Report
+
+Labels = Mapping[str, Optional[str]]
+REPORT_KEYS = {
+    "package": ("package", "package"),
+    "cache": ("cache", "path"),
+    "user": ("user", "user"),
+    "env": ("environment", "prefix"),
+    "host": ("host", "host"),
+}
+
+
+def _label(value: str) -> str:
+    return escape.text(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: Optional[float]) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "NaN"
+    return repr(float(value)) if isinstance(value, float) else str(int(value))
+
+
+def _state(value: Optional[bool]) -> float:
+    return math.nan if value is None else float(value)
+
+
+class _Metrics:
+    """Samples grouped by metric, written with their HELP and TYPE lines."""
+
+    def __init__(self) -> None:
+        self.families: dict[str, tuple[str, list[str]]] = {}
+
+    def add(self, name: str, doc: str, labels: Labels, value: Optional[float]) -> None:
+        full = "fleetcache_" + name
+        family = self.families.setdefault(full, (doc, []))
+        shown = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items() if v is not None)
+        family[1].append(
+            f"{full}{{{shown}}} {_number(value)}" if shown else f"{full} {_number(value)}"
+        )
+
+    def text(self) -> str:
+        lines = []
+        for name, (doc, samples) in self.families.items():
+            lines.append(f"# HELP {name} {doc}")
+            lines.append(f"# TYPE {name} gauge")
+            lines.extend(samples)
+        return "\n".join(lines) + "\n"
+
+
+def _run(m: _Metrics, result: ScanResult) -> None:
+    m.add(
+        "scan_timestamp_seconds", "When the report was made (Unix time).", {}, result.generated_at
+    )
+    m.add("scan_skipped", "Things the run could not read or refused (see its JSON).", {},
+          len(result.skipped))  # fmt: skip
+
+
+class PrometheusFormat:
+    """Gauges for caches, environments, report rows and cache entries."""
+
+    def scan(self, result: ScanResult, options: RenderOptions) -> str:
+        """One set of gauges per cache, and the run's own."""
+        m = _Metrics()
+        for c in result.caches:
+            if not c.exists or c.skipped:
+                continue
+            f = c.figures
+            labels = {"path": c.location.path, "owner": c.owner,
+                      "users": ",".join(c.location.users)}  # fmt: skip
+            m.add("cache_bytes", "Bytes under a pip cache directory.", labels, f.total_bytes)
+            m.add("cache_files", "Files under a pip cache directory.", labels, f.total_files)
+            m.add(
+                "cache_http_bytes", "Bytes of downloads (pip's http cache).", labels, f.http_bytes
+            )
+            m.add("cache_wheel_bytes", "Bytes of wheels pip built.", labels, f.wheel_bytes)
+            junk = f.orphan_bytes + f.tmp_bytes + f.legacy_http_bytes + f.legacy_wheel_bytes
+            m.add("cache_junk_bytes", "Bytes pip can never use again.", labels, junk)
+            m.add("cache_environments", "Environments whose pip uses the cache.", labels,
+                  len(c.environments))  # fmt: skip
+            m.add("cache_busy", "1 while a process uses the cache, 0 when none, NaN unknown.",
+                  labels, _state(c.busy))  # fmt: skip
+            if f.newest_mtime is not None:
+                m.add("cache_newest_timestamp_seconds", "Newest file in the cache (Unix time).",
+                      labels, f.newest_mtime)  # fmt: skip
+        sums = totals(result)
+        m.add("caches_bytes", "Bytes under every cache scanned.", {}, sums["total_bytes"])
+        _run(m, result)
+        return m.text()
+
+    def envs(self, result: ScanResult, options: RenderOptions) -> str:
+        """One set of gauges per environment."""
+        m = _Metrics()
+        for e in result.environments:
+            labels = {"prefix": e.prefix, "kind": e.kind, "owner": e.owner}
+            info = {**labels, "python_version": e.python_version, "role": e.role}
+            m.add("environment_info", "An interpreter or environment (always 1).", info, 1)
+            if e.size_bytes is not None:
+                m.add("environment_bytes", "Bytes of its files.", labels, e.size_bytes)
+            m.add("environment_active", "1 while a process runs from it, 0 when none, NaN unknown.",
+                  labels, _state(e.active))  # fmt: skip
+            m.add("environment_processes", "Processes running from it.", labels, len(e.pids))
+        _run(m, result)
+        return m.text()
+
+    def report(self, report: Report, skipped: list[Skipped], options: RenderOptions) -> str:
+        """One gauge per report row, and the insights."""
+        m = _Metrics()
+        key, label = REPORT_KEYS[report.by]
+        for row in report.rows:
+            labels = {"by": report.by, label: str(row.get(key, ""))}
+            m.add("report_bytes", "Bytes of the row's cache entries.", labels, row["bytes"])
+            m.add("report_download_bytes", "Bytes of its downloads.", labels, row["download_bytes"])
+            m.add("report_wheel_bytes", "Bytes of its built wheels.", labels, row["wheel_bytes"])
+            m.add("report_entries", "Cache entries of the row.", labels, row["entries"])
+        found = report.insights
+        m.add("duplicated_bytes", "Bytes several accounts' caches hold twice (every copy but one).",
+              {}, found["duplicated"]["bytes"])  # fmt: skip
+        m.add("superseded_bytes", "Bytes of older versions beside a newer one in the same cache.",
+              {}, found["superseded"]["bytes"])  # fmt: skip
+        m.add("junk_bytes", "Bytes pip can never use again.", {}, found["junk"]["bytes"])
+        m.add(
+            "unnamed_bytes", "Bytes of entries nothing names.", {}, found["unattributed"]["bytes"]
+        )
+        for age in found["ages"]:
+            m.add("age_bytes", "Bytes of entries by age.", {"age": age["age"]}, age["bytes"])
+        _run(m, report.scan)
+        return m.text()
+
+    def entries(self, found: list[tuple[str, CacheEntry]], options: RenderOptions) -> str:
+        """One gauge per cache entry (a large cache makes many series: mind the cardinality)."""
+        m = _Metrics()
+        for user, e in found:
+            labels = {"user": user, "cache": e.cache, "path": e.path, "kind": e.kind,
+                      "project": e.project, "version": e.version}  # fmt: skip
+            m.add("entry_bytes", "Bytes of a cache entry.", labels, e.size)
+        return m.text() if found else ""
