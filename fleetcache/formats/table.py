@@ -339,14 +339,15 @@ def _insights(report: Report, size: Callable[[int], str]) -> list[str]:
     if dup["bytes"]:
         top = ", ".join(f"{t['package']} {size(t['bytes'])}" for t in dup["top"])
         lines.append(
-            f"Held by several accounts: {size(dup['bytes'])} in {dup['entries']} extra copies "
+            f"Held by several accounts: {size(dup['bytes'])} in "
+            f"{plural(dup['entries'], 'extra copy', 'extra copies')} "
             f"(one shared cache or a proxy would save it): {top}"
         )
     old = found["superseded"]
     if old["bytes"]:
         top = ", ".join(f"{t['package']} {size(t['bytes'])}" for t in old["top"])
         lines.append(
-            f"Superseded versions: {size(old['bytes'])} in {old['entries']} entries "
+            f"Superseded versions: {size(old['bytes'])} in {plural(old['entries'], 'entry')} "
             f"(a newer version is cached beside them): {top}"
         )
     junk = found["junk"]
@@ -359,11 +360,18 @@ def _insights(report: Report, size: Callable[[int], str]) -> list[str]:
         )
     unnamed = found["unattributed"]
     if unnamed["entries"]:
-        lines.append(f"Unnamed: {unnamed['entries']} entries, {size(unnamed['bytes'])}")
+        lines.append(f"Unnamed: {plural(unnamed['entries'], 'entry')}, {size(unnamed['bytes'])}")
     ages = ", ".join(f"{a['age']} {size(a['bytes'])}" for a in found["ages"] if a["entries"])
     if ages:
         lines.append(f"Ages (downloaded or built): {ages}")
     return lines
+
+
+def plural(count: int, one: str, many: Optional[str] = None) -> str:
+    """``1 entry``, ``2 entries``."""
+    if count == 1:
+        return f"1 {one}"
+    return f"{count} {many or (one[:-1] + 'ies' if one.endswith('y') else one + 's')}"
 
 
 def why(text: str, prefix: str, wide: bool) -> str:
@@ -447,7 +455,7 @@ def _day(ts: float | None) -> str:
 def _junk(sums: dict[str, int], size: Callable[[int], str]) -> list[str]:
     """One line on what pip can never use again, when there is any."""
     parts = [
-        (sums["orphan_bytes"], f"{sums['orphan_files']} orphan halves"),
+        (sums["orphan_bytes"], plural(sums["orphan_files"], "orphan half", "orphan halves")),
         (sums["tmp_bytes"], f"{sums['tmp_files']} tmp leftovers"),
         (sums["legacy_http_bytes"], f"{sums['legacy_http_files']} legacy http/ files"),
         (sums["legacy_wheel_bytes"], f"{sums['legacy_wheel_entries']} pre-20.0 wheel entries"),

@@ -1,0 +1,146 @@
+"""A fixed scan, report and entries: the same input for every format's exact-output test."""
+
+from __future__ import annotations
+
+from fleetcache.model import (
+    CACHE_COMMANDS,
+    Account,
+    AccountCaches,
+    Activity,
+    CacheEntry,
+    CacheFigures,
+    CacheLocation,
+    CacheResult,
+    CacheSource,
+    CacheUse,
+    Environment,
+    ProcessUse,
+    ScanResult,
+)
+from fleetcache.report.views import build
+
+T = 1795300000.0  # 2026-11-21T22:26:40Z
+SOURCE = CacheSource("default", "alice", CACHE_COMMANDS)
+CACHE = "/home/alice/.cache/pip"
+FIGURES = CacheFigures(
+    http_files=4,
+    http_bytes=23513,
+    wheel_files=1,
+    wheel_bytes=1134,
+    total_files=6,
+    total_bytes=24647,
+    dirs=12,
+    http_v2_files=4,
+    http_v2_bytes=23513,
+    http_entries=2,
+    wheel_entries=1,
+    orphan_files=1,
+    orphan_bytes=120,
+    oldest_mtime=T - 86400 * 40,
+    newest_mtime=T - 3600,
+)
+USE = ProcessUse(
+    4242,
+    1000,
+    "alice",
+    "python app.py",
+    "runs /home/alice/proj/.venv/bin/python",
+    environment="/home/alice/proj/.venv",
+)
+ENV = Environment(
+    prefix="/home/alice/proj/.venv",
+    kind="venv",
+    role="environment",
+    owner_uid=1000,
+    owner="alice",
+    python_version="3.11.2",
+    version_from="pyvenv.cfg",
+    interpreter="/home/alice/proj/.venv/bin/python",
+    base_interpreter="/usr/bin/python3.11",
+    project="/home/alice/proj",
+    marker="pyvenv.cfg",
+    found_by=("home walk",),
+    caches=(CacheUse(CACHE, SOURCE),),
+    size_bytes=1234567,
+    files=321,
+    last_modified=T - 7200,
+    activity=(USE,),
+    activity_checked=True,
+)
+RESULT = ScanResult(
+    host="box",
+    generated_at=T,
+    root="/",
+    accounts=(
+        AccountCaches(Account("alice", 1000, 1000, "/home/alice"), (CacheUse(CACHE, SOURCE),)),
+    ),
+    caches=(
+        CacheResult(
+            CacheLocation(CACHE, (SOURCE,), frozenset({1000})),
+            True,
+            1000,
+            "alice",
+            FIGURES,
+            environments=(ENV.prefix,),
+            busy_reasons=(USE,),
+            busy_checked=True,
+        ),
+    ),
+    skipped=(),
+    environments=(ENV,),
+    activity=Activity(50, 40, 0),
+)
+KEY = "9c1bffdb47554aaae39ee2dba009fe44710b9b7845758dbb9f0c8fa0"
+ENTRIES = [
+    CacheEntry(
+        CACHE,
+        f"http-v2/9/c/1/b/f/{KEY}",
+        "http-v2",
+        "wheel",
+        "alpha",
+        "2.0",
+        "wheel contents",
+        2,
+        21178,
+        T - 3600,
+    ),
+    CacheEntry(
+        CACHE,
+        f"http-v2/3/b/7/f/f/3b7f{KEY[4:]}",
+        "http-v2",
+        "wheel",
+        "alpha",
+        "1.0",
+        "headers",
+        2,
+        3500,
+        T - 86400 * 40,
+    ),
+    CacheEntry(
+        CACHE,
+        "wheels/58/37/2e/" + "6b" * 25 + "/beta-1.0-py3-none-any.whl",
+        "wheels",
+        "built wheel",
+        "beta",
+        "1.0",
+        "file name",
+        1,
+        874,
+        T - 86400 * 400,
+    ),
+    CacheEntry(
+        CACHE,
+        f"http-v2/0/0/0/0/0/0000{KEY[4:]}",
+        "http-v2",
+        "unknown",
+        None,
+        None,
+        "",
+        1,
+        120,
+        T - 86400,
+        complete=False,
+    ),
+]
+REPORT = build("package", RESULT, ENTRIES)
+FOUND = [("alice", e) for e in ENTRIES]
