@@ -22,6 +22,7 @@ from fleetcache.formats import FORMATS, RenderOptions
 from fleetcache.formats.fields import entry_paths
 from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, Skipped
+from fleetcache.report import merge as merge_mod
 from fleetcache.report.run import report as run_report
 from fleetcache.report.views import VIEWS
 
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_scan(sub)
     _add_envs(sub)
     _add_report(sub)
+    _add_merge(sub)
     _add_dir(sub)
     _add_info(sub)
     _add_list(sub)
@@ -193,6 +195,24 @@ def _add_report(sub: argparse._SubParsersAction[_Parser]) -> None:
     _env_args(p)
     _output_args(p, tuple(FORMATS))
     p.set_defaults(func=_cmd_report)
+
+
+def _add_merge(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = _subparser(
+        sub,
+        "merge",
+        "many hosts' JSON reports (scan, or one report view) into one, each record with its host",
+    )
+    p.add_argument(
+        "reports",
+        nargs="+",
+        metavar="[HOST=]FILE",
+        help="a `scan --format json` (or `report --format json`) document; HOST= names the host "
+        "(an inventory name) instead of the host the report says",
+    )
+    p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
+    _output_args(p, tuple(FORMATS))
+    p.set_defaults(func=_cmd_merge)
 
 
 def _env_args(p: argparse.ArgumentParser) -> None:
@@ -345,6 +365,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK if report.scan.complete and not problems else EXIT_PARTIAL
 
 
+def _cmd_merge(args: argparse.Namespace) -> int:
+    doc = merge_mod.merge(args.reports)
+    _emit(FORMATS[args.format].merged(doc, _render(args)), args.output)
+    return EXIT_PARTIAL if doc["skipped"] else EXIT_OK
+
+
 def _cmd_dir(args: argparse.Namespace) -> int:
     machine = _machine(args)
     resolved = pipcache.dirs(machine, _users(args, machine))
@@ -476,7 +502,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except UnknownUser as exc:
         _warn(f"error: {exc.args[0]}")
         return EXIT_USAGE
-    except scan_mod.ScanError as exc:
+    except (scan_mod.ScanError, merge_mod.MergeError) as exc:
         _warn(f"error: {exc}")
         return EXIT_ERROR
     except BrokenPipeError:

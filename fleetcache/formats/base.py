@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from fleetcache.model import CacheEntry, ScanResult, Skipped
 from fleetcache.report.views import Report
@@ -36,4 +36,8 @@ class Formatter(Protocol):
 
     def entries(self, found: list[tuple[str, CacheEntry]], options: RenderOptions) -> str:
         """The text of ``fleetcache list``: (account, entry) pairs."""
+        ...
+
+    def merged(self, doc: dict[str, Any], options: RenderOptions) -> str:
+        """The text of ``fleetcache merge``: many hosts' records, each with its ``host``."""
         ...

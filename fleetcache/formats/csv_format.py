@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 from fleetcache import escape
 from fleetcache.formats.base import RenderOptions
@@ -83,6 +84,31 @@ class CsvFormat:
             record = entry_record(user, entry)
             writer.writerow(["" if record[n] is None else _cell(record[n]) for n in names])
         return out.getvalue()
+
+    def merged(self, doc: dict[str, Any], options: RenderOptions) -> str:
+        """One row per cache (or report row) of every host, ``host`` first."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        records = doc["rows"] if "by" in doc else doc["caches"]
+        columns = ["host", *COLUMNS] if "caches" in doc else _keys(records)
+        writer.writerow(columns)
+        for record in records:
+            writer.writerow([_merged_cell(name, record.get(name)) for name in columns])
+        return out.getvalue()
+
+
+def _keys(records: list[dict[str, Any]]) -> list[str]:
+    return list(dict.fromkeys(k for r in records for k in r)) or ["host"]
+
+
+def _merged_cell(name: str, value: Any) -> str:
+    if name == "sources" and isinstance(value, list):
+        return ";".join(_source(s.get("user"), str(s.get("description", ""))) for s in value)
+    if name == "busy_reasons" and isinstance(value, list):
+        return ";".join(str(u.get("pid")) for u in value if u.get("pid") is not None)
+    if isinstance(value, list):
+        return escape.display(";".join(str(v) for v in value))
+    return "" if value is None else _cell(value)
 
 
 def _source(user: str | None, description: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import document, entry_record, envs_document, report_document
@@ -28,3 +29,7 @@ class JsonFormat:
     def entries(self, found: list[tuple[str, CacheEntry]], options: RenderOptions) -> str:
         """A list of entry records (see the README)."""
         return json.dumps([entry_record(user, e) for user, e in found], indent=2) + "\n"
+
+    def merged(self, doc: dict[str, Any], options: RenderOptions) -> str:
+        """The merged document (see the README)."""
+        return json.dumps(doc, indent=2) + "\n"

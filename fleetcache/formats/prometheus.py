@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Optional
+from typing import Any, Optional
 
 from fleetcache import escape
 from fleetcache.formats.base import RenderOptions
@@ -150,3 +150,31 @@ class PrometheusFormat:
                       "project": e.project, "version": e.version}  # fmt: skip
             m.add("entry_bytes", "Bytes of a cache entry.", labels, e.size)
         return m.text() if found else ""
+
+    def merged(self, doc: dict[str, Any], options: RenderOptions) -> str:
+        """The caches' gauges (or the report rows'), each with its host."""
+        m = _Metrics()
+        if "by" in doc:
+            key, label = REPORT_KEYS[doc["by"]]
+            for row in doc["rows"]:
+                labels = {"host": str(row.get("host")), "by": doc["by"], label: str(row.get(key))}
+                m.add("report_bytes", "Bytes of the row's cache entries.", labels,
+                      int(row.get("bytes") or 0))  # fmt: skip
+        for c in doc.get("caches", []):
+            if not c.get("exists") or c.get("skipped"):
+                continue
+            labels = {"host": str(c.get("host")), "path": str(c.get("path")),
+                      "owner": c.get("owner"), "users": ",".join(map(str, c.get("users") or []))}  # fmt: skip
+            m.add("cache_bytes", "Bytes under a pip cache directory.", labels,
+                  int(c.get("total_bytes") or 0))  # fmt: skip
+            m.add("cache_http_bytes", "Bytes of downloads (pip's http cache).", labels,
+                  int(c.get("http_bytes") or 0))  # fmt: skip
+            m.add("cache_wheel_bytes", "Bytes of wheels pip built.", labels,
+                  int(c.get("wheel_bytes") or 0))  # fmt: skip
+            busy = c.get("busy")
+            m.add("cache_busy", "1 while a process uses the cache, 0 when none, NaN unknown.",
+                  labels, math.nan if busy is None else float(bool(busy)))  # fmt: skip
+        for h in doc["hosts"]:
+            m.add("host_skipped", "Things the host's run could not read or refused.",
+                  {"host": str(h["host"])}, int(h["skipped"]))  # fmt: skip
+        return m.text()

@@ -257,6 +257,41 @@ class TableFormat:
         lines.extend(_skipped(result))
         return "\n".join(lines) + "\n"
 
+    def merged(self, doc: dict[str, Any], options: RenderOptions) -> str:
+        """``fleetcache merge``: every host's caches (or report rows), then the hosts."""
+        size: Callable[[int], str] = str if options.exact_bytes else human_size
+        if "by" in doc:
+            key, _ = REPORT_COLUMNS[doc["by"]]
+            rows = [
+                [escape.display(str(r.get("host"))), escape.display(str(r.get(key, ""))),
+                 r.get("entries", 0), size(int(r.get("bytes") or 0))]
+                for r in doc["rows"]
+            ]  # fmt: skip
+            headers = ["HOST", key.upper(), "ENTRIES", "TOTAL"]
+            narrow = {"HOST": ("HOST", 12), key.upper(): (key.upper(), 30),
+                      "ENTRIES": ("ENTRIES", 7), "TOTAL": ("TOTAL", 8)}  # fmt: skip
+        else:
+            busy = {True: "yes", False: "no", None: "maybe"}
+            rows = [
+                [escape.display(str(c.get("host"))), escape.display(str(c.get("path"))),
+                 escape.display(str(c.get("owner") or "")), busy.get(c.get("busy"), "?"),
+                 size(int(c.get("http_bytes") or 0)), size(int(c.get("total_bytes") or 0)),
+                 escape.display(", ".join(map(str, c.get("users") or [])))]
+                for c in doc["caches"] if c.get("exists") and not c.get("skipped")
+            ]  # fmt: skip
+            headers = ["HOST", "CACHE", "OWNER", "BUSY", "HTTP", "TOTAL", "USERS"]
+            narrow = MERGED_NARROW
+            total = sum(int(c.get("total_bytes") or 0) for c in doc["caches"] if c.get("exists"))
+            rows.append(["TOTAL", "", "", "", "", size(total), ""])
+        lines = [self._view(rows, headers, narrow, options) if rows else "No records."]
+        lines.append("Hosts:")
+        lines.extend(
+            f"  {escape.display(str(h['host']))}: {escape.display(str(h['file']))}, generated "
+            f"{h['generated_at']}, {plural(h['skipped'], 'thing')} skipped"
+            for h in doc["hosts"]
+        )
+        return "\n".join(lines) + "\n"
+
     def processes(self, result: ScanResult, options: RenderOptions) -> str:
         """``envs --active``: one row per process running from an environment, and why."""
         rows = []
@@ -320,6 +355,16 @@ class TableFormat:
         lines.extend(_skipped(report.scan))
         lines.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in skipped)
         return "\n".join(lines) + "\n"
+
+
+MERGED_NARROW = {
+    "HOST": ("HOST", 10),
+    "CACHE": ("CACHE", 22),
+    "OWNER": ("OWNER", 8),
+    "BUSY": ("BUSY", 5),
+    "HTTP": ("HTTP", 8),
+    "TOTAL": ("TOTAL", 8),
+}
 
 
 REPORT_COLUMNS = {

@@ -1,0 +1,116 @@
+"""Many hosts' JSON reports (``scan --format json``, or ``report --format json`` of one view)
+into one document with a ``host`` on every record. A file that is not such a report, or of a
+schema this version does not know, stops the merge with one line naming the file."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from fleetcache.formats.fields import SCHEMA_VERSION, TOTAL_FIELDS
+
+SUPPORTED = (SCHEMA_VERSION,)
+MAX_BYTES = 1 << 30
+
+
+class MergeError(Exception):
+    """A report that cannot be merged; the message names the file."""
+
+
+def split_source(arg: str) -> tuple[str | None, str]:
+    """``HOST=FILE`` names the host (an inventory name) for that file; else the file's own."""
+    if "=" in arg and not os.path.exists(arg):
+        host, _, path = arg.partition("=")
+        if host and path:
+            return host, path
+    return None, arg
+
+
+def load(arg: str) -> dict[str, Any]:
+    """One report, checked: a JSON object of a known schema_version, with its kind's lists."""
+    host, path = split_source(arg)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise MergeError(f"{path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_BYTES:
+        raise MergeError(f"{path}: larger than 1 GiB; not a fleetcache report")
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MergeError(f"{path}: not JSON ({exc})") from None
+    if not isinstance(doc, dict) or "schema_version" not in doc:
+        raise MergeError(f"{path}: not a fleetcache report (no schema_version)")
+    version = doc["schema_version"]
+    if version not in SUPPORTED:
+        raise MergeError(
+            f"{path}: schema_version {version!r} is not one this fleetcache reads "
+            f"({', '.join(map(str, SUPPORTED))}); merge with the version that wrote it"
+        )
+    kind = "report" if "by" in doc else "scan"
+    wanted = ("rows",) if kind == "report" else ("caches", "users")
+    for key in (*wanted, "skipped"):
+        if not isinstance(doc.get(key), list) or not all(isinstance(r, dict) for r in doc[key]):
+            raise MergeError(f"{path}: malformed report: '{key}' is not a list of records")
+    if not isinstance(doc.get("host"), str):
+        raise MergeError(f"{path}: malformed report: no host")
+    doc["host"] = host or doc["host"]
+    doc["_file"] = path
+    return doc
+
+
+def merge(args: Sequence[str]) -> dict[str, Any]:
+    """The reports in these files as one document: every record tagged with its host."""
+    return combine([load(a) for a in args])
+
+
+def combine(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Loaded reports as one document (each carries its ``host`` and ``_file``)."""
+    kinds = {"report" if "by" in d else "scan" for d in docs}
+    if len(kinds) > 1:
+        raise MergeError("cannot merge scan reports with report views: give one kind")
+    views = {d.get("by") for d in docs}
+    if len(views) > 1:
+        raise MergeError(f"cannot merge different views ({', '.join(sorted(map(str, views)))})")
+    hosts = [_host(d) for d in docs]
+    merged: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "merged": True,
+        "hosts": hosts,
+    }
+    if kinds == {"report"}:
+        merged["by"] = docs[0]["by"]
+        merged["rows"] = _tagged(docs, "rows")
+    else:
+        merged["users"] = _tagged(docs, "users")
+        merged["caches"] = _tagged(docs, "caches")
+        merged["totals"] = {
+            name: sum(int(d.get("totals", {}).get(name) or 0) for d in docs)
+            for name in TOTAL_FIELDS
+        }
+        merged["environments"] = _tagged(docs, "environments")
+    merged["skipped"] = _tagged(docs, "skipped")
+    return merged
+
+
+def _host(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "host": doc["host"],
+        "file": doc["_file"],
+        "generated_at": doc.get("generated_at"),
+        "fleetcache_version": doc.get("fleetcache_version"),
+        "root": doc.get("root"),
+        "skipped": len(doc["skipped"]),
+    }
+
+
+def _tagged(docs: Sequence[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for doc in docs:
+        records = doc.get(key)
+        if isinstance(records, list):
+            out.extend({"host": doc["host"], **r} for r in records if isinstance(r, dict))
+    return out

@@ -1,0 +1,108 @@
+"""Merging many hosts' JSON reports: one document, every record with its host; bad input refused
+with one line naming the file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from fleetcache.cli import main
+from tests.conftest import Tree, chown_tree
+
+KEY = "ab" + "0" * 54
+
+
+def host(tmp_path: Path, name: str, users: list[str]) -> Tree:
+    """A machine whose users each have a cache with one complete entry of 100 + 2000 bytes."""
+    tree = Tree(tmp_path / name)
+    for uid, user in enumerate(users, 2000):
+        tree.user(user, uid)
+        leaf = f"/home/{user}/.cache/pip/http-v2/a/b/0/0/0/{KEY}"
+        tree.write(leaf, b"cc=4," + b"m" * 95)
+        tree.write(leaf + ".body", b"b" * 2000)
+        chown_tree(tree.host(f"/home/{user}"), uid)
+    return tree
+
+
+def report(capsys, tree: Tree, out: Path, *more: str) -> Path:
+    main(["scan", "--root", str(tree.root), "--format", "json", "-o", str(out), *more])
+    capsys.readouterr()
+    return out
+
+
+def test_two_hosts_merge_into_one_csv_and_json(tmp_path, capsys):
+    one = report(capsys, host(tmp_path, "one", ["alice"]), tmp_path / "one.json")
+    two = report(capsys, host(tmp_path, "two", ["bob", "carol"]), tmp_path / "two.json")
+    assert main(["merge", f"web1={one}", str(two), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    got = [(r["host"], r["path"], r["http_bytes"]) for r in rows if r["exists"] == "true"]
+    assert got == [
+        ("web1", "/home/alice/.cache/pip", "2100"),
+        ("two", "/home/bob/.cache/pip", "2100"),
+        ("two", "/home/carol/.cache/pip", "2100"),
+    ]
+    assert main(["merge", f"web1={one}", str(two), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["merged"] is True and doc["schema_version"] == 3
+    assert [h["host"] for h in doc["hosts"]] == ["web1", "two"]
+    assert doc["totals"]["http_bytes"] == 3 * 2100
+    assert {u["host"] for u in doc["users"]} == {"web1", "two"}
+    assert main(["merge", str(one), str(two), "--format", "prometheus"]) == 0
+    families = {f.name: f for f in text_string_to_metric_families(capsys.readouterr().out)}
+    hosts = {s.labels["host"] for s in families["fleetcache_cache_bytes"].samples}
+    assert hosts == {"one", "two"}
+    assert main(["merge", str(one), str(two)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["HOST", "CACHE", "OWNER", "BUSY", "HTTP", "TOTAL"]
+    assert "  one: " in "\n".join(table)
+
+
+def test_report_views_merge_with_their_host(tmp_path, capsys):
+    paths = []
+    for name in ("one", "two"):
+        tree = host(tmp_path, name, ["alice"])
+        assert main(["report", "--root", str(tree.root), "--by", "user", "-f", "json"]) == 0
+        path = tmp_path / f"{name}-report.json"
+        path.write_text(capsys.readouterr().out)
+        paths.append(str(path))
+    assert main(["merge", *paths, "-f", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["by"] == "user"
+    assert [(r["host"], r["user"], r["entries"]) for r in doc["rows"]] == [
+        ("one", "alice", 1),
+        ("two", "alice", 1),
+    ]
+    scan = report(capsys, host(tmp_path, "three", ["bob"]), tmp_path / "three.json")
+    assert main(["merge", paths[0], str(scan)]) == 1
+    assert "cannot merge scan reports with report views" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"not json", "not JSON"),
+        (b"[1, 2]", "not a fleetcache report (no schema_version)"),
+        (b'{"schema_version": 99, "host": "x", "caches": [], "users": [], "skipped": []}',
+         "schema_version 99 is not one this fleetcache reads (3)"),
+        (b'{"schema_version": 3, "host": "x", "caches": {}, "users": [], "skipped": []}',
+         "malformed report: 'caches' is not a list of records"),
+        (b'{"schema_version": 3, "caches": [], "users": [], "skipped": []}',
+         "malformed report: no host"),
+        (b"\xff\xfe", "not JSON"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_naming_the_file(tmp_path, capsys, content, says):
+    good = report(capsys, host(tmp_path, "one", ["alice"]), tmp_path / "one.json")
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    assert main(["merge", str(good), str(bad)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith(f"fleetcache: error: {bad}: ") and says in err
+    assert main(["merge", str(tmp_path / "missing.json")]) == 1
+    assert "missing.json: No such file or directory" in capsys.readouterr().err
