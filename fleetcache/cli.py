@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
-from fleetcache import __version__, escape, pipcache, pipcompat
+from fleetcache import __version__, escape, pipcache, pipcompat, progress
 from fleetcache import scan as scan_mod
 from fleetcache.discovery import probe
 from fleetcache.discovery.accounts import UnknownUser
@@ -217,6 +217,9 @@ def _add_merge(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 def _env_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bar (shown only on a terminal)"
+    )
+    p.add_argument(
         "--no-activity",
         action="store_true",
         help="do not read the process table (busy and active are then unknown: null in JSON)",
@@ -317,6 +320,9 @@ def _selection(args: argparse.Namespace, **more: Any) -> scan_mod.Selection:
         jobs=args.jobs,
         env_search=EnvSearch(limits, probe=not args.no_probe),
         activity=not args.no_activity,
+        progress=progress.silent
+        if args.quiet or not sys.stderr.isatty()
+        else progress.bar(sys.stderr),
         probe_cache=probe.default_cache_dir(
             os.environ, os.geteuid() if hasattr(os, "geteuid") else None
         ),

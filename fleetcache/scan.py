@@ -32,6 +32,7 @@ from fleetcache.model import (
     SelfcheckKey,
     Skipped,
 )
+from fleetcache.progress import Progress, silent
 from fleetcache.stats import envsize
 from fleetcache.stats.pool import run_all, walk_all
 from fleetcache.stats.walk import WalkTask, selfcheck_keys
@@ -55,6 +56,7 @@ class Selection:
     probe_cache: Optional[str] = None  # private directory for interpreter probe results
     kinds: tuple[str, ...] = ()  # only environments of these kinds (empty: all)
     activity: bool = True  # read the process table: busy caches, active environments, settings
+    progress: Progress = silent  # how the long steps show their progress (the CLI: tqdm on a TTY)
 
 
 def load_accounts(machine: Machine) -> list[Account]:
@@ -212,12 +214,12 @@ def _pip_caches(
 def _sized_found(machine: Machine, selection: Selection, found: Found) -> Found:
     if not selection.sizes:
         return found
-    sized, missed = _sized(machine, found.environments, selection.jobs)
+    sized, missed = _sized(machine, found.environments, selection.jobs, selection.progress)
     return replace(found, environments=sized, skipped=[*found.skipped, *missed])
 
 
 def _sized(
-    machine: Machine, found: list[Environment], jobs: Optional[int]
+    machine: Machine, found: list[Environment], jobs: Optional[int], progress: Progress = silent
 ) -> tuple[list[Environment], list[Skipped]]:
     """Each environment's files, bytes and newest mtime; not /usr, nor what may be any directory."""
     todo = [e for e in found if e.exists and e.kind not in ("system", "unknown")]
@@ -232,7 +234,9 @@ def _sized(
     ]
     sized = {}
     skipped: list[Skipped] = []
+    tick = progress("sizing environments", len(tasks), "env")
     for env, outcome in zip(todo, run_all(envsize.measure, tasks, jobs)):
+        tick()
         sized[env.key] = replace(
             env,
             files=outcome.files,
@@ -255,12 +259,15 @@ def measure(
     locations: Sequence[CacheLocation],
     every: Sequence[Account],
     jobs: Optional[int],
+    progress: Progress = silent,
 ) -> list[CacheResult]:
     """Walk each location once (in parallel) and name the owners."""
     tasks = [WalkTask(machine.root, loc.path, loc.trusted_owners) for loc in locations]
     names = accounts_mod.owner_names(every)
     results = []
+    tick = progress("walking caches", len(tasks), "cache")
     for loc, outcome in zip(locations, walk_all(tasks, jobs)):
+        tick()
         figures = _with_selfcheck_state(machine, outcome.figures)
         owner = None if outcome.owner_uid is None else names.get(outcome.owner_uid)
         results.append(
@@ -378,7 +385,7 @@ def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
                 skipped.extend(missed)
         finally:
             os.close(anchor)
-    results = measure(machine, locations, every, selection.jobs)
+    results = measure(machine, locations, every, selection.jobs, selection.progress)
     for result in results:
         if result.skipped:
             skipped.append(Skipped(result.location.path, result.skipped))

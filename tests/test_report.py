@@ -3,9 +3,15 @@ HTML, JSON and gzip'd pages, legacy http/ of an old pip), and the report's views
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
 import shutil
+import struct
+import subprocess
+import sys
+import termios
 from collections.abc import Callable
 from pathlib import Path
 
@@ -205,3 +211,42 @@ def test_report_rejects_bad_arguments(tree, capsys):
     assert main(["report", "--root", str(tree.root), "--by", "colour"]) == 2
     err = capsys.readouterr().err
     assert "--top must be at least 1" in err and "invalid choice: 'colour'" in err
+
+
+def run_on_tty(*argv: str) -> tuple[int, str]:
+    """Run fleetcache with its stderr on a pseudo-terminal; its exit code and what it showed."""
+    main_fd, child_fd = pty.openpty()
+    # a terminal of 24 x 80 (a new pty has no size, and a bar on 0 columns shows nothing)
+    fcntl.ioctl(child_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleetcache", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=child_fd,
+    )
+    os.close(child_fd)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main_fd)
+    return proc.wait(), shown.decode("utf-8", "replace")
+
+
+def test_progress_shows_on_a_terminal_unless_quiet(tree, capsys):
+    for user, uid in (("alice", ALICE), ("bob", BOB)):
+        tree.user(user, uid)
+        tree.write(f"/home/{user}/.cache/pip/wheels/ab/cd/ef/{'1' * 50}/x-1.0-py3-none-any.whl",
+                   b"w", uid=uid)  # fmt: skip
+        chown_tree(tree.host(f"/home/{user}"), uid)
+    root = str(tree.root)
+    code, shown = run_on_tty("report", "--root", root, "--no-activity")
+    assert code == 0 and "walking caches" in shown and "reading entries" in shown
+    code, shown = run_on_tty("report", "--root", root, "--no-activity", "--quiet")
+    assert code == 0 and shown == ""
+    assert main(["report", "--root", root, "--no-activity"]) == 0  # stderr not a terminal
+    assert capsys.readouterr().err == ""

@@ -11,6 +11,7 @@ from fleetcache import scan as scan_mod
 from fleetcache.discovery import pipconfig
 from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, CacheEntry, CacheLocation, Skipped
+from fleetcache.progress import Progress, silent
 from fleetcache.report import views
 from fleetcache.report.entries import EntriesTask, Page, read_entries
 from fleetcache.report.links import name_by_links
@@ -22,6 +23,7 @@ def named_entries(
     locations: Sequence[CacheLocation],
     accounts: Sequence[AccountCaches],
     jobs: Optional[int] = None,
+    progress: Progress = silent,
 ) -> tuple[list[CacheEntry], list[Skipped]]:
     """Every entry of these caches, named as well as pip's files allow (the accounts' config
     gives the index URLs that place relative page links)."""
@@ -29,7 +31,9 @@ def named_entries(
     entries: list[CacheEntry] = []
     pages: list[Page] = []
     problems: list[Skipped] = []
+    tick = progress("reading entries", len(tasks), "cache")
     for outcome in run_all(read_entries, tasks, jobs):
+        tick()
         entries.extend(outcome.entries)
         pages.extend(outcome.pages)
         problems.extend(outcome.problems)
@@ -62,5 +66,7 @@ def report(
     """One view of what fills the selected accounts' caches, and what could not be read."""
     scan = scan_mod.scan(machine, selection)
     present = [c.location for c in scan.caches if c.exists and not c.skipped]
-    entries, problems = named_entries(machine, present, scan.accounts, selection.jobs)
+    entries, problems = named_entries(
+        machine, present, scan.accounts, selection.jobs, selection.progress
+    )
     return views.build(by, scan, entries, top), problems
