@@ -19,13 +19,16 @@ import msgpack
 import pytest
 
 from fleetcache.cli import main
+from fleetcache.machine import Machine
 from fleetcache.model import CacheEntry
 from fleetcache.report.entries import EntriesTask, read_entries
 from fleetcache.report.links import name_by_links
+from fleetcache.scan import Selection, scan
 from tests.conftest import Tree, chown_tree, fill_cache
-from tests.index_server import default_index, serve
+from tests.index_server import default_index, make_wheel, serve
 
 ROOT = os.geteuid() == 0
+ALICE_CACHE = "/home/alice/.cache/pip"
 ALICE = 1000 if ROOT else os.getuid()
 BOB = 1001 if ROOT else os.getuid()
 
@@ -141,6 +144,7 @@ def users_tree(tree: Tree, pip_python: Callable[[str], Path], tmp_path: Path) ->
         fill_cache(python, alice, url, "alpha==1.0", work=tmp_path / "old")
     tree.user("alice", ALICE)
     tree.user("bob", BOB)
+    tree.write("/home/alice/proj/.venv/pyvenv.cfg", "home = /usr/bin\nversion = 3.11.2\n")
     chown_tree(tree.host("/home/alice"), ALICE)
     chown_tree(tree.host("/home/bob"), BOB)
 
@@ -176,6 +180,12 @@ def test_report_by_package_with_its_insights(tree, pip_python, tmp_path, capsys)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("cache,owner,users,top_packages,entries,")
     assert len(lines) == 3
+    assert main(["report", "--root", str(tree.root), "--by", "env", "-f", "json"]) == 0
+    (env,) = json.loads(capsys.readouterr().out)["rows"]
+    assert (env["environment"], env["caches"]) == ("/home/alice/proj/.venv", [ALICE_CACHE])
+    assert main(["report", "--root", str(tree.root), "--by", "user", "-f", "json"]) == 0
+    by_user = {r["user"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert env["entries"] == by_user["alice"]["entries"] == 6  # 2 pages, 3 files, 1 built wheel
     shutil.rmtree(tree.host("/home/bob/.cache"))
     assert main(["report", "--root", str(tree.root), "--by", "host", "-f", "json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)["rows"]
@@ -250,3 +260,43 @@ def test_progress_shows_on_a_terminal_unless_quiet(tree, capsys):
     assert code == 0 and shown == ""
     assert main(["report", "--root", root, "--no-activity"]) == 0  # stderr not a terminal
     assert capsys.readouterr().err == ""
+
+
+def bytes_read() -> int:
+    """What this process has read so far, by the kernel's count (``rchar``)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux's /proc/self/io")
+def test_only_the_bytes_that_name_an_entry_are_read(tree):
+    """A 20 MB wheel: naming it reads its zip directory, not its body; with PyPI's headers not
+    even that; a plain scan opens no body at all."""
+    tree.user("alice", ALICE)
+    wheel = make_wheel("big", "1.0", b"x" * (20 << 20))
+    cache = tree.host("/home/alice/.cache/pip")
+    for key, headers in (
+        ("a" * 56, {"Content-Type": "application/octet-stream"}),
+        ("b" * 56, {"x-pypi-file-project": "big", "x-pypi-file-version": "1.0",
+                    "x-pypi-file-package-type": "bdist_wheel"}),
+    ):  # fmt: skip
+        leaf = cache.joinpath("http-v2", *key[:5])
+        leaf.mkdir(parents=True)
+        meta = {"response": {"headers": headers, "status": 200}, "vary": {}}
+        (leaf / key).write_bytes(b"cc=4," + msgpack.packb(meta))
+        (leaf / (key + ".body")).write_bytes(wheel)
+    chown_tree(tree.host("/home/alice"), ALICE)
+    before = bytes_read()
+    out = read_entries(EntriesTask(str(tree.root), "/home/alice/.cache/pip"))
+    spent = bytes_read() - before
+    assert {(e.project, e.how) for e in out.entries} == {("big", "wheel contents"),
+                                                         ("big", "headers")}  # fmt: skip
+    assert spent < 256 << 10, spent  # two bodies of 20 MB each
+    selection = Selection(users=("alice",), jobs=1, envs=False, activity=False)
+    before = bytes_read()
+    (cache_result,) = [c for c in scan(Machine.local(str(tree.root)), selection).caches
+                       if c.exists]  # fmt: skip
+    spent = bytes_read() - before
+    assert cache_result.figures.http_bytes > 40 << 20 and spent < 256 << 10, spent
