@@ -64,5 +64,6 @@ def test_benchmark_runs_and_prints_its_ratios():
         "envs discovery / find",
         "peak RSS",
         "activity pass per 1000 processes",
+        "fleetcache report (names entries)",
     ):
         assert label in out.stdout
