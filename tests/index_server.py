@@ -104,6 +104,23 @@ class Index:
     json_pages: bool = False
     gzip_pages: bool = False
     absolute_links: bool = False
+    core_metadata: bool = False  # PEP 658: each wheel's METADATA served beside it
+
+    def metadata(self, filename: str) -> bytes | None:
+        """The METADATA inside a served wheel (PEP 658's ``<file>.metadata``)."""
+        project = filename.split("-", 1)[0].lower()
+        data = self.projects.get(project, {}).get(filename)
+        if data is None or not filename.endswith(".whl"):
+            return None
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+            return zf.read(name)
+
+    def _meta_attr(self, filename: str) -> str:
+        meta = self.metadata(filename) if self.core_metadata else None
+        if meta is None:
+            return ""
+        return f' data-core-metadata="sha256={hashlib.sha256(meta).hexdigest()}"'
 
     def add(self, filename: str, data: bytes) -> None:
         """Serve a file under the project its name starts with."""
@@ -116,7 +133,8 @@ class Index:
         if files is None:
             return None
         links = "".join(
-            f'<a href="{base}{fn}#sha256={hashlib.sha256(d).hexdigest()}">{fn}</a><br/>\n'
+            f'<a href="{base}{fn}#sha256={hashlib.sha256(d).hexdigest()}"'
+            f"{self._meta_attr(fn)}>{fn}</a><br/>\n"
             for fn, d in sorted(files.items())
         )
         return f"<!DOCTYPE html><html><head><title>Links for {project}</title></head><body>\n{links}</body></html>\n".encode()
@@ -179,6 +197,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if body is not None and index.gzip_pages and gzipped:
                 body = gzip.compress(body, mtime=0)
                 extra["Content-Encoding"] = "gzip"
+        elif parts[:1] == ["files"] and len(parts) == 2 and parts[1].endswith(".metadata"):
+            if index.core_metadata:
+                body = index.metadata(parts[1][: -len(".metadata")])
         elif parts[:1] == ["files"] and len(parts) == 2:
             project = parts[1].split("-", 1)[0].lower()
             body = index.projects.get(project, {}).get(parts[1])

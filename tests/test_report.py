@@ -81,6 +81,18 @@ def test_every_http_entry_is_named(pip_python, tmp_path, flags, file_how, page_h
     assert 0 < named_bytes <= on_disk  # origin.json and selfcheck/ are not entries
 
 
+def test_pep_658_core_metadata_responses_are_named(pip_python, tmp_path):
+    """An index that serves each wheel's METADATA (PEP 658): pip caches those responses too."""
+    cache = tmp_path / "cache"
+    fill(pip_python("26"), cache, tmp_path, core_metadata=True)
+    entries = named(cache)
+    core = {(e.kind, e.project, e.version, e.how) for e in entries if e.kind == "core metadata"}
+    assert core == {("core metadata", "alpha", "2.0", "core metadata")}
+    assert {(e.kind, e.project, e.version) for e in entries} == EXPECTED | {
+        ("core metadata", "alpha", "2.0")
+    }
+
+
 def test_a_lone_half_is_named_by_the_index_page_that_links_it(pip_python, tmp_path):
     """Bodies gone: the metadata halves (no PyPI headers) are named by the pages' links, whose
     own URL is recovered from the index URL (relative links) or not needed (absolute ones)."""
