@@ -106,3 +106,48 @@ def test_bad_input_is_one_line_naming_the_file(tmp_path, capsys, content, says):
     assert err.startswith(f"fleetcache: error: {bad}: ") and says in err
     assert main(["merge", str(tmp_path / "missing.json")]) == 1
     assert "missing.json: No such file or directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"caches": [{"path": "/c", "exists": True, "http_bytes": "abc"}]}, "caches[0].http_bytes is 'abc'"),
+        ({"caches": [{"path": "/c", "exists": True, "users": 5}]}, "caches[0].users is 5"),
+        ({"caches": [{"path": "/c", "exists": True, "busy": [1]}]}, "caches[0].busy is [1]"),
+        ({"caches": [{"path": "/c", "exists": True, "owner": 1000}]}, "caches[0].owner is 1000"),
+        ({"caches": [{"path": "/c", "exists": True, "sources": [1]}]}, "caches[0].sources is [1]"),
+        ({"caches": [{"exists": True}]}, "caches[0].path is None"),
+        ({"totals": [1]}, "'totals' is not a record of whole numbers"),
+        ({"totals": {"total_bytes": "x"}}, "'totals' is not a record of whole numbers"),
+        ({"skipped": [{"path": 1}]}, "'skipped' records are not {path, reason}"),
+    ],
+)  # fmt: skip
+def test_malformed_records_are_refused_before_rendering(tmp_path, capsys, change, says):
+    doc = {"schema_version": 3, "host": "h", "users": [], "caches": [], "skipped": []}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**doc, **change}))
+    for fmt in ("table", "csv", "prometheus", "json"):
+        assert main(["merge", str(bad), "-f", fmt]) == 1
+        out, err = capsys.readouterr()
+        assert out == "" and err == f"fleetcache: error: {bad}: malformed report: {says}\n"
+
+
+def test_report_views_and_hosts_are_checked_too(tmp_path, capsys):
+    view = {"schema_version": 3, "host": "h", "by": "nope", "rows": [], "skipped": []}
+    bad = tmp_path / "view.json"
+    bad.write_text(json.dumps(view))
+    assert main(["merge", str(bad)]) == 1
+    assert "'by' is not one of package, cache, user, env, host" in capsys.readouterr().err
+    bad.write_text('{"schema_version": 3, "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert main(["merge", str(bad)]) == 1
+    assert "nested too deep" in capsys.readouterr().err
+    one = report(capsys, host(tmp_path, "one", ["alice"]), tmp_path / "one.json")
+    assert main(["merge", str(one), str(one)]) == 1
+    err = capsys.readouterr().err
+    assert "host 'one' twice" in err and "name each with HOST=FILE" in err
+    assert main(["merge", f"a={one}", f"b={one}", "-f", "prometheus"]) == 0
+    families = list(text_string_to_metric_families(capsys.readouterr().out))
+    assert {s.labels["host"] for f in families for s in f.samples if "host" in s.labels} == {
+        "a",
+        "b",
+    }

@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import termios
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -312,3 +313,75 @@ def test_only_the_bytes_that_name_an_entry_are_read(tree):
                        if c.exists]  # fmt: skip
     spent = bytes_read() - before
     assert cache_result.figures.http_bytes > 40 << 20 and spent < 256 << 10, spent
+
+
+def hostile_entry(cache: Path, key: str, meta: bytes, body: bytes | None) -> None:
+    leaf = cache.joinpath("http-v2", *key[:5])
+    leaf.mkdir(parents=True, exist_ok=True)
+    (leaf / key).write_bytes(meta)
+    if body is not None:
+        (leaf / (key + ".body")).write_bytes(body)
+
+
+def fake_zip(names: list[bytes], cd_size: int | None = None) -> bytes:
+    """A zip's central directory and end record only (all the naming reads)."""
+    records = b"".join(
+        b"PK\x01\x02" + b"\0" * 24 + struct.pack("<HHH", len(n), 0, 0) + b"\0" * 12 + n
+        for n in names
+    )
+    size = len(records) if cd_size is None else cd_size
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(names), len(names), size, 0, 0)
+    return records + end
+
+
+def test_hostile_entries_are_unknown_not_a_crash_nor_a_hog(tmp_path):
+    """What an account can put in its own cache: malformed metadata, a JSON page nested 200,000
+    deep, a page that makes naive regexes quadratic, a 400 MB gzip bomb, zips with 60,000 members
+    or a central directory claiming 4 GB, truncated legacy files. None stops the run or bloats it."""
+    cache = tmp_path / "cache"
+    html = {"Content-Type": "text/html"}
+    meta = b"cc=4," + msgpack.packb({"response": {"headers": html}, "vary": {}})
+    octets = {"Content-Type": "application/octet-stream"}
+    zip_meta = b"cc=4," + msgpack.packb({"response": {"headers": octets}, "vary": {}})
+    bomb = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = b"\0" * (1 << 20)
+    gzipped = b"".join([*(bomb.compress(zeros) for _ in range(400)), bomb.flush()])
+    hostile_entry(cache, "1" * 56, b"cc=4,\x81\x91\x00\x00", b"x")  # a map keyed by a list
+    hostile_entry(cache, "2" * 56, meta, b'{"a":' + b"[" * 200_000)
+    hostile_entry(cache, "3" * 56, meta, b"<title>Links</title>" + b"<a " * 40_000)
+    hostile_entry(cache, "4" * 56, meta, gzipped)
+    hostile_entry(cache, "5" * 56, zip_meta, fake_zip([b"m%d" % i for i in range(60_000)]))
+    hostile_entry(cache, "8" * 56, zip_meta, fake_zip([b"a"], cd_size=0xFFFFFFF0))
+    legacy = cache / "http" / "6" / "6" / "6" / "6" / "6"
+    legacy.mkdir(parents=True)
+    (legacy / ("6" * 56)).write_bytes(b"cc=4,")
+    (legacy / ("7" * 56)).write_bytes(b"cc=4,\x82\xa8response\x81\xa4body")
+    probe = (
+        "import json, resource, sys; from fleetcache.report.entries import EntriesTask, "
+        "read_entries; out = read_entries(EntriesTask('/', sys.argv[1])); "
+        "print(json.dumps([sorted({e.kind for e in out.entries}), len(out.entries), "
+        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(cache)], capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    kinds, count, peak_kb = json.loads(done.stdout)
+    assert kinds == ["unknown"] and count == 8
+    assert peak_kb < 250 << 10  # the bomb was inflated no further than a page may be
+
+
+def test_names_from_hostile_headers_reach_the_terminal_escaped(tree, capsys):
+    tree.user("alice", ALICE)
+    cache = tree.host("/home/alice/.cache/pip")
+    for key, version in (("c" * 56, "1.0"), ("d" * 56, "2.0")):
+        headers = {"x-pypi-file-project": "\x1b]0;pwn\x07evil", "x-pypi-file-version": version,
+                   "x-pypi-file-package-type": "bdist_wheel"}  # fmt: skip
+        meta = b"cc=4," + msgpack.packb({"response": {"headers": headers}, "vary": {}})
+        hostile_entry(cache, key, meta, b"x" * 100)
+    chown_tree(tree.host("/home/alice"), ALICE)
+    for fmt in ("table", "markdown", "csv"):
+        assert main(["report", "--root", str(tree.root), "--no-activity", "-f", fmt]) == 0
+        out = capsys.readouterr().out
+        assert "\x1b" not in out and "\x07" not in out and "\\x1b]0;pwn\\x07evil" in out
+    assert main(["list", "--root", str(tree.root), "-u", "alice"]) == 0
+    assert "\x1b" not in capsys.readouterr().out

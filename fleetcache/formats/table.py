@@ -287,7 +287,7 @@ class TableFormat:
         lines.append("Hosts:")
         lines.extend(
             f"  {escape.display(str(h['host']))}: {escape.display(str(h['file']))}, generated "
-            f"{h['generated_at']}, {plural(h['skipped'], 'thing')} skipped"
+            f"{escape.display(str(h['generated_at']))}, {plural(h['skipped'], 'thing')} skipped"
             for h in doc["hosts"]
         )
         return "\n".join(lines) + "\n"
@@ -382,7 +382,7 @@ def _insights(report: Report, size: Callable[[int], str]) -> list[str]:
     lines = []
     dup = found["duplicated"]
     if dup["bytes"]:
-        top = ", ".join(f"{t['package']} {size(t['bytes'])}" for t in dup["top"])
+        top = escape.display(", ".join(f"{t['package']} {size(t['bytes'])}" for t in dup["top"]))
         lines.append(
             f"Held by several accounts: {size(dup['bytes'])} in "
             f"{plural(dup['entries'], 'extra copy', 'extra copies')} "
@@ -390,7 +390,7 @@ def _insights(report: Report, size: Callable[[int], str]) -> list[str]:
         )
     old = found["superseded"]
     if old["bytes"]:
-        top = ", ".join(f"{t['package']} {size(t['bytes'])}" for t in old["top"])
+        top = escape.display(", ".join(f"{t['package']} {size(t['bytes'])}" for t in old["top"]))
         lines.append(
             f"Superseded versions: {size(old['bytes'])} in {plural(old['entries'], 'entry')} "
             f"(a newer version is cached beside them): {top}"

@@ -9,15 +9,13 @@ these names is "unknown", never a guess.
 
 from __future__ import annotations
 
-import gzip
-import io
+import html
 import json
 import os
 import re
-import tarfile
-import zipfile
+import struct
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Optional
 
@@ -31,11 +29,13 @@ from packaging.utils import (
 )
 
 HEAD = 64 << 10  # the first bytes of a body: enough for every signature and a tar header
-PAGE_LIMIT = 32 << 20  # an index page is read whole (its links are needed), up to this
-TITLE = re.compile(rb"<title>\s*Links for ([^<]+?)\s*</title>", re.I)
-H1 = re.compile(rb"<h1>\s*Links for ([^<]+?)\s*</h1>", re.I)
-HREF = re.compile(rb"""<a\s[^>]*?href\s*=\s*["']([^"']+)["']""", re.I)
+PAGE_LIMIT = 16 << 20  # an index page is read whole (its links are needed), up to this
+CD_LIMIT = 32 << 20  # a zip's central directory is read whole, up to this
+MAX_NAMES = 200_000  # names looked at in one zip
 PAGE_TYPES = ("text/html", "application/vnd.pypi.simple")
+# what hostile bytes can raise while being parsed: each stops naming that entry, never the run
+PARSE_ERRORS = (ValueError, TypeError, LookupError, RecursionError, EOFError, OSError,
+                struct.error, zlib.error)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -48,44 +48,26 @@ class Attribution:
     how: str = ""
     filename: Optional[str] = None
     links: tuple[str, ...] = ()
+    base: Optional[str] = None  # an HTML page's <base href>, which its links are relative to
 
 
 UNKNOWN = Attribution("unknown")
 
 
-class Body(io.RawIOBase):
-    """A read-only, seekable view of ``length`` bytes at ``offset`` of an open file (``pread``)."""
+class Body:
+    """``length`` bytes at ``offset`` of an open file, read with ``pread`` only where asked."""
 
     def __init__(self, fd: int, offset: int, length: int) -> None:
-        super().__init__()
-        self.fd, self.offset, self.length, self.pos = fd, offset, length, 0
+        self.fd, self.offset, self.length = fd, offset, length
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        base = (0, self.pos, self.length)[whence]
-        self.pos = max(0, base + pos)
-        return self.pos
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        want = min(len(buffer), self.length - self.pos)
-        if want <= 0:
-            return 0
-        data = os.pread(self.fd, want, self.offset + self.pos)
-        buffer[: len(data)] = data
-        self.pos += len(data)
-        return len(data)
+    def read_at(self, pos: int, size: int) -> bytes:
+        """Up to ``size`` bytes from ``pos`` (within the body)."""
+        size = max(0, min(size, self.length - pos))
+        return os.pread(self.fd, size, self.offset + pos) if size else b""
 
     def head(self, size: int = HEAD) -> bytes:
         """The first bytes."""
-        return os.pread(self.fd, min(size, self.length), self.offset)
+        return self.read_at(0, size)
 
 
 def parse_metadata(data: bytes) -> Optional[dict[str, object]]:
@@ -94,7 +76,7 @@ def parse_metadata(data: bytes) -> Optional[dict[str, object]]:
         return None
     try:
         loaded = msgpack.unpackb(data[5:], raw=False, strict_map_key=False)
-    except (ValueError, msgpack.UnpackException):
+    except (ValueError, TypeError, RecursionError, msgpack.UnpackException):
         return None
     return loaded if isinstance(loaded, dict) else None
 
@@ -122,7 +104,7 @@ def attribute(headers: Mapping[str, str], body: Optional[Body]) -> Attribution:
         return UNKNOWN
     try:
         return _from_body(headers, body)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, tarfile.TarError, zlib.error):
+    except PARSE_ERRORS:
         return UNKNOWN
 
 
@@ -143,26 +125,55 @@ def _from_body(headers: Mapping[str, str], body: Body) -> Attribution:
 
 
 def _gunzip(data: bytes) -> bytes:
-    try:
-        return gzip.decompress(data)[:PAGE_LIMIT]
-    except (OSError, EOFError):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, PAGE_LIMIT)
+    """At most PAGE_LIMIT bytes of a gzip stream (a bomb stops there)."""
+    return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, PAGE_LIMIT)
 
 
 def _zip(body: Body) -> Attribution:
-    """A wheel (its ``NAME-VERSION.dist-info/``) or a zip sdist (its top directory); only the
-    central directory at the end of the file is read."""
-    with zipfile.ZipFile(io.BufferedReader(body)) as archive:
-        names = archive.namelist()
-    tops = {n.split("/", 1)[0] for n in names if "/" in n}
-    for top in sorted(tops):
+    """A wheel (its ``NAME-VERSION.dist-info/``) or a zip sdist (its one top directory), from
+    the central directory at the end of the file; nothing else of the archive is read."""
+    tops: set[str] = set()
+    for name in _zip_names(body):
+        top, sep, _ = name.partition("/")
+        if not sep:
+            continue
         if top.endswith(".dist-info"):
-            name, _, version = top[: -len(".dist-info")].rpartition("-")
-            if name:
-                return Attribution("wheel", canonicalize_name(name), version, "wheel contents")
+            project, _, version = top[: -len(".dist-info")].rpartition("-")
+            if project:
+                return Attribution("wheel", canonicalize_name(project), version, "wheel contents")
+        tops.add(top)
     if len(tops) == 1:
         return _top_dir(tops.pop(), "sdist top directory")
     return UNKNOWN
+
+
+def _zip_names(body: Body) -> Iterator[str]:
+    """The member names of a zip (zip64 too), read from its central directory (bounded)."""
+    tail_size = min(body.length, 22 + 0xFFFF)
+    tail = body.read_at(body.length - tail_size, tail_size)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        raise ValueError("no end of central directory")
+    _, _, _, _, count, size, offset, _ = struct.unpack("<4sHHHHIIH", tail[at : at + 22])
+    if 0xFFFFFFFF in (size, offset) or count == 0xFFFF:
+        locator = tail[at - 20 : at] if at >= 20 else b""
+        if not locator.startswith(b"PK\x06\x07"):
+            raise ValueError("zip64 without its locator")
+        (end64,) = struct.unpack("<Q", locator[8:16])
+        record = body.read_at(end64, 56)
+        if not record.startswith(b"PK\x06\x06"):
+            raise ValueError("no zip64 end of central directory")
+        count, size, offset = struct.unpack("<QQQ", record[32:56])
+    if size > CD_LIMIT:
+        raise ValueError("central directory too large")
+    directory = body.read_at(offset, size)
+    pos = 0
+    for _ in range(min(count, MAX_NAMES)):
+        if directory[pos : pos + 4] != b"PK\x01\x02":
+            return
+        name_len, extra_len, comment_len = struct.unpack("<HHH", directory[pos + 28 : pos + 34])
+        yield directory[pos + 46 : pos + 46 + name_len].decode("utf-8", "replace")
+        pos += 46 + name_len + extra_len + comment_len
 
 
 def _sdist_tar(data: bytes) -> Attribution:
@@ -198,14 +209,25 @@ def _top_dir(top: str, how: str) -> Attribution:
     return Attribution("sdist", canonicalize_name(name), version, how)
 
 
+# tags and their attributes, every repetition bounded and never across a "<": linear in the page
+TAG = re.compile(rb"<(a|base)\s([^<>]{0,8192})>", re.I)
+HREF_ATTR = re.compile(rb"""(?:^|\s)href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
+TITLE = re.compile(rb"<(title|h1)(?:\s[^<>]{0,1024})?>([^<]{0,1024})</\1\s*>", re.I)
+
+
+def _href(attributes: bytes) -> Optional[str]:
+    found = HREF_ATTR.search(attributes)
+    if found is None:
+        return None
+    raw = next(g for g in found.groups() if g is not None)
+    return html.unescape(raw.decode("utf-8", "replace"))
+
+
 def _page(data: bytes, how: str) -> Attribution:
     """An index page: PEP 691 JSON (``name``, ``files[].url``) or PEP 503 HTML (title, hrefs)."""
     stripped = data.lstrip()
     if stripped.startswith(b"{"):
-        try:
-            doc = json.loads(stripped)
-        except ValueError:
-            return UNKNOWN
+        doc = json.loads(stripped)
         if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
             return UNKNOWN
         files = doc.get("files")
@@ -217,12 +239,28 @@ def _page(data: bytes, how: str) -> Attribution:
         return Attribution(
             "index page", canonicalize_name(doc["name"]), None, how + "JSON name", links=links
         )
-    found = TITLE.search(data) or H1.search(data)
-    if found is None:
+    found = TITLE.search(data)
+    title = " ".join(found.group(2).decode("utf-8", "replace").split()) if found else ""
+    if not title.startswith("Links for ") or len(title) <= len("Links for "):
         return UNKNOWN
-    name = found.group(1).decode("utf-8", "replace")
-    links = tuple(h.decode("utf-8", "replace") for h in HREF.findall(data))
-    return Attribution("index page", canonicalize_name(name), None, how + "page title", links=links)
+    base: Optional[str] = None
+    hrefs: list[str] = []
+    for tag in TAG.finditer(data):
+        href = _href(tag.group(2))
+        if href is None:
+            continue
+        if tag.group(1).lower() == b"a":
+            hrefs.append(href)
+        elif base is None:
+            base = href
+    return Attribution(
+        "index page",
+        canonicalize_name(html.unescape(title[len("Links for ") :])),
+        None,
+        how + "page title",
+        links=tuple(hrefs),
+        base=base,
+    )
 
 
 def _core_metadata(head: bytes) -> Attribution:
@@ -234,7 +272,8 @@ def _core_metadata(head: bytes) -> Attribution:
             if not line.strip():
                 break
             continue
-        fields.setdefault(key.strip().lower().decode("ascii", "replace"), value.strip().decode())
+        name = key.strip().lower().decode("ascii", "replace")
+        fields.setdefault(name, value.strip().decode("utf-8", "replace"))
     if "name" not in fields:
         return UNKNOWN
     return Attribution(

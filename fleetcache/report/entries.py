@@ -28,6 +28,7 @@ class Page:
     key: str
     project: str
     links: tuple[str, ...]
+    base: Optional[str] = None  # its <base href>, when it has one
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ class _Reader:
         )
         self.entries.append(entry)
         if got.kind == "index page" and got.project:
-            self.pages.append(Page(self.path, name, got.project, got.links))
+            key = name[: -len(".body")] if name.endswith(".body") else name
+            self.pages.append(Page(self.path, key, got.project, got.links, got.base))
 
 
 def read_entries(task: EntriesTask) -> EntriesOutcome:
@@ -175,6 +177,9 @@ def _with_body(
         reader.problem((*parts, name), exc.strerror or str(exc))
         return attr.UNKNOWN
     try:
+        opened = os.fstat(body_fd)
+        if not stat.S_ISREG(opened.st_mode) or opened.st_ino != st.st_ino:
+            return attr.UNKNOWN  # replaced since it was listed: not read
         size = st.st_size - offset if length is None else length
         return attr.attribute(headers, attr.Body(body_fd, offset, size))
     finally:
@@ -194,11 +199,11 @@ def _legacy(
         got = attr.UNKNOWN
         try:
             located = _legacy_layout(fd, entry.name, st.st_size)
-        except (OSError, ValueError, msgpack.UnpackException):
-            located = None
-        if located is not None:
-            headers, offset, length = located
-            got = _with_body(reader, fd, entry.name, st, parts, headers, offset, length)
+            if located is not None:
+                headers, offset, length = located
+                got = _with_body(reader, fd, entry.name, st, parts, headers, offset, length)
+        except (*attr.PARSE_ERRORS, msgpack.UnpackException):
+            got = attr.UNKNOWN
         reader.add(parts, entry.name, got, [st])
 
 
@@ -207,8 +212,10 @@ def _legacy_layout(fd: int, name: str, size: int) -> Optional[tuple[dict[str, st
     cachecontrol wrote ``{"response": {"body": <bin>, "headers": ..., ...}, "vary": ...}``."""
     file_fd = os.open(name, safefs.O_FILE, dir_fd=fd)
     try:
+        if not stat.S_ISREG(os.fstat(file_fd).st_mode):
+            return None
         head = os.pread(file_fd, 64, 0)
-        if not head.startswith(b"cc=4,"):
+        if len(head) < 32 or not head.startswith(b"cc=4,"):
             return None
         pos = 5
         pos, outer = _map(head, pos)
@@ -218,11 +225,13 @@ def _legacy_layout(fd: int, name: str, size: int) -> Optional[tuple[dict[str, st
         if outer < 1 or inner < 1 or head[pos : pos + 5] != b"\xa4body":
             return None
         pos += 5
-        width = {0xC4: 1, 0xC5: 2, 0xC6: 4}.get(head[pos])
-        if width is None:
+        width = {0xC4: 1, 0xC5: 2, 0xC6: 4}.get(head[pos]) if pos < len(head) else None
+        if width is None or pos + 1 + width > len(head):
             return None
         length = int.from_bytes(head[pos + 1 : pos + 1 + width], "big")
         start = pos + 1 + width
+        if start + length > size:
+            return None
         rest = os.pread(file_fd, min(size - start - length, META_LIMIT), start + length)
     finally:
         os.close(file_fd)
@@ -239,6 +248,8 @@ def _legacy_layout(fd: int, name: str, size: int) -> Optional[tuple[dict[str, st
 
 def _map(data: bytes, pos: int) -> tuple[int, int]:
     """A msgpack map header at ``pos``: (position after it, number of pairs)."""
+    if pos + 3 > len(data):
+        raise ValueError("truncated")
     first = data[pos]
     if 0x80 <= first <= 0x8F:
         return pos + 1, first & 0x0F

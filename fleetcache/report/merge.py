@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fleetcache.formats.fields import SCHEMA_VERSION, TOTAL_FIELDS
+from fleetcache.report.views import VIEWS
 
 SUPPORTED = (SCHEMA_VERSION,)
 MAX_BYTES = 1 << 30
@@ -42,6 +43,8 @@ def load(arg: str) -> dict[str, Any]:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MergeError(f"{path}: not JSON ({exc})") from None
+    except RecursionError:
+        raise MergeError(f"{path}: not a fleetcache report (nested too deep)") from None
     if not isinstance(doc, dict) or "schema_version" not in doc:
         raise MergeError(f"{path}: not a fleetcache report (no schema_version)")
     version = doc["schema_version"]
@@ -57,9 +60,77 @@ def load(arg: str) -> dict[str, Any]:
             raise MergeError(f"{path}: malformed report: '{key}' is not a list of records")
     if not isinstance(doc.get("host"), str):
         raise MergeError(f"{path}: malformed report: no host")
+    problem = _malformed(doc, kind)
+    if problem:
+        raise MergeError(f"{path}: malformed report: {problem}")
     doc["host"] = host or doc["host"]
     doc["_file"] = path
     return doc
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _opt_str(v: Any) -> bool:
+    return v is None or isinstance(v, str)
+
+
+def _strs(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _records(v: Any, fields: dict[str, Any]) -> bool:
+    return isinstance(v, list) and all(
+        isinstance(r, dict) and all(check(r.get(k)) for k, check in fields.items()) for r in v
+    )
+
+
+# what the renderers read of a record, and what each must be (an absent optional one is None)
+CACHE_CHECKS: dict[str, Any] = {
+    "path": lambda v: isinstance(v, str),
+    "owner": _opt_str,
+    "users": _strs,
+    "exists": lambda v: isinstance(v, bool),
+    "skipped": _opt_str,
+    "busy": lambda v: v is None or isinstance(v, bool),
+    "busy_reasons": lambda v: _records(v, {"pid": lambda p: p is None or _int(p)}),
+    "sources": lambda v: _records(v, {"user": _opt_str, "description": _opt_str}),
+    **{name: _int for name in TOTAL_FIELDS},
+}
+REQUIRED = ("path", "exists", "entries", "bytes")
+ROW_CHECKS: dict[str, Any] = {
+    **{n: _int for n in ("entries", "files", "bytes", "download_bytes", "wheel_bytes")},
+    **{n: lambda v: v is None or _strs(v) for n in ("versions", "users", "top_packages")},
+}
+
+
+def _malformed(doc: dict[str, Any], kind: str) -> str | None:
+    """What is wrong with a report's records, or None."""
+    if kind == "report":
+        if doc.get("by") not in VIEWS:
+            return f"'by' is not one of {', '.join(VIEWS)}"
+        checks = ROW_CHECKS
+        groups = {"rows": doc["rows"]}
+    else:
+        checks = CACHE_CHECKS
+        groups = {"caches": doc["caches"]}
+        totals = doc.get("totals", {})
+        if not isinstance(totals, dict) or not all(_int(v) for v in totals.values()):
+            return "'totals' is not a record of whole numbers"
+        envs = doc.get("environments")
+        if envs is not None and not _records(envs, {}):
+            return "'environments' is not a list of records"
+    for key, records in groups.items():
+        for i, record in enumerate(records):
+            for name, check in checks.items():
+                if name not in record and name not in REQUIRED:
+                    continue  # an optional field a writer left out
+                if not check(record.get(name)):
+                    return f"{key}[{i}].{name} is {record.get(name)!r:.40}"
+    if not _records(doc["skipped"], {"path": _opt_str, "reason": _opt_str}):
+        return "'skipped' records are not {path, reason}"
+    return None
 
 
 def merge(args: Sequence[str]) -> dict[str, Any]:
@@ -75,6 +146,14 @@ def combine(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     views = {d.get("by") for d in docs}
     if len(views) > 1:
         raise MergeError(f"cannot merge different views ({', '.join(sorted(map(str, views)))})")
+    seen: dict[str, str] = {}
+    for d in docs:
+        if d["host"] in seen:
+            raise MergeError(
+                f"host {d['host']!r} twice ({seen[d['host']]}, {d['_file']}): name each with "
+                "HOST=FILE"
+            )
+        seen[d["host"]] = d["_file"]
     hosts = [_host(d) for d in docs]
     merged: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
