@@ -71,6 +71,17 @@ def _machine_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _fleet_args(parser: argparse.ArgumentParser, jobs: str) -> None:
+    """--all-users, --jobs and --bytes, shared by scan, envs and report."""
+    parser.add_argument(
+        "--all-users",
+        action="store_true",
+        help="also system accounts that have a home (default: root and uid >= UID_MIN)",
+    )
+    parser.add_argument("--jobs", "-j", type=int, metavar="N", help=jobs)
+    parser.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
+
+
 def _output_args(parser: argparse.ArgumentParser, choices: Sequence[str]) -> None:
     parser.add_argument("--format", "-f", choices=choices, default=choices[0], help="output format")
     parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
@@ -116,11 +127,7 @@ def _subparser(sub: argparse._SubParsersAction[_Parser], name: str, text: str) -
 def _add_scan(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = _subparser(sub, "scan", "every account's pip caches: where, whose, why, how big")
     _machine_args(p)
-    p.add_argument(
-        "--all-users",
-        action="store_true",
-        help="also system accounts that have a home (default: root and uid >= UID_MIN)",
-    )
+    _fleet_args(p, "walk N caches at once")
     p.add_argument(
         "--search",
         metavar="PATH",
@@ -128,8 +135,6 @@ def _add_scan(sub: argparse._SubParsersAction[_Parser]) -> None:
         default=[],
         help="also find pip caches anywhere below PATH by their layout (repeatable)",
     )
-    p.add_argument("--jobs", "-j", type=int, metavar="N", help="walk N caches at once")
-    p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
     p.add_argument(
         "--no-envs",
         action="store_true",
@@ -146,13 +151,7 @@ def _add_envs(sub: argparse._SubParsersAction[_Parser]) -> None:
         sub, "envs", "every interpreter and environment: kind, owner, Python, the caches it uses"
     )
     _machine_args(p)
-    p.add_argument(
-        "--all-users",
-        action="store_true",
-        help="also the homes of system accounts (default: root and uid >= UID_MIN)",
-    )
-    p.add_argument("--jobs", "-j", type=int, metavar="N", help="measure N environments at once")
-    p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
+    _fleet_args(p, "measure N environments at once")
     p.add_argument("--no-size", action="store_true", help="do not measure sizes (faster)")
     p.add_argument(
         "--active",
@@ -185,13 +184,7 @@ def _add_report(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--by", choices=VIEWS, default="package", help="one row per ... (default package)"
     )
     p.add_argument("--top", type=int, metavar="N", help="only the N largest rows")
-    p.add_argument(
-        "--all-users",
-        action="store_true",
-        help="also system accounts that have a home (default: root and uid >= UID_MIN)",
-    )
-    p.add_argument("--jobs", "-j", type=int, metavar="N", help="read N caches at once")
-    p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
+    _fleet_args(p, "read N caches at once")
     _env_args(p)
     _output_args(p, tuple(FORMATS))
     p.set_defaults(func=_cmd_report)

@@ -22,9 +22,10 @@ import pytest
 from fleetcache.cli import main
 from fleetcache.machine import Machine
 from fleetcache.model import CacheEntry
-from fleetcache.report.entries import EntriesTask, read_entries
+from fleetcache.report.entries import read_entries
 from fleetcache.report.links import name_by_links
 from fleetcache.scan import Selection, scan
+from fleetcache.stats.walk import WalkTask
 from tests.conftest import Tree, chown_tree, fill_cache
 from tests.index_server import default_index, make_wheel, serve
 
@@ -46,7 +47,7 @@ EXPECTED = {
 
 
 def named(cache: Path, index_urls: tuple[str, ...] = ()) -> list[CacheEntry]:
-    out = read_entries(EntriesTask("/", str(cache)))
+    out = read_entries(WalkTask("/", str(cache)))
     assert out.problems == ()
     return name_by_links(out.entries, out.pages, index_urls)
 
@@ -302,7 +303,7 @@ def test_only_the_bytes_that_name_an_entry_are_read(tree):
         (leaf / (key + ".body")).write_bytes(wheel)
     chown_tree(tree.host("/home/alice"), ALICE)
     before = bytes_read()
-    out = read_entries(EntriesTask(str(tree.root), "/home/alice/.cache/pip"))
+    out = read_entries(WalkTask(str(tree.root), "/home/alice/.cache/pip"))
     spent = bytes_read() - before
     assert {(e.project, e.how) for e in out.entries} == {("big", "wheel contents"),
                                                          ("big", "headers")}  # fmt: skip
@@ -357,8 +358,8 @@ def test_hostile_entries_are_unknown_not_a_crash_nor_a_hog(tmp_path):
     (legacy / ("6" * 56)).write_bytes(b"cc=4,")
     (legacy / ("7" * 56)).write_bytes(b"cc=4,\x82\xa8response\x81\xa4body")
     probe = (
-        "import json, resource, sys; from fleetcache.report.entries import EntriesTask, "
-        "read_entries; out = read_entries(EntriesTask('/', sys.argv[1])); "
+        "import json, resource, sys; from fleetcache.report.entries import read_entries; "
+        "from fleetcache.stats.walk import WalkTask; out = read_entries(WalkTask('/', sys.argv[1])); "
         "print(json.dumps([sorted({e.kind for e in out.entries}), len(out.entries), "
         "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))"
     )

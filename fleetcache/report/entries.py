@@ -15,6 +15,7 @@ import msgpack
 from fleetcache import safefs
 from fleetcache.model import CacheEntry, Skipped
 from fleetcache.report import attribution as attr
+from fleetcache.stats.walk import WalkTask
 
 KEY = re.compile(r"[0-9a-f]{56}")
 META_LIMIT = 1 << 20
@@ -29,15 +30,6 @@ class Page:
     project: str
     links: tuple[str, ...]
     base: Optional[str] = None  # its <base href>, when it has one
-
-
-@dataclass(frozen=True)
-class EntriesTask:
-    """A cache to read: the machine's root on this host, the cache's path, who may own it."""
-
-    root: str
-    path: str
-    trusted_owners: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -87,7 +79,7 @@ class _Reader:
             self.pages.append(Page(self.path, key, got.project, got.links, got.base))
 
 
-def read_entries(task: EntriesTask) -> EntriesOutcome:
+def read_entries(task: WalkTask) -> EntriesOutcome:
     """Open the cache root safely (as the scan does) and name every entry in it."""
     anchor = safefs.open_anchor(task.root)
     try:

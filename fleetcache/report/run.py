@@ -13,9 +13,10 @@ from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, CacheEntry, CacheLocation, Skipped
 from fleetcache.progress import Progress, silent
 from fleetcache.report import views
-from fleetcache.report.entries import EntriesTask, Page, read_entries
+from fleetcache.report.entries import Page, read_entries
 from fleetcache.report.links import name_by_links
 from fleetcache.stats.pool import run_all
+from fleetcache.stats.walk import WalkTask
 
 
 def named_entries(
@@ -27,7 +28,7 @@ def named_entries(
 ) -> tuple[list[CacheEntry], list[Skipped]]:
     """Every entry of these caches, named as well as pip's files allow (the accounts' config
     gives the index URLs that place relative page links)."""
-    tasks = [EntriesTask(machine.root, loc.path, loc.trusted_owners) for loc in locations]
+    tasks = [WalkTask(machine.root, loc.path, loc.trusted_owners) for loc in locations]
     entries: list[CacheEntry] = []
     pages: list[Page] = []
     problems: list[Skipped] = []
