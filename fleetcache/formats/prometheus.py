@@ -14,16 +14,11 @@ from fleetcache import escape
 from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import totals
 from fleetcache.model import CacheEntry, ScanResult, Skipped
-from fleetcache.report.views import Report
+from fleetcache.report.views import KEY_FIELDS, Report
 
 Labels = Mapping[str, Optional[str]]
-REPORT_KEYS = {
-    "package": ("package", "package"),
-    "cache": ("cache", "path"),
-    "user": ("user", "user"),
-    "env": ("environment", "prefix"),
-    "host": ("host", "host"),
-}
+# a view's key field as a label, where the field's name is not the label used elsewhere
+LABELS = {"cache": "path", "environment": "prefix"}
 
 
 def _label(value: str) -> str:
@@ -121,7 +116,8 @@ class PrometheusFormat:
     def report(self, report: Report, skipped: list[Skipped], options: RenderOptions) -> str:
         """One gauge per report row, and the insights."""
         m = _Metrics()
-        key, label = REPORT_KEYS[report.by]
+        key = KEY_FIELDS[report.by]
+        label = LABELS.get(key, key)
         for row in report.rows:
             labels = {"by": report.by, label: str(row.get(key, ""))}
             m.add("report_bytes", "Bytes of the row's cache entries.", labels, row["bytes"])
@@ -155,7 +151,8 @@ class PrometheusFormat:
         """The caches' gauges (or the report rows'), each with its host."""
         m = _Metrics()
         if "by" in doc:
-            key, label = REPORT_KEYS[doc["by"]]
+            key = KEY_FIELDS[doc["by"]]
+            label = LABELS.get(key, key)
             for row in doc["rows"]:
                 labels = {"host": str(row.get("host")), "by": doc["by"], label: str(row.get(key))}
                 m.add("report_bytes", "Bytes of the row's cache entries.", labels,

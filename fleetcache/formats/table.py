@@ -12,7 +12,7 @@ from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import iso, totals
 from fleetcache.model import CacheEntry, CacheResult, Environment, ScanResult, Skipped
-from fleetcache.report.views import Report
+from fleetcache.report.views import KEY_FIELDS, Report
 
 HEADERS = [
     "CACHE",
@@ -261,7 +261,7 @@ class TableFormat:
         """``fleetcache merge``: every host's caches (or report rows), then the hosts."""
         size: Callable[[int], str] = str if options.exact_bytes else human_size
         if "by" in doc:
-            key, _ = REPORT_COLUMNS[doc["by"]]
+            key = KEY_FIELDS[doc["by"]]
             rows = [
                 [escape.display(str(r.get("host"))), escape.display(str(r.get(key, ""))),
                  r.get("entries", 0), size(int(r.get("bytes") or 0))]
@@ -321,7 +321,8 @@ class TableFormat:
     def report(self, report: Report, skipped: list[Skipped], options: RenderOptions) -> str:
         """The view's rows, then the insights: duplicated, superseded, junk, unnamed, ages."""
         size: Callable[[int], str] = str if options.exact_bytes else human_size
-        key, extra = REPORT_COLUMNS[report.by]
+        key = KEY_FIELDS[report.by]
+        extra = REPORT_EXTRA.get(report.by, "top_packages")
         rows = []
         for row in report.rows:
             shown = escape.display(str(row.get(key, "")))
@@ -367,13 +368,8 @@ MERGED_NARROW = {
 }
 
 
-REPORT_COLUMNS = {
-    "package": ("package", "versions"),
-    "cache": ("cache", "top_packages"),
-    "user": ("user", "top_packages"),
-    "env": ("environment", "top_packages"),
-    "host": ("host", "packages"),
-}
+# the list column a view shows after the counts (its key column is views.KEY_FIELDS')
+REPORT_EXTRA = {"package": "versions", "host": "packages"}
 
 
 def _insights(report: Report, size: Callable[[int], str]) -> list[str]:

@@ -13,6 +13,9 @@ from packaging.version import InvalidVersion, Version
 from fleetcache.model import CacheEntry, ScanResult
 
 VIEWS = ("package", "cache", "user", "env", "host")
+# the field that names a row, per view
+KEY_FIELDS = {"package": "package", "cache": "cache", "user": "user", "env": "environment",
+              "host": "host"}  # fmt: skip
 AGES = ((7, "< 7 days"), (30, "7-30 days"), (90, "30-90 days"), (365, "90-365 days"))
 TOP = 5
 
