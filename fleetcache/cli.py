@@ -23,7 +23,6 @@ from fleetcache.formats.fields import entry_paths
 from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, Skipped
 from fleetcache.report import merge as merge_mod
-from fleetcache.report.run import report as run_report
 from fleetcache.report.views import VIEWS
 
 EXIT_OK = 0
@@ -358,6 +357,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.top is not None and args.top < 1:
         raise UsageError("--top must be at least 1")
     selection = _selection(args, sizes=False, envs=args.by == "env")
+    from fleetcache.report.run import report as run_report  # naming entries: only when asked
+
     report, problems = run_report(machine, selection, args.by, args.top)
     text = FORMATS[args.format].report(report, problems, _render(args))
     _emit(text, args.output)

@@ -10,7 +10,6 @@ from fleetcache import scan as scan_mod
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, CacheEntry, CacheResult, Skipped
-from fleetcache.report.run import named_entries
 from fleetcache.stats.wheels import WheelFile, find_wheels
 
 
@@ -65,6 +64,8 @@ def entries(
 ) -> tuple[list[tuple[str, CacheEntry]], list[Skipped]]:
     """(account name, entry) for everything in the accounts' caches, downloads and built
     wheels alike, named; only one project's with ``package`` (compared PEP 503-normalised)."""
+    from fleetcache.report.run import named_entries  # the naming machinery: only when asked
+
     _, resolved = scan_mod.resolve(machine, scan_mod.Selection(users=users))
     locations = caches_mod.locations(resolved)
     found, skipped = named_entries(machine, locations, resolved)
