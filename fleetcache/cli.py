@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional
 
 from fleetcache import __version__, escape, pipcache, pipcompat, progress
 from fleetcache import scan as scan_mod
+from fleetcache.clean import CleanError
 from fleetcache.discovery import probe
 from fleetcache.discovery.accounts import UnknownUser
 from fleetcache.discovery.envs import EnvSearch
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dir(sub)
     _add_info(sub)
     _add_list(sub)
+    _add_clean(sub)
     return parser
 
 
@@ -287,6 +289,89 @@ def _add_list(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(func=_cmd_list)
 
 
+def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = _subparser(
+        sub,
+        "clean",
+        "clean pip caches safely: plan, check nothing uses them, confirm, delete as each cache's "
+        "owner, log every action (with nothing said, a clean is a purge)",
+    )
+    _machine_args(p)
+    whose = p.add_argument_group("whose caches (as root, name them; else your own)")
+    whose.add_argument("--all-users", action="store_true", help="every account's caches")
+    whose.add_argument(
+        "--cache", metavar="PATH", action="append", default=[], help="this cache (repeatable)"
+    )
+    what = p.add_argument_group(
+        "what goes (--purge, --pattern, --package and --junk add up; --older-than keeps only "
+        "older entries, alone it picks every older one; --max-size then removes the oldest "
+        "until the cache is that small)"
+    )
+    what.add_argument(
+        "--purge", action="store_true", help="everything pip's `cache purge` removes (default)"
+    )
+    what.add_argument(
+        "--pattern",
+        metavar="GLOB",
+        action="append",
+        default=[],
+        help="built wheels as `pip cache remove GLOB` picks them ('*' is a purge; repeatable)",
+    )
+    what.add_argument(
+        "--package",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="everything of this project: built wheels, downloads, index pages (repeatable)",
+    )
+    what.add_argument(
+        "--junk",
+        action="store_true",
+        help="only what pip never uses again: orphan halves, tmp leftovers, legacy http/, dead "
+        "selfcheck keys, wheels built before pip 20.0",
+    )
+    what.add_argument("--older-than", metavar="AGE", help="entries older than AGE (30d, 12h)")
+    what.add_argument(
+        "--max-size", metavar="SIZE", help="per cache, oldest first until at most SIZE (10G)"
+    )
+    how = p.add_argument_group("how")
+    how.add_argument("--dry-run", "-n", action="store_true", help="show the plan and stop")
+    how.add_argument("--yes", "-y", action="store_true", help="do not ask (timers, scripts)")
+    how.add_argument(
+        "--wait", metavar="DURATION", help="wait up to DURATION for a busy cache to become idle"
+    )
+    how.add_argument(
+        "--force-busy",
+        action="store_true",
+        help="clean caches in use too (never the default; says so in the log)",
+    )
+    how.add_argument(
+        "--timeout",
+        metavar="DURATION",
+        default="1h",
+        help="stop deleting in one cache after DURATION (default 1h)",
+    )
+    how.add_argument(
+        "--audit-log",
+        metavar="PATH",
+        help="append the JSON-lines audit log here (default /var/log/fleetcache/audit.log "
+        "as root, else the account's log directory)",
+    )
+    how.add_argument(
+        "--lock-dir",
+        metavar="DIR",
+        help="per-cache locks here (default /run/fleetcache as root)",
+    )
+    how.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bar (shown only on a terminal)"
+    )
+    p.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    p.add_argument("--output", "-o", metavar="FILE", help="write the result to FILE")
+    p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
+    _wide_arg(p)
+    p.set_defaults(func=_cmd_clean)
+
+
 def _machine(args: argparse.Namespace) -> Machine:
     if not os.path.isdir(args.root):
         raise UsageError(f"--root {args.root}: not a directory")
@@ -363,6 +448,96 @@ def _cmd_report(args: argparse.Namespace) -> int:
     text = FORMATS[args.format].report(report, problems, _render(args))
     _emit(text, args.output)
     return EXIT_OK if report.scan.complete and not problems else EXIT_PARTIAL
+
+
+def _cmd_clean(args: argparse.Namespace) -> int:
+    from fleetcache.clean import guard
+    from fleetcache.clean import run as clean_run
+    from fleetcache.clean.policy import Policy, PolicyError, parse_duration
+    from fleetcache.formats.fields import clean_document
+    from fleetcache.formats.table import clean_done, clean_plan
+
+    machine = _machine(args)
+    try:
+        policy = Policy.of(
+            args.purge,
+            tuple(args.pattern),
+            tuple(args.package),
+            args.junk,
+            args.older_than,
+            args.max_size,
+        )
+        wait = None if args.wait is None else parse_duration(args.wait)
+        timeout = parse_duration(args.timeout)
+    except PolicyError as exc:
+        raise UsageError(str(exc)) from None
+    users = tuple(args.user)
+    if not (users or args.all_users or args.cache):
+        if os.geteuid() == 0:
+            raise UsageError("name whose caches to clean: --user NAME, --all-users or --cache PATH")
+        users = (pipcache.default_user(machine),)
+    for path in args.cache:
+        if not path.startswith("/"):
+            raise UsageError(f"--cache {path}: give the cache's absolute path")
+    if not args.dry_run and not args.yes and not sys.stdin.isatty():
+        raise UsageError("no terminal to ask on: add --yes to clean unattended, or --dry-run")
+    selection = scan_mod.Selection(
+        users=users,
+        all_users=args.all_users,
+        progress=progress.silent
+        if args.quiet or not sys.stderr.isatty()
+        else progress.bar(sys.stderr),
+        probe_cache=probe.default_cache_dir(os.environ, os.geteuid()),
+    )
+    request = clean_run.Request(
+        policy=policy,
+        selection=selection,
+        caches=tuple(os.path.normpath(p) for p in args.cache),
+        dry_run=args.dry_run,
+        force_busy=args.force_busy,
+        wait=wait,
+        timeout=timeout,
+        audit_log=args.audit_log,
+        lock_dir=args.lock_dir,
+    )
+    options = _render(args)
+    ask = not args.dry_run and not args.yes
+    to_stdout = args.format == "table" and args.output is None
+
+    def confirm(result: clean_run.CleanResult) -> bool:
+        """Show the plan (stdout, or stderr when stdout carries JSON); ask on a terminal."""
+        text = clean_plan(result, options)
+        if to_stdout:
+            _emit(text, None)
+        elif ask or args.dry_run:
+            sys.stderr.write(text)
+        todo = clean_run.runnable(result, request)
+        if not ask or not todo:
+            return True
+        files = sum(c.plan.files for c in todo if c.plan is not None)
+        size = sum(c.plan.bytes for c in todo if c.plan is not None)
+        sys.stderr.write(
+            f"Delete {files} files ({pipcompat.format_size(size)}) from "
+            f"{len(todo)} cache{'' if len(todo) == 1 else 's'}? [y/N] "
+        )
+        sys.stderr.flush()
+        if sys.stdin.readline().strip().lower() in ("y", "yes"):
+            return True
+        _warn("nothing deleted")
+        return False
+
+    try:
+        result = clean_run.clean(machine, request, confirm)
+    except guard.Refused as exc:
+        raise CleanError(str(exc)) from None
+    if args.format == "json":
+        text = json.dumps(clean_document(result), indent=2) + "\n"
+    elif args.dry_run or any(c.state == clean_run.DECLINED for c in result.caches):
+        text = "" if to_stdout else clean_plan(result, options)
+    else:
+        text = clean_done(result, options)
+    _emit(text, args.output)
+    return EXIT_OK if result.complete else EXIT_PARTIAL
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
@@ -502,7 +677,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except UnknownUser as exc:
         _warn(f"error: {exc.args[0]}")
         return EXIT_USAGE
-    except (scan_mod.ScanError, merge_mod.MergeError) as exc:
+    except (scan_mod.ScanError, merge_mod.MergeError, CleanError) as exc:
         _warn(f"error: {exc}")
         return EXIT_ERROR
     except BrokenPipeError:

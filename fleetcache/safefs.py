@@ -44,13 +44,16 @@ def open_path(
     trusted_links: Collection[int] = (0,),
     follow_last: bool = False,
     directory: bool = True,
+    owners: Optional[Collection[int]] = None,
 ) -> Opened:
     """Open an absolute machine path below ``anchor`` without ever following an untrusted link.
 
     Every component is opened with ``O_NOFOLLOW`` relative to its parent's descriptor. A symbolic
     link on the way is followed only when its owner is in ``trusted_links`` (root, the account),
     and its target is resolved inside the anchor, never on the host. The last component must not
-    be a link unless ``follow_last``. Raises :class:`NotFound` or :class:`UnsafePath`.
+    be a link unless ``follow_last``. With ``owners``, every directory on the way must belong to
+    one of them (another account could swap what lies below its own directories). Raises
+    :class:`NotFound` or :class:`UnsafePath`.
     """
     pending = [p for p in reversed(path.split("/")) if p not in ("", ".")]
     stack: list[int] = [os.dup(anchor)]
@@ -99,6 +102,9 @@ def open_path(
             if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
                 os.close(fd)
                 raise UnsafePath(f"{here} changed while it was being opened")
+            if owners is not None and not last and opened.st_uid not in owners:
+                os.close(fd)
+                raise UnsafePath(f"{here} belongs to uid {opened.st_uid}, who could change it")
             stack.append(fd)
             names.append(name)
         fd = stack.pop()

@@ -11,6 +11,7 @@ from typing import Optional
 from fleetcache import safefs
 from fleetcache.activity import check as activity_mod
 from fleetcache.activity import harvest
+from fleetcache.activity.processes import Snapshot
 from fleetcache.activity.view import View
 from fleetcache.discovery import accounts as accounts_mod
 from fleetcache.discovery import caches as caches_mod
@@ -162,16 +163,7 @@ def discover(machine: Machine, selection: Selection) -> Found:
         found.sort(key=lambda e: (not e.shared, e.owner_uid != 0, e.owner or "", e.prefix))
         if snap is None:
             return _sized_found(machine, selection, Found(every, resolved, found, site, skipped))
-        result = activity_mod.check(
-            machine,
-            snap,
-            found,
-            every,
-            [*resolved, *site],
-            lambda account, prefix, env: finder.resolve(account, prefix, env),
-            anchor,
-            linux=sys.platform.startswith("linux"),
-        )
+        result = _activity(machine, snap, found, every, [*resolved, *site], finder, anchor)
         pip_caches = _pip_caches(machine, finder, result.pip_caches)
     finally:
         os.close(anchor)
@@ -189,6 +181,42 @@ def discover(machine: Machine, selection: Selection) -> Found:
             pip_caches,
         ),
     )
+
+
+def _activity(
+    machine: Machine,
+    snap: Snapshot,
+    envs: Sequence[Environment],
+    every: Sequence[Account],
+    resolved: Sequence[AccountCaches],
+    finder: caches_mod.Finder,
+    anchor: int,
+) -> activity_mod.Result:
+    return activity_mod.check(
+        machine,
+        snap,
+        envs,
+        every,
+        resolved,
+        lambda account, prefix, env: finder.resolve(account, prefix, env),
+        anchor,
+        linux=sys.platform.startswith("linux"),
+    )
+
+
+def busy_now(machine: Machine, found: Found) -> Mapping[str, Sequence[ProcessUse]]:
+    """Which caches are busy now: a fresh pass over the process table, matched against what
+    :func:`discover` found (a clean asks again right before each cache)."""
+    snap = machine.processes()
+    anchor = _anchor(machine)
+    try:
+        finder = caches_mod.Finder(machine, anchor, found.every)
+        resolved = [*found.resolved, *found.site_caches]
+        return _activity(
+            machine, snap, found.environments, found.every, resolved, finder, anchor
+        ).busy
+    finally:
+        os.close(anchor)
 
 
 def _pip_caches(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any, Callable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
 
 from fleetcache import __version__, escape
 from fleetcache.model import (
     Activity,
     CacheEntry,
+    CacheFigures,
     CacheResult,
     CacheSource,
     CacheUse,
@@ -17,8 +18,12 @@ from fleetcache.model import (
     ProcessUse,
     ScanResult,
     Skipped,
+    busy_state,
 )
 from fleetcache.report.views import Report
+
+if TYPE_CHECKING:
+    from fleetcache.clean.run import CleanResult
 
 SCHEMA_VERSION = 3
 
@@ -374,3 +379,108 @@ def entry_paths(entry: CacheEntry) -> list[str]:
     """The absolute paths of an entry's files."""
     path = entry.cache.rstrip("/") + "/" + entry.path
     return [path, path + ".body"] if entry.area == "http-v2" and entry.complete else [path]
+
+
+# the fields of each cache record of `clean --format json`
+CLEAN_FIELDS: list[tuple[str, str]] = [
+    ("path", "the cache directory"),
+    ("user", "the account it belongs to (the clean runs as that account)"),
+    ("uid", "that account's uid"),
+    ("state", "planned (dry run), cleaned, partial, nothing to do, busy, refused, locked, missing or not confirmed"),
+    ("reason", "why it was skipped, refused or only partly cleaned; null when there is nothing to say"),
+    ("busy", "true when a process uses it, null when one possibly does, false when none"),
+    ("busy_reasons", "the processes that make it busy: {pid, user, uid, command, why, certain, environment}"),
+    ("plan", "{files, bytes, dirs, why: {reason: {files, bytes}}, left: {reason: {files, bytes}}}: what the policy picked, and what it leaves and why"),
+    ("deleted", "{files, bytes, dirs, gone}: what was removed (gone: planned but already absent)"),
+    ("failed", "{count, first: [{path, reason}]} planned files that could not be removed (the first 50)"),
+    ("before", "pip's figures when planned: {http_files, http_bytes, wheel_files, wheel_bytes, total_files, total_bytes}"),
+    ("after", "the same figures measured after the clean; null when not cleaned"),
+]  # fmt: skip
+
+# the fields of each line of the audit log
+AUDIT_FIELDS: list[tuple[str, str]] = [
+    ("time", "when, ISO 8601 UTC with microseconds"),
+    ("run", "the run id, the same on every line of one run (and in the JSON output)"),
+    ("operator", "who ran it (with the sudo caller)"),
+    ("account", "the account whose cache it is"),
+    ("uid", "its uid"),
+    ("cache", "the cache directory"),
+    ("path", "relative to the cache, escaped; a directory ends with /; empty for a line about the whole cache"),
+    ("size", "bytes (0 for a link or a directory)"),
+    ("action", "delete, rmdir, or cache (the cache's outcome)"),
+    ("reason", "why it was planned (purge, package six, junk: orphan half ...), or why the cache was skipped"),
+    ("outcome", "deleted, already gone, planned (dry run), the error, or the cache's state"),
+    ("dry_run", "true for a dry run"),
+]  # fmt: skip
+
+FIGURES = ("http_files", "http_bytes", "wheel_files", "wheel_bytes", "total_files", "total_bytes")
+
+
+def _figures(figures: Optional[CacheFigures]) -> Optional[dict[str, int]]:
+    return None if figures is None else {k: getattr(figures, k) for k in FIGURES}
+
+
+def _sums(table: dict[str, list[int]]) -> dict[str, dict[str, int]]:
+    return {k: {"files": v[0], "bytes": v[1]} for k, v in table.items()}
+
+
+def clean_document(result: CleanResult) -> dict[str, Any]:
+    """``clean --format json``: the run, the policy, and one record per cache."""
+    policy = result.policy
+    caches = []
+    for c in result.caches:
+        plan = c.plan
+        caches.append(
+            {
+                "path": escape.text(c.path),
+                "user": c.user,
+                "uid": c.uid,
+                "state": c.state,
+                "reason": None if c.reason is None else escape.text(c.reason),
+                "busy": busy_state(c.busy_reasons),
+                "busy_reasons": [process_record(u) for u in c.busy_reasons],
+                "plan": None
+                if plan is None
+                else {
+                    "files": plan.files,
+                    "bytes": plan.bytes,
+                    "dirs": plan.removed_dirs,
+                    "why": _sums(plan.by_reason()),
+                    "left": _sums(plan.left),
+                },
+                "deleted": {
+                    "files": c.deleted_files,
+                    "bytes": c.deleted_bytes,
+                    "dirs": c.removed_dirs,
+                    "gone": c.gone,
+                },
+                "failed": {
+                    "count": c.failed_count,
+                    "first": [{"path": escape.text(p), "reason": r} for p, r in c.failed],
+                },
+                "before": _figures(c.before),
+                "after": _figures(c.after),
+            }
+        )
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "command": "clean",
+        "host": result.host,
+        "generated_at": iso(result.generated_at),
+        "fleetcache_version": __version__,
+        "root": escape.text(result.root),
+        "run_id": result.run_id,
+        "operator": result.operator,
+        "dry_run": result.dry_run,
+        "policy": {
+            "description": policy.describe(),
+            "purge": policy.purge,
+            "patterns": list(policy.patterns),
+            "packages": list(policy.packages),
+            "junk": policy.junk,
+            "older_than_seconds": policy.older_than,
+            "max_size_bytes": policy.max_size,
+        },
+        "audit_log": None if result.audit_log is None else escape.text(result.audit_log),
+        "caches": caches,
+    }

@@ -101,28 +101,32 @@ class Walker:
     def walk_root(self, fd: int) -> None:
         """Walk every top-level entry of the cache with the walker for its kind."""
         for parts, dir_fd, files, _dirs in safefs.walk(fd, self.problem):
-            self.c["dirs"] += 1
-            if not parts:
-                for name, size, _ in self._files(dir_fd, files, parts):
-                    if name == "selfcheck.json":
-                        self.c["legacy_selfcheck_bytes"] += size
-                    else:
-                        self.c["other_files"] += 1
-                        self.c["other_bytes"] += size
-                continue
-            top = parts[0]
-            if top == "http-v2":
-                self._http_v2(dir_fd, files, parts)
-            elif top == "http":
-                self._legacy_http(dir_fd, files, parts)
-            elif top == "wheels":
-                self._wheels(dir_fd, files, parts)
-            elif top == "selfcheck":
-                self._selfcheck(dir_fd, files, parts)
-            else:
-                for _, size, _ in self._files(dir_fd, files, parts):
+            self.visit(parts, dir_fd, files)
+
+    def visit(self, parts: tuple[str, ...], dir_fd: int, files: list[os.DirEntry[str]]) -> None:
+        """Count one directory's files (``parts`` below the cache root), by the area it is in."""
+        self.c["dirs"] += 1
+        if not parts:
+            for name, size, _ in self._files(dir_fd, files, parts):
+                if name == "selfcheck.json":
+                    self.c["legacy_selfcheck_bytes"] += size
+                else:
                     self.c["other_files"] += 1
                     self.c["other_bytes"] += size
+            return
+        top = parts[0]
+        if top == "http-v2":
+            self._http_v2(dir_fd, files, parts)
+        elif top == "http":
+            self._legacy_http(dir_fd, files, parts)
+        elif top == "wheels":
+            self._wheels(dir_fd, files, parts)
+        elif top == "selfcheck":
+            self._selfcheck(dir_fd, files, parts)
+        else:
+            for _, size, _ in self._files(dir_fd, files, parts):
+                self.c["other_files"] += 1
+                self.c["other_bytes"] += size
 
     def _files(
         self, dir_fd: int, entries: list[os.DirEntry[str]], parts: tuple[str, ...]

@@ -1,0 +1,200 @@
+"""What stands around a clean: the cache root opened without a link, the mount points inside it,
+the per-cache lock, and the append-only audit log."""
+
+from __future__ import annotations
+
+import datetime
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Collection
+from typing import Any, Optional
+
+from fleetcache import safefs
+
+SYSTEM_LOG = "/var/log/fleetcache/audit.log"
+SYSTEM_LOCKS = "/run/fleetcache"
+
+
+class Refused(Exception):
+    """A cache, lock or log that may not be used; the message says why."""
+
+
+def open_cache(anchor: int, path: str, uid: int) -> safefs.Opened:
+    """Open a cache root component by component from the machine's root: no link anywhere on the
+    way, every directory on the way root's or the account's, the root itself the account's."""
+    try:
+        opened = safefs.open_path(anchor, path, trusted_links=(), owners={0, uid})
+    except safefs.NotFound as exc:
+        raise Refused(str(exc)) from None
+    except safefs.UnsafePath as exc:
+        raise Refused(f"refused: {exc}") from None
+    if opened.st.st_uid != uid:
+        os.close(opened.fd)
+        raise Refused(f"refused: {path} belongs to uid {opened.st.st_uid}, not to uid {uid}")
+    return opened
+
+
+def mount_points(fd: int) -> set[tuple[int, int]]:
+    """(device, inode) of every mount point below the directory ``fd`` (Linux; else none)."""
+    try:
+        top = os.readlink(f"/proc/self/fd/{fd}")
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return set()
+    found = set()
+    prefix = top.rstrip("/") + "/"
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) < 5:
+            continue
+        point = _unescape(fields[4])
+        if point.startswith(prefix):
+            try:
+                st = os.lstat(point)
+            except OSError:
+                continue
+            found.add((st.st_dev, st.st_ino))
+    return found
+
+
+def _unescape(field: str) -> str:
+    """mountinfo's octal escapes (``\\040`` for a space) undone."""
+    if "\\" not in field:
+        return field
+    raw = field.encode("utf-8", "surrogateescape")
+    out = bytearray()
+    i = 0
+    while i < len(raw):
+        if raw[i : i + 1] == b"\\" and raw[i + 1 : i + 4].isdigit():
+            out.append(int(raw[i + 1 : i + 4], 8))
+            i += 4
+        else:
+            out.append(raw[i])
+            i += 1
+    return out.decode("utf-8", "surrogateescape")
+
+
+def default_log(euid: int, env: Optional[dict[str, str]] = None) -> str:
+    """The audit log: under the system log directory for root, else the account's state dir."""
+    if euid == 0:
+        return SYSTEM_LOG
+    from platformdirs import user_log_dir
+
+    return os.path.join(user_log_dir("fleetcache", appauthor=False), "audit.log")
+
+
+def default_lock_dir(euid: int) -> str:
+    """Where the per-cache locks live: a root-owned runtime directory, or the account's own."""
+    if euid == 0:
+        return SYSTEM_LOCKS
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isabs(runtime):
+        return os.path.join(runtime, "fleetcache")
+    import tempfile
+
+    return os.path.join(tempfile.gettempdir(), f"fleetcache-{euid}")
+
+
+def _private_dir(path: str) -> None:
+    """Make (or check) a directory only this account may write: no link, owned by us, 0700-ish."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise Refused(f"cannot create {path}: {exc.strerror}") from None
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise Refused(f"{path} is not a private directory of uid {os.geteuid()}")
+
+
+class AuditLog:
+    """JSON lines appended to a private file: one per action, written as the action is known."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            _private_dir(parent)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            self.fd = os.open(path, flags, 0o600)
+        except OSError as exc:
+            raise Refused(f"audit log {path}: {exc.strerror}") from None
+        st = os.fstat(self.fd)
+        problem = None
+        if not stat.S_ISREG(st.st_mode):
+            problem = "not a regular file"
+        elif st.st_uid != os.geteuid():
+            problem = f"owned by uid {st.st_uid}"
+        elif st.st_mode & 0o077:
+            problem = f"mode {stat.S_IMODE(st.st_mode):o}, not 600"
+        elif st.st_nlink != 1:
+            problem = "it has other hard links"
+        if problem:
+            os.close(self.fd)
+            raise Refused(f"audit log {path}: {problem}; refusing to write to it")
+        self.pending: list[bytes] = []
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Queue one action (written at the next flush; every record ends a line)."""
+        record = {"time": _now(), **record}
+        self.pending.append(json.dumps(record, ensure_ascii=True).encode() + b"\n")
+        if len(self.pending) >= 256:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is queued, whole lines only."""
+        data = b"".join(self.pending)
+        self.pending.clear()
+        while data:
+            written = os.write(self.fd, data)
+            data = data[written:]
+
+    def close(self) -> None:
+        """Flush and close."""
+        try:
+            self.flush()
+        finally:
+            os.close(self.fd)
+
+
+def _now() -> str:
+    moment = datetime.datetime.now(tz=datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Lock:
+    """An exclusive lock on one cache, held by this process until released (or it dies)."""
+
+    def __init__(self, directory: str, cache_id: str) -> None:
+        _private_dir(directory)
+        name = hashlib.sha256(cache_id.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        self.path = os.path.join(directory, f"{name}.lock")
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        self.fd = os.open(self.path, flags, 0o600)
+
+    def acquire(self) -> Optional[str]:
+        """None when held now; else who holds it."""
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.pread(self.fd, 32, 0).decode("ascii", "replace").strip()
+            return f"another clean of this cache is running (pid {holder or '?'})"
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+        return None
+
+    def release(self) -> None:
+        """Let the next clean of this cache in."""
+        os.close(self.fd)
+
+
+def relative(parts: Collection[str]) -> str:
+    """A path below the cache, as the log writes it."""
+    return "/".join(parts)

@@ -1,0 +1,417 @@
+"""The plan of one cache's clean: one walk lists what is there, the policy picks entries, and the
+plan names every file and directory to remove, with the inode it had when it was planned.
+
+Only the cache's own areas are touched (``http-v2/``, ``http/``, ``wheels/``, ``selfcheck/`` and
+``selfcheck.json``), only what belongs to the cache's owner, never below a mount point, never
+below a directory owned by someone else. The same walk gives pip's figures before the clean.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import stat
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from fleetcache import safefs
+from fleetcache.clean.policy import Policy, age_text
+from fleetcache.model import CacheFigures, Skipped
+from fleetcache.pipcompat import matches, wheel_pattern
+from fleetcache.stats.walk import PIP20_RELEASED, TMP_DIR, Walker
+
+AREAS = ("http-v2", "http", "wheels", "selfcheck")
+KEY = re.compile(r"[0-9a-f]{56}")
+Parts = tuple[str, ...]
+
+# why a file or directory is in the plan (the audit log's "reason")
+PURGE = "purge"
+ORPHAN = "junk: orphan half of an http entry"
+TMP = "junk: tmp leftover"
+LEGACY_HTTP = "junk: legacy http/ (pip >= 23.3 never reads it)"
+DEAD_SELFCHECK = "junk: selfcheck key of an interpreter that is gone"
+LEGACY_SELFCHECK = "junk: legacy selfcheck.json"
+OLD_WHEEL = "junk: wheel built before pip 20.0 (never read again)"
+NO_WHEEL = "no wheel left in its directory (as pip removes it)"
+EMPTY = "empty directory"
+OUTSIDE = "outside pip's areas"
+
+
+@dataclass
+class FileItem:
+    """A file to remove: its name in its directory, the inode it had, its size, why."""
+
+    name: str
+    ino: int
+    size: int
+    reason: str
+
+
+@dataclass
+class DirPlan:
+    """A directory of the plan: the files to remove in it, and whether to remove it once empty."""
+
+    parts: Parts
+    files: list[FileItem] = field(default_factory=list)
+    remove: Optional[str] = None  # the reason to remove the emptied directory itself
+
+
+@dataclass
+class CachePlan:
+    """What one clean of one cache removes: directories in an order that empties children
+    before their parents, and the inode of every directory on the way to them."""
+
+    path: str
+    uid: int
+    device: int
+    dirs: list[DirPlan]
+    inos: dict[Parts, int]
+    before: CacheFigures
+    left: dict[str, list[int]] = field(default_factory=dict)  # why not planned -> [files, bytes]
+    problems: list[Skipped] = field(default_factory=list)
+
+    @property
+    def files(self) -> int:
+        """Files planned."""
+        return sum(len(d.files) for d in self.dirs)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes planned (links count 0, as pip counts them)."""
+        return sum(f.size for d in self.dirs for f in d.files)
+
+    @property
+    def removed_dirs(self) -> int:
+        """Directories planned to be removed once emptied."""
+        return sum(1 for d in self.dirs if d.remove)
+
+    def by_reason(self) -> dict[str, list[int]]:
+        """reason -> [files, bytes] (directories count as files of 0 bytes under their reason)."""
+        out: dict[str, list[int]] = {}
+        for d in self.dirs:
+            for f in d.files:
+                got = out.setdefault(f.reason, [0, 0])
+                got[0] += 1
+                got[1] += f.size
+        return out
+
+
+@dataclass
+class _File:
+    name: str
+    ino: int
+    size: int
+    mtime: float
+    mine: bool
+    reason: Optional[str] = None
+    prefix: Optional[str] = None  # a selfcheck key's interpreter prefix
+
+
+@dataclass
+class _Dir:
+    parts: Parts
+    ino: int
+    files: list[_File]
+    children: list[str]
+    blocked: Optional[str] = None  # not planned below here, and why
+    mine: bool = True
+    rmdir: bool = False
+
+
+@dataclass
+class _Unit:
+    """What is removed together: an http entry's two halves, a wheel, a legacy file."""
+
+    where: _Dir
+    files: list[_File]
+    junk: Optional[str] = None
+    name: Optional[str] = None  # the file that names the entry (see report.entries)
+    project: Optional[str] = None
+
+    @property
+    def mtime(self) -> float:
+        return max(f.mtime for f in self.files)
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def plan_cache(
+    cache_fd: int,
+    path: str,
+    uid: int,
+    policy: Policy,
+    now: float,
+    *,
+    mounts: Collection[tuple[int, int]] = (),
+    prefix_exists: Callable[[str], bool] = lambda prefix: True,
+    projects: Optional[Mapping[str, Optional[str]]] = None,
+) -> CachePlan:
+    """Walk the opened cache once and plan what ``policy`` removes from it.
+
+    ``mounts`` are the (device, inode) of mount points, never entered by the clean;
+    ``prefix_exists`` tells whether an interpreter prefix a selfcheck key names is still there;
+    ``projects`` maps an entry's path (as ``report.entries`` names it) to its project.
+    """
+    policy = policy.effective
+    root_st = os.fstat(cache_fd)
+    walker = Walker(path, uid)
+    dirs: dict[Parts, _Dir] = {}
+    left: dict[str, list[int]] = {}
+    for parts, dir_fd, entries, subdirs in safefs.walk(cache_fd, walker.problem):
+        walker.visit(parts, dir_fd, entries)
+        here = _listing(parts, dir_fd, entries, uid, dirs, mounts)
+        here.children = [d.name for d in subdirs]
+        if here.blocked == OUTSIDE or not parts:
+            continue
+        if here.blocked:
+            _leave(left, here.blocked, here.files)
+            continue
+        _leave(left, "owned by another account", [f for f in here.files if not f.mine])
+        if policy.junk and parts == ("selfcheck",):
+            _read_prefixes(dir_fd, here)
+    before = walker.figures()
+    units = list(_units(dirs, prefix_exists))
+    if projects is not None:
+        for unit in units:
+            if unit.name is not None:
+                unit.project = projects.get("/".join((*unit.where.parts, unit.name)))
+    chosen = _select(units, policy, now, before.total_bytes)
+    for unit, reason in chosen:
+        for f in unit.files:
+            f.reason = f.reason or reason
+    if "selfcheck.json" in {f.name for f in dirs[()].files} and (policy.purge or policy.junk):
+        for f in dirs[()].files:
+            if f.name == "selfcheck.json" and f.mine:
+                f.reason = PURGE if policy.purge else LEGACY_SELFCHECK
+    pip_rules = policy.purge or bool(policy.patterns)
+    emptied = {u.where.parts for u, _ in chosen}
+    _tidy(dirs, ("wheels",), pip_rules, policy.junk, emptied, wheels=True)
+    for area in ("http-v2", "http"):
+        _tidy(dirs, (area,), pip_rules, policy.junk, emptied, wheels=False)
+    planned = [
+        DirPlan(d.parts, [FileItem(f.name, f.ino, f.size, f.reason) for f in d.files if f.reason])
+        for d in dirs.values()
+    ]
+    removals = {p: why for p, why in _removals(dirs)}
+    out = []
+    for d in sorted(planned, key=lambda d: d.parts, reverse=True):  # children before parents
+        d.remove = removals.get(d.parts)
+        if d.files or d.remove:
+            out.append(d)
+    return CachePlan(
+        path=path,
+        uid=uid,
+        device=root_st.st_dev,
+        dirs=out,
+        inos={p: d.ino for p, d in dirs.items()},
+        before=before,
+        left=left,
+        problems=list(walker.problems),
+    )
+
+
+def _listing(
+    parts: Parts,
+    dir_fd: int,
+    entries: list[os.DirEntry[str]],
+    uid: int,
+    dirs: dict[Parts, _Dir],
+    mounts: Collection[tuple[int, int]],
+) -> _Dir:
+    st = os.fstat(dir_fd)
+    parent = dirs.get(parts[:-1]) if parts else None
+    blocked = None
+    if parent is not None and parent.blocked:
+        blocked = parent.blocked
+    elif len(parts) == 1 and parts[0] not in AREAS:
+        blocked = OUTSIDE
+    elif (st.st_dev, st.st_ino) in mounts:
+        blocked = "below a mount point"
+    elif st.st_uid != uid:
+        blocked = f"in a directory owned by uid {st.st_uid}"
+    files = []
+    for entry in entries:
+        try:
+            fst = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue  # gone, or unreadable: the walker has noted it
+        size = 0 if stat.S_ISLNK(fst.st_mode) else fst.st_size
+        files.append(_File(entry.name, fst.st_ino, size, fst.st_mtime, fst.st_uid == uid))
+    here = _Dir(parts, st.st_ino, files, [], blocked, st.st_uid == uid)
+    dirs[parts] = here
+    return here
+
+
+def _leave(left: dict[str, list[int]], why: str, files: list[_File]) -> None:
+    if files:
+        got = left.setdefault(why, [0, 0])
+        got[0] += len(files)
+        got[1] += sum(f.size for f in files)
+
+
+def _units(dirs: Mapping[Parts, _Dir], prefix_exists: Callable[[str], bool]) -> Iterator[_Unit]:
+    """Every removable thing in the cache's areas, with what makes it junk."""
+    for parts, d in dirs.items():
+        if not parts or d.blocked:
+            continue
+        mine = [f for f in d.files if f.mine]
+        area = parts[0]
+        if area == "http-v2":
+            yield from _http_v2_units(d, mine)
+        elif area == "http":
+            for f in mine:
+                yield _Unit(d, [f], TMP if f.name.endswith(".tmp") else LEGACY_HTTP, f.name)
+        elif area == "wheels":
+            in_tmp = any(TMP_DIR.fullmatch(p) for p in parts[1:])
+            wheels = [f for f in mine if fnmatch.fnmatchcase(f.name, "*-*.whl")]
+            old = (
+                not any(f.name == "origin.json" for f in d.files)
+                and bool(d.files)
+                and max(f.mtime for f in d.files) < PIP20_RELEASED
+            )
+            for f in wheels:
+                yield _Unit(d, [f], TMP if in_tmp else OLD_WHEEL if old else None, f.name)
+            if in_tmp:
+                for f in mine:
+                    if f not in wheels:
+                        yield _Unit(d, [f], TMP, None)
+        elif area == "selfcheck":
+            for f in mine:
+                yield _Unit(d, [f], _selfcheck_junk(f, prefix_exists), None)
+
+
+def _http_v2_units(d: _Dir, mine: list[_File]) -> Iterator[_Unit]:
+    halves: dict[str, list[_File]] = {}
+    for f in mine:
+        key = f.name[:-5] if f.name.endswith(".body") else f.name
+        if KEY.fullmatch(key):
+            halves.setdefault(key, []).append(f)
+        elif f.name.endswith(".tmp"):
+            yield _Unit(d, [f], TMP, None)
+        else:
+            yield _Unit(d, [f], None, None)  # a stray: only a purge removes it, as pip does
+    present = {f.name for f in d.files}
+    for key, got in halves.items():
+        whole = key in present and f"{key}.body" in present
+        named = key if key in present else f"{key}.body"
+        yield _Unit(d, got, None if whole else ORPHAN, named)
+
+
+def _selfcheck_junk(f: _File, prefix_exists: Callable[[str], bool]) -> Optional[str]:
+    if f.name.endswith(".tmp"):
+        return TMP
+    if f.prefix is None or prefix_exists(f.prefix):
+        return None
+    return DEAD_SELFCHECK
+
+
+def _read_prefixes(dir_fd: int, d: _Dir) -> None:
+    """Note on each selfcheck file the interpreter prefix its JSON names (a few hundred bytes)."""
+    for f in d.files:
+        if not f.mine or f.name.endswith(".tmp"):
+            continue
+        try:
+            data = json.loads(safefs.read_at(dir_fd, f.name, 4096))
+        except (OSError, ValueError, safefs.UnsafePath):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("key"), str):
+            f.prefix = data["key"]
+
+
+def _select(units: list[_Unit], policy: Policy, now: float, total: int) -> list[tuple[_Unit, str]]:
+    """The units the policy removes, each with its reason."""
+    globs = [wheel_pattern(p) for p in policy.patterns]
+    chosen: list[tuple[_Unit, str]] = []
+    rest: list[_Unit] = []
+    cutoff = None if policy.older_than is None else now - policy.older_than
+    aged = "" if policy.older_than is None else f"older than {age_text(policy.older_than)}"
+    for unit in units:
+        why = _why(unit, policy, globs)
+        if why is None and not policy.selects and cutoff is not None:
+            why = aged if unit.where.parts[0] != "selfcheck" else None
+        if why is not None and cutoff is not None:
+            why = why if unit.mtime < cutoff else None
+            if why is not None and policy.selects:
+                why = f"{why}, {aged}"
+        if why is not None:
+            chosen.append((unit, why))
+        elif unit.where.parts[0] != "selfcheck":
+            rest.append(unit)
+    if policy.max_size is not None:
+        size = total - sum(u.size for u, _ in chosen)
+        for unit in sorted(rest, key=lambda u: u.mtime):
+            if size <= policy.max_size:
+                break
+            chosen.append((unit, "oldest first, over the size limit"))
+            size -= unit.size
+    return chosen
+
+
+def _why(unit: _Unit, policy: Policy, globs: list[str]) -> Optional[str]:
+    area = unit.where.parts[0]
+    if policy.purge and area in ("http-v2", "http"):
+        return PURGE
+    first = unit.files[0].name
+    if area == "wheels" and (policy.purge or any(matches(first, g) for g in globs)):
+        return PURGE if policy.purge else "pattern"
+    if unit.project is not None and unit.project in policy.packages:
+        return f"package {unit.project}"
+    if policy.junk and unit.junk is not None:
+        return unit.junk
+    return None
+
+
+def _tidy(
+    dirs: Mapping[Parts, _Dir],
+    top: Parts,
+    pip_rules: bool,
+    junk: bool,
+    emptied: set[Parts],
+    wheels: bool,
+) -> None:
+    """pip's tidying after a removal: in ``wheels/``, a directory left without a wheel loses the
+    rest of its files; every directory left without files goes. With pip's own selectors (purge,
+    pattern) and with --junk this covers every such directory, as ``pip cache remove`` does;
+    otherwise only those this clean emptied."""
+    if top not in dirs:
+        return
+
+    def visit(parts: Parts) -> tuple[bool, bool]:
+        """(anything kept below, something planned below)"""
+        d = dirs[parts]
+        kept = False
+        touched = parts in emptied
+        for name in d.children:
+            child = (*parts, name)
+            if child not in dirs:
+                kept = True  # not walked (unreadable, or left): it stays
+                continue
+            k, t = visit(child)
+            kept, touched = kept or k, touched or t
+        if d.blocked or not d.mine:
+            return True, touched
+        if wheels:
+            has_wheel = kept or any(
+                not f.reason and fnmatch.fnmatchcase(f.name, "*-*.whl") for f in d.files
+            )
+            if not has_wheel and (pip_rules or touched or junk):
+                why = NO_WHEEL if pip_rules or touched else "junk: wheel directory without a wheel"
+                for f in d.files:
+                    if f.mine and not f.reason:
+                        f.reason = why
+        remaining = kept or any(not f.reason for f in d.files)
+        d.rmdir = not remaining and (pip_rules or touched or junk)
+        return remaining, touched or any(f.reason for f in d.files)
+
+    visit(top)
+
+
+def _removals(dirs: Mapping[Parts, _Dir]) -> Iterator[tuple[Parts, str]]:
+    for parts, d in dirs.items():
+        if parts and d.rmdir:
+            yield parts, EMPTY

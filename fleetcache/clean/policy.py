@@ -1,0 +1,117 @@
+"""What a clean removes: the selectors a user combines, and the durations and sizes they are given in."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from packaging.utils import canonicalize_name
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)(b?)", re.IGNORECASE)
+_POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+
+
+class PolicyError(ValueError):
+    """A selector that cannot be understood: the message says which and why."""
+
+
+def parse_duration(text: str) -> float:
+    """``30d``, ``12h``, ``90m``, ``45s``, ``2w`` (a bare number is seconds) -> seconds."""
+    got = _DURATION.fullmatch(text.strip().lower())
+    if got is None:
+        raise PolicyError(
+            f"{text!r} is not a duration: use a number and s, m, h, d or w (30d, 12h)"
+        )
+    return float(got.group(1)) * _SECONDS[got.group(2)]
+
+
+def parse_size(text: str) -> int:
+    """``500M``, ``10GB`` (decimal, as pip shows sizes), ``2GiB`` (binary), ``1000`` (bytes)."""
+    got = _SIZE.fullmatch(text.strip())
+    if got is None or (got.group(3) and not got.group(2)):
+        raise PolicyError(
+            f"{text!r} is not a size: use a number and k, M, G or T (500M, 10G, 2GiB)"
+        )
+    base = 1024 if got.group(3) else 1000
+    return int(float(got.group(1)) * base ** _POWERS[got.group(2).lower()])
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What to remove from each cache.
+
+    The selectors ``purge``, ``patterns``, ``packages`` and ``junk`` each name a set of entries;
+    together they name their union. ``older_than`` keeps only the entries older than that many
+    seconds (alone, it selects every entry older). ``max_size`` then adds the oldest remaining
+    entries until the cache is no larger than that. With nothing given, a clean is a purge.
+    """
+
+    purge: bool = False
+    patterns: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()  # PEP 503-normalised
+    junk: bool = False
+    older_than: Optional[float] = None  # seconds
+    max_size: Optional[int] = None  # bytes
+
+    @classmethod
+    def of(
+        cls,
+        purge: bool = False,
+        patterns: tuple[str, ...] = (),
+        packages: tuple[str, ...] = (),
+        junk: bool = False,
+        older_than: Optional[str] = None,
+        max_size: Optional[str] = None,
+    ) -> Policy:
+        """A policy from the command line's words; raises PolicyError."""
+        for pattern in patterns:
+            if not pattern or "/" in pattern or "\0" in pattern:
+                raise PolicyError(f"--pattern {pattern!r}: a file name pattern, without '/'")
+        names = []
+        for name in packages:
+            if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name):
+                raise PolicyError(f"--package {name!r} is not a project name")
+            names.append(canonicalize_name(name))
+        age = None if older_than is None else parse_duration(older_than)
+        size = None if max_size is None else parse_size(max_size)
+        purge = purge or "*" in patterns  # pip: only the literal '*' also removes http files
+        return cls(purge, tuple(p for p in patterns if p != "*"), tuple(names), junk, age, size)
+
+    @property
+    def selects(self) -> bool:
+        """Whether a set-naming selector (purge, pattern, package, junk) was given."""
+        return self.purge or bool(self.patterns) or bool(self.packages) or self.junk
+
+    @property
+    def effective(self) -> Policy:
+        """The policy as applied: a purge when nothing at all was asked for."""
+        if self.selects or self.older_than is not None or self.max_size is not None:
+            return self
+        return Policy(purge=True)
+
+    def describe(self) -> str:
+        """One line for plans and logs, e.g. ``package six, older than 30d``."""
+        p = self.effective
+        words = []
+        if p.purge:
+            words.append("purge")
+        words.extend(f"pattern {x}" for x in p.patterns)
+        words.extend(f"package {x}" for x in p.packages)
+        if p.junk:
+            words.append("junk")
+        if p.older_than is not None:
+            words.append(f"older than {age_text(p.older_than)}")
+        if p.max_size is not None:
+            words.append(f"until at most {p.max_size} bytes")
+        return ", ".join(words)
+
+
+def age_text(seconds: float) -> str:
+    """Seconds as the largest whole unit: ``30d``, ``12h``, ``90s``."""
+    for unit in ("w", "d", "h", "m"):
+        if seconds >= _SECONDS[unit] and seconds % _SECONDS[unit] == 0:
+            return f"{int(seconds // _SECONDS[unit])}{unit}"
+    return f"{seconds:g}s"

@@ -1,0 +1,473 @@
+"""A whole clean: find the caches, plan each, show the plan, and for each confirmed cache take its
+lock, check again that nothing uses it, delete as its owner, log every action, measure it after."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Callable, Optional
+
+from fleetcache import escape, safefs
+from fleetcache import scan as scan_mod
+from fleetcache.clean import deleter, guard
+from fleetcache.clean.plan import CachePlan, plan_cache
+from fleetcache.clean.policy import Policy
+from fleetcache.discovery import caches as caches_mod
+from fleetcache.machine import Machine
+from fleetcache.model import (
+    Account,
+    CacheFigures,
+    CacheLocation,
+    CacheSource,
+    ProcessUse,
+    busy_state,
+)
+from fleetcache.stats.walk import WalkTask, walk_cache
+
+MAX_FAILED = 50
+WAIT_STEP = 5.0
+
+# the state each cache ends in
+PLANNED = "planned"  # a dry run: the plan, nothing deleted
+CLEANED = "cleaned"
+PARTIAL = "partial"  # cleaned, but some planned files could not be removed
+NOTHING = "nothing to do"
+BUSY = "busy"
+REFUSED = "refused"
+LOCKED = "locked"
+DECLINED = "not confirmed"
+MISSING = "missing"
+SKIPPED_STATES = (PARTIAL, BUSY, REFUSED, LOCKED)
+
+
+@dataclass(frozen=True)
+class Request:
+    """Whose caches, what to remove, and how carefully."""
+
+    policy: Policy
+    selection: scan_mod.Selection  # whose caches (users, all_users), jobs, progress
+    caches: tuple[str, ...] = ()  # machine paths given with --cache
+    dry_run: bool = False
+    force_busy: bool = False
+    wait: Optional[float] = None  # seconds to wait for a busy cache to become idle
+    timeout: float = 3600.0  # seconds one cache's deletion may take
+    audit_log: Optional[str] = None
+    lock_dir: Optional[str] = None
+
+
+@dataclass
+class CacheClean:
+    """One cache's clean: its plan, what became of it, and the figures before and after."""
+
+    path: str
+    uid: Optional[int] = None
+    user: Optional[str] = None
+    state: str = PLANNED
+    reason: Optional[str] = None
+    busy_reasons: tuple[ProcessUse, ...] = ()
+    plan: Optional[CachePlan] = None
+    deleted_files: int = 0
+    deleted_bytes: int = 0
+    removed_dirs: int = 0
+    gone: int = 0  # planned, but gone before the clean reached them
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    failed_count: int = 0
+    after: Optional[CacheFigures] = None
+    sources: tuple[CacheSource, ...] = ()
+
+    @property
+    def before(self) -> Optional[CacheFigures]:
+        """pip's figures (and the rest) when it was planned."""
+        return None if self.plan is None else self.plan.before
+
+
+@dataclass
+class CleanResult:
+    """Everything one run of ``fleetcache clean`` did."""
+
+    run_id: str
+    host: str
+    root: str
+    generated_at: float
+    operator: str
+    policy: Policy
+    dry_run: bool
+    audit_log: Optional[str]
+    caches: list[CacheClean]
+
+    @property
+    def complete(self) -> bool:
+        """False when a cache was skipped (busy, refused, locked) or partly cleaned."""
+        return not any(c.state in SKIPPED_STATES for c in self.caches)
+
+
+Confirm = Callable[[CleanResult], bool]
+
+
+class Cleaner:
+    """One clean on one machine: plan, then (once confirmed) execute."""
+
+    def __init__(self, machine: Machine, request: Request) -> None:
+        self.machine = machine
+        self.request = request
+        self.euid = os.geteuid()
+        self.found: Optional[scan_mod.Found] = None
+        self.accounts: dict[int, Account] = {}
+        self.log: Optional[guard.AuditLog] = None
+        self.on_dir: Optional[deleter.OnDir] = None  # tests: called in the child at each directory
+
+    # ---- planning
+
+    def plan(self) -> CleanResult:
+        """Find the caches and plan each; nothing is changed."""
+        req = self.request
+        selection = req.selection
+        if req.caches:  # any account may use a named cache: look at everyone's activity
+            selection = replace(selection, users=(), all_users=True)
+        found = scan_mod.discover(self.machine, replace(selection, activity=True, sizes=False))
+        self.found = found
+        self.accounts = {a.uid: a for a in found.every}
+        locations = self._locations(found)
+        cleans = [self._plan_one(loc, found.busy.get(loc.path, ())) for loc in locations]
+        return CleanResult(
+            run_id=uuid.uuid4().hex,
+            host=self.machine.hostname,
+            root=self.machine.root,
+            generated_at=self.machine.clock(),
+            operator=_operator(self.accounts),
+            policy=req.policy.effective,
+            dry_run=req.dry_run,
+            audit_log=req.audit_log,
+            caches=cleans,
+        )
+
+    def _locations(self, found: scan_mod.Found) -> list[CacheLocation]:
+        if self.request.caches:
+            known = {
+                loc.path: loc for loc in caches_mod.locations([*found.resolved, *found.site_caches])
+            }
+            out = []
+            for path in self.request.caches:
+                out.append(known.get(path, CacheLocation(path, (CacheSource("layout"),))))
+            return out
+        locations = caches_mod.locations([*found.resolved, *found.site_caches])
+        return caches_mod.merge_found(locations, found.pip_caches)
+
+    def _plan_one(self, loc: CacheLocation, busy: Sequence[ProcessUse]) -> CacheClean:
+        item = CacheClean(loc.path, sources=loc.sources, busy_reasons=tuple(busy))
+        anchor = safefs.open_anchor(self.machine.root)
+        try:
+            uid = self._owner(anchor, loc, item)
+            if uid is None:
+                return item
+            try:
+                opened = guard.open_cache(anchor, loc.path, uid)
+            except guard.Refused as exc:
+                item.state, item.reason = REFUSED, str(exc)
+                return item
+            try:
+                if not loc.sources or loc.sources[0].kind == "layout":
+                    names = set(os.listdir(opened.fd))
+                    if not caches_mod.looks_like_cache(opened.fd, names) and names:
+                        item.state = REFUSED
+                        item.reason = "refused: it does not have pip's cache layout"
+                        return item
+                item.plan = plan_cache(
+                    opened.fd,
+                    loc.path,
+                    uid,
+                    self.request.policy,
+                    self.machine.clock(),
+                    mounts=guard.mount_points(opened.fd),
+                    prefix_exists=lambda p: os.path.lexists(self.machine.host_path(p)),
+                    projects=self._projects(loc) if self.request.policy.packages else None,
+                )
+            finally:
+                os.close(opened.fd)
+        finally:
+            os.close(anchor)
+        if not item.plan.files and not item.plan.removed_dirs:
+            item.state = NOTHING
+        elif busy and not self.request.force_busy:
+            item.state, item.reason = BUSY, _busy_phrase(busy)
+        return item
+
+    def _owner(self, anchor: int, loc: CacheLocation, item: CacheClean) -> Optional[int]:
+        """The uid the cache belongs to, when it may be cleaned as that account; else None."""
+        try:
+            st = os.stat(self.machine.host_path(loc.path), follow_symlinks=False)
+        except FileNotFoundError:
+            item.state, item.reason = MISSING, "does not exist"
+            return None
+        except OSError as exc:
+            item.state, item.reason = REFUSED, f"refused: {exc.strerror}"
+            return None
+        uid = st.st_uid
+        item.uid = uid
+        account = self.accounts.get(uid)
+        item.user = account.name if account is not None else str(uid)
+        users = {a.uid for a in self.accounts.values() if a.name in loc.users}
+        if self.euid != 0 and uid != self.euid:
+            item.state = REFUSED
+            item.reason = (
+                f"refused: it belongs to uid {uid}; only root cleans other accounts' caches"
+            )
+            return None
+        if users and uid not in users:
+            names = ", ".join(loc.users)
+            item.state = REFUSED
+            item.reason = (
+                f"refused: it belongs to uid {uid}, not to an account that uses it ({names})"
+            )
+            return None
+        return uid
+
+    def _projects(self, loc: CacheLocation) -> dict[str, Optional[str]]:
+        from fleetcache.report.run import named_entries  # the naming machinery: only when asked
+
+        assert self.found is not None
+        entries, _ = named_entries(self.machine, [loc], self.found.resolved)
+        return {e.path: e.project for e in entries}
+
+    # ---- execution
+
+    def execute(self, result: CleanResult) -> CleanResult:
+        """Clean each planned cache: lock, check it is idle, delete as its owner, log, measure."""
+        req = self.request
+        path = req.audit_log or guard.default_log(self.euid)
+        result.audit_log = path
+        self.log = guard.AuditLog(path)
+        todo = runnable(result, req)
+        try:
+            for item in result.caches:
+                if item not in todo:
+                    self._log_cache(result, item)
+                    continue
+                if req.dry_run:
+                    self._log_plan(result, item)
+                    continue
+                self._execute_one(result, item)
+                self.log.flush()
+        finally:
+            self.log.close()
+        return result
+
+    def _execute_one(self, result: CleanResult, item: CacheClean) -> None:
+        req = self.request
+        plan = item.plan
+        assert plan is not None and item.uid is not None
+        lock_dir = req.lock_dir or guard.default_lock_dir(self.euid)
+        lock = guard.Lock(lock_dir, self.machine.host_path(item.path))
+        try:
+            held_by = lock.acquire()
+            if held_by is not None:
+                item.state, item.reason = LOCKED, held_by
+                self._log_cache(result, item)
+                return
+            if not self._idle(item):
+                self._log_cache(result, item)
+                return
+            anchor = safefs.open_anchor(self.machine.root)
+            try:
+                try:
+                    opened = guard.open_cache(anchor, item.path, item.uid)
+                except guard.Refused as exc:
+                    item.state, item.reason = REFUSED, str(exc)
+                    self._log_cache(result, item)
+                    return
+                try:
+                    if (opened.st.st_dev, opened.st.st_ino) != (plan.device, plan.inos[()]):
+                        item.state, item.reason = REFUSED, "refused: replaced since the plan"
+                        self._log_cache(result, item)
+                        return
+                    outcome = deleter.run_as_owner(
+                        plan,
+                        opened.fd,
+                        self._identity(item.uid, opened.st.st_gid),
+                        time.monotonic() + req.timeout,
+                        lambda i, files, removed: self._record(result, item, i, files, removed),
+                        mounts=guard.mount_points(opened.fd),
+                        on_dir=self.on_dir,
+                    )
+                finally:
+                    os.close(opened.fd)
+            finally:
+                os.close(anchor)
+            item.state = CLEANED if outcome.finished and not item.failed_count else PARTIAL
+            item.reason = outcome.error
+            item.after = self._measure(item)
+            self._log_cache(result, item)
+        finally:
+            lock.release()
+
+    def _idle(self, item: CacheClean) -> bool:
+        """Ask the process table again, now; wait (--wait) while the cache is busy."""
+        assert self.found is not None
+        req = self.request
+        until = time.monotonic() + (req.wait or 0.0)
+        while True:
+            busy = tuple(scan_mod.busy_now(self.machine, self.found).get(item.path, ()))
+            item.busy_reasons = busy
+            if not busy:
+                item.state, item.reason = PLANNED, None
+                return True
+            if req.force_busy:
+                item.reason = f"cleaned although busy (--force-busy): {_busy_phrase(busy)}"
+                return True
+            left = until - time.monotonic()
+            if left <= 0:
+                item.state, item.reason = BUSY, _busy_phrase(busy)
+                return False
+            time.sleep(min(WAIT_STEP, left))
+
+    def _identity(self, uid: int, gid_of_cache: int) -> deleter.Identity:
+        account = self.accounts.get(uid)
+        if account is None:
+            return deleter.Identity(uid, gid_of_cache)
+        groups: tuple[int, ...] = ()
+        if self.machine.is_host and hasattr(os, "getgrouplist"):
+            try:
+                groups = tuple(os.getgrouplist(account.name, account.gid))
+            except OSError:
+                groups = ()
+        return deleter.Identity(uid, account.gid, groups)
+
+    def _record(
+        self,
+        result: CleanResult,
+        item: CacheClean,
+        index: int,
+        outcomes: list[str],
+        removed: Optional[str],
+    ) -> None:
+        assert item.plan is not None and self.log is not None
+        d = item.plan.dirs[index]
+        for f, outcome in zip(d.files, outcomes):
+            rel = "/".join((*d.parts, f.name))
+            if outcome == deleter.DELETED:
+                item.deleted_files += 1
+                item.deleted_bytes += f.size
+            elif outcome == deleter.GONE:
+                item.gone += 1
+            else:
+                item.failed_count += 1
+                if len(item.failed) < MAX_FAILED:
+                    item.failed.append((rel, outcome))
+            self._action(result, item, rel, f.size, "delete", f.reason, outcome)
+        if d.remove is not None and removed is not None:
+            rel = "/".join(d.parts)
+            if removed == deleter.DELETED:
+                item.removed_dirs += 1
+            self._action(result, item, rel + "/", 0, "rmdir", d.remove, removed)
+
+    def _measure(self, item: CacheClean) -> Optional[CacheFigures]:
+        trusted = frozenset() if item.uid is None else frozenset({item.uid})
+        outcome = walk_cache(WalkTask(self.machine.root, item.path, trusted))
+        return outcome.figures if outcome.exists and not outcome.skipped else None
+
+    # ---- the audit log
+
+    def _action(
+        self,
+        result: CleanResult,
+        item: CacheClean,
+        rel: str,
+        size: int,
+        action: str,
+        reason: Optional[str],
+        outcome: str,
+    ) -> None:
+        assert self.log is not None
+        self.log.add(
+            {
+                "run": result.run_id,
+                "operator": result.operator,
+                "account": item.user,
+                "uid": item.uid,
+                "cache": escape.text(item.path),
+                "path": escape.text(rel),
+                "size": size,
+                "action": action,
+                "reason": reason,
+                "outcome": outcome,
+                "dry_run": result.dry_run,
+            }
+        )
+
+    def _log_cache(self, result: CleanResult, item: CacheClean) -> None:
+        """One line per cache when it is skipped or done (with its reason)."""
+        if item.state == PLANNED:
+            return
+        reason = item.reason or item.state
+        if item.busy_reasons:
+            pids = ", ".join(str(u.pid) for u in item.busy_reasons if u.pid is not None)
+            reason = f"{reason} [pids {pids}]" if pids else reason
+        self._action(result, item, "", 0, "cache", reason, item.state)
+
+    def _log_plan(self, result: CleanResult, item: CacheClean) -> None:
+        assert item.plan is not None
+        for d in item.plan.dirs:
+            for f in d.files:
+                rel = "/".join((*d.parts, f.name))
+                self._action(result, item, rel, f.size, "delete", f.reason, "planned")
+            if d.remove is not None:
+                self._action(result, item, "/".join(d.parts) + "/", 0, "rmdir", d.remove, "planned")
+
+
+def _busy_phrase(busy: Sequence[ProcessUse]) -> str:
+    state = busy_state(tuple(busy))
+    first = busy[0]
+    who = f"pid {first.pid}" if first.pid is not None else "a process"
+    if first.user:
+        who += f" of {first.user}"
+    more = f" (and {len(busy) - 1} more)" if len(busy) > 1 else ""
+    word = "busy" if state else "possibly busy"
+    return f"{word}: {who}: {first.why}{more}"
+
+
+def _operator(accounts: Mapping[int, Account]) -> str:
+    uid = os.getuid()
+    account = accounts.get(uid)
+    name = account.name if account is not None else _login_name(uid)
+    sudo = os.environ.get("SUDO_USER")
+    return f"{name} (sudo by {sudo})" if sudo and sudo != name else name
+
+
+def _login_name(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return str(uid)
+
+
+def runnable(result: CleanResult, request: Request) -> list[CacheClean]:
+    """The caches the execution will try: planned ones, and busy ones when waiting for them."""
+    return [
+        c
+        for c in result.caches
+        if c.state == PLANNED or (c.state == BUSY and request.wait is not None)
+    ]
+
+
+def clean(
+    machine: Machine,
+    request: Request,
+    confirm: Optional[Confirm] = None,
+    on_dir: Optional[deleter.OnDir] = None,
+) -> CleanResult:
+    """Plan; show it to ``confirm`` (a dry run stops after it; False: nothing is deleted); then
+    execute. ``on_dir`` runs in the deleting child at each directory (tests use it for races)."""
+    cleaner = Cleaner(machine, request)
+    cleaner.on_dir = on_dir
+    result = cleaner.plan()
+    agreed = confirm(result) if confirm is not None else True
+    if not agreed and not request.dry_run:
+        for c in runnable(result, request):
+            c.state = DECLINED
+        return result
+    return cleaner.execute(result)
