@@ -198,14 +198,15 @@ class Cleaner:
     def _owner(self, anchor: int, loc: CacheLocation, item: CacheClean) -> Optional[int]:
         """The uid the cache belongs to, when it may be cleaned as that account; else None."""
         try:
-            st = os.stat(self.machine.host_path(loc.path), follow_symlinks=False)
-        except FileNotFoundError:
+            opened = safefs.open_path(anchor, loc.path, trusted_links=())
+        except safefs.NotFound:
             item.state, item.reason = MISSING, "does not exist"
             return None
-        except OSError as exc:
-            item.state, item.reason = REFUSED, f"refused: {exc.strerror}"
+        except safefs.UnsafePath as exc:
+            item.state, item.reason = REFUSED, f"refused: {exc}"
             return None
-        uid = st.st_uid
+        os.close(opened.fd)
+        uid = opened.st.st_uid
         item.uid = uid
         account = self.accounts.get(uid)
         item.user = account.name if account is not None else str(uid)
@@ -296,8 +297,9 @@ class Cleaner:
                     os.close(opened.fd)
             finally:
                 os.close(anchor)
-            item.state = CLEANED if outcome.finished and not item.failed_count else PARTIAL
-            item.reason = outcome.error
+            whole = outcome.finished and not item.failed_count and not plan.problems
+            item.state = CLEANED if whole else PARTIAL
+            item.reason = outcome.error or _unexamined(plan) or item.reason
             item.after = self._measure(item)
             self._log_cache(result, item)
         finally:
@@ -415,6 +417,15 @@ class Cleaner:
                 self._action(result, item, rel, f.size, "delete", f.reason, "planned")
             if d.remove is not None:
                 self._action(result, item, "/".join(d.parts) + "/", 0, "rmdir", d.remove, "planned")
+
+
+def _unexamined(plan: CachePlan) -> Optional[str]:
+    """What the planning walk could not look into (so it was neither planned nor cleaned)."""
+    if not plan.problems:
+        return None
+    first = plan.problems[0]
+    more = f" (and {len(plan.problems) - 1} more)" if len(plan.problems) > 1 else ""
+    return f"not examined: {first.path}: {first.reason}{more}"
 
 
 def _busy_phrase(busy: Sequence[ProcessUse]) -> str:
