@@ -9,10 +9,13 @@ from pathlib import Path
 
 from fleetcache.cli import build_parser
 from fleetcache.formats.fields import (
+    AUDIT_FIELDS,
     CACHE_FIELDS,
+    CLEAN_FIELDS,
     ENTRY_FIELDS,
     ENV_FIELDS,
     REPORT_FIELDS,
+    clean_document,
     document,
     envs_document,
     report_document,
@@ -32,10 +35,10 @@ def test_first_screen_has_exactly_the_two_setup_commands():
 
 def test_every_json_field_is_documented():
     documented = [(f.name, f.doc) for f in CACHE_FIELDS] + [(f.name, f.doc) for f in ENV_FIELDS]
-    documented += REPORT_FIELDS + ENTRY_FIELDS
+    documented += REPORT_FIELDS + ENTRY_FIELDS + CLEAN_FIELDS + AUDIT_FIELDS
     for name, doc in documented:
         assert f"| `{name}` | {doc} |" in README
-    consts = (document, envs_document, report_document)
+    consts = (document, envs_document, report_document, clean_document)
     for key in (c for f in consts for c in f.__code__.co_consts):
         if isinstance(key, str) and key.isidentifier() and key.islower():
             assert f"`{key}`" in README, key
