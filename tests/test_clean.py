@@ -618,18 +618,26 @@ def test_a_second_clean_waits_its_turn_and_a_killed_clean_can_be_run_again(tree,
         from fleetcache.scan import Selection
         from fleetcache.discovery.envs import EnvSearch
         seen = []
-        def pause(d):
+        def pause(d):  # runs in the deleting child, as alice
             seen.append(d)
             if len(seen) == 4:
-                print("paused", flush=True)
+                open({str(tree.root.parent / "marks" / "paused")!r}, "w").close()
                 time.sleep(300)
         clean(Machine.local({str(tree.root)!r}),
               Request(Policy(), Selection(users=("alice",), env_search=EnvSearch(probe=False)),
                       audit_log={state["log"]!r}, lock_dir={state["locks"]!r}), on_dir=pause)
     """)
-    first = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    marks = tree.root.parent / "marks"
+    marks.mkdir()
+    os.lchown(marks, ALICE, ALICE)
+    first = subprocess.Popen([sys.executable, "-c", script])
     try:
-        assert first.stdout is not None and first.stdout.readline() == b"paused\n"
+        for _ in range(600):
+            if (marks / "paused").exists():
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the first clean never reached its fourth directory")
         child = [p for p in _children(first.pid)]
         assert child, "the deleting child is not running"
         code, doc = run(tree, state, "--user", "alice")
@@ -784,3 +792,13 @@ def test_package_removes_exactly_that_projects_entries_and_pip_still_installs(
                        "--cache-dir", str(cache), "alpha", "beta")  # fmt: skip
     assert "Successfully installed alpha-2.0 beta-1.0" in out
     assert "Building wheel for beta" not in out and "Created wheel" not in out
+
+
+def test_a_hostile_selfcheck_file_does_not_stop_the_clean(tree, state, capsys):
+    cache = synthetic(tree, n=1)
+    (cache / "selfcheck").mkdir()
+    (cache / "selfcheck" / KEYS[20]).write_text("[" * 4000)  # json.loads: RecursionError
+    chown_tree(tree.host("/home/alice"), ALICE)
+    code, doc = run(tree, state, "--user", "alice", "--junk", "--dry-run")
+    assert code == 0 and one(doc)["state"] == "nothing to do"  # not junk: its key is unread
+    assert "Traceback" not in capsys.readouterr().err

@@ -256,13 +256,23 @@ def run_as_owner(
     read_fd, write_fd = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
     if pid == 0:  # the child: never returns
         os.close(read_fd)
         _child(plan, root_fd, who, write_fd, mounts, on_dir)
     os.close(write_fd)
     try:
         return _parent(pid, read_fd, deadline, plan, on_result)
+    except BaseException:  # the log failed, or an interrupt: the child stops with us
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        raise
     finally:
         os.close(read_fd)
 
@@ -279,6 +289,10 @@ def _child(
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        null = os.open(os.devnull, os.O_RDWR)
+        for std in (0, 1, 2):  # no descriptor of root's stays open in the owner's process
+            if std != null:
+                os.dup2(null, std)
         _close_all_but(root_fd, out)
         arm = _parent_death_signal()
         drop_to(who)

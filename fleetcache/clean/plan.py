@@ -317,8 +317,8 @@ def _read_prefixes(dir_fd: int, d: _Dir) -> None:
             continue
         try:
             data = json.loads(safefs.read_at(dir_fd, f.name, 4096))
-        except (OSError, ValueError, safefs.UnsafePath):
-            continue
+        except (OSError, ValueError, RecursionError, safefs.UnsafePath):
+            continue  # a user's file: any JSON, nested however deep
         if isinstance(data, dict) and isinstance(data.get("key"), str):
             f.prefix = data["key"]
 

@@ -364,6 +364,7 @@ class Cleaner:
             if removed == deleter.DELETED:
                 item.removed_dirs += 1
             self._action(result, item, rel + "/", 0, "rmdir", d.remove, removed)
+        self.log.flush()  # each directory's actions are on disk before the next one is done
 
     def _measure(self, item: CacheClean) -> Optional[CacheFigures]:
         trusted = frozenset() if item.uid is None else frozenset({item.uid})

@@ -261,8 +261,8 @@ def _selfcheck_key(dir_fd: int, name: str) -> Optional[SelfcheckKey]:
     """The prefix a selfcheck file names, read without following links (it is a few hundred bytes)."""
     try:
         data = json.loads(safefs.read_at(dir_fd, name, 4096))
-    except (OSError, ValueError, safefs.UnsafePath):
-        return None
+    except (OSError, ValueError, RecursionError, safefs.UnsafePath):
+        return None  # a user's file: any JSON, nested however deep
     if not isinstance(data, dict) or not isinstance(data.get("key"), str):
         return None
     last = data.get("last_check")
