@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
@@ -62,6 +64,17 @@ def chown_tree(top: Path, uid: int) -> None:
     for dirpath, dirnames, filenames in os.walk(top):
         for name in dirnames + filenames:
             os.lchown(os.path.join(dirpath, name), uid, uid)
+
+
+@pytest.fixture
+def open_tree() -> Iterator[Tree]:
+    """A machine tree other uids may traverse (pytest's own temp dir is private to root)."""
+    top = Path(tempfile.mkdtemp(prefix="fleetcache-tree-"))
+    top.chmod(0o755)
+    try:
+        yield Tree(top / "machine")
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 @pytest.fixture

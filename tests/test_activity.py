@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -41,16 +40,11 @@ SELECT = Selection(users=("alice", "bob"), sizes=False, env_search=EnvSearch(pro
 
 
 @pytest.fixture
-def tree() -> Iterator[Tree]:
-    """A machine tree others may traverse (pytest's own temp dir is private to root)."""
+def tree(open_tree: Tree) -> Tree:
+    """A machine tree others may traverse, and a Python they may run."""
     if not os.path.exists(BASE):
         pytest.skip(f"{BASE} is missing: processes of another uid need a Python it may run")
-    top = Path(tempfile.mkdtemp(prefix="fleetcache-activity-"))
-    top.chmod(0o755)
-    try:
-        yield Tree(top / "machine")
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
+    return open_tree
 
 
 class Procs:

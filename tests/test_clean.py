@@ -14,7 +14,6 @@ import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
@@ -43,14 +42,9 @@ KEYS = [hashlib.sha224(str(i).encode()).hexdigest() for i in range(40)]
 
 
 @pytest.fixture
-def tree() -> Iterator[Tree]:
-    """A machine tree other uids may traverse (pytest's temp dir is private to root)."""
-    top = Path(tempfile.mkdtemp(prefix="fleetcache-clean-"))
-    top.chmod(0o755)
-    try:
-        yield Tree(top / "machine")
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
+def tree(open_tree: Tree) -> Tree:
+    """A machine tree alice's deleting child and processes may traverse."""
+    return open_tree
 
 
 @pytest.fixture

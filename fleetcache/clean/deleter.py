@@ -174,51 +174,47 @@ class Executor:
         return self.stack[-1][1], None
 
     def _unlink(self, dir_fd: int, name: str, ino: int) -> str:
-        try:
-            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            return GONE
-        except OSError as exc:
-            return exc.strerror or str(exc)
-        if st.st_ino != ino:
-            return "replaced since the plan; left"
-        if st.st_uid != self.plan.uid:
-            return f"now owned by uid {st.st_uid}; left"
-        if stat.S_ISDIR(st.st_mode):
-            return "now a directory; left"
-        try:
-            os.unlink(name, dir_fd=dir_fd)
-        except FileNotFoundError:
-            return GONE
-        except OSError as exc:
-            return exc.strerror or str(exc)
-        return DELETED
+        why = self._changed(dir_fd, name, ino, directory=False)
+        return why or _removed(os.unlink, dir_fd, name)
 
     def _rmdir(self, d: DirPlan) -> str:
         """Remove the (now empty) directory just done, through its parent's descriptor."""
         parts = d.parts
         self._leave(len(parts) - 1)  # close it: we remove it by name from its parent
         parent_fd = self.stack[-1][1]
-        name = parts[-1]
+        why = self._changed(parent_fd, parts[-1], self.plan.inos.get(parts), directory=True)
+        return why or _removed(os.rmdir, parent_fd, parts[-1])
+
+    def _changed(
+        self, dir_fd: int, name: str, ino: Optional[int], directory: bool
+    ) -> Optional[str]:
+        """Why ``name`` is no longer what was planned (looked at without following it)."""
         try:
-            st = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
             return GONE
         except OSError as exc:
             return exc.strerror or str(exc)
-        if not stat.S_ISDIR(st.st_mode) or st.st_ino != self.plan.inos.get(parts):
+        if st.st_ino != ino or stat.S_ISDIR(st.st_mode) != directory:
             return "replaced since the plan; left"
-        if st.st_uid != self.plan.uid or (st.st_dev, st.st_ino) in self.mounts:
-            return "not the owner's, or a mount point; left"
-        try:
-            os.rmdir(name, dir_fd=parent_fd)
-        except FileNotFoundError:
-            return GONE
-        except OSError as exc:
-            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                return "not empty; kept"
-            return exc.strerror or str(exc)
-        return DELETED
+        if st.st_uid != self.plan.uid:
+            return f"now owned by uid {st.st_uid}; left"
+        if directory and (st.st_dev, st.st_ino) in self.mounts:
+            return "a mount point now; left"
+        return None
+
+
+def _removed(remove: Callable[..., None], dir_fd: int, name: str) -> str:
+    """Unlink or rmdir one name in ``dir_fd``: its outcome."""
+    try:
+        remove(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return GONE
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            return "not empty; kept"
+        return exc.strerror or str(exc)
+    return DELETED
 
 
 def _opened_error(exc: OSError, parts: Parts) -> str:
