@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import pytest
 
@@ -150,3 +154,33 @@ def fill_cache(python: Path, cache: Path, index_url: str, *packages: str, work: 
         python, "install", "-q", "--index-url", index_url, "--trusted-host", host,
         "--cache-dir", str(cache), "--target", str(target), *packages, home=work,
     )  # fmt: skip
+
+
+def run_on_tty(*argv: str, answer: Optional[bytes] = None) -> tuple[int, str]:
+    """Run fleetcache with its stderr on a pseudo-terminal; its exit code and what it showed.
+    With ``answer``, its stdin and stdout are the terminal too, and ``answer`` is typed at the
+    first ``[y/N]`` prompt."""
+    main_fd, child_fd = pty.openpty()
+    # a terminal of 24 x 80 (a new pty has no size, and a bar on 0 columns shows nothing)
+    fcntl.ioctl(child_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleetcache", *argv],
+        stdin=subprocess.DEVNULL if answer is None else child_fd,
+        stdout=subprocess.DEVNULL if answer is None else child_fd,
+        stderr=child_fd,
+    )
+    os.close(child_fd)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+        if answer is not None and b"[y/N] " in shown:
+            os.write(main_fd, answer)
+            answer = None
+    os.close(main_fd)
+    return proc.wait(), shown.decode("utf-8", "replace")

@@ -30,7 +30,7 @@ from fleetcache.cli import main
 from fleetcache.discovery.envs import EnvSearch
 from fleetcache.machine import Machine
 from fleetcache.scan import Selection
-from tests.conftest import Tree, chown_tree, fill_cache, pip_env
+from tests.conftest import Tree, chown_tree, fill_cache, pip_env, run_on_tty
 from tests.index_server import Hold, default_index, make_wheel, serve
 
 ROOT = os.geteuid() == 0
@@ -244,6 +244,86 @@ def test_selectors_pick_exactly_their_entries(tree, state):
     assert sized == {"oldest first, over the size limit": [1, 502]}  # gamma's wheel (2017)
 
 
+def test_pip_tidy_rules_and_older_than_spare_what_they_must(tree, state):
+    cache = synthetic(tree, n=2)
+    old = time.time() - 90 * 86400
+    # a wheels directory whose only wheel has no '-': pip's purge keeps it (any *.whl keeps its
+    # directory), with its origin.json
+    odd = built_wheel(cache, KEYS[33], "odd.whl")
+    # a young wheel-less directory (just origin.json) and a young empty http-v2 directory
+    young = cache / "wheels" / "ee" / "ee" / "ee" / ("e" * 50)
+    young.mkdir(parents=True)
+    (young / "origin.json").write_text("{}")
+    empty = cache / "http-v2" / "f" / "f" / "f" / "f" / "f"
+    empty.mkdir(parents=True)
+    (cache / "selfcheck.json").write_text("{}")
+    # an old entry, and beside it an old empty directory this clean did not empty
+    aged = http_entry(cache, KEYS[15])
+    stale = aged.parent / "z"
+    stale.mkdir()
+    for f in [*aged.iterdir(), stale, aged]:
+        os.utime(f, (old, old))
+    # a selfcheck key whose interpreter lies behind bob's link: root does not follow it
+    tree.host("/srv").mkdir()
+    os.symlink("/nowhere", tree.host("/srv/bobs"))
+    os.lchown(tree.host("/srv/bobs"), BOB, BOB)
+    (cache / "selfcheck").mkdir()
+    (cache / "selfcheck" / KEYS[13]).write_text('{"key": "/srv/bobs/venv", "last_check": "x"}')
+    chown_tree(tree.host("/home/alice"), ALICE)
+
+    def plan(**policy: Any) -> tuple[set[str], set[str], dict[str, Any]]:
+        cleaner = Cleaner(Machine.local(str(tree.root)), request(state, policy=Policy(**policy)))
+        result = cleaner.plan()
+        p = result.caches[0].plan
+        assert p is not None
+        files = {"/".join((*d.parts, f.name)) for d in p.dirs for f in d.files}
+        dirs = {"/".join(d.parts) for d in p.dirs if d.remove}
+        return files, dirs, {"over": p.over_limit, "removed_dirs": p.removed_dirs}
+
+    def rel(path: Path) -> str:
+        return str(path.relative_to(cache))
+
+    files, dirs, _ = plan(purge=True)
+    assert rel(odd / "odd.whl") not in files and rel(odd / "origin.json") not in files
+    assert rel(young / "origin.json") in files and rel(young) in dirs and rel(empty) in dirs
+    assert "selfcheck.json" in files
+    # --purge --older-than 30d: only the old entry; nothing young is tidied away
+    files, dirs, _ = plan(purge=True, older_than=30 * 86400)
+    assert files == {rel(aged / KEYS[15]), rel(aged / f"{KEYS[15]}.body")}
+    assert rel(aged) in dirs and rel(stale) in dirs and rel(young) not in dirs
+    assert rel(empty) not in dirs
+    # --pattern removes selfcheck.json too, as every `pip cache remove` does
+    files, _, _ = plan(patterns=("alpha",))
+    assert "selfcheck.json" in files
+    # --junk: bob's link is not followed to call the key dead
+    files, _, _ = plan(junk=True)
+    assert f"selfcheck/{KEYS[13]}" not in files
+    # --older-than alone: the old entry's directory goes; its untouched empty sibling stays,
+    # so neither does their parent: every planned directory removal can succeed
+    files, dirs, _ = plan(older_than=30 * 86400)
+    assert rel(aged) in dirs and rel(stale) not in dirs and rel(aged.parent) not in dirs
+    code, doc = run(tree, state, "--user", "alice", "--older-than", "30d")
+    c = one(doc)
+    assert code == 0 and c["state"] == "cleaned" and c["failed"]["count"] == 0
+    assert c["deleted"]["dirs"] == c["plan"]["dirs"] == 1
+    assert stale.is_dir() and not aged.exists()
+    # --max-size it cannot reach: it says by how much (bob's file is not alice's to remove)
+    (cache / "wheels" / "bobs").mkdir()
+    (cache / "wheels" / "bobs" / "big").write_bytes(b"b" * 30_000)
+    os.lchown(cache / "wheels" / "bobs", ALICE, ALICE)
+    os.lchown(cache / "wheels" / "bobs" / "big", BOB, BOB)
+    _, _, got = plan(max_size=10_000)
+    assert got["over"] is not None and 20_000 <= got["over"] < 21_000
+    code, doc = run(tree, state, "--user", "alice", "--max-size", "10k", "--dry-run")
+    assert one(doc)["plan"]["over_limit"] == got["over"]
+    out = subprocess.run(
+        [sys.executable, "-m", "fleetcache", "clean", "--root", str(tree.root), "--user",
+         "alice", "--max-size", "10k", "--dry-run", "--audit-log", state["log"]],
+        capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert "Cannot get under --max-size:" in out and "over the size limit" in out
+
+
 def test_bad_arguments_are_one_line_errors(tree, state, capsys):
     synthetic(tree)
     for args, message in [
@@ -260,6 +340,22 @@ def test_bad_arguments_are_one_line_errors(tree, state, capsys):
         assert code == 2, (args, err)
         assert message in err and "Traceback" not in err
         assert len(err.strip().splitlines()) == 1
+
+
+def test_a_terminal_is_shown_the_plan_and_asked_and_only_yes_deletes(tree, state):
+    cache = synthetic(tree, n=2)
+    before = snapshot(cache)
+    argv = ("clean", "--root", str(tree.root), "--user", "alice", "--quiet",
+            "--audit-log", state["log"], "--lock-dir", state["locks"])  # fmt: skip
+    for no in (b"n\n", b"\n", b"whatever\n"):
+        code, shown = run_on_tty(*argv, answer=no)
+        assert code == 0 and "Plan: purge" in shown, shown
+        assert "Delete 8 files (1.3 kB) from 1 cache? [y/N]" in shown and "nothing deleted" in shown
+        assert snapshot(cache) == before
+    assert not Path(state["log"]).exists()  # nothing done, nothing logged
+    code, shown = run_on_tty(*argv, answer=b"y\n")
+    assert code == 0 and "cleaned" in shown and "FREED" in shown, shown
+    assert files_below(cache) == []
 
 
 def test_no_terminal_and_no_yes_is_refused_before_anything_happens(tree, state, capsys):
@@ -400,6 +496,82 @@ def test_a_directory_swapped_for_a_link_after_planning_loses_nothing(tree, state
     os.symlink(str(victim), target)
     lost = naive_delete(tree.host(CACHE), naive_plan)
     assert lost and snapshot(victim) != before
+
+
+def test_a_file_changed_in_place_after_planning_is_left(tree, state):
+    """Same inode, new content: the inode number alone would pass; its change time does not."""
+    cache = synthetic(tree, n=2)
+    cleaner = Cleaner(Machine.local(str(tree.root)), request(state))
+    result = cleaner.plan()
+    body = cache.joinpath("http-v2", *KEYS[0][:5], f"{KEYS[0]}.body")
+    ino = body.stat().st_ino
+    time.sleep(0.01)
+    with open(body, "ab") as f:
+        f.write(b"rewritten after the plan")
+    cleaner.execute(result)
+    c = result.caches[0]
+    assert body.exists() and body.stat().st_ino == ino
+    assert c.state == "partial" and c.failed == [
+        (f"{body.relative_to(cache)}", "changed since the plan; left")
+    ]
+    assert c.plan is not None and c.deleted_files == c.plan.files - 1 == 7  # its other half goes
+
+
+def stray_files(cache: Path, name: str, count: int) -> Path:
+    """``count`` files in one http-v2 directory (a purge removes them all)."""
+    where = cache / "http-v2" / name / name / name / name / name
+    where.mkdir(parents=True)
+    for i in range(count):
+        (where / f"stray{i:03}").write_bytes(b"s" * 10)
+    return where
+
+
+def test_the_deadline_stops_the_child_and_every_removal_is_logged(tree, state):
+    cache = synthetic(tree, n=3)
+    shutil.rmtree(cache / "wheels")  # (they would come first: the plan goes in reverse order)
+    big = stray_files(cache, "z", 150)  # the first directory of the plan: three reports
+    chown_tree(tree.host("/home/alice"), ALICE)
+
+    def slow(d: Any) -> None:  # in the child: the second directory takes 3 s
+        if d.parts == big.parent.relative_to(cache).parts:
+            time.sleep(3)
+
+    result = clean(Machine.local(str(tree.root)), request(state, timeout=1.0), on_dir=slow)
+    c = result.caches[0]
+    assert c.state == "partial" and "stopped at the deadline" in (c.reason or "")
+    lines = [x for x in audit(state) if x["action"] in ("delete", "rmdir")]
+    assert not any(x["outcome"].startswith("unknown") for x in lines)  # it stopped and said so
+    deleted = {x["path"] for x in lines if x["outcome"] == "deleted" and x["action"] == "delete"}
+    assert deleted == {f"{big.relative_to(cache)}/stray{i:03}" for i in range(150)}
+    assert not big.exists() and big.parent.is_dir()
+    assert len(files_below(cache)) == 6  # the rest of the plan is left
+
+
+def test_a_child_that_dies_leaves_unknown_outcomes_in_the_log_not_silence(tree, state):
+    cache = synthetic(tree, n=1)
+    shutil.rmtree(cache / "wheels")
+    first = stray_files(cache, "z", 150)
+    second = stray_files(cache, "y", 100)
+    chown_tree(tree.host("/home/alice"), ALICE)
+
+    def die(d: Any) -> None:
+        if d.parts == second.relative_to(cache).parts:
+            os._exit(9)
+
+    result = clean(Machine.local(str(tree.root)), request(state), on_dir=die)
+    c = result.caches[0]
+    assert c.state == "partial" and "status" in (c.reason or "")
+    lines = [x for x in audit(state) if x["action"] == "delete"]
+    outcomes: dict[str, int] = {}
+    for x in lines:
+        outcomes[x["outcome"]] = outcomes.get(x["outcome"], 0) + 1
+    # the first directory was reported in batches (64, 64, 22); of the second, the batch the
+    # child may have been doing is logged as unknown (here it had not started)
+    assert outcomes == {
+        "deleted": 150,
+        "unknown: the deleting process stopped before reporting it": 64,
+    }
+    assert not first.exists() and len(os.listdir(second)) == 100
 
 
 def naive_delete(cache: Path, plan: CachePlan | None) -> int:
@@ -691,6 +863,15 @@ def test_the_audit_log_must_be_private(tree, state, tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 1 and "audit log" in err and why in err, err
     assert not (tmp_path / "elsewhere").exists()
+    # a directory others may write to (and not sticky): someone could swap the log in it
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    loose.chmod(0o777)
+    code = main(["clean", "--root", str(tree.root), "--user", "alice", "--yes",
+                 "--audit-log", str(loose / "audit.log"), "--lock-dir", state["locks"]])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and "writable by others" in err, err
+    assert not (loose / "audit.log").exists()
     assert files_below(tree.host(CACHE))  # nothing deleted without a log
 
 

@@ -3,15 +3,12 @@ HTML, JSON and gzip'd pages, legacy http/ of an old pip), and the report's views
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
 import shutil
 import struct
 import subprocess
 import sys
-import termios
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +23,7 @@ from fleetcache.report.entries import read_entries
 from fleetcache.report.links import name_by_links
 from fleetcache.scan import Selection, scan
 from fleetcache.stats.walk import WalkTask
-from tests.conftest import Tree, chown_tree, fill_cache
+from tests.conftest import Tree, chown_tree, fill_cache, run_on_tty
 from tests.index_server import default_index, make_wheel, serve
 
 ROOT = os.geteuid() == 0
@@ -235,30 +232,6 @@ def test_report_rejects_bad_arguments(tree, capsys):
     assert main(["report", "--root", str(tree.root), "--by", "colour"]) == 2
     err = capsys.readouterr().err
     assert "--top must be at least 1" in err and "invalid choice: 'colour'" in err
-
-
-def run_on_tty(*argv: str) -> tuple[int, str]:
-    """Run fleetcache with its stderr on a pseudo-terminal; its exit code and what it showed."""
-    main_fd, child_fd = pty.openpty()
-    # a terminal of 24 x 80 (a new pty has no size, and a bar on 0 columns shows nothing)
-    fcntl.ioctl(child_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fleetcache", *argv],
-        stdout=subprocess.DEVNULL,
-        stderr=child_fd,
-    )
-    os.close(child_fd)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(main_fd, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(main_fd)
-    return proc.wait(), shown.decode("utf-8", "replace")
 
 
 def test_progress_shows_on_a_terminal_unless_quiet(tree, capsys):

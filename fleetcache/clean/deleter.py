@@ -33,6 +33,14 @@ GONE = "already gone"
 OK = (DELETED, GONE)
 
 OnDir = Callable[[DirPlan], None]
+# the child reports this many files at most per line: at most this many files can be gone
+# without a line in the audit log if the child dies (a deadline stops it cleanly instead)
+BATCH = 64
+GRACE = 5.0  # seconds the child has to stop after SIGTERM at the deadline
+UNKNOWN = "unknown: the deleting process stopped before reporting it"
+# (directory index, index of its first file reported here, their outcomes, the directory's own
+# outcome on the directory's last report when its removal was planned)
+Report = tuple[int, int, list[str], Optional[str]]
 
 
 class DropFailed(Exception):
@@ -78,25 +86,36 @@ def drop_to(who: Identity) -> None:
         raise DropFailed("the uid or gid did not change as asked")
     if set(os.getgroups()) - {who.gid, *who.groups}:
         raise DropFailed("supplementary groups remain")
-    if _capabilities():
-        raise DropFailed("capabilities remain after dropping root")
+    left = _capabilities()
+    if left:
+        raise DropFailed(f"capabilities remain after dropping root ({left})")
 
 
-def _capabilities() -> int:
-    """The effective capability set (Linux), 0 elsewhere. Binary reads only: after the drop
-    the child may not be able to import anything (a codec lookup included)."""
+CAPABILITY_SETS = (b"CapPrm", b"CapEff", b"CapAmb")
+
+
+def _capabilities() -> str:
+    """The capability sets that are not empty (Linux: permitted, effective, ambient), or why they
+    cannot be read; "" when none remain. Binary reads only: after the drop the child may not be
+    able to import anything (a codec lookup included)."""
+    if not sys.platform.startswith("linux"):
+        return ""
     try:
         fd = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
-        return 0
+        return "/proc/self/status cannot be read"
     try:
         data = os.read(fd, 1 << 16)
     finally:
         os.close(fd)
+    seen = {}
     for line in data.splitlines():
-        if line.startswith(b"CapEff:"):
-            return int(line.split()[1], 16)
-    return 0
+        name, _, value = line.partition(b":")
+        if name in CAPABILITY_SETS:
+            seen[name] = int(value.strip() or b"0", 16)
+    if len(seen) != len(CAPABILITY_SETS):
+        return "/proc/self/status does not list the capability sets"
+    return ", ".join(n.decode("ascii") for n in CAPABILITY_SETS if seen[n])
 
 
 class Executor:
@@ -114,26 +133,44 @@ class Executor:
         self.mounts = mounts
         self.on_dir = on_dir
         self.stack: list[tuple[Parts, int]] = [((), root_fd)]
+        self.stopping = False  # set (by SIGTERM in the child) to stop after the current file
 
-    def run(self) -> Iterator[tuple[int, list[str], Optional[str]]]:
-        """(directory index, outcome of each planned file, outcome of removing the directory)."""
+    def run(self) -> Iterator[Report]:
+        """Reports of what became of the planned files, a batch of at most BATCH at a time, in
+        the plan's order; the last of each directory says what became of the directory."""
         try:
             for index, d in enumerate(self.plan.dirs):
+                if self._stop_asked():
+                    return
                 fd, why = self._enter(d.parts)
                 if fd is None:
-                    yield (
-                        index,
-                        [why or "not reached"] * len(d.files),
-                        (None if d.remove is None else why),
-                    )
+                    removed = None if d.remove is None else why
+                    yield index, 0, [why or "not reached"] * len(d.files), removed
                     continue
                 if self.on_dir is not None:
                     self.on_dir(d)
-                outcomes = [self._unlink(fd, f.name, f.ino) for f in d.files]
+                start = 0
+                outcomes: list[str] = []
+                for f in d.files:
+                    if self._stop_asked():
+                        if outcomes:
+                            yield index, start, outcomes, None
+                        return
+                    outcomes.append(self._unlink(fd, f.name, f.ino, f.ctime))
+                    if len(outcomes) == BATCH and start + BATCH < len(d.files):
+                        yield index, start, outcomes, None
+                        start, outcomes = start + BATCH, []
+                if d.remove is not None and self._stop_asked():
+                    if outcomes:
+                        yield index, start, outcomes, None
+                    return
                 removed = self._rmdir(d) if d.remove is not None else None
-                yield index, outcomes, removed
+                yield index, start, outcomes, removed
         finally:
             self._leave(0)
+
+    def _stop_asked(self) -> bool:
+        return self.stopping  # set by a signal handler, between any two lines
 
     def _leave(self, depth: int) -> None:
         while len(self.stack) > depth + 1:
@@ -173,8 +210,8 @@ class Executor:
             self.stack.append((here, fd))
         return self.stack[-1][1], None
 
-    def _unlink(self, dir_fd: int, name: str, ino: int) -> str:
-        why = self._changed(dir_fd, name, ino, directory=False)
+    def _unlink(self, dir_fd: int, name: str, ino: int, ctime: int) -> str:
+        why = self._changed(dir_fd, name, ino, directory=False, ctime=ctime)
         return why or _removed(os.unlink, dir_fd, name)
 
     def _rmdir(self, d: DirPlan) -> str:
@@ -186,9 +223,16 @@ class Executor:
         return why or _removed(os.rmdir, parent_fd, parts[-1])
 
     def _changed(
-        self, dir_fd: int, name: str, ino: Optional[int], directory: bool
+        self,
+        dir_fd: int,
+        name: str,
+        ino: Optional[int],
+        directory: bool,
+        ctime: Optional[int] = None,
     ) -> Optional[str]:
-        """Why ``name`` is no longer what was planned (looked at without following it)."""
+        """Why ``name`` is no longer what was planned (looked at without following it). A file
+        must have the planned inode and inode change time: a number alone may have been reused.
+        A directory is only removed once empty, so its inode number is enough."""
         try:
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
@@ -197,6 +241,8 @@ class Executor:
             return exc.strerror or str(exc)
         if st.st_ino != ino or stat.S_ISDIR(st.st_mode) != directory:
             return "replaced since the plan; left"
+        if ctime is not None and st.st_ctime_ns != ctime:
+            return "changed since the plan; left"
         if st.st_uid != self.plan.uid:
             return f"now owned by uid {st.st_uid}; left"
         if directory and (st.st_dev, st.st_ino) in self.mounts:
@@ -241,12 +287,13 @@ def run_as_owner(
     root_fd: int,
     who: Identity,
     deadline: float,
-    on_result: Callable[[int, list[str], Optional[str]], None],
+    on_result: Callable[[int, int, list[str], Optional[str]], None],
     mounts: Collection[tuple[int, int]] = (),
     on_dir: Optional[OnDir] = None,
 ) -> ChildOutcome:
-    """Fork a child that drops to ``who`` and carries out ``plan``; feed each directory's
-    outcomes to ``on_result`` as they arrive; kill the child at ``deadline`` (time.monotonic)."""
+    """Fork a child that drops to ``who`` and carries out ``plan``; feed its reports to
+    ``on_result`` as they arrive; stop the child at ``deadline`` (time.monotonic). Files the
+    child may have removed without reporting them (it died) are reported as UNKNOWN."""
     if threading.active_count() > 1:
         return ChildOutcome(False, "not cleaned: threads are running; fork is not safe")
     read_fd, write_fd = os.pipe()
@@ -263,7 +310,7 @@ def run_as_owner(
         _child(plan, root_fd, who, write_fd, mounts, on_dir)
     os.close(write_fd)
     try:
-        return _parent(pid, read_fd, deadline, plan, on_result)
+        return _Parent(pid, read_fd, plan, on_result).run(deadline)
     except BaseException:  # the log failed, or an interrupt: the child stops with us
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
@@ -283,6 +330,12 @@ def _child(
 ) -> None:
     status = 0
     try:
+        executor = Executor(plan, root_fd, mounts, on_dir)
+
+        def stop(signum: int, frame: object) -> None:
+            executor.stopping = True
+
+        signal.signal(signal.SIGTERM, stop)  # the deadline: stop after the current file
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         null = os.open(os.devnull, os.O_RDWR)
@@ -293,8 +346,9 @@ def _child(
         arm = _parent_death_signal()
         drop_to(who)
         arm()
-        for index, outcomes, removed in Executor(plan, root_fd, mounts, on_dir).run():
-            _write(out, json.dumps([index, outcomes, removed]).encode() + b"\n")
+        for report in executor.run():
+            _write(out, json.dumps(report).encode() + b"\n")
+        _write(out, b'["end"]\n')  # whatever it did (all, or up to a SIGTERM) is reported
     except DropFailed as exc:
         _write(out, json.dumps(["error", f"not cleaned: {exc}"]).encode() + b"\n")
         status = 2
@@ -341,65 +395,109 @@ def _parent_death_signal() -> Callable[[], None]:
     return arm
 
 
-def _parent(
-    pid: int,
-    read_fd: int,
-    deadline: float,
-    plan: CachePlan,
-    on_result: Callable[[int, list[str], Optional[str]], None],
-) -> ChildOutcome:
-    buffer = b""
-    error: Optional[str] = None
-    done: set[int] = set()
-    eof = False
-    while not eof:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            return ChildOutcome(False, "stopped at the deadline; the rest is left")
-        ready, _, _ = select.select([read_fd], [], [], min(left, 1.0))
-        if not ready:
-            continue
-        chunk = os.read(read_fd, 1 << 16)
-        if not chunk:
-            eof = True
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            got = _parse(line, plan, done)
-            if isinstance(got, str):
-                error = got
-            else:
-                done.add(got[0])
-                on_result(*got)
-    _, status = os.waitpid(pid, 0)
-    if error is None and status != 0:
-        error = f"the deleting process ended with status {status}"
-    if error is None and len(done) != len(plan.dirs):
-        error = "the deleting process stopped before the end"
-    return ChildOutcome(error is None and len(done) == len(plan.dirs), error)
+class _Parent:
+    """Root's side: reads the child's reports, checks each (the child runs as another account
+    and is not trusted), and stops the child at the deadline."""
 
+    def __init__(
+        self,
+        pid: int,
+        read_fd: int,
+        plan: CachePlan,
+        on_result: Callable[[int, int, list[str], Optional[str]], None],
+    ) -> None:
+        self.pid = pid
+        self.read_fd = read_fd
+        self.plan = plan
+        self.on_result = on_result
+        self.index = 0  # the directory the next report must be about
+        self.offset = 0  # and its first file
+        self.error: Optional[str] = None
+        self.ended = False  # the child said it reported all it did
 
-def _parse(
-    line: bytes, plan: CachePlan, done: set[int]
-) -> tuple[int, list[str], Optional[str]] | str:
-    """One line from the child, checked: it runs as another account and is not trusted."""
-    try:
-        got = json.loads(line)
-    except ValueError:
-        return "the deleting process sent garbage"
-    if isinstance(got, list) and len(got) == 2 and got[0] == "error" and isinstance(got[1], str):
-        return got[1][:500]
-    if not (isinstance(got, list) and len(got) == 3 and isinstance(got[0], int)):
-        return "the deleting process sent garbage"
-    index, outcomes, removed = got
-    if not 0 <= index < len(plan.dirs) or index in done:
-        return "the deleting process sent garbage"
-    if not isinstance(outcomes, list) or len(outcomes) != len(plan.dirs[index].files):
-        return "the deleting process sent garbage"
-    if not all(isinstance(o, str) for o in outcomes):
-        return "the deleting process sent garbage"
-    if removed is not None and not isinstance(removed, str):
-        return "the deleting process sent garbage"
-    return index, [o[:500] for o in outcomes], None if removed is None else removed[:500]
+    def run(self, deadline: float) -> ChildOutcome:
+        buffer = b""
+        stopped_at: Optional[float] = None
+        while True:
+            now = time.monotonic()
+            if stopped_at is None and now >= deadline:
+                self.error = "stopped at the deadline; the rest is left"
+                stopped_at = now
+                os.kill(self.pid, signal.SIGTERM)
+            if stopped_at is not None and now >= stopped_at + GRACE:
+                os.kill(self.pid, signal.SIGKILL)
+            wake = deadline if stopped_at is None else stopped_at + GRACE
+            ready, _, _ = select.select([self.read_fd], [], [], max(0.0, min(wake - now, 1.0)))
+            if not ready:
+                continue
+            chunk = os.read(self.read_fd, 1 << 16)
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                self._take(line)
+            if not chunk:
+                break
+        _, status = os.waitpid(self.pid, 0)
+        finished = self.index == len(self.plan.dirs)
+        if not finished and not self.ended:
+            self._unknown()
+        if self.error is None and status != 0:
+            self.error = f"the deleting process ended with status {status}"
+        if self.error is None and not finished:
+            self.error = "the deleting process stopped before the end"
+        return ChildOutcome(self.error is None and finished, self.error)
+
+    def _take(self, line: bytes) -> None:
+        got = self._parse(line)
+        if got is None:
+            return
+        if isinstance(got, str):
+            self.error = self.error or got
+            return
+        index, start, outcomes, removed = got
+        self.on_result(index, start, outcomes, removed)
+        self.offset = start + len(outcomes)
+        if self.offset == len(self.plan.dirs[index].files) and (
+            removed is not None or self.plan.dirs[index].remove is None
+        ):
+            self.index, self.offset = index + 1, 0
+
+    def _parse(self, line: bytes) -> Report | str | None:
+        garbage = "the deleting process sent garbage"
+        try:
+            got = json.loads(line)
+        except ValueError:
+            return garbage
+        if got == ["end"] and not self.ended:
+            self.ended = True
+            return None
+        if self.ended:
+            return garbage
+        if isinstance(got, list) and len(got) == 2 and got[0] == "error":
+            return str(got[1])[:500]
+        if not (isinstance(got, list) and len(got) == 4 and got[:2] == [self.index, self.offset]):
+            return garbage
+        _, start, outcomes, removed = got
+        if self.index >= len(self.plan.dirs) or not isinstance(outcomes, list):
+            return garbage
+        d = self.plan.dirs[self.index]
+        if start + len(outcomes) > len(d.files) or not all(isinstance(o, str) for o in outcomes):
+            return garbage
+        last = start + len(outcomes) == len(d.files)
+        if removed is not None and (not isinstance(removed, str) or not last or d.remove is None):
+            return garbage
+        return (
+            self.index,
+            start,
+            [o[:500] for o in outcomes],
+            None if removed is None else removed[:500],
+        )
+
+    def _unknown(self) -> None:
+        """The child died: the files of the batch it was doing may be gone unreported."""
+        if self.index >= len(self.plan.dirs):
+            return
+        d = self.plan.dirs[self.index]
+        files = d.files[self.offset : self.offset + BATCH]
+        whole = self.offset + BATCH >= len(d.files) and d.remove is not None
+        self.on_result(self.index, self.offset, [UNKNOWN] * len(files), UNKNOWN if whole else None)

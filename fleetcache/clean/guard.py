@@ -48,18 +48,52 @@ def mount_points(fd: int) -> set[tuple[int, int]]:
         return set()
     found = set()
     prefix = top.rstrip("/") + "/"
-    for line in lines:
-        fields = line.split(" ")
-        if len(fields) < 5:
-            continue
-        point = _unescape(fields[4])
-        if point.startswith(prefix):
-            try:
-                st = os.lstat(point)
-            except OSError:
+    host = safefs.open_anchor("/")
+    try:
+        for line in lines:
+            fields = line.split(" ")
+            if len(fields) < 5:
                 continue
-            found.add((st.st_dev, st.st_ino))
+            point = _unescape(fields[4])
+            if point.startswith(prefix):
+                st = _lstat_no_link(host, point)
+                if st is not None:
+                    found.add((st.st_dev, st.st_ino))
+    finally:
+        os.close(host)
     return found
+
+
+def _lstat_no_link(anchor: int, path: str) -> Optional[os.stat_result]:
+    """lstat ``path`` reached from ``anchor`` without following a link on the way (an account may
+    have put one where a directory above its mount point was): None when it cannot be."""
+    parent, _, name = path.rstrip("/").rpartition("/")
+    try:
+        opened = safefs.open_path(anchor, parent or "/", trusted_links=())
+    except safefs.UnsafePath:
+        return None
+    try:
+        return os.stat(name, dir_fd=opened.fd, follow_symlinks=False)
+    except OSError:
+        return None
+    finally:
+        os.close(opened.fd)
+
+
+def prefix_exists(anchor: int, prefix: str, uid: int) -> bool:
+    """Whether the interpreter prefix a selfcheck key names is still a directory on the machine.
+    The path comes from the account's file: it is opened like any other (links of root and of the
+    account only, inside the machine's root), and anything unclear counts as still there."""
+    if not prefix.startswith("/"):
+        return True
+    try:
+        opened = safefs.open_path(anchor, prefix, trusted_links={0, uid}, follow_last=True)
+    except safefs.NotFound:
+        return False
+    except safefs.UnsafePath:
+        return True
+    os.close(opened.fd)
+    return True
 
 
 def _unescape(field: str) -> str:
@@ -111,14 +145,28 @@ def _private_dir(path: str) -> None:
         raise Refused(f"{path} is not a private directory of uid {os.geteuid()}")
 
 
+def _safe_parent(path: str) -> None:
+    """An existing directory to keep a log in: only root or this account may write to it, or, when
+    others may, it is sticky (/tmp) so that nobody else can replace what is in it."""
+    st = os.lstat(path)
+    euid = os.geteuid()
+    if not stat.S_ISDIR(st.st_mode):
+        raise Refused(f"{path} is not a directory")
+    if st.st_uid not in (0, euid):
+        raise Refused(f"{path} belongs to uid {st.st_uid}, who could swap the log")
+    if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+        raise Refused(f"{path} is writable by others (mode {stat.S_IMODE(st.st_mode):o})")
+
+
 class AuditLog:
     """JSON lines appended to a private file: one per action, written as the action is known."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
+        if not os.path.lexists(parent):
             _private_dir(parent)
+        _safe_parent(parent)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
             self.fd = os.open(path, flags, 0o600)
@@ -170,9 +218,10 @@ def _now() -> str:
 class Lock:
     """An exclusive lock on one cache, held by this process until released (or it dies)."""
 
-    def __init__(self, directory: str, cache_id: str) -> None:
+    def __init__(self, directory: str, cache: tuple[int, int]) -> None:
+        """``cache`` is the (device, inode) of the cache's root: the same cache under any path."""
         _private_dir(directory)
-        name = hashlib.sha256(cache_id.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        name = hashlib.sha256("{}:{}".format(*cache).encode()).hexdigest()[:32]
         self.path = os.path.join(directory, f"{name}.lock")
         flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         self.fd = os.open(self.path, flags, 0o600)

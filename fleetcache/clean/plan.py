@@ -38,14 +38,17 @@ OLD_WHEEL = "junk: wheel built before pip 20.0 (never read again)"
 NO_WHEEL = "no wheel left in its directory (as pip removes it)"
 EMPTY = "empty directory"
 OUTSIDE = "outside pip's areas"
+MOUNTED = "below a mount point"
 
 
 @dataclass
 class FileItem:
-    """A file to remove: its name in its directory, the inode it had, its size, why."""
+    """A file to remove: its name in its directory, the inode and inode change time it had
+    (together they say it is still the same file: inode numbers are reused), its size, why."""
 
     name: str
     ino: int
+    ctime: int  # st_ctime_ns
     size: int
     reason: str
 
@@ -72,6 +75,7 @@ class CachePlan:
     before: CacheFigures
     left: dict[str, list[int]] = field(default_factory=dict)  # why not planned -> [files, bytes]
     problems: list[Skipped] = field(default_factory=list)
+    over_limit: Optional[int] = None  # bytes still over --max-size once all it may remove is gone
 
     @property
     def files(self) -> int:
@@ -103,6 +107,7 @@ class CachePlan:
 class _File:
     name: str
     ino: int
+    ctime: int
     size: int
     mtime: float
     mine: bool
@@ -114,6 +119,7 @@ class _File:
 class _Dir:
     parts: Parts
     ino: int
+    mtime: float
     files: list[_File]
     children: list[str]
     blocked: Optional[str] = None  # not planned below here, and why
@@ -150,16 +156,19 @@ def plan_cache(
     mounts: Collection[tuple[int, int]] = (),
     prefix_exists: Callable[[str], bool] = lambda prefix: True,
     projects: Optional[Mapping[str, Optional[str]]] = None,
+    anchor: Optional[int] = None,
 ) -> CachePlan:
     """Walk the opened cache once and plan what ``policy`` removes from it.
 
     ``mounts`` are the (device, inode) of mount points, never entered by the clean;
     ``prefix_exists`` tells whether an interpreter prefix a selfcheck key names is still there;
-    ``projects`` maps an entry's path (as ``report.entries`` names it) to its project.
+    ``projects`` maps an entry's path (as ``report.entries`` names it) to its project;
+    ``anchor`` is the machine's root, where the walk resolves a link to tell pip's way whether
+    it names a directory.
     """
     policy = policy.effective
     root_st = os.fstat(cache_fd)
-    walker = Walker(path, uid)
+    walker = Walker(path, uid, anchor)
     dirs: dict[Parts, _Dir] = {}
     left: dict[str, list[int]] = {}
     for parts, dir_fd, entries, subdirs in safefs.walk(cache_fd, walker.problem):
@@ -170,6 +179,8 @@ def plan_cache(
             continue
         if here.blocked:
             _leave(left, here.blocked, here.files)
+            if here.blocked == MOUNTED:
+                subdirs.clear()  # another filesystem's tree (a bind mount): not even read
             continue
         _leave(left, "owned by another account", [f for f in here.files if not f.mine])
         if policy.junk and parts == ("selfcheck",):
@@ -184,25 +195,27 @@ def plan_cache(
     for unit, reason in chosen:
         for f in unit.files:
             f.reason = f.reason or reason
-    if "selfcheck.json" in {f.name for f in dirs[()].files} and (policy.purge or policy.junk):
-        for f in dirs[()].files:
-            if f.name == "selfcheck.json" and f.mine:
-                f.reason = PURGE if policy.purge else LEGACY_SELFCHECK
+    cutoff = None if policy.older_than is None else now - policy.older_than
     pip_rules = policy.purge or bool(policy.patterns)
+    if pip_rules or policy.junk:  # as every `pip cache remove` does
+        for f in dirs[()].files:
+            if f.name == "selfcheck.json" and f.mine and _old(f.mtime, cutoff):
+                f.reason = PURGE if policy.purge else LEGACY_SELFCHECK
     emptied = {u.where.parts for u, _ in chosen}
-    _tidy(dirs, ("wheels",), pip_rules, policy.junk, emptied, wheels=True)
+    tidy = _Tidy(dirs, pip_rules, policy.junk, emptied, cutoff)
+    tidy.area(("wheels",), wheels=True)
     for area in ("http-v2", "http"):
-        _tidy(dirs, (area,), pip_rules, policy.junk, emptied, wheels=False)
-    planned = [
-        DirPlan(d.parts, [FileItem(f.name, f.ino, f.size, f.reason) for f in d.files if f.reason])
-        for d in dirs.values()
-    ]
-    removals = {p: why for p, why in _removals(dirs)}
+        tidy.area((area,), wheels=False)
     out = []
-    for d in sorted(planned, key=lambda d: d.parts, reverse=True):  # children before parents
-        d.remove = removals.get(d.parts)
-        if d.files or d.remove:
-            out.append(d)
+    for d in sorted(dirs.values(), key=lambda d: d.parts, reverse=True):  # children first
+        files = [FileItem(f.name, f.ino, f.ctime, f.size, f.reason) for f in d.files if f.reason]
+        remove = EMPTY if d.parts and d.rmdir else None
+        if files or remove:
+            out.append(DirPlan(d.parts, files, remove))
+    over = None
+    if policy.max_size is not None:
+        after = before.total_bytes - sum(f.size for d in out for f in d.files)
+        over = after - policy.max_size if after > policy.max_size else None
     return CachePlan(
         path=path,
         uid=uid,
@@ -212,7 +225,13 @@ def plan_cache(
         before=before,
         left=left,
         problems=list(walker.problems),
+        over_limit=over,
     )
+
+
+def _old(mtime: float, cutoff: Optional[float]) -> bool:
+    """Whether --older-than lets something this old go (always, without --older-than)."""
+    return cutoff is None or mtime < cutoff
 
 
 def _listing(
@@ -231,7 +250,7 @@ def _listing(
     elif len(parts) == 1 and parts[0] not in AREAS:
         blocked = OUTSIDE
     elif (st.st_dev, st.st_ino) in mounts:
-        blocked = "below a mount point"
+        blocked = MOUNTED
     elif st.st_uid != uid:
         blocked = f"in a directory owned by uid {st.st_uid}"
     files = []
@@ -241,8 +260,10 @@ def _listing(
         except OSError:
             continue  # gone, or unreadable: the walker has noted it
         size = 0 if stat.S_ISLNK(fst.st_mode) else fst.st_size
-        files.append(_File(entry.name, fst.st_ino, size, fst.st_mtime, fst.st_uid == uid))
-    here = _Dir(parts, st.st_ino, files, [], blocked, st.st_uid == uid)
+        files.append(
+            _File(entry.name, fst.st_ino, fst.st_ctime_ns, size, fst.st_mtime, fst.st_uid == uid)
+        )
+    here = _Dir(parts, st.st_ino, st.st_mtime, files, [], blocked, st.st_uid == uid)
     dirs[parts] = here
     return here
 
@@ -366,52 +387,53 @@ def _why(unit: _Unit, policy: Policy, globs: list[str]) -> Optional[str]:
     return None
 
 
-def _tidy(
-    dirs: Mapping[Parts, _Dir],
-    top: Parts,
-    pip_rules: bool,
-    junk: bool,
-    emptied: set[Parts],
-    wheels: bool,
-) -> None:
-    """pip's tidying after a removal: in ``wheels/``, a directory left without a wheel loses the
-    rest of its files; every directory left without files goes. With pip's own selectors (purge,
-    pattern) and with --junk this covers every such directory, as ``pip cache remove`` does;
-    otherwise only those this clean emptied."""
-    if top not in dirs:
-        return
+class _Tidy:
+    """pip's tidying after a removal: in ``wheels/``, a directory with no wheel left in it or
+    below loses the rest of its files; every directory left without files goes. With pip's own
+    selectors (purge, pattern) and with --junk this covers every such directory, as
+    ``pip cache remove`` does; otherwise only those this clean emptied. --older-than spares what
+    is younger, directories included, unless this clean emptied them."""
 
-    def visit(parts: Parts) -> tuple[bool, bool]:
-        """(anything kept below, something planned below)"""
-        d = dirs[parts]
-        kept = False
-        touched = parts in emptied
+    def __init__(
+        self,
+        dirs: Mapping[Parts, _Dir],
+        pip_rules: bool,
+        junk: bool,
+        emptied: set[Parts],
+        cutoff: Optional[float],
+    ) -> None:
+        self.dirs = dirs
+        self.pip_rules = pip_rules
+        self.junk = junk
+        self.emptied = emptied
+        self.cutoff = cutoff
+
+    def area(self, top: Parts, wheels: bool) -> None:
+        """Tidy one of the cache's areas, when it is there."""
+        if top in self.dirs:
+            self._visit(top, wheels)
+
+    def _visit(self, parts: Parts, wheels: bool) -> tuple[bool, bool, bool]:
+        """(this directory stays, a wheel stays in it or below, something is planned in or below)"""
+        d = self.dirs[parts]
+        kept = wheel_kept = False
+        touched = parts in self.emptied
         for name in d.children:
             child = (*parts, name)
-            if child not in dirs:
-                kept = True  # not walked (unreadable, or left): it stays
+            if child not in self.dirs:  # not walked (unreadable, pruned): it stays, as it is
+                kept = wheel_kept = True
                 continue
-            k, t = visit(child)
-            kept, touched = kept or k, touched or t
+            stays, wheel, planned = self._visit(child, wheels)
+            kept, wheel_kept, touched = kept or stays, wheel_kept or wheel, touched or planned
         if d.blocked or not d.mine:
-            return True, touched
-        if wheels:
-            has_wheel = kept or any(
-                not f.reason and fnmatch.fnmatchcase(f.name, "*-*.whl") for f in d.files
-            )
-            if not has_wheel and (pip_rules or touched or junk):
-                why = NO_WHEEL if pip_rules or touched else "junk: wheel directory without a wheel"
-                for f in d.files:
-                    if f.mine and not f.reason:
-                        f.reason = why
+            return True, True, touched
+        allowed = self.pip_rules or touched or self.junk
+        wheel_kept = wheel_kept or any(not f.reason and f.name.endswith(".whl") for f in d.files)
+        if wheels and not wheel_kept and allowed:
+            why = NO_WHEEL if self.pip_rules or touched else "junk: wheel directory without a wheel"
+            for f in d.files:
+                if f.mine and not f.reason and _old(f.mtime, self.cutoff):
+                    f.reason = why
         remaining = kept or any(not f.reason for f in d.files)
-        d.rmdir = not remaining and (pip_rules or touched or junk)
-        return remaining, touched or any(f.reason for f in d.files)
-
-    visit(top)
-
-
-def _removals(dirs: Mapping[Parts, _Dir]) -> Iterator[tuple[Parts, str]]:
-    for parts, d in dirs.items():
-        if parts and d.rmdir:
-            yield parts, EMPTY
+        d.rmdir = not remaining and allowed and (touched or _old(d.mtime, self.cutoff))
+        return not d.rmdir, wheel_kept, touched or any(f.reason for f in d.files)

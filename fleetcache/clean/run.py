@@ -25,7 +25,7 @@ from fleetcache.model import (
     ProcessUse,
     busy_state,
 )
-from fleetcache.stats.walk import WalkTask, walk_cache
+from fleetcache.stats.walk import Walker
 
 MAX_FAILED = 50
 WAIT_STEP = 5.0
@@ -182,8 +182,9 @@ class Cleaner:
                     self.request.policy,
                     self.machine.clock(),
                     mounts=guard.mount_points(opened.fd),
-                    prefix_exists=lambda p: os.path.lexists(self.machine.host_path(p)),
+                    prefix_exists=lambda p: guard.prefix_exists(anchor, p, uid),
                     projects=self._projects(loc) if self.request.policy.packages else None,
+                    anchor=anchor,
                 )
             finally:
                 os.close(opened.fd)
@@ -261,7 +262,7 @@ class Cleaner:
         plan = item.plan
         assert plan is not None and item.uid is not None
         lock_dir = req.lock_dir or guard.default_lock_dir(self.euid)
-        lock = guard.Lock(lock_dir, self.machine.host_path(item.path))
+        lock = guard.Lock(lock_dir, (plan.device, plan.inos[()]))
         try:
             held_by = lock.acquire()
             if held_by is not None:
@@ -289,7 +290,7 @@ class Cleaner:
                         opened.fd,
                         self._identity(item.uid, opened.st.st_gid),
                         time.monotonic() + req.timeout,
-                        lambda i, files, removed: self._record(result, item, i, files, removed),
+                        lambda *report: self._record(result, item, *report),
                         mounts=guard.mount_points(opened.fd),
                         on_dir=self.on_dir,
                     )
@@ -342,12 +343,13 @@ class Cleaner:
         result: CleanResult,
         item: CacheClean,
         index: int,
+        start: int,
         outcomes: list[str],
         removed: Optional[str],
     ) -> None:
         assert item.plan is not None and self.log is not None
         d = item.plan.dirs[index]
-        for f, outcome in zip(d.files, outcomes):
+        for f, outcome in zip(d.files[start:], outcomes):
             rel = "/".join((*d.parts, f.name))
             if outcome == deleter.DELETED:
                 item.deleted_files += 1
@@ -364,12 +366,24 @@ class Cleaner:
             if removed == deleter.DELETED:
                 item.removed_dirs += 1
             self._action(result, item, rel + "/", 0, "rmdir", d.remove, removed)
-        self.log.flush()  # each directory's actions are on disk before the next one is done
+        self.log.flush()  # each report's actions are on disk before the next is done
 
     def _measure(self, item: CacheClean) -> Optional[CacheFigures]:
-        trusted = frozenset() if item.uid is None else frozenset({item.uid})
-        outcome = walk_cache(WalkTask(self.machine.root, item.path, trusted))
-        return outcome.figures if outcome.exists and not outcome.skipped else None
+        """pip's figures after the clean, from a walk opened as the plan's was (no link)."""
+        assert item.uid is not None
+        anchor = safefs.open_anchor(self.machine.root)
+        try:
+            opened = guard.open_cache(anchor, item.path, item.uid)
+            try:
+                walker = Walker(item.path, item.uid, anchor)
+                walker.walk_root(opened.fd)
+                return walker.figures()
+            finally:
+                os.close(opened.fd)
+        except guard.Refused:
+            return None
+        finally:
+            os.close(anchor)
 
     # ---- the audit log
 

@@ -429,6 +429,14 @@ def clean_plan(result: CleanResult, options: RenderOptions) -> str:
     ]
     if left:
         lines += ["Left in place:", *left]
+    over = [
+        f"  {escape.display(c.path)}: {size(c.plan.over_limit)} over the size limit once all"
+        " it may remove is gone"
+        for c in result.caches
+        if c.plan is not None and c.plan.over_limit
+    ]
+    if over:
+        lines += ["Cannot get under --max-size:", *over]
     lines += _clean_skipped(result)
     return "\n".join(lines) + "\n"
 

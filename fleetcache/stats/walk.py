@@ -60,7 +60,7 @@ def walk_cache(task: WalkTask) -> WalkOutcome:
                     owner_uid=owner,
                     skipped=f"not walked: owned by uid {owner}, not by an account that uses it",
                 )
-            walker = Walker(task.path, owner)
+            walker = Walker(task.path, owner, anchor)
             walker.walk_root(opened.fd)
             return WalkOutcome(exists=True, owner_uid=owner, figures=walker.figures())
         finally:
@@ -72,9 +72,10 @@ def walk_cache(task: WalkTask) -> WalkOutcome:
 class Walker:
     """Accumulates the figures of one cache while its subtrees are walked."""
 
-    def __init__(self, path: str, owner: int) -> None:
+    def __init__(self, path: str, owner: int, anchor: Optional[int] = None) -> None:
         self.path = path
         self.owner = owner
+        self.anchor = anchor  # the machine's root: where a link is resolved (see _points_to_dir)
         # one counter for every int field of CacheFigures
         self.c: dict[str, int] = {f.name: 0 for f in fields(CacheFigures) if f.type == "int"}
         self.oldest: Optional[float] = None
@@ -146,7 +147,7 @@ class Walker:
                 continue
             size = st.st_size
             if stat.S_ISLNK(st.st_mode):
-                if _points_to_dir(dir_fd, entry.name):
+                if self._points_to_dir(parts, entry.name):
                     continue  # os.walk lists it as a directory and does not enter it: pip skips it
                 size = 0  # pip counts a link as a file of 0 bytes
             name = entry.name
@@ -164,6 +165,22 @@ class Walker:
             c["total_bytes"] += size
             out.append((name, size, mtime))
         return out
+
+    def _points_to_dir(self, parts: tuple[str, ...], name: str) -> bool:
+        """Whether a link names a directory, as pip's os.walk decides (it then skips it). The link
+        is resolved inside the machine's root, following only links of root and of the cache's
+        owner: the walk never looks where another account's link points."""
+        if self.anchor is None:
+            return False
+        link = "/".join((self.path.rstrip("/"), *parts, name))
+        try:
+            opened = safefs.open_path(
+                self.anchor, link, trusted_links={0, self.owner}, follow_last=True
+            )
+        except safefs.UnsafePath:
+            return False
+        os.close(opened.fd)
+        return True
 
     def _http_v2(
         self, dir_fd: int, entries: list[os.DirEntry[str]], parts: tuple[str, ...]
@@ -247,14 +264,6 @@ class Walker:
                 key = _selfcheck_key(dir_fd, name)
                 if key is not None:
                     self.selfcheck.append(key)
-
-
-def _points_to_dir(dir_fd: int, name: str) -> bool:
-    """Whether a link's target is a directory, as os.walk decides; the target is only stat'ed."""
-    try:
-        return stat.S_ISDIR(os.stat(name, dir_fd=dir_fd).st_mode)
-    except OSError:
-        return False
 
 
 def _selfcheck_key(dir_fd: int, name: str) -> Optional[SelfcheckKey]:
