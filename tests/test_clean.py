@@ -875,6 +875,51 @@ def test_the_audit_log_must_be_private(tree, state, tmp_path, capsys):
     assert files_below(tree.host(CACHE))  # nothing deleted without a log
 
 
+def test_an_account_cleans_its_own_caches_with_the_same_walker_and_no_one_elses(
+    tree, state, tmp_path
+):
+    if not os.path.exists(BASE):
+        pytest.skip(f"{BASE} is missing: fleetcache must run as alice")
+    same = f"import sys; sys.exit(sys.version_info[:2] != {tuple(sys.version_info[:2])})"
+    if subprocess.run([BASE, "-c", same]).returncode:
+        pytest.skip(f"{BASE} is not Python {sys.version_info[0]}.{sys.version_info[1]}: the "
+                    "copied dependencies' extensions would not load")  # fmt: skip
+    cache = synthetic(tree, n=3)
+    bob = tree.host("/home/bob/.cache/pip")
+    http_entry(bob, KEYS[0])
+    tree.user("bob", BOB)
+    chown_tree(tree.host("/home/bob"), BOB)
+    bobs = snapshot(bob)
+    lib = portable(sys.executable, FLEETCACHE_IMPORTS, tree.root.parent / "lib")
+    own = tree.root.parent / "alice-state"
+    own.mkdir(mode=0o700)
+    os.lchown(own, ALICE, ALICE)
+
+    def as_alice(*args: str) -> tuple[int, dict[str, Any], str]:
+        r = subprocess.run(
+            [BASE, "-m", "fleetcache", "clean", "--root", str(tree.root), "--yes", "--format",
+             "json", "--audit-log", str(own / "audit.log"), "--lock-dir", str(own / "locks"),
+             *args],
+            user=ALICE, group=ALICE, extra_groups=[], cwd="/", capture_output=True, text=True,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(lib), "HOME": "/nonexistent"},
+        )  # fmt: skip
+        assert "Traceback" not in r.stderr, r.stderr
+        return r.returncode, json.loads(r.stdout) if r.stdout else {}, r.stderr
+
+    code, doc, err = as_alice("--cache", "/home/bob/.cache/pip")
+    c = one(doc)
+    assert code == 3 and c["state"] == "refused", (doc, err)
+    assert "only root cleans other accounts' caches" in c["reason"]
+    code, doc, err = as_alice()  # no whose-option: the caller's own caches
+    c = one(doc)
+    assert code == 0 and c["state"] == "cleaned" and c["user"] == "alice", (doc, err)
+    assert c["deleted"]["files"] == 10 and files_below(cache) == []
+    assert snapshot(bob) == bobs
+    log = [json.loads(x) for x in (own / "audit.log").read_text().splitlines()]
+    assert os.stat(own / "audit.log").st_uid == ALICE
+    assert len([x for x in log if x["action"] == "delete" and x["outcome"] == "deleted"]) == 10
+
+
 # ---- pip agrees afterwards
 
 
@@ -897,13 +942,31 @@ def real_cache(tree: Tree, pip_python: Any, tmp_path: Path) -> Iterator[tuple[Pa
 
 def copy_of_pip(python: Path, where: Path) -> Path:
     """pip's package, copied where another uid may import it (with the system Python)."""
-    site = subprocess.run(
-        [str(python), "-c", "import pip, os; print(os.path.dirname(pip.__path__[0]))"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    shutil.copytree(os.path.join(site, "pip"), where / "pip")
-    for d, _, _ in os.walk(where):
+    return portable(str(python), ["pip"], where)
+
+
+# what `python -m fleetcache clean` imports
+FLEETCACHE_IMPORTS = ["fleetcache", "psutil", "tabulate", "platformdirs", "packaging", "msgpack",
+                      "tqdm"]  # fmt: skip
+
+
+def portable(python: str, modules: list[str], where: Path) -> Path:
+    """``modules`` as ``python`` finds them, copied where another uid may import them."""
+    find = "import importlib.util as u, sys; [print(u.find_spec(m).origin) for m in sys.argv[1:]]"
+    origins = subprocess.run(
+        [python, "-c", find, *modules], capture_output=True, text=True, check=True
+    ).stdout.split()
+    where.mkdir(parents=True, exist_ok=True)
+    for origin in map(Path, origins):
+        if origin.name == "__init__.py":
+            shutil.copytree(origin.parent, where / origin.parent.name,
+                            ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+        else:
+            shutil.copy(origin, where / origin.name)
+    for d, _, files in os.walk(where):
         os.chmod(d, 0o755)
+        for f in files:
+            os.chmod(os.path.join(d, f), 0o644)
     return where
 
 
