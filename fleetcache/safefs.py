@@ -11,6 +11,7 @@ from typing import Callable, Optional
 
 O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 O_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+O_NOATIME = getattr(os, "O_NOATIME", 0)
 MAX_LINK_HOPS = 40
 
 
@@ -141,8 +142,15 @@ def read_small_file(
 
 
 def read_at(dir_fd: int, name: str, limit: int = 1 << 16) -> bytes:
-    """The first ``limit`` bytes of a regular file in ``dir_fd``, opened without following links."""
-    fd = os.open(name, O_FILE, dir_fd=dir_fd)
+    """The first ``limit`` bytes of a regular file in ``dir_fd``, opened without following links
+    (only once it is seen to be a regular file: never a FIFO or a device) and, where allowed,
+    without updating its access time (pip's only "last used" signal)."""
+    if not stat.S_ISREG(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+        raise UnsafePath(f"{name} is not a regular file")
+    try:
+        fd = os.open(name, O_FILE | O_NOATIME, dir_fd=dir_fd)
+    except PermissionError:  # O_NOATIME: only for the file's owner (or root)
+        fd = os.open(name, O_FILE, dir_fd=dir_fd)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise UnsafePath(f"{name} is not a regular file")
@@ -165,14 +173,19 @@ def open_subdir(dir_fd: int, name: str, device: int) -> int:
 
 
 def walk(
-    top_fd: int, on_error: OnError, rel: tuple[str, ...] = ()
+    top_fd: int,
+    on_error: OnError,
+    rel: tuple[str, ...] = (),
+    skip: Collection[tuple[int, int]] = (),
+    on_skip: Optional[Callable[[tuple[str, ...]], None]] = None,
 ) -> Generator[Walked, None, None]:
     """Walk the tree below ``top_fd`` depth-first, never following a link nor leaving its device.
 
     Yields ``(relative parts, dir fd, non-directories, directories)`` for each directory; the
     descriptor stays open while the consumer looks at the entries, and the consumer may remove
     directories from the list to prune them. Unreadable or vanished directories go to ``on_error``.
-    ``top_fd`` is borrowed, not closed.
+    A directory whose (device, inode) is in ``skip`` (a mount point) is not even listed: it goes
+    to ``on_skip``. ``top_fd`` is borrowed, not closed.
     """
     device = os.fstat(top_fd).st_dev
     stack: list[_Frame] = []
@@ -221,6 +234,13 @@ def walk(
                 else:
                     on_error(child, exc.strerror or str(exc))
                 continue
+            if skip:
+                st = os.fstat(child_fd)
+                if (st.st_dev, st.st_ino) in skip:
+                    os.close(child_fd)
+                    if on_skip is not None:
+                        on_skip(child)
+                    continue
             yield from listing(child_fd, child, True)
     finally:
         for frame in stack:

@@ -190,6 +190,7 @@ def test_purge_removes_what_pip_purge_removes_and_logs_each_action(tree, state):
     assert len(deleted) == 17 and all(x["outcome"] == "deleted" for x in deleted)
     assert any(x["path"] == "selfcheck.json" for x in deleted)
     assert any(x["action"] == "rmdir" and x["path"] == "http-v2/" for x in audit(state))
+    assert os.listdir(state["locks"]) == []  # the lock went with the clean
 
 
 def test_selectors_pick_exactly_their_entries(tree, state):
@@ -517,6 +518,20 @@ def test_a_file_changed_in_place_after_planning_is_left(tree, state):
     assert c.plan is not None and c.deleted_files == c.plan.files - 1 == 7  # its other half goes
 
 
+def test_two_names_of_one_file_in_the_cache_both_go(tree, state):
+    """A deduplicated cache (hardlink, rdfind): unlinking the first name changes the inode's
+    change time; the second name is still the planned file, and goes too."""
+    cache = synthetic(tree, n=2)
+    first = cache.joinpath("http-v2", *KEYS[0][:5], f"{KEYS[0]}.body")
+    second = cache.joinpath("http-v2", *KEYS[1][:5], f"{KEYS[1]}.body")
+    second.unlink()
+    os.link(first, second)
+    code, doc = run(tree, state, "--user", "alice")
+    c = one(doc)
+    assert code == 0 and c["state"] == "cleaned" and c["failed"]["count"] == 0, c
+    assert files_below(cache) == []
+
+
 def stray_files(cache: Path, name: str, count: int) -> Path:
     """``count`` files in one http-v2 directory (a purge removes them all)."""
     where = cache / "http-v2" / name / name / name / name / name
@@ -626,19 +641,29 @@ def test_a_bind_mount_inside_the_cache_is_never_entered(tree, state):
     point = http_entry(cache, KEYS[5])
     for f in point.iterdir():
         f.unlink()
+    outside = cache / "data" / "m"  # below a directory outside pip's areas: not read either
+    outside.mkdir(parents=True)
     chown_tree(tree.host("/home/alice"), ALICE)
     chown_tree(victim, ALICE)
-    mounted = subprocess.run(["mount", "--bind", str(victim), str(point)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"mounting is not permitted here: {mounted.stderr.decode().strip()}")
+    points = []
     try:
+        for where in (point, outside):
+            mounted = subprocess.run(["mount", "--bind", str(victim), str(where)],
+                                     capture_output=True)  # fmt: skip
+            if mounted.returncode != 0:
+                pytest.skip(f"mounting is not permitted here: {mounted.stderr.decode().strip()}")
+            points.append(where)
         before = snapshot(victim)
         code, doc = run(tree, state, "--user", "alice")
         assert snapshot(victim) == before
-        assert one(doc)["plan"]["left"].get("below a mount point", {}).get("files") == 2, one(doc)
-        assert code == 0
+        c = one(doc)
+        assert sorted(c["plan"]["mounts"]) == sorted(str(p.relative_to(cache)) for p in points)
+        assert "below a mount point" not in c["plan"]["left"]  # not even listed
+        assert code == 0 and c["state"] == "cleaned", c
+        assert c["after"]["total_files"] == 0  # the measuring walk does not enter them either
     finally:
-        subprocess.run(["umount", str(point)], check=False)
+        for where in reversed(points):
+            subprocess.run(["umount", str(where)], check=False)
 
 
 def test_a_tree_deeper_than_the_descriptor_limit(tree, state):
@@ -666,6 +691,37 @@ def test_a_tree_deeper_than_the_descriptor_limit(tree, state):
     assert (deep / KEYS[9]).exists()  # never reached, never deleted blindly
     assert c["deleted"]["files"] >= 6  # the rest is cleaned
     assert snapshot(tree.root / "etc") == outside
+
+
+def test_a_tree_deeper_than_pythons_recursion_limit(tree, state):
+    """1,100 nested directories: nothing on the way (walk, plan, tidy, delete) recurses."""
+    cache = synthetic(tree, n=1)
+    chown_tree(tree.host("/home/alice"), ALICE)
+    deep = cache / "wheels"
+    for _ in range(1100):
+        deep = deep / "d"
+        deep.mkdir()
+        os.lchown(deep, ALICE, ALICE)
+    wheel = deep / "deep-1.0-py3-none-any.whl"
+    wheel.write_bytes(b"w")
+    os.lchown(wheel, ALICE, ALICE)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        pytest.skip(f"needs 4096 descriptors; the hard limit is {hard}")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, hard))
+
+    r = subprocess.run(
+        [sys.executable, "-m", "fleetcache", "clean", "--root", str(tree.root), "--user", "alice",
+         "--yes", "--audit-log", state["log"], "--lock-dir", state["locks"], "-f", "json"],
+        capture_output=True, text=True, preexec_fn=limit,
+    )  # fmt: skip
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    c = one(json.loads(r.stdout))
+    assert r.returncode == 0 and c["state"] == "cleaned", c
+    assert c["deleted"]["files"] == 2 + 4 + 1 and c["deleted"]["dirs"] >= 1100
+    assert sorted(os.listdir(cache)) == []
 
 
 # ---- busy caches, locks, a killed clean

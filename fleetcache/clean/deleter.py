@@ -25,7 +25,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from fleetcache.clean.plan import CachePlan, DirPlan, Parts
+from fleetcache.clean.plan import CachePlan, DirPlan, FileItem, Parts
 
 # outcomes of one file (or of removing a directory), as the child reports them
 DELETED = "deleted"
@@ -37,6 +37,7 @@ OnDir = Callable[[DirPlan], None]
 # without a line in the audit log if the child dies (a deadline stops it cleanly instead)
 BATCH = 64
 GRACE = 5.0  # seconds the child has to stop after SIGTERM at the deadline
+MAX_LINE = 1 << 20  # a report is far shorter: BATCH outcomes of at most a few hundred bytes
 UNKNOWN = "unknown: the deleting process stopped before reporting it"
 # (directory index, index of its first file reported here, their outcomes, the directory's own
 # outcome on the directory's last report when its removal was planned)
@@ -134,6 +135,9 @@ class Executor:
         self.on_dir = on_dir
         self.stack: list[tuple[Parts, int]] = [((), root_fd)]
         self.stopping = False  # set (by SIGTERM in the child) to stop after the current file
+        # inodes this run unlinked a name of: unlinking changes the inode's change time, and
+        # a hard link to the same inode elsewhere in the plan must not then count as changed
+        self.unlinked: set[int] = set()
 
     def run(self) -> Iterator[Report]:
         """Reports of what became of the planned files, a batch of at most BATCH at a time, in
@@ -143,29 +147,30 @@ class Executor:
                 if self._stop_asked():
                     return
                 fd, why = self._enter(d.parts)
-                if fd is None:
-                    removed = None if d.remove is None else why
-                    yield index, 0, [why or "not reached"] * len(d.files), removed
-                    continue
-                if self.on_dir is not None:
+                if fd is not None and self.on_dir is not None:
                     self.on_dir(d)
                 start = 0
                 outcomes: list[str] = []
                 for f in d.files:
-                    if self._stop_asked():
-                        if outcomes:
-                            yield index, start, outcomes, None
-                        return
-                    outcomes.append(self._unlink(fd, f.name, f.ino, f.ctime))
+                    if fd is None:
+                        outcomes.append(why or "not reached")
+                    elif self._stop_asked():
+                        break
+                    else:
+                        outcomes.append(self._unlink(fd, f))
                     if len(outcomes) == BATCH and start + BATCH < len(d.files):
                         yield index, start, outcomes, None
                         start, outcomes = start + BATCH, []
-                if d.remove is not None and self._stop_asked():
-                    if outcomes:
-                        yield index, start, outcomes, None
-                    return
-                removed = self._rmdir(d) if d.remove is not None else None
-                yield index, start, outcomes, removed
+                else:
+                    if d.remove is None or fd is None:
+                        yield index, start, outcomes, None if d.remove is None else why
+                        continue
+                    if not self._stop_asked():
+                        yield index, start, outcomes, self._rmdir(d)
+                        continue
+                if outcomes:  # stopped: what was done is reported, the rest left
+                    yield index, start, outcomes, None
+                return
         finally:
             self._leave(0)
 
@@ -210,9 +215,14 @@ class Executor:
             self.stack.append((here, fd))
         return self.stack[-1][1], None
 
-    def _unlink(self, dir_fd: int, name: str, ino: int, ctime: int) -> str:
-        why = self._changed(dir_fd, name, ino, directory=False, ctime=ctime)
-        return why or _removed(os.unlink, dir_fd, name)
+    def _unlink(self, dir_fd: int, f: FileItem) -> str:
+        why = self._changed(dir_fd, f.name, f.ino, directory=False, ctime=f.ctime)
+        if why is not None:
+            return why
+        outcome = _removed(os.unlink, dir_fd, f.name)
+        if outcome == DELETED:
+            self.unlinked.add(f.ino)
+        return outcome
 
     def _rmdir(self, d: DirPlan) -> str:
         """Remove the (now empty) directory just done, through its parent's descriptor."""
@@ -241,7 +251,7 @@ class Executor:
             return exc.strerror or str(exc)
         if st.st_ino != ino or stat.S_ISDIR(st.st_mode) != directory:
             return "replaced since the plan; left"
-        if ctime is not None and st.st_ctime_ns != ctime:
+        if ctime is not None and st.st_ctime_ns != ctime and st.st_ino not in self.unlinked:
             return "changed since the plan; left"
         if st.st_uid != self.plan.uid:
             return f"now owned by uid {st.st_uid}; left"
@@ -346,6 +356,7 @@ def _child(
         arm = _parent_death_signal()
         drop_to(who)
         arm()
+        _write(out, b'["ready"]\n')  # from here on, files may go
         for report in executor.run():
             _write(out, json.dumps(report).encode() + b"\n")
         _write(out, b'["end"]\n')  # whatever it did (all, or up to a SIGTERM) is reported
@@ -413,21 +424,26 @@ class _Parent:
         self.index = 0  # the directory the next report must be about
         self.offset = 0  # and its first file
         self.error: Optional[str] = None
+        self.ready = False  # the child has dropped privileges and starts deleting
         self.ended = False  # the child said it reported all it did
 
     def run(self, deadline: float) -> ChildOutcome:
         buffer = b""
-        stopped_at: Optional[float] = None
+        stop_at, kill_at, give_up_at = deadline, deadline + GRACE, deadline + 2 * GRACE
+        stopped = killed = gave_up = False
         while True:
             now = time.monotonic()
-            if stopped_at is None and now >= deadline:
-                self.error = "stopped at the deadline; the rest is left"
-                stopped_at = now
+            if not stopped and now >= stop_at:
+                stopped = True
                 os.kill(self.pid, signal.SIGTERM)
-            if stopped_at is not None and now >= stopped_at + GRACE:
+            if stopped and not killed and now >= kill_at:
+                killed = True
                 os.kill(self.pid, signal.SIGKILL)
-            wake = deadline if stopped_at is None else stopped_at + GRACE
-            ready, _, _ = select.select([self.read_fd], [], [], max(0.0, min(wake - now, 1.0)))
+            if killed and now >= give_up_at:
+                gave_up = True  # killed, still not gone (stuck in the kernel): it deletes no more
+                break
+            wake = stop_at if not stopped else kill_at if not killed else give_up_at
+            ready, _, _ = select.select([self.read_fd], [], [], max(0.05, min(wake - now, 1.0)))
             if not ready:
                 continue
             chunk = os.read(self.read_fd, 1 << 16)
@@ -435,14 +451,23 @@ class _Parent:
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
                 self._take(line)
+            if len(buffer) > MAX_LINE:  # no end of line in sight: not a report
+                self.error = self.error or "the deleting process sent garbage"
+                os.kill(self.pid, signal.SIGKILL)
+                killed, buffer = True, b""
+                give_up_at = min(give_up_at, time.monotonic() + GRACE)
             if not chunk:
                 break
-        _, status = os.waitpid(self.pid, 0)
+        reaped, status = os.waitpid(self.pid, os.WNOHANG if gave_up else 0)
         finished = self.index == len(self.plan.dirs)
-        if not finished and not self.ended:
+        if not finished and self.ready and not self.ended:
             self._unknown()
-        if self.error is None and status != 0:
-            self.error = f"the deleting process ended with status {status}"
+        if not finished and stopped:
+            self.error = self.error or "stopped at the deadline; the rest is left"
+        if self.error is None and reaped and status != 0 and not finished:
+            code = os.waitstatus_to_exitcode(status)
+            how = f"was killed by signal {-code}" if code < 0 else f"ended with status {code}"
+            self.error = f"the deleting process {how}"
         if self.error is None and not finished:
             self.error = "the deleting process stopped before the end"
         return ChildOutcome(self.error is None and finished, self.error)
@@ -463,35 +488,40 @@ class _Parent:
             self.index, self.offset = index + 1, 0
 
     def _parse(self, line: bytes) -> Report | str | None:
+        """One line, checked against what the child may say next; its words are only logged."""
         garbage = "the deleting process sent garbage"
         try:
             got = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             return garbage
-        if got == ["end"] and not self.ended:
-            self.ended = True
-            return None
         if self.ended:
             return garbage
-        if isinstance(got, list) and len(got) == 2 and got[0] == "error":
+        if got == ["ready"] and not self.ready:
+            self.ready = True
+            return None
+        if got == ["end"] and self.ready:
+            self.ended = True
+            return None
+        if type(got) is list and len(got) == 2 and got[0] == "error":
             return str(got[1])[:500]
-        if not (isinstance(got, list) and len(got) == 4 and got[:2] == [self.index, self.offset]):
+        if not (self.ready and type(got) is list and len(got) == 4):
             return garbage
-        _, start, outcomes, removed = got
-        if self.index >= len(self.plan.dirs) or not isinstance(outcomes, list):
+        index, start, outcomes, removed = got
+        if type(index) is not int or type(start) is not int:
+            return garbage  # (0.0 == 0, but it is no index)
+        if (index, start) != (self.index, self.offset) or index >= len(self.plan.dirs):
             return garbage
-        d = self.plan.dirs[self.index]
-        if start + len(outcomes) > len(d.files) or not all(isinstance(o, str) for o in outcomes):
+        if type(outcomes) is not list or not all(type(o) is str for o in outcomes):
+            return garbage
+        d = self.plan.dirs[index]
+        if len(outcomes) > BATCH or start + len(outcomes) > len(d.files):
             return garbage
         last = start + len(outcomes) == len(d.files)
-        if removed is not None and (not isinstance(removed, str) or not last or d.remove is None):
+        if removed is not None and (type(removed) is not str or not last or d.remove is None):
             return garbage
-        return (
-            self.index,
-            start,
-            [o[:500] for o in outcomes],
-            None if removed is None else removed[:500],
-        )
+        if not outcomes and removed is None:
+            return garbage
+        return index, start, [o[:500] for o in outcomes], None if removed is None else removed[:500]
 
     def _unknown(self) -> None:
         """The child died: the files of the batch it was doing may be gone unreported."""

@@ -3,6 +3,7 @@ the per-cache lock, and the append-only audit log."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import errno
 import fcntl
@@ -39,7 +40,9 @@ def open_cache(anchor: int, path: str, uid: int) -> safefs.Opened:
 
 
 def mount_points(fd: int) -> set[tuple[int, int]]:
-    """(device, inode) of every mount point below the directory ``fd`` (Linux; else none)."""
+    """(device, inode) of every mount point below the directory ``fd`` (Linux; else none).
+    Raises Refused when one cannot be looked at without following a link: the clean could not
+    tell it when it meets it."""
     try:
         top = os.readlink(f"/proc/self/fd/{fd}")
         with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
@@ -57,8 +60,10 @@ def mount_points(fd: int) -> set[tuple[int, int]]:
             point = _unescape(fields[4])
             if point.startswith(prefix):
                 st = _lstat_no_link(host, point)
-                if st is not None:
-                    found.add((st.st_dev, st.st_ino))
+                if st is None:
+                    raise Refused(f"refused: the mount point {point} below it cannot be looked at"
+                                  " without following a link")  # fmt: skip
+                found.add((st.st_dev, st.st_ino))
     finally:
         os.close(host)
     return found
@@ -145,10 +150,9 @@ def _private_dir(path: str) -> None:
         raise Refused(f"{path} is not a private directory of uid {os.geteuid()}")
 
 
-def _safe_parent(path: str) -> None:
+def _safe_parent(path: str, st: os.stat_result) -> None:
     """An existing directory to keep a log in: only root or this account may write to it, or, when
     others may, it is sticky (/tmp) so that nobody else can replace what is in it."""
-    st = os.lstat(path)
     euid = os.geteuid()
     if not stat.S_ISDIR(st.st_mode):
         raise Refused(f"{path} is not a directory")
@@ -163,15 +167,28 @@ class AuditLog:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        parent = os.path.dirname(os.path.abspath(path))
+        parent, name = os.path.split(os.path.abspath(path))
         if not os.path.lexists(parent):
             _private_dir(parent)
-        _safe_parent(parent)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        # the directory is opened with no link of another account on the way, and checked by its
+        # descriptor: what is checked is where the log is opened, whatever is renamed meanwhile
+        host = safefs.open_anchor("/")
         try:
-            self.fd = os.open(path, flags, 0o600)
+            opened = safefs.open_path(host, parent, owners={0, os.geteuid()}, follow_last=True)
+        except safefs.UnsafePath as exc:
+            raise Refused(f"audit log {path}: {exc}") from None
+        finally:
+            os.close(host)
+        flags = (
+            os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        )
+        try:
+            _safe_parent(parent, opened.st)
+            self.fd = os.open(name, flags, 0o600, dir_fd=opened.fd)  # a FIFO: no wait
         except OSError as exc:
             raise Refused(f"audit log {path}: {exc.strerror}") from None
+        finally:
+            os.close(opened.fd)
         st = os.fstat(self.fd)
         problem = None
         if not stat.S_ISREG(st.st_mode):
@@ -216,32 +233,49 @@ def _now() -> str:
 
 
 class Lock:
-    """An exclusive lock on one cache, held by this process until released (or it dies)."""
+    """An exclusive lock on one cache, held by this process until released (or it dies). The
+    lock file is removed on release, so that caches come and go without leaving files behind."""
 
     def __init__(self, directory: str, cache: tuple[int, int]) -> None:
         """``cache`` is the (device, inode) of the cache's root: the same cache under any path."""
         _private_dir(directory)
         name = hashlib.sha256("{}:{}".format(*cache).encode()).hexdigest()[:32]
         self.path = os.path.join(directory, f"{name}.lock")
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        self.fd = os.open(self.path, flags, 0o600)
+        self.fd: Optional[int] = None
 
     def acquire(self) -> Optional[str]:
         """None when held now; else who holds it."""
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
-            holder = os.pread(self.fd, 32, 0).decode("ascii", "replace").strip()
-            return f"another clean of this cache is running (pid {holder or '?'})"
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        while True:
+            fd = os.open(self.path, flags, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+                os.close(fd)
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+                return f"another clean of this cache is running (pid {holder or '?'})"
+            try:  # the file may have been removed by the holder we waited for: lock the new one
+                same = os.path.samestat(os.fstat(fd), os.lstat(self.path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        self.fd = fd
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         return None
 
     def release(self) -> None:
-        """Let the next clean of this cache in."""
+        """Let the next clean of this cache in (removing the file while it is still held)."""
+        if self.fd is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
         os.close(self.fd)
+        self.fd = None
 
 
 def relative(parts: Collection[str]) -> str:

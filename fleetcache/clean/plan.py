@@ -76,6 +76,7 @@ class CachePlan:
     left: dict[str, list[int]] = field(default_factory=dict)  # why not planned -> [files, bytes]
     problems: list[Skipped] = field(default_factory=list)
     over_limit: Optional[int] = None  # bytes still over --max-size once all it may remove is gone
+    mounts: list[str] = field(default_factory=list)  # mount points below the cache: not entered
 
     @property
     def files(self) -> int:
@@ -156,22 +157,24 @@ def plan_cache(
     mounts: Collection[tuple[int, int]] = (),
     prefix_exists: Callable[[str], bool] = lambda prefix: True,
     projects: Optional[Mapping[str, Optional[str]]] = None,
-    anchor: Optional[int] = None,
 ) -> CachePlan:
     """Walk the opened cache once and plan what ``policy`` removes from it.
 
     ``mounts`` are the (device, inode) of mount points, never entered by the clean;
     ``prefix_exists`` tells whether an interpreter prefix a selfcheck key names is still there;
-    ``projects`` maps an entry's path (as ``report.entries`` names it) to its project;
-    ``anchor`` is the machine's root, where the walk resolves a link to tell pip's way whether
-    it names a directory.
+    ``projects`` maps an entry's path (as ``report.entries`` names it) to its project.
+    The walk follows no link at all (one counts as a file of 0 bytes, a link to a directory too).
     """
     policy = policy.effective
     root_st = os.fstat(cache_fd)
-    walker = Walker(path, uid, anchor)
+    walker = Walker(path, uid)
     dirs: dict[Parts, _Dir] = {}
     left: dict[str, list[int]] = {}
-    for parts, dir_fd, entries, subdirs in safefs.walk(cache_fd, walker.problem):
+    skipped: list[str] = []
+    walk = safefs.walk(
+        cache_fd, walker.problem, skip=mounts, on_skip=lambda p: skipped.append("/".join(p))
+    )
+    for parts, dir_fd, entries, subdirs in walk:
         walker.visit(parts, dir_fd, entries)
         here = _listing(parts, dir_fd, entries, uid, dirs, mounts)
         here.children = [d.name for d in subdirs]
@@ -179,8 +182,6 @@ def plan_cache(
             continue
         if here.blocked:
             _leave(left, here.blocked, here.files)
-            if here.blocked == MOUNTED:
-                subdirs.clear()  # another filesystem's tree (a bind mount): not even read
             continue
         _leave(left, "owned by another account", [f for f in here.files if not f.mine])
         if policy.junk and parts == ("selfcheck",):
@@ -226,6 +227,7 @@ def plan_cache(
         left=left,
         problems=list(walker.problems),
         over_limit=over,
+        mounts=skipped,
     )
 
 
@@ -245,12 +247,12 @@ def _listing(
     st = os.fstat(dir_fd)
     parent = dirs.get(parts[:-1]) if parts else None
     blocked = None
-    if parent is not None and parent.blocked:
+    if (st.st_dev, st.st_ino) in mounts:  # (the walk does not enter them: in case one is new)
+        blocked = MOUNTED
+    elif parent is not None and parent.blocked:
         blocked = parent.blocked
     elif len(parts) == 1 and parts[0] not in AREAS:
         blocked = OUTSIDE
-    elif (st.st_dev, st.st_ino) in mounts:
-        blocked = MOUNTED
     elif st.st_uid != uid:
         blocked = f"in a directory owned by uid {st.st_uid}"
     files = []
@@ -336,7 +338,7 @@ def _read_prefixes(dir_fd: int, d: _Dir) -> None:
     for f in d.files:
         if not f.mine or f.name.endswith(".tmp"):
             continue
-        try:
+        try:  # read_at opens only a regular file, and leaves its access time alone
             data = json.loads(safefs.read_at(dir_fd, f.name, 4096))
         except (OSError, ValueError, RecursionError, safefs.UnsafePath):
             continue  # a user's file: any JSON, nested however deep
@@ -409,21 +411,27 @@ class _Tidy:
         self.cutoff = cutoff
 
     def area(self, top: Parts, wheels: bool) -> None:
-        """Tidy one of the cache's areas, when it is there."""
-        if top in self.dirs:
-            self._visit(top, wheels)
+        """Tidy one of the cache's areas, when it is there: children before their parents (a
+        loop, not a recursion: an account may nest directories as deep as it likes)."""
+        if top not in self.dirs:
+            return
+        done: dict[Parts, tuple[bool, bool, bool]] = {}
+        for parts in sorted((p for p in self.dirs if p[: len(top)] == top), reverse=True):
+            done[parts] = self._one(parts, wheels, done)
 
-    def _visit(self, parts: Parts, wheels: bool) -> tuple[bool, bool, bool]:
+    def _one(
+        self, parts: Parts, wheels: bool, done: Mapping[Parts, tuple[bool, bool, bool]]
+    ) -> tuple[bool, bool, bool]:
         """(this directory stays, a wheel stays in it or below, something is planned in or below)"""
         d = self.dirs[parts]
         kept = wheel_kept = False
         touched = parts in self.emptied
         for name in d.children:
-            child = (*parts, name)
-            if child not in self.dirs:  # not walked (unreadable, pruned): it stays, as it is
+            child = done.get((*parts, name))
+            if child is None:  # not walked (unreadable, pruned): it stays, as it is
                 kept = wheel_kept = True
                 continue
-            stays, wheel, planned = self._visit(child, wheels)
+            stays, wheel, planned = child
             kept, wheel_kept, touched = kept or stays, wheel_kept or wheel, touched or planned
         if d.blocked or not d.mine:
             return True, True, touched
@@ -435,5 +443,6 @@ class _Tidy:
                 if f.mine and not f.reason and _old(f.mtime, self.cutoff):
                     f.reason = why
         remaining = kept or any(not f.reason for f in d.files)
-        d.rmdir = not remaining and allowed and (touched or _old(d.mtime, self.cutoff))
-        return not d.rmdir, wheel_kept, touched or any(f.reason for f in d.files)
+        emptied = touched or any(f.reason for f in d.files)
+        d.rmdir = not remaining and allowed and (emptied or _old(d.mtime, self.cutoff))
+        return not d.rmdir, wheel_kept, emptied

@@ -169,6 +169,11 @@ class Cleaner:
                 item.state, item.reason = REFUSED, str(exc)
                 return item
             try:
+                try:
+                    mounts = guard.mount_points(opened.fd)
+                except guard.Refused as exc:
+                    item.state, item.reason = REFUSED, str(exc)
+                    return item
                 if not loc.sources or loc.sources[0].kind == "layout":
                     names = set(os.listdir(opened.fd))
                     if not caches_mod.looks_like_cache(opened.fd, names) and names:
@@ -181,10 +186,9 @@ class Cleaner:
                     uid,
                     self.request.policy,
                     self.machine.clock(),
-                    mounts=guard.mount_points(opened.fd),
+                    mounts=mounts,
                     prefix_exists=lambda p: guard.prefix_exists(anchor, p, uid),
                     projects=self._projects(loc) if self.request.policy.packages else None,
-                    anchor=anchor,
                 )
             finally:
                 os.close(opened.fd)
@@ -272,36 +276,28 @@ class Cleaner:
             if not self._idle(item):
                 self._log_cache(result, item)
                 return
-            anchor = safefs.open_anchor(self.machine.root)
             try:
-                try:
-                    opened = guard.open_cache(anchor, item.path, item.uid)
-                except guard.Refused as exc:
-                    item.state, item.reason = REFUSED, str(exc)
-                    self._log_cache(result, item)
-                    return
-                try:
-                    if (opened.st.st_dev, opened.st.st_ino) != (plan.device, plan.inos[()]):
-                        item.state, item.reason = REFUSED, "refused: replaced since the plan"
-                        self._log_cache(result, item)
-                        return
-                    outcome = deleter.run_as_owner(
-                        plan,
-                        opened.fd,
-                        self._identity(item.uid, opened.st.st_gid),
-                        time.monotonic() + req.timeout,
-                        lambda *report: self._record(result, item, *report),
-                        mounts=guard.mount_points(opened.fd),
-                        on_dir=self.on_dir,
-                    )
-                finally:
-                    os.close(opened.fd)
+                opened, mounts = self._reopen(item.path, item.uid, plan)
+            except guard.Refused as exc:
+                item.state, item.reason = REFUSED, str(exc)
+                self._log_cache(result, item)
+                return
+            try:
+                outcome = deleter.run_as_owner(
+                    plan,
+                    opened.fd,
+                    self._identity(item.uid, opened.st.st_gid),
+                    time.monotonic() + req.timeout,
+                    lambda *report: self._record(result, item, *report),
+                    mounts=mounts,
+                    on_dir=self.on_dir,
+                )
             finally:
-                os.close(anchor)
+                os.close(opened.fd)
             whole = outcome.finished and not item.failed_count and not plan.problems
             item.state = CLEANED if whole else PARTIAL
             item.reason = outcome.error or _unexamined(plan) or item.reason
-            item.after = self._measure(item)
+            item.after = self._measure(item, plan)
             self._log_cache(result, item)
         finally:
             lock.release()
@@ -368,22 +364,38 @@ class Cleaner:
             self._action(result, item, rel + "/", 0, "rmdir", d.remove, removed)
         self.log.flush()  # each report's actions are on disk before the next is done
 
-    def _measure(self, item: CacheClean) -> Optional[CacheFigures]:
-        """pip's figures after the clean, from a walk opened as the plan's was (no link)."""
-        assert item.uid is not None
+    def _reopen(
+        self, path: str, uid: int, plan: CachePlan
+    ) -> tuple[safefs.Opened, set[tuple[int, int]]]:
+        """The cache root opened again as it was planned (no link; the same directory), and the
+        mount points below it now; raises Refused."""
         anchor = safefs.open_anchor(self.machine.root)
         try:
-            opened = guard.open_cache(anchor, item.path, item.uid)
-            try:
-                walker = Walker(item.path, item.uid, anchor)
-                walker.walk_root(opened.fd)
-                return walker.figures()
-            finally:
-                os.close(opened.fd)
-        except guard.Refused:
-            return None
+            opened = guard.open_cache(anchor, path, uid)
         finally:
             os.close(anchor)
+        try:
+            if (opened.st.st_dev, opened.st.st_ino) != (plan.device, plan.inos[()]):
+                raise guard.Refused("refused: replaced since the plan")
+            return opened, guard.mount_points(opened.fd)
+        except BaseException:
+            os.close(opened.fd)
+            raise
+
+    def _measure(self, item: CacheClean, plan: CachePlan) -> Optional[CacheFigures]:
+        """pip's figures after the clean, from a walk opened as the plan's was: no link
+        followed, no mount point entered."""
+        assert item.uid is not None
+        try:
+            opened, mounts = self._reopen(item.path, item.uid, plan)
+        except guard.Refused:
+            return None
+        try:
+            walker = Walker(item.path, item.uid)
+            walker.walk_root(opened.fd, skip=mounts)
+            return walker.figures()
+        finally:
+            os.close(opened.fd)
 
     # ---- the audit log
 

@@ -390,7 +390,7 @@ CLEAN_FIELDS: list[tuple[str, str]] = [
     ("reason", "why it was skipped, refused or only partly cleaned; null when there is nothing to say"),
     ("busy", "true when a process uses it, null when one possibly does, false when none"),
     ("busy_reasons", "the processes that make it busy: {pid, user, uid, command, why, certain, environment}"),
-    ("plan", "{files, bytes, dirs, why: {reason: {files, bytes}}, left: {reason: {files, bytes}}, over_limit}: what the policy picked, what it leaves and why, and how many bytes the cache stays over --max-size (null: none)"),
+    ("plan", "{files, bytes, dirs, why: {reason: {files, bytes}}, left: {reason: {files, bytes}}, over_limit, mounts}: what the policy picked, what it leaves and why, how many bytes the cache stays over --max-size (null: none), and the mount points below the cache, never entered"),
     ("deleted", "{files, bytes, dirs, gone}: what was removed (gone: planned but already absent)"),
     ("failed", "{count, first: [{path, reason}]} planned files that could not be removed (the first 50)"),
     ("before", "pip's figures when planned: {http_files, http_bytes, wheel_files, wheel_bytes, total_files, total_bytes}"),
@@ -448,6 +448,7 @@ def clean_document(result: CleanResult) -> dict[str, Any]:
                     "why": _sums(plan.by_reason()),
                     "left": _sums(plan.left),
                     "over_limit": plan.over_limit,
+                    "mounts": [escape.text(m) for m in plan.mounts],
                 },
                 "deleted": {
                     "files": c.deleted_files,

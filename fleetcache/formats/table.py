@@ -429,6 +429,14 @@ def clean_plan(result: CleanResult, options: RenderOptions) -> str:
     ]
     if left:
         lines += ["Left in place:", *left]
+    mounted = [
+        f"  {escape.display(c.path)}: mount point {escape.display(m)}: not entered"
+        for c in result.caches
+        if c.plan is not None
+        for m in c.plan.mounts
+    ]
+    if mounted:
+        lines += ["Mount points below:", *mounted]
     over = [
         f"  {escape.display(c.path)}: {size(c.plan.over_limit)} over the size limit once all"
         " it may remove is gone"

@@ -99,9 +99,10 @@ class Walker:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(Skipped("/".join((self.path, *parts)), reason))
 
-    def walk_root(self, fd: int) -> None:
-        """Walk every top-level entry of the cache with the walker for its kind."""
-        for parts, dir_fd, files, _dirs in safefs.walk(fd, self.problem):
+    def walk_root(self, fd: int, skip: Collection[tuple[int, int]] = ()) -> None:
+        """Walk every top-level entry of the cache with the walker for its kind (never entering
+        the directories in ``skip``: mount points)."""
+        for parts, dir_fd, files, _dirs in safefs.walk(fd, self.problem, skip=skip):
             self.visit(parts, dir_fd, files)
 
     def visit(self, parts: tuple[str, ...], dir_fd: int, files: list[os.DirEntry[str]]) -> None:
