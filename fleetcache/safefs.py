@@ -5,9 +5,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Collection, Generator, Iterator
+from collections.abc import Collection, Generator
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 O_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
@@ -163,15 +163,6 @@ Walked = tuple[tuple[str, ...], int, list[os.DirEntry[str]], list[os.DirEntry[st
 OnError = Callable[[tuple[str, ...], str], None]
 
 
-def open_subdir(dir_fd: int, name: str, device: int) -> int:
-    """Open a subdirectory without following links; refuse one on another device."""
-    fd = os.open(name, O_DIR, dir_fd=dir_fd)
-    if os.fstat(fd).st_dev != device:
-        os.close(fd)
-        raise UnsafePath("another filesystem is mounted here; not entered")
-    return fd
-
-
 def walk(
     top_fd: int,
     on_error: OnError,
@@ -186,79 +177,132 @@ def walk(
     directories from the list to prune them. Unreadable or vanished directories go to ``on_error``.
     A directory whose (device, inode) is in ``skip`` (a mount point) is not even listed: it goes
     to ``on_skip``. ``top_fd`` is borrowed, not closed.
+
+    This is the loop every scan spends its time in: one frame per directory in a plain list, no
+    generator or object per directory, and per directory only open, the listing and close. Mount
+    points are known from the mount table when the walk starts (on Linux; elsewhere, or with
+    ``skip``, each directory's device is checked with fstat).
     """
     device = os.fstat(top_fd).st_dev
-    stack: list[_Frame] = []
-
-    def listing(fd: int, parts: tuple[str, ...], owned: bool) -> Iterator[Walked]:
-        files: list[os.DirEntry[str]] = []
-        dirs: list[os.DirEntry[str]] = []
-        try:
-            with os.scandir(fd) as it:
-                for entry in it:
-                    if entry.is_dir(follow_symlinks=False):
-                        dirs.append(entry)
-                    else:
-                        files.append(entry)
-        except OSError as exc:
-            on_error(parts, exc.strerror or str(exc))
-        frame = _Frame(fd, parts, owned)
-        stack.append(frame)
-        yield parts, fd, files, dirs
-        frame.pending = iter([d.name for d in dirs])
-
+    mounted = None if skip else mounts_below(top_fd)
+    # [fd, parts, subdirectories, index of the next one, whether the walk opened fd]
+    stack: list[list[Any]] = []
+    fd, parts, owned = top_fd, rel, False
     try:
-        yield from listing(top_fd, rel, False)
-        while stack:
-            frame = stack[-1]
-            name = next(frame.pending, None)
-            if name is None:
-                stack.pop()
-                frame.close()
-                continue
-            child = (*frame.parts, name)
+        while True:
+            files: list[os.DirEntry[str]] = []
+            dirs: list[os.DirEntry[str]] = []
             try:
-                child_fd = open_subdir(frame.fd, name, device)
-            except UnsafePath as exc:
-                on_error(child, str(exc))
-                continue
-            except FileNotFoundError:
-                continue
+                with os.scandir(fd) as it:
+                    for entry in it:
+                        if entry.is_dir(follow_symlinks=False):
+                            dirs.append(entry)
+                        else:
+                            files.append(entry)
             except OSError as exc:
-                if exc.errno == errno.EMFILE:
-                    on_error(child, "too deep: out of file descriptors; not entered")
-                elif exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    on_error(
-                        child, "no longer a directory (replaced during the walk); not followed"
-                    )
-                else:
-                    on_error(child, exc.strerror or str(exc))
-                continue
-            if skip:
-                st = os.fstat(child_fd)
-                if (st.st_dev, st.st_ino) in skip:
-                    os.close(child_fd)
-                    if on_skip is not None:
-                        on_skip(child)
+                on_error(parts, exc.strerror or str(exc))
+            stack.append([fd, parts, dirs, 0, owned])
+            yield parts, fd, files, dirs
+            fd = -1
+            while stack:  # the next directory to list: the first child not yet done, up the stack
+                frame = stack[-1]
+                pending = frame[2]
+                if frame[3] >= len(pending):
+                    stack.pop()
+                    if frame[4]:
+                        os.close(frame[0])
                     continue
-            yield from listing(child_fd, child, True)
+                name = pending[frame[3]].name
+                frame[3] += 1
+                parts = (*frame[1], name)
+                if mounted is not None and parts[len(rel) :] in mounted:
+                    on_error(parts, "another filesystem is mounted here; not entered")
+                    continue
+                fd = _open_child(
+                    frame[0], name, parts, None if mounted is not None else device,
+                    on_error, skip, on_skip,
+                )  # fmt: skip
+                if fd >= 0:
+                    break
+            if fd < 0:
+                return
+            owned = True
     finally:
         for frame in stack:
-            frame.close()
+            if frame[4]:
+                os.close(frame[0])
 
 
-class _Frame:
-    """A directory the walk is inside: its descriptor and the subdirectories still to visit."""
+def _open_child(
+    parent: int,
+    name: str,
+    parts: tuple[str, ...],
+    device: Optional[int],
+    on_error: OnError,
+    skip: Collection[tuple[int, int]],
+    on_skip: Optional[Callable[[tuple[str, ...]], None]],
+) -> int:
+    """A subdirectory's descriptor, or -1 (and why, to ``on_error``) when it is not entered.
+    ``device`` None: the mount table already said it is no mount point."""
+    try:
+        fd = os.open(name, O_DIR, dir_fd=parent)
+    except FileNotFoundError:
+        return -1
+    except OSError as exc:
+        if exc.errno == errno.EMFILE:
+            on_error(parts, "too deep: out of file descriptors; not entered")
+        elif exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            on_error(parts, "no longer a directory (replaced during the walk); not followed")
+        else:
+            on_error(parts, exc.strerror or str(exc))
+        return -1
+    if device is None:
+        return fd
+    st = os.fstat(fd)
+    if st.st_dev != device:
+        os.close(fd)
+        on_error(parts, "another filesystem is mounted here; not entered")
+        return -1
+    if skip and (st.st_dev, st.st_ino) in skip:
+        os.close(fd)
+        if on_skip is not None:
+            on_skip(parts)
+        return -1
+    return fd
 
-    __slots__ = ("fd", "owned", "parts", "pending")
 
-    def __init__(self, fd: int, parts: tuple[str, ...], owned: bool) -> None:
-        self.fd = fd
-        self.parts = parts
-        self.owned = owned
-        self.pending: Iterator[str] = iter(())
+def mounts_below(fd: int) -> Optional[set[tuple[str, ...]]]:
+    """The mount points below the directory ``fd`` (bind mounts too), as parts relative to it,
+    from this process's mount table; None where that table cannot be read (not Linux)."""
+    try:
+        top = os.readlink(f"/proc/self/fd/{fd}")
+        with open("/proc/self/mountinfo", "rb") as f:
+            table = f.read()
+    except OSError:
+        return None
+    if not top.startswith("/") or top.endswith(" (deleted)"):
+        return None
+    prefix = top.rstrip("/") + "/"
+    found: set[tuple[str, ...]] = set()
+    for line in table.split(b"\n"):
+        fields = line.split(b" ", 5)
+        if len(fields) < 5:
+            continue
+        point = unescape_mount_path(fields[4])
+        if point.startswith(prefix):
+            found.add(tuple(p for p in point[len(prefix) :].split("/") if p))
+    return found
 
-    def close(self) -> None:
-        if self.owned:
-            self.owned = False
-            os.close(self.fd)
+
+def unescape_mount_path(field: bytes) -> str:
+    """A mount table path with its octal escapes (``\\040`` for a space) undone."""
+    out = bytearray()
+    i = 0
+    while i < len(field):
+        if field[i : i + 1] == b"\\" and field[i + 1 : i + 4].isdigit():
+            out.append(int(field[i + 1 : i + 4], 8))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return out.decode("utf-8", "surrogateescape")

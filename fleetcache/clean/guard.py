@@ -43,42 +43,28 @@ def mount_points(fd: int) -> set[tuple[int, int]]:
     """(device, inode) of every mount point below the directory ``fd`` (Linux; else none).
     Raises Refused when one cannot be looked at without following a link: the clean could not
     tell it when it meets it."""
-    try:
-        top = os.readlink(f"/proc/self/fd/{fd}")
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return set()
     found = set()
-    prefix = top.rstrip("/") + "/"
-    host = safefs.open_anchor("/")
-    try:
-        for line in lines:
-            fields = line.split(" ")
-            if len(fields) < 5:
-                continue
-            point = _unescape(fields[4])
-            if point.startswith(prefix):
-                st = _lstat_no_link(host, point)
-                if st is None:
-                    raise Refused(f"refused: the mount point {point} below it cannot be looked at"
-                                  " without following a link")  # fmt: skip
-                found.add((st.st_dev, st.st_ino))
-    finally:
-        os.close(host)
+    for parts in sorted(safefs.mounts_below(fd) or ()):
+        st = _lstat_no_link(fd, parts)
+        if st is None:
+            where = "/".join(parts)
+            raise Refused(f"refused: the mount point {where} below it cannot be looked at"
+                          " without following a link")  # fmt: skip
+        found.add((st.st_dev, st.st_ino))
     return found
 
 
-def _lstat_no_link(anchor: int, path: str) -> Optional[os.stat_result]:
-    """lstat ``path`` reached from ``anchor`` without following a link on the way (an account may
-    have put one where a directory above its mount point was): None when it cannot be."""
-    parent, _, name = path.rstrip("/").rpartition("/")
+def _lstat_no_link(top: int, parts: tuple[str, ...]) -> Optional[os.stat_result]:
+    """lstat ``parts`` below ``top`` without following a link on the way (an account may have put
+    one where a directory above its mount point was): None when it cannot be."""
+    if not parts:
+        return None
     try:
-        opened = safefs.open_path(anchor, parent or "/", trusted_links=())
+        opened = safefs.open_path(top, "/".join(parts[:-1]), trusted_links=())
     except safefs.UnsafePath:
         return None
     try:
-        return os.stat(name, dir_fd=opened.fd, follow_symlinks=False)
+        return os.stat(parts[-1], dir_fd=opened.fd, follow_symlinks=False)
     except OSError:
         return None
     finally:
@@ -99,23 +85,6 @@ def prefix_exists(anchor: int, prefix: str, uid: int) -> bool:
         return True
     os.close(opened.fd)
     return True
-
-
-def _unescape(field: str) -> str:
-    """mountinfo's octal escapes (``\\040`` for a space) undone."""
-    if "\\" not in field:
-        return field
-    raw = field.encode("utf-8", "surrogateescape")
-    out = bytearray()
-    i = 0
-    while i < len(raw):
-        if raw[i : i + 1] == b"\\" and raw[i + 1 : i + 4].isdigit():
-            out.append(int(raw[i + 1 : i + 4], 8))
-            i += 4
-        else:
-            out.append(raw[i])
-            i += 1
-    return out.decode("utf-8", "surrogateescape")
 
 
 def default_log(euid: int, env: Optional[dict[str, str]] = None) -> str:
