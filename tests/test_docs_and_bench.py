@@ -65,8 +65,10 @@ def test_benchmark_runs_and_prints_its_ratios():
         "scan --jobs 1 / scan",
         "pip cache info loop / scan",
         "envs discovery / find",
-        "peak RSS",
+        "peak RSS MB",
+        "s/file vs 1x",
         "activity pass per 1000 processes",
         "fleetcache report (names entries)",
+        "clean deleting / rm -rf",
     ):
         assert label in out.stdout
