@@ -199,10 +199,18 @@ def _add_merge(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     p.add_argument(
         "reports",
-        nargs="+",
+        nargs="*",
         metavar="[HOST=]FILE",
         help="a `scan --format json` (or `report --format json`) document; HOST= names the host "
         "(an inventory name) instead of the host the report says",
+    )
+    p.add_argument(
+        "--failed",
+        metavar="HOST=ERROR",
+        action="append",
+        default=[],
+        help="a host that gave no report, and why (repeatable): it is listed as failed, with its "
+        "error, and the merge exits 3",
     )
     p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
     _output_args(p, tuple(FORMATS))
@@ -541,7 +549,17 @@ def _cmd_clean(args: argparse.Namespace) -> int:
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
-    doc = merge_mod.merge(args.reports)
+    failed = []
+    for item in args.failed:
+        host, sep, error = item.partition("=")
+        if not sep or not host:
+            raise UsageError(f"--failed {item!r}: give HOST=ERROR")
+        failed.append((host, error))
+    if not args.reports and not failed:
+        raise UsageError(
+            "give the reports to merge (and --failed HOST=ERROR for hosts without one)"
+        )
+    doc = merge_mod.merge(args.reports, failed)
     _emit(FORMATS[args.format].merged(doc, _render(args)), args.output)
     return EXIT_PARTIAL if doc["skipped"] else EXIT_OK
 

@@ -62,6 +62,31 @@ def test_two_hosts_merge_into_one_csv_and_json(tmp_path, capsys):
     assert "  one: " in "\n".join(table)
 
 
+def test_a_host_without_a_report_is_listed_as_failed_with_its_error(tmp_path, capsys):
+    one = report(capsys, host(tmp_path, "one", ["alice"]), tmp_path / "one.json")
+    failed = ["--failed", "db2=ssh: connect to host db2 port 22: Connection refused"]
+    assert main(["merge", f"web1={one}", *failed, "--format", "csv"]) == 3
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    shown = [r for r in rows if r["exists"] == "true" or r["host"] == "db2"]
+    assert [(r["host"], r["path"], r["skipped"]) for r in shown] == [
+        ("web1", "/home/alice/.cache/pip", ""),
+        ("db2", "", "host failed: ssh: connect to host db2 port 22: Connection refused"),
+    ]
+    assert main(["merge", f"web1={one}", *failed, "--format", "json"]) == 3
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["hosts"][1]["host"] == "db2" and "Connection refused" in doc["hosts"][1]["failed"]
+    assert doc["totals"]["http_bytes"] == 2100
+    for fmt in ("table", "markdown", "prometheus"):
+        assert main(["merge", f"web1={one}", *failed, "--format", fmt]) == 3
+        assert "db2" in capsys.readouterr().out, fmt
+    assert main(["merge", "--failed", "a=down", "--failed", "b=down", "-f", "json"]) == 3
+    assert [h["host"] for h in json.loads(capsys.readouterr().out)["hosts"]] == ["a", "b"]
+    assert main(["merge", f"web1={one}", "--failed", "web1=down"]) == 1  # both: which is it?
+    assert main(["merge", "--failed", "nohost"]) == 2
+    assert main(["merge"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
 def test_report_views_merge_with_their_host(tmp_path, capsys):
     paths = []
     for name in ("one", "two"):

@@ -289,7 +289,9 @@ class TableFormat:
         lines = [self._view(rows, headers, narrow, options) if rows else "No records."]
         lines.append("Hosts:")
         lines.extend(
-            f"  {escape.display(str(h['host']))}: {escape.display(str(h['file']))}, generated "
+            f"  {escape.display(str(h['host']))}: FAILED: {escape.display(str(h['failed']))}"
+            if h.get("failed")
+            else f"  {escape.display(str(h['host']))}: {escape.display(str(h['file']))}, generated "
             f"{escape.display(str(h['generated_at']))}, {plural(h['skipped'], 'thing')} skipped"
             for h in doc["hosts"]
         )

@@ -133,14 +133,17 @@ def _malformed(doc: dict[str, Any], kind: str) -> str | None:
     return None
 
 
-def merge(args: Sequence[str]) -> dict[str, Any]:
-    """The reports in these files as one document: every record tagged with its host."""
-    return combine([load(a) for a in args])
+def merge(args: Sequence[str], failed: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+    """The reports in these files as one document: every record tagged with its host; hosts in
+    ``failed`` (host, error) gave none and are listed as failed, never silently missing."""
+    return combine([load(a) for a in args], failed)
 
 
-def combine(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def combine(
+    docs: Sequence[dict[str, Any]], failed: Sequence[tuple[str, str]] = ()
+) -> dict[str, Any]:
     """Loaded reports as one document (each carries its ``host`` and ``_file``)."""
-    kinds = {"report" if "by" in d else "scan" for d in docs}
+    kinds = {"report" if "by" in d else "scan" for d in docs} or {"scan"}
     if len(kinds) > 1:
         raise MergeError("cannot merge scan reports with report views: give one kind")
     views = {d.get("by") for d in docs}
@@ -154,7 +157,14 @@ def combine(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 "HOST=FILE"
             )
         seen[d["host"]] = d["_file"]
+    for host, _ in failed:
+        if host in seen:
+            raise MergeError(f"host {host!r} is given a report and --failed: which is it?")
+        seen[host] = "--failed"
     hosts = [_host(d) for d in docs]
+    hosts += [
+        {"host": h, "file": None, "failed": error or "failed", "skipped": 1} for h, error in failed
+    ]
     merged: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "merged": True,
@@ -171,7 +181,17 @@ def combine(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             for name in TOTAL_FIELDS
         }
         merged["environments"] = _tagged(docs, "environments")
-    merged["skipped"] = _tagged(docs, "skipped")
+        # a row for each failed host, so that a CSV or a table shows it too
+        merged["caches"] += [
+            {"host": h, "path": "", "users": [], "sources": [], "exists": False, "busy": None,
+             "busy_reasons": [], "skipped": f"host failed: {error or 'failed'}",
+             **{name: 0 for name in TOTAL_FIELDS}}
+            for h, error in failed
+        ]  # fmt: skip
+    merged["skipped"] = _tagged(docs, "skipped") + [
+        {"host": h, "path": None, "reason": f"host failed: {error or 'failed'}"}
+        for h, error in failed
+    ]
     return merged
 
 
