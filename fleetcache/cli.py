@@ -669,7 +669,10 @@ def _emit(text: str, output: Optional[str]) -> None:
         sys.stdout.flush()
         return
     directory = os.path.dirname(os.path.abspath(output))
-    fd, tmp = tempfile.mkstemp(prefix=".fleetcache-", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".fleetcache-", dir=directory)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write {output}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
