@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
@@ -164,7 +164,7 @@ def discover(machine: Machine, selection: Selection) -> Found:
         if snap is None:
             return _sized_found(machine, selection, Found(every, resolved, found, site, skipped))
         result = _activity(machine, snap, found, every, [*resolved, *site], finder, anchor)
-        pip_caches = _pip_caches(machine, finder, result.pip_caches)
+        pip_caches = _pip_caches(machine, finder, result.pip_caches, uids)
     finally:
         os.close(anchor)
     return _sized_found(
@@ -220,13 +220,18 @@ def busy_now(machine: Machine, found: Found) -> Mapping[str, Sequence[ProcessUse
 
 
 def _pip_caches(
-    machine: Machine, finder: caches_mod.Finder, pips: Sequence[tuple[PipRun, str]]
+    machine: Machine,
+    finder: caches_mod.Finder,
+    pips: Sequence[tuple[PipRun, str]],
+    selected: Collection[int],
 ) -> list[CacheLocation]:
     """Caches only a running pip names (``--cache-dir /scratch/x``): scanned too, when they exist
-    and belong to the pip's account (anyone can start a process that says ``--cache-dir /etc``)."""
+    and belong to the pip's account (anyone can start a process that says ``--cache-dir /etc``),
+    and only when that account is selected: such a cache is its pip's account's, whoever else's
+    scan or clean sees the process."""
     out: dict[str, CacheLocation] = {}
     for pip, path in pips:
-        if path in out or pip.uid is None or not finder.is_dir(path):
+        if path in out or pip.uid not in selected or not finder.is_dir(path):
             continue
         try:
             if os.lstat(machine.host_path(path)).st_uid != pip.uid:

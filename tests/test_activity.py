@@ -330,8 +330,10 @@ def test_what_cannot_be_read_is_possibly_active_not_idle(tree, procs):
 
 def test_a_running_pip_makes_the_cache_it_uses_busy(tree, procs, pip_python, tmp_path):
     """Three real pips held mid-download: one told --cache-dir, one $PIP_CACHE_DIR (a cache
-    nothing else names), one with only $HOME (that home's default cache)."""
+    nothing else names), one with only $HOME (that home's default cache). As root the pips run as root: the cache
+    only root's pip names is root's, so root is selected too."""
     build(tree)
+    select = replace(SELECT, users=(*SELECT.users, "root") if ROOT else SELECT.users)
     tree.write("/srv/ci-cache/http-v2/.keep", "", uid=ALICE)
     python = str(pip_python("26"))
     hold = Hold()
@@ -353,7 +355,7 @@ def test_a_running_pip_makes_the_cache_it_uses_busy(tree, procs, pip_python, tmp
         by_env = pip(A, PIP_CACHE_DIR=str(tree.host("/srv/ci-cache")))
         default = pip("/home/bob")
         machine = Machine.local(str(tree.root))
-        result = scan(machine, SELECT)
+        result = scan(machine, select)
         caches = {c.location.path: c for c in result.caches}
         reasons = {path: {u.pid: u.why for u in c.busy_reasons} for path, c in caches.items()}
         assert reasons[f"{A}/.cache/pip"] == {
@@ -368,12 +370,12 @@ def test_a_running_pip_makes_the_cache_it_uses_busy(tree, procs, pip_python, tmp
         assert pips[by_env.pid].caches == ("/srv/ci-cache",)
         assert all(p.subcommand == "download" for p in pips.values())
         # caches only (no environments searched): the pips still make them busy
-        bare = {c.location.path: c for c in scan(machine, replace(SELECT, envs=False)).caches}
+        bare = {c.location.path: c for c in scan(machine, replace(select, envs=False)).caches}
         assert bare[f"{A}/.cache/pip"].busy is True and bare["/srv/ci-cache"].busy is True
         hold.release.set()
         for started in (told, by_env, default):
             assert started.wait(60) == 0
-    after = {c.location.path: c for c in scan(machine, SELECT).caches}
+    after = {c.location.path: c for c in scan(machine, select).caches}
     assert after[f"{A}/.cache/pip"].busy is False
     assert "/srv/ci-cache" not in after  # only the running pip named it
 

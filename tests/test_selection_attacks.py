@@ -1,0 +1,115 @@
+"""Attacks on what a scan or a clean selects and on what it calls busy, with real processes of other
+uids: a cache only another account's pip names, a relative cache dir, a pip under another name,
+a process sitting inside a cache, and a config that makes pip stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleetcache.cli import main
+from tests.conftest import Tree, chown_tree, pip_env
+from tests.index_server import Hold, default_index, serve
+from tests.test_clean import (
+    ALICE,
+    BASE,
+    BOB,
+    KEYS,
+    copy_of_pip,
+    http_entry,
+    one,
+    run,
+    snapshot,
+    synthetic,
+)
+
+ROOT = os.geteuid() == 0
+pytestmark = pytest.mark.skipif(not ROOT, reason="processes of other uids: run as root (CI is)")
+SLEEPER = "import time; print('ready', flush=True); time.sleep(120)"
+
+
+@pytest.fixture
+def tree(open_tree: Tree) -> Tree:
+    if not os.path.exists(BASE):
+        pytest.skip(f"{BASE} is missing: processes of other uids need a Python they may run")
+    return open_tree
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> dict[str, str]:
+    return {"log": str(tmp_path / "log" / "audit.log"), "locks": str(tmp_path / "locks")}
+
+
+@pytest.fixture
+def started() -> Any:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+def mallory_cache(tree: Tree) -> Path:
+    """bob (the attacker) and a cache of his that nothing but his running pip names."""
+    tree.user("bob", BOB)
+    pc = tree.host("/home/bob/pc")
+    for key in KEYS[:8]:
+        http_entry(pc, key)
+    chown_tree(tree.host("/home/bob"), BOB)
+    return pc
+
+
+def scan_json(tree: Tree, *args: str) -> tuple[int, dict[str, Any]]:
+    r = subprocess.run(
+        [sys.executable, "-m", "fleetcache", "scan", "--root", str(tree.root), "--no-probe",
+         "--format", "json", *args],
+        capture_output=True,
+    )  # fmt: skip
+    assert b"Traceback" not in r.stderr, r.stderr
+    return r.returncode, json.loads(r.stdout)
+
+
+def test_a_cache_only_anothers_pip_names_is_not_selected_with_the_victim(
+    tree, state, pip_python, started
+):
+    """mallory runs ``pip download --cache-dir ~/pc``; ``clean --user victim --wait`` must not
+    touch ~mallory/pc, and ``scan --user victim`` must not report it."""
+    synthetic(tree, n=2)  # the victim: alice
+    pc = mallory_cache(tree)
+    before = snapshot(pc)
+    pip_copy = copy_of_pip(pip_python("26"), tree.root.parent / "pip")
+    downloads = tree.root.parent / "dl"
+    downloads.mkdir()
+    os.lchown(downloads, BOB, BOB)
+    hold = Hold()
+    with serve(default_index(), hold) as url:
+        p = subprocess.Popen(
+            [BASE, "-m", "pip", "download", "--index-url", url, "-d", str(downloads),
+             "--cache-dir", str(pc), "alpha"],
+            user=BOB, group=BOB, extra_groups=[], cwd=tree.host("/home/bob"),
+            env=pip_env(Path("/nonexistent"), PYTHONPATH=str(pip_copy)),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        started.append(p)
+        assert hold.started.wait(60), "pip never reached the index"
+        code, doc = scan_json(tree, "--user", "alice")
+        assert [c["path"] for c in doc["caches"]] == ["/home/alice/.cache/pip"], doc["caches"]
+        # selected with its own account, the cache is bob's, named by his pip
+        code, doc = scan_json(tree, "--user", "bob")
+        mine = {c["path"]: c for c in doc["caches"]}["/home/bob/pc"]
+        assert mine["owner"] == "bob" and mine["sources"][0]["pid"] == p.pid
+        # the attack: the victim's clean waits for mallory's pip to finish, then purges pc
+        threading.Timer(3.0, hold.release.set).start()
+        code, doc = run(tree, state, "--user", "alice", "--purge", "--wait", "2m")
+        assert [c["path"] for c in doc["caches"]] == ["/home/alice/.cache/pip"], doc
+        assert one(doc)["state"] == "cleaned"
+        assert p.wait(60) == 0
+    assert {k: v for k, v in snapshot(pc).items() if k in before} == before
