@@ -14,11 +14,9 @@ from typing import Any
 
 import pytest
 
-from fleetcache.cli import main
 from tests.conftest import Tree, chown_tree, pip_env
 from tests.index_server import Hold, default_index, serve
 from tests.test_clean import (
-    ALICE,
     BASE,
     BOB,
     KEYS,
@@ -109,6 +107,7 @@ def test_a_cache_only_anothers_pip_names_is_not_selected_with_the_victim(
         # the attack: the victim's clean waits for mallory's pip to finish, then purges pc
         threading.Timer(3.0, hold.release.set).start()
         code, doc = run(tree, state, "--user", "alice", "--purge", "--wait", "2m")
+        assert code == 0, doc
         assert [c["path"] for c in doc["caches"]] == ["/home/alice/.cache/pip"], doc
         assert one(doc)["state"] == "cleaned"
         assert p.wait(60) == 0
