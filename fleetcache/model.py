@@ -50,9 +50,15 @@ class CacheSource:
     section: Optional[str] = None
     variable: Optional[str] = None
     pid: Optional[int] = None  # the running process whose environment (or command line) says so
+    # why pip stops before it uses this cache (a config problem), when it does
+    stopped: Optional[str] = None
 
     def describe(self) -> str:
         """One short phrase for tables, e.g. ``/etc/pip.conf [install]`` or ``PIP_CACHE_DIR``."""
+        phrase = self._phrase()
+        return f"{phrase} (pip stops: config problem)" if self.stopped else phrase
+
+    def _phrase(self) -> str:
         if self.kind == "process":
             return f"used by pip (pid {self.pid})"
         if self.kind == "config":

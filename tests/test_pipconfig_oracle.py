@@ -63,7 +63,8 @@ def we_decide(home: Path, env: dict[str, str]) -> dict[str, object]:
     decided: dict[str, object] = dict.fromkeys(CACHE_COMMANDS, "error")  # until a use names it
     for use in resolved.uses:
         for cmd in use.source.commands:
-            decided[cmd] = use.path if use.path is not None else False
+            # a stopped command's cache is listed (pip would use it once mended), marked
+            decided[cmd] = "error" if use.source.stopped else use.path if use.path else False
     return decided
 
 

@@ -112,3 +112,37 @@ def test_a_cache_only_anothers_pip_names_is_not_selected_with_the_victim(
         assert one(doc)["state"] == "cleaned"
         assert p.wait(60) == 0
     assert {k: v for k, v in snapshot(pc).items() if k in before} == before
+
+
+@pytest.mark.parametrize(
+    "conf",
+    ["[global]\nno-cache-dir = maybe\n", "[install]\nno-cache-dir = maybe\n", "[global\nbroken\n"],
+    ids=["not-a-boolean", "one-command", "unparsable"],
+)
+def test_a_config_that_makes_pip_stop_does_not_hide_the_cache(tree, state, conf):
+    """bob's pip.conf makes pip stop (``no-cache-dir = maybe``, a broken file): his 900 kB cache
+    is still listed, counted in the totals, the problem shown, and scan and clean exit 3."""
+    tree.user("bob", BOB)
+    cache = tree.host("/home/bob/.cache/pip")
+    where = cache / "wheels" / "ab" / "cd" / "ef" / ("0" * 50)
+    where.mkdir(parents=True)
+    (where / "big-1.0-py3-none-any.whl").write_bytes(b"w" * 900_000)
+    tree.write("/home/bob/.config/pip/pip.conf", conf)
+    chown_tree(tree.host("/home/bob"), BOB)
+    code, doc = scan_json(tree, "--user", "bob")
+    assert code == 3
+    assert [c["path"] for c in doc["caches"]] == ["/home/bob/.cache/pip"]
+    assert doc["totals"]["total_bytes"] >= 900_000
+    assert any("pip stops" in s["description"] for s in doc["caches"][0]["sources"])
+    assert any("/home/bob" in s["path"] and "stops" in s["reason"] for s in doc["skipped"])
+    code, doc = run(tree, state, "--user", "bob", "--purge", "--dry-run")
+    assert code == 3 and one(doc)["state"] == "planned" and one(doc)["plan"]["bytes"] >= 900_000
+    assert any("stops" in s["reason"] for s in doc["skipped"]), doc
+    out = subprocess.run(
+        [sys.executable, "-m", "fleetcache", "clean", "--root", str(tree.root), "--user", "bob",
+         "--purge", "--dry-run", "--audit-log", state["log"], "--lock-dir", state["locks"]],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    shown = out.stdout + out.stderr
+    assert out.returncode == 3, out
+    assert "no-cache-dir is not a boolean" in shown or "not a valid pip config file" in shown

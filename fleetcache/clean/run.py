@@ -23,6 +23,7 @@ from fleetcache.model import (
     CacheLocation,
     CacheSource,
     ProcessUse,
+    Skipped,
     busy_state,
 )
 from fleetcache.stats.walk import Walker
@@ -97,11 +98,14 @@ class CleanResult:
     dry_run: bool
     audit_log: Optional[str]
     caches: list[CacheClean]
+    # what a person should look at beside the caches: config files that make pip stop
+    skipped: list[Skipped] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        """False when a cache was skipped (busy, refused, locked) or partly cleaned."""
-        return not any(c.state in SKIPPED_STATES for c in self.caches)
+        """False when a cache was skipped (busy, refused, locked) or partly cleaned, or an
+        account's config has a problem."""
+        return not self.skipped and not any(c.state in SKIPPED_STATES for c in self.caches)
 
 
 Confirm = Callable[[CleanResult], bool]
@@ -142,6 +146,7 @@ class Cleaner:
             dry_run=req.dry_run,
             audit_log=req.audit_log,
             caches=cleans,
+            skipped=[p for ac in (*found.resolved, *found.site_caches) for p in ac.problems],
         )
 
     def _locations(self, found: scan_mod.Found) -> list[CacheLocation]:

@@ -12,7 +12,7 @@ import configparser
 import os
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 from fleetcache.machine import Machine
@@ -194,35 +194,46 @@ def resolve(
     files = config_files(home, machine, env, is_dir, site_prefix)
     problems: list[Skipped] = []
     loaded: dict[str, dict[str, str]] = {}
-    try:
-        for path in _files_to_load(files, machine, env, account, read):
-            got = _read(path, account, read, problems)
-            if got is not None:
-                loaded[path] = parse_config(got, path)
-    except ConfigProblem as exc:
-        problems.append(Skipped(account.home, f"every pip command stops for {account.name}: {exc}"))
-        return AccountCaches(account, (), tuple(loaded), tuple(problems))
+    stop_all: Optional[str] = None
+    for path in _files_to_load(files, machine, env, account, read):
+        got = _read(path, account, read, problems)
+        if got is None:
+            continue
+        try:
+            loaded[path] = parse_config(got, path)
+        except ConfigProblem as exc:
+            # pip stops at this file; the caches the others name are still listed, marked
+            stop_all = stop_all or str(exc)
+    if stop_all is not None:
+        problems.append(
+            Skipped(account.home, f"every pip command stops for {account.name}: {stop_all}")
+        )
     sections = _sections(loaded, env)
     decisions: dict[str, Optional[_Setting]] = {}
     stopped: dict[str, list[str]] = {}
+    why_stopped: dict[str, str] = {}
     for cmd in CACHE_COMMANDS:
         try:
             decisions[cmd] = _decide(cmd, sections, account)
         except ConfigProblem as exc:
             stopped.setdefault(str(exc), []).append(cmd)
+            why_stopped[cmd] = str(exc)
+            decisions[cmd] = _decide(cmd, sections, account, lenient=True)
     for reason, cmds in stopped.items():
-        problems.append(
-            Skipped(account.home, f"pip {', '.join(cmds)} stops for {account.name}: {reason}")
+        which = (
+            "every pip command" if len(cmds) == len(CACHE_COMMANDS) else f"pip {', '.join(cmds)}"
         )
+        problems.append(Skipped(account.home, f"{which} stops for {account.name}: {reason}"))
 
     default, variable = default_cache_dir(home, machine, env)
     grouped: dict[tuple[Optional[str], CacheSource], list[str]] = {}
     for cmd, decision in decisions.items():
+        halt = stop_all or why_stopped.get(cmd)
         if decision is None:
-            source = CacheSource("default", account.name, variable=variable)
+            source = CacheSource("default", account.name, variable=variable, stopped=halt)
             key: tuple[Optional[str], CacheSource] = (default, source)
         elif decision.value == "":
-            key = (None, decision.source)
+            key = (None, replace(decision.source, stopped=halt))
         else:
             path = expand_user(decision.value, home, homes, machine)
             if not machine.pathmod.isabs(path):
@@ -234,7 +245,7 @@ def resolve(
                     )
                 )
                 continue
-            key = (machine.pathmod.normpath(path), decision.source)
+            key = (machine.pathmod.normpath(path), replace(decision.source, stopped=halt))
         grouped.setdefault(key, []).append(cmd)
     uses = tuple(
         CacheUse(
@@ -246,6 +257,7 @@ def resolve(
                 source.file,
                 source.section,
                 source.variable,
+                stopped=source.stopped,
             ),
         )
         for (path, source), cmds in grouped.items()
@@ -313,9 +325,14 @@ def _sections(
 
 
 def _decide(
-    command: str, sections: Mapping[str, Mapping[str, _Setting]], account: Account
+    command: str,
+    sections: Mapping[str, Mapping[str, _Setting]],
+    account: Account,
+    lenient: bool = False,
 ) -> Optional[_Setting]:
-    """The setting that decides ``command``'s cache: a cache-dir, a no-cache-dir (value ""), or None."""
+    """The setting that decides ``command``'s cache: a cache-dir, a no-cache-dir (value ""), or None.
+    ``lenient``: a no-cache-dir that is no boolean (pip stops) is passed over, to name the cache
+    that pip would use once the value is mended."""
     cache_dir: Optional[_Setting] = None
     disabled: Optional[_Setting] = None
     for section in ("global", command, ENV_SECTION):
@@ -328,6 +345,8 @@ def _decide(
                 try:
                     strtobool(setting.value)
                 except ValueError:
+                    if lenient:
+                        continue
                     raise ConfigProblem(
                         f"{setting.source.describe()}: no-cache-dir is not a boolean"
                     ) from None

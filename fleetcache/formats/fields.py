@@ -45,6 +45,11 @@ def iso(ts: Optional[float]) -> Optional[str]:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def skipped_record(skipped: Skipped) -> dict[str, str]:
+    """Something not read, refused or in the way, and why, as JSON."""
+    return {"path": escape.text(skipped.path), "reason": escape.text(skipped.reason)}
+
+
 def source_record(source: CacheSource) -> dict[str, Any]:
     """A cache source as JSON."""
     return {
@@ -270,7 +275,7 @@ def _envelope(result: ScanResult, **body: Any) -> dict[str, Any]:
         "fleetcache_version": __version__,
         "root": escape.text(result.root),
         **body,
-        "skipped": [{"path": escape.text(s.path), "reason": s.reason} for s in result.skipped],
+        "skipped": [skipped_record(s) for s in result.skipped],
     }
 
 
@@ -335,7 +340,7 @@ def report_document(report: Report, skipped: list[Skipped]) -> dict[str, Any]:
         rows=[{k: _report_value(v) for k, v in row.items()} for row in report.rows],
         insights=report.insights,
     )
-    doc["skipped"].extend({"path": escape.text(s.path), "reason": s.reason} for s in skipped)
+    doc["skipped"].extend(skipped_record(s) for s in skipped)
     return doc
 
 
@@ -485,4 +490,5 @@ def clean_document(result: CleanResult) -> dict[str, Any]:
         },
         "audit_log": None if result.audit_log is None else escape.text(result.audit_log),
         "caches": caches,
+        "skipped": [skipped_record(s) for s in result.skipped],
     }

@@ -509,6 +509,7 @@ def _clean_skipped(result: CleanResult) -> list[str]:
                 who = f"pid {use.pid}" if use.pid is not None else "?"
                 what = f"{escape.display(use.why)}: {escape.display(_shorten(use.command))}"
                 out.append(f"    {who} {escape.display(use.user or '?')}: {what}")
+    out.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in result.skipped)
     return ["Notes:", *out] if out else []
 
 
