@@ -198,7 +198,7 @@ def _activity(
         envs,
         every,
         resolved,
-        lambda account, prefix, env: finder.resolve(account, prefix, env),
+        lambda account, prefix, env, cwd: finder.resolve(account, prefix, env, cwd),
         anchor,
         linux=sys.platform.startswith("linux"),
     )

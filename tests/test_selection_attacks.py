@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import Tree, chown_tree, pip_env
 from tests.index_server import Hold, default_index, serve
 from tests.test_clean import (
+    ALICE,
     BASE,
     BOB,
     KEYS,
@@ -146,3 +147,44 @@ def test_a_config_that_makes_pip_stop_does_not_hide_the_cache(tree, state, conf)
     shown = out.stdout + out.stderr
     assert out.returncode == 3, out
     assert "no-cache-dir is not a boolean" in shown or "not a valid pip config file" in shown
+
+
+def test_a_relative_cache_dir_is_resolved_against_the_running_pips_cwd(
+    tree, state, pip_python, started
+):
+    """Two pips of alice's in ~/work, one with ``PIP_CACHE_DIR=pipcache``, one whose config file
+    says ``cache-dir = pipcache2``: both caches are busy, and a clean of either skips it."""
+    synthetic(tree, n=1)
+    work = tree.host("/home/alice/work")
+    for name in ("pipcache", "pipcache2"):
+        http_entry(work / name, KEYS[5])
+    tree.write("/home/alice/work/pip.conf", "[global]\ncache-dir = pipcache2\n")
+    chown_tree(tree.host("/home/alice"), ALICE)
+    pip_copy = copy_of_pip(pip_python("26"), tree.root.parent / "pip")
+    downloads = tree.root.parent / "dl"
+    downloads.mkdir()
+    os.lchown(downloads, ALICE, ALICE)
+    hold = Hold()
+    with serve(default_index(), hold) as url:
+        for extra in ({"PIP_CACHE_DIR": "pipcache"}, {"PIP_CONFIG_FILE": str(work / "pip.conf")}):
+            hold.started.clear()
+            env = pip_env(Path("/nonexistent"), PYTHONPATH=str(pip_copy))
+            env.update(extra)
+            p = subprocess.Popen(
+                [BASE, "-m", "pip", "download", "--index-url", url, "-d", str(downloads), "alpha"],
+                user=ALICE, group=ALICE, extra_groups=[], cwd=work, env=env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            started.append(p)
+            assert hold.started.wait(60), "pip never reached the index"
+        try:
+            code, doc = scan_json(tree, "--user", "alice")
+            caches = {c["path"]: c for c in doc["caches"]}
+            for name, p in (("pipcache", started[0]), ("pipcache2", started[1])):
+                c = caches[f"/home/alice/work/{name}"]
+                assert c["busy"] is True and c["busy_reasons"][0]["pid"] == p.pid, c
+                code, doc = run(tree, state, "--cache", f"/home/alice/work/{name}", "--purge")
+                assert code == 3 and one(doc)["state"] == "busy", doc
+        finally:
+            hold.release.set()
+    assert all(p.wait(60) == 0 for p in started)

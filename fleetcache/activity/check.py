@@ -36,8 +36,10 @@ from fleetcache.model import (
     ProcessUse,
 )
 
-# resolves an account's caches: (account, site prefix, environment variables)
-Resolver = Callable[[Account, Optional[str], Optional[Mapping[str, str]]], AccountCaches]
+# resolves an account's caches: (account, site prefix, environment variables, working directory)
+Resolver = Callable[
+    [Account, Optional[str], Optional[Mapping[str, str]], Optional[str]], AccountCaches
+]
 SHEBANG_BYTES = 256
 
 
@@ -366,7 +368,7 @@ def _pip(
     if sub is not None and sub not in CACHE_COMMANDS:
         how = f"pip {sub} does not use a cache"
         return PipRun(proc.pid, proc.uid, user, command, sub, prefix, (), how)
-    ac = resolve(account, prefix, environ)
+    ac = resolve(account, prefix, environ, view.path(proc.cwd))
     caches = tuple(
         dict.fromkeys(
             u.path

@@ -91,6 +91,8 @@ def translate(environ: Mapping[str, str], path: Callable[[str], Optional[str]]) 
     for name, value in environ.items():
         if name == "PIP_CONFIG_FILE" and value == os.devnull:
             out[name] = value
+        elif name in PATH_VARIABLES and not value.startswith("/"):
+            out[name] = value  # relative to the process's working directory, itself translated
         elif name in PATH_VARIABLES:
             moved = path(value)
             if moved is not None:

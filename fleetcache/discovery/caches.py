@@ -52,11 +52,12 @@ class Finder:
         account: Account,
         site_prefix: Optional[str] = None,
         env: Optional[Mapping[str, str]] = None,
+        cwd: Optional[str] = None,
     ) -> AccountCaches:
         """The caches this account's pip uses (run from the environment at ``site_prefix``,
-        with the variables ``env`` when given)."""
+        with the variables ``env`` and in the working directory ``cwd`` when given)."""
         return pipconfig.resolve(
-            account, self.machine, self.read_config, self.home, self.is_dir, site_prefix, env
+            account, self.machine, self.read_config, self.home, self.is_dir, site_prefix, env, cwd
         )
 
     def with_settings(self, base: AccountCaches, settings: Sequence[Settings]) -> AccountCaches:

@@ -186,13 +186,17 @@ def resolve(
     is_dir: Callable[[str], bool],
     site_prefix: Optional[str] = None,
     env: Optional[Mapping[str, str]] = None,
+    cwd: Optional[str] = None,
 ) -> AccountCaches:
     """Every cache the account's pip uses, per command, with the source of each decision
-    (under ``env``, a process's environment, when given; else the account's own)."""
+    (under ``env``, a process's environment, when given; else the account's own). A relative
+    path is resolved against ``cwd``, a running pip's working directory, as pip resolves it;
+    without one it is reported as depending on the working directory."""
     env = machine.env_for(account.uid) if env is None else env
     home = home_for(account, machine, env)
-    files = config_files(home, machine, env, is_dir, site_prefix)
     problems: list[Skipped] = []
+    env = _placed_config_file(env, machine, cwd, problems)
+    files = config_files(home, machine, env, is_dir, site_prefix)
     loaded: dict[str, dict[str, str]] = {}
     stop_all: Optional[str] = None
     for path in _files_to_load(files, machine, env, account, read):
@@ -208,61 +212,86 @@ def resolve(
         problems.append(
             Skipped(account.home, f"every pip command stops for {account.name}: {stop_all}")
         )
-    sections = _sections(loaded, env)
-    decisions: dict[str, Optional[_Setting]] = {}
-    stopped: dict[str, list[str]] = {}
-    why_stopped: dict[str, str] = {}
-    for cmd in CACHE_COMMANDS:
-        try:
-            decisions[cmd] = _decide(cmd, sections, account)
-        except ConfigProblem as exc:
-            stopped.setdefault(str(exc), []).append(cmd)
-            why_stopped[cmd] = str(exc)
-            decisions[cmd] = _decide(cmd, sections, account, lenient=True)
-    for reason, cmds in stopped.items():
-        which = (
-            "every pip command" if len(cmds) == len(CACHE_COMMANDS) else f"pip {', '.join(cmds)}"
-        )
-        problems.append(Skipped(account.home, f"{which} stops for {account.name}: {reason}"))
-
+    decisions = _decisions(_sections(loaded, env), account, problems)
     default, variable = default_cache_dir(home, machine, env)
     grouped: dict[tuple[Optional[str], CacheSource], list[str]] = {}
-    for cmd, decision in decisions.items():
-        halt = stop_all or why_stopped.get(cmd)
+    for cmd, (decision, halt) in decisions.items():
+        halt = stop_all or halt
         if decision is None:
             source = CacheSource("default", account.name, variable=variable, stopped=halt)
-            key: tuple[Optional[str], CacheSource] = (default, source)
+            value, where = default, _placed(default, machine, cwd)
         elif decision.value == "":
-            key = (None, replace(decision.source, stopped=halt))
+            grouped.setdefault((None, replace(decision.source, stopped=halt)), []).append(cmd)
+            continue
         else:
-            path = expand_user(decision.value, home, homes, machine)
-            if not machine.pathmod.isabs(path):
-                problems.append(
-                    Skipped(
-                        decision.value,
-                        f"{account.name}: relative cache-dir from {decision.source.describe()} "
-                        "depends on the working directory",
-                    )
-                )
-                continue
-            key = (machine.pathmod.normpath(path), replace(decision.source, stopped=halt))
-        grouped.setdefault(key, []).append(cmd)
+            source = replace(decision.source, stopped=halt)
+            value = decision.value
+            where = _placed(expand_user(value, home, homes, machine), machine, cwd)
+        if where is None:
+            problems.append(_relative(account, value, source))
+            continue
+        grouped.setdefault((where, source), []).append(cmd)
     uses = tuple(
-        CacheUse(
-            path,
-            CacheSource(
-                source.kind,
-                source.user,
-                tuple(cmds),
-                source.file,
-                source.section,
-                source.variable,
-                stopped=source.stopped,
-            ),
-        )
+        CacheUse(path, replace(source, commands=tuple(cmds)))
         for (path, source), cmds in grouped.items()
     )
-    return AccountCaches(account, uses, tuple(loaded), tuple(problems))
+    return AccountCaches(account, uses, tuple(loaded), tuple(dict.fromkeys(problems)))
+
+
+def _decisions(
+    sections: Mapping[str, Mapping[str, _Setting]], account: Account, problems: list[Skipped]
+) -> dict[str, tuple[Optional[_Setting], Optional[str]]]:
+    """Per command, the setting that decides its cache, and why pip stops when it does (the
+    setting is then the one pip would use once the config is mended)."""
+    decisions: dict[str, tuple[Optional[_Setting], Optional[str]]] = {}
+    stopped: dict[str, list[str]] = {}
+    for cmd in CACHE_COMMANDS:
+        try:
+            decisions[cmd] = (_decide(cmd, sections, account), None)
+        except ConfigProblem as exc:
+            stopped.setdefault(str(exc), []).append(cmd)
+            decisions[cmd] = (_decide(cmd, sections, account, lenient=True), str(exc))
+    for reason, cmds in stopped.items():
+        which = (
+            "every pip command" if len(cmds) == len(CACHE_COMMANDS) else "pip " + ", ".join(cmds)
+        )
+        problems.append(Skipped(account.home, f"{which} stops for {account.name}: {reason}"))
+    return decisions
+
+
+def _placed(path: str, machine: Machine, cwd: Optional[str]) -> Optional[str]:
+    """A path as pip would open it: relative ones joined to the working directory, when known."""
+    p = machine.pathmod
+    if not p.isabs(path):
+        if cwd is None:
+            return None
+        path = p.join(cwd, path)
+    return str(p.normpath(path))
+
+
+def _relative(account: Account, value: str, source: CacheSource) -> Skipped:
+    return Skipped(
+        value,
+        f"{account.name}: cache dir {value!r} from {source.describe()} is relative: pip resolves "
+        "it against its working directory (a running pip's is used; none runs now)",
+    )
+
+
+def _placed_config_file(
+    env: Mapping[str, str], machine: Machine, cwd: Optional[str], problems: list[Skipped]
+) -> Mapping[str, str]:
+    """The variables with a relative ``PIP_CONFIG_FILE`` placed in the working directory; not
+    read (and said so) when that is not known."""
+    named = env.get("PIP_CONFIG_FILE")
+    if not named or named in (os.devnull, "nul") or machine.pathmod.isabs(named):
+        return env
+    placed = _placed(named, machine, cwd)
+    if placed is None:
+        problems.append(
+            Skipped(named, "PIP_CONFIG_FILE is relative: pip reads it from its working directory")
+        )
+        return {k: v for k, v in env.items() if k != "PIP_CONFIG_FILE"}
+    return {**env, "PIP_CONFIG_FILE": placed}
 
 
 def _files_to_load(
