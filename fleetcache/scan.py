@@ -10,7 +10,7 @@ from typing import Optional
 
 from fleetcache import safefs
 from fleetcache.activity import check as activity_mod
-from fleetcache.activity import harvest
+from fleetcache.activity import harvest, holders
 from fleetcache.activity.processes import Snapshot
 from fleetcache.activity.view import View
 from fleetcache.discovery import accounts as accounts_mod
@@ -120,6 +120,12 @@ class Found:
     activity: Optional[Activity] = None
     busy: Mapping[str, Sequence[ProcessUse]] = field(default_factory=dict)
     pip_caches: Sequence[CacheLocation] = ()
+    snapshot: Optional[Snapshot] = None  # the process table the activity check read
+
+    def busy_of(self, machine: Machine, paths: Sequence[str]) -> dict[str, list[ProcessUse]]:
+        """What makes each of these caches busy in this snapshot: the processes that use them
+        (environments, pips) and every process sitting in one or holding a file inside it."""
+        return _with_holders(machine, self.snapshot, self.every, self.busy, paths)
 
 
 def discover(machine: Machine, selection: Selection) -> Found:
@@ -179,6 +185,7 @@ def discover(machine: Machine, selection: Selection) -> Found:
             result.activity,
             result.busy,
             pip_caches,
+            snap,
         ),
     )
 
@@ -204,19 +211,41 @@ def _activity(
     )
 
 
-def busy_now(machine: Machine, found: Found) -> Mapping[str, Sequence[ProcessUse]]:
+def busy_now(
+    machine: Machine, found: Found, paths: Sequence[str] = ()
+) -> Mapping[str, Sequence[ProcessUse]]:
     """Which caches are busy now: a fresh pass over the process table, matched against what
-    :func:`discover` found (a clean asks again right before each cache)."""
+    :func:`discover` found, and the processes holding any of ``paths`` (a clean asks again
+    right before each cache)."""
     snap = machine.processes()
     anchor = _anchor(machine)
     try:
         finder = caches_mod.Finder(machine, anchor, found.every)
         resolved = [*found.resolved, *found.site_caches]
-        return _activity(
+        busy = _activity(
             machine, snap, found.environments, found.every, resolved, finder, anchor
         ).busy
     finally:
         os.close(anchor)
+    return _with_holders(machine, snap, found.every, busy, paths)
+
+
+def _with_holders(
+    machine: Machine,
+    snap: Optional[Snapshot],
+    every: Sequence[Account],
+    busy: Mapping[str, Sequence[ProcessUse]],
+    paths: Sequence[str],
+) -> dict[str, list[ProcessUse]]:
+    out = {path: list(uses) for path, uses in busy.items()}
+    if snap is None:
+        return out
+    for path, uses in holders.holding(
+        snap, machine, paths, accounts_mod.owner_names(every)
+    ).items():
+        known = {u.pid for u in out.get(path, ())}
+        out.setdefault(path, []).extend(u for u in uses if u.pid not in known)
+    return out
 
 
 def _pip_caches(
@@ -418,6 +447,7 @@ def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
                 skipped.extend(missed)
         finally:
             os.close(anchor)
+    busy = found.busy_of(machine, [loc.path for loc in locations])
     results = measure(machine, locations, every, selection.jobs, selection.progress)
     for result in results:
         if result.skipped:
@@ -438,7 +468,7 @@ def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
         replace(
             r,
             environments=tuple(users.get(r.location.path, ())),
-            busy_reasons=tuple(found.busy.get(r.location.path, ())),
+            busy_reasons=tuple(busy.get(r.location.path, ())),
             busy_checked=checked,
         )
         for r in results

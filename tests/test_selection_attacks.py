@@ -9,11 +9,14 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from fleetcache.clean.run import Cleaner
+from fleetcache.machine import Machine
 from tests.conftest import Tree, chown_tree, pip_env
 from tests.index_server import Hold, default_index, serve
 from tests.test_clean import (
@@ -24,6 +27,7 @@ from tests.test_clean import (
     copy_of_pip,
     http_entry,
     one,
+    request,
     run,
     snapshot,
     synthetic,
@@ -31,7 +35,19 @@ from tests.test_clean import (
 
 ROOT = os.geteuid() == 0
 pytestmark = pytest.mark.skipif(not ROOT, reason="processes of other uids: run as root (CI is)")
-SLEEPER = "import time; print('ready', flush=True); time.sleep(120)"
+# maps a file and closes its descriptor (Python's own mmap keeps a duplicate of it open)
+MAP_AND_CLOSE = """
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                      ctypes.c_long]
+fd = os.open(sys.argv[1], os.O_RDONLY)
+assert libc.mmap(None, os.fstat(fd).st_size, 1, 2, fd, 0) not in (None, ctypes.c_void_p(-1).value)
+os.close(fd)
+print("ready", flush=True)
+time.sleep(120)
+"""
 
 
 @pytest.fixture
@@ -188,3 +204,115 @@ def test_a_relative_cache_dir_is_resolved_against_the_running_pips_cwd(
         finally:
             hold.release.set()
     assert all(p.wait(60) == 0 for p in started)
+
+
+def held_pip(
+    argv: list[str], cache: Path, url: str, pip_copy: Path, work: Path, hold: Hold
+) -> subprocess.Popen[bytes]:
+    """alice's pip download into ``cache``, held at the index."""
+    hold.started.clear()
+    p = subprocess.Popen(
+        [*argv, "download", "--index-url", url, "-d", str(work), "--cache-dir", str(cache),
+         "alpha"],
+        user=ALICE, group=ALICE, extra_groups=[], cwd=work,
+        env=pip_env(Path("/nonexistent"), PYTHONPATH=str(pip_copy)),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert hold.started.wait(60), "pip never reached the index"
+    return p
+
+
+def test_a_pip_under_another_name_makes_its_cache_busy(tree, state, pip_python, started):
+    """``exec -a worker python3 -m pip ... --cache-dir X`` and a copy of the interpreter named
+    ``runner``: the kernel shows a Python (its executable, its mapped modules), so both pips are
+    recognised, their caches busy, and a clean skips them."""
+    synthetic(tree, n=1)
+    x, y = tree.host("/home/alice/x"), tree.host("/home/alice/y")
+    for cache in (x, y):
+        http_entry(cache, KEYS[3])
+    work = tree.host("/home/alice/work")
+    work.mkdir()
+    chown_tree(tree.host("/home/alice"), ALICE)
+    runner = tree.root.parent / "bin" / "runner"
+    runner.parent.mkdir()
+    runner.write_bytes(Path(os.path.realpath(BASE)).read_bytes())
+    runner.chmod(0o755)
+    pip_copy = copy_of_pip(pip_python("26"), tree.root.parent / "pip")
+    hold = Hold()
+    with serve(default_index(), hold) as url:
+        try:
+            renamed = ["bash", "-c", 'exec -a worker "$0" "$@"', BASE, "-m", "pip"]
+            started.append(held_pip(renamed, x, url, pip_copy, work, hold))
+            started.append(held_pip([str(runner), "-m", "pip"], y, url, pip_copy, work, hold))
+            for cache, p in ((x, started[0]), (y, started[1])):
+                path = "/" + str(cache.relative_to(tree.root))
+                code, doc = run(tree, state, "--cache", path, "--purge")
+                c = one(doc)
+                assert code == 3 and c["state"] == "busy", doc
+                assert c["busy_reasons"][0]["pid"] == p.pid
+                assert "pip download is running" in c["busy_reasons"][0]["why"]
+        finally:
+            hold.release.set()
+    assert all(p.wait(60) == 0 for p in started)
+
+
+def test_a_process_sitting_in_or_holding_a_file_of_a_cache_makes_it_busy(tree, state, started):
+    """bob's ``sleep`` with its working directory in alice's cache, another holding one of its
+    files open, a third with one mapped (its descriptor closed): whatever they are called, each
+    cache is busy with that pid, and neither scan nor clean calls it idle."""
+    cache = synthetic(tree, n=2)
+    tree.user("bob", BOB, make_home=False)
+    tree.write("/home/alice/.config/pip/pip.conf",
+               "[install]\ncache-dir = /home/alice/c2\n[download]\ncache-dir = /home/alice/c3\n")  # fmt: skip
+    for name in ("c2", "c3"):
+        http_entry(tree.host(f"/home/alice/{name}"), KEYS[7])
+    chown_tree(tree.host("/home/alice"), ALICE)
+    before = {p: snapshot(tree.host(p)) for p in ("/home/alice/c2", "/home/alice/c3")}
+    c2_file = next(p for p in tree.host("/home/alice/c2").rglob("*") if p.is_file())
+    c3_file = next(p for p in tree.host("/home/alice/c3").rglob("*") if p.is_file())
+    as_bob: dict[str, Any] = {"user": BOB, "group": BOB, "extra_groups": []}
+    sitting = subprocess.Popen(["sleep", "120"], cwd=cache / "http-v2", **as_bob)
+    holding = subprocess.Popen(["bash", "-c", f'exec 3<"{c2_file}"; exec sleep 120'], cwd="/",
+                               **as_bob)  # fmt: skip
+    mapping = subprocess.Popen(
+        [BASE, "-c", MAP_AND_CLOSE, str(c3_file)],
+        cwd="/", stdout=subprocess.PIPE, **as_bob,
+    )  # fmt: skip
+    started.extend((sitting, holding, mapping))
+    assert mapping.stdout is not None and mapping.stdout.readline() == b"ready\n"
+    deadline = time.monotonic() + 10
+    while "/home/alice" not in os.readlink(f"/proc/{holding.pid}/fd/3"):  # bash has exec'ed
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    code, doc = scan_json(tree, "--user", "alice")
+    caches = {c["path"]: c for c in doc["caches"]}
+    for path, p, why in (
+        ("/home/alice/.cache/pip", sitting, "its working directory is /home/alice/.cache/pip"),
+        ("/home/alice/c2", holding, "has open /home/alice/c2/"),
+        ("/home/alice/c3", mapping, "has mapped /home/alice/c3/"),
+    ):
+        reasons = {r["pid"]: r for r in caches[path]["busy_reasons"]}
+        assert caches[path]["busy"] is True and reasons[p.pid]["user"] == "bob", caches[path]
+        assert reasons[p.pid]["why"].startswith(why)
+    code, doc = run(tree, state, "--user", "alice", "--purge")
+    assert code == 3 and {c["state"] for c in doc["caches"]} == {"busy"}, doc
+    assert {p: snapshot(tree.host(p)) for p in before} == before
+
+
+def test_a_process_that_enters_a_cache_after_planning_stops_its_clean(tree, state, started):
+    """The check is made again right before the cache is cleaned."""
+    cache = synthetic(tree, n=3)
+    before = snapshot(cache)
+    cleaner = Cleaner(Machine.local(str(tree.root)), request(state))
+    result = cleaner.plan()
+    assert result.caches[0].state == "planned"
+    p = subprocess.Popen(["sleep", "120"], cwd=cache, user=BOB, group=BOB, extra_groups=[])
+    started.append(p)
+    deadline = time.monotonic() + 10
+    while os.readlink(f"/proc/{p.pid}/exe").endswith("python3"):  # until it has exec'ed
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    cleaner.execute(result)
+    c = result.caches[0]
+    assert c.state == "busy" and [u.pid for u in c.busy_reasons] == [p.pid]
+    assert snapshot(cache) == before

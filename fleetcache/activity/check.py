@@ -182,7 +182,7 @@ def _environments_of(
     _add_bases(uses, index)
     uses.add(index.containing(exe), f"executable {exe}")
     runs = index.containing(program) or index.containing(exe)
-    for mapped in sorted(proc.maps or ()):
+    for mapped in sorted(m for m in proc.maps or () if "python" in m):
         path = view.path(mapped)
         uses.add(index.containing(path), f"has {path} loaded")
     _add_bases(uses, index)
@@ -192,6 +192,18 @@ def _environments_of(
         uses.add(direct, f"runs {proc.exe or program}")
         runs = runs or direct
     return uses, runs
+
+
+def _pip_call(proc: Proc) -> Optional[commands.PipCall]:
+    """The pip a process runs, by its command line; a process named otherwise (``exec -a``, a
+    copied interpreter) counts as a Python when the kernel shows one: its executable's name or
+    the modules it has mapped."""
+    argv = proc.argv or ()
+    call = commands.pip_call(argv)
+    if call is None and any("pip" in word for word in argv[1:]):
+        python = commands.is_python(proc.exe or "") or any("python" in m for m in proc.maps or ())
+        call = commands.pip_call(argv, python) if python else None
+    return call
 
 
 def _add_bases(uses: _Uses, index: Index) -> None:
@@ -276,7 +288,7 @@ def check(
         if user is None and proc.uid is not None:
             user = str(proc.uid)
         uses, runs = _environments_of(proc, view, index, anchor)
-        call = commands.pip_call(proc.argv or ())
+        call = _pip_call(proc)
         command = commands.shown(proc.argv) if uses.by_key or call is not None else ""
         for key, (_env, why) in uses.by_key.items():
             activity.setdefault(key, []).append(ProcessUse(proc.pid, proc.uid, user, command, why))

@@ -137,15 +137,17 @@ class PipCall:
         return given, path
 
 
-def pip_call(argv: Sequence[str]) -> Optional[PipCall]:
+def pip_call(argv: Sequence[str], python: bool = False) -> Optional[PipCall]:
     """The pip this command line runs: ``pip``, ``pip3.X``, ``python -m pip``, or a Python
-    running a pip script (how a console script shows after its shebang)."""
+    running a pip script (how a console script shows after its shebang). ``python``: the
+    process is known to be a Python whatever its argv[0] says (``exec -a worker python3 -m
+    pip``, a copied interpreter under another name)."""
     if not argv:
         return None
     name = basename(argv[0])
     if PIP_NAME.match(name):
         return PipCall(tuple(argv[1:]), name)
-    if not PYTHON_NAME.match(name):
+    if not (python or PYTHON_NAME.match(name)):
         return None
     module = module_args(argv)
     if module is not None:

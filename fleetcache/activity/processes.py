@@ -2,14 +2,17 @@
 
 Each process costs one ``process_iter`` entry (command line, executable, working directory and
 environment, read in psutil's one-shot mode), its effective uid, and, on Linux, one read of
-``/proc/PID/maps``. Kernel threads and zombies (no command line to read) are passed over;
-a process that ends mid-pass simply drops out (psutil skips it).
+``/proc/PID/maps`` and one listing of ``/proc/PID/fd`` (the files it holds: a cache a process
+sits in or holds open is busy, whatever the process is called). Kernel threads and zombies (no
+command line to read) are passed over; a process that ends mid-pass simply drops out (psutil
+skips it).
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ import psutil
 
 ATTRS = ["pid", "cmdline", "exe", "cwd", "environ"]
 MAPS_LIMIT = 16 << 20  # a process with more mappings than this is read that far
+FDS_LIMIT = 1 << 14  # open files read per process: a hostile process may hold a million
 
 # the variables the activity check and discovery read; the rest of an environment is dropped
 ENV_KEYS = frozenset(
@@ -54,7 +58,8 @@ class Proc:
     exe: Optional[str]  # "" when the kernel names none
     cwd: Optional[str]
     environ: Optional[Mapping[str, str]]  # only ENV_KEYS, as at exec time
-    maps: Optional[frozenset[str]]  # mapped files whose path names python (empty off Linux)
+    maps: Optional[frozenset[str]]  # mapped files (empty off Linux)
+    fds: Optional[frozenset[str]] = frozenset()  # files and directories it has open (Linux)
     setid: bool = False  # a set-uid/set-gid program: its environment is its caller's
 
     @property
@@ -81,9 +86,13 @@ class Snapshot:
 ProcessTable = Callable[[], Snapshot]
 
 
+MAPPED_PATH = re.compile(rb" (/[^\n]*)")
+DELETED = b" (deleted)"
+
+
 def read_maps(pid: int) -> Optional[frozenset[str]]:
-    """The mapped files of a Linux process whose path names python (extension modules,
-    libpython); None when not permitted, empty when it has none or has ended."""
+    """The files a Linux process has mapped (extension modules, libpython, anything mmap'ed);
+    None when not permitted, empty when it has none or has ended."""
     try:
         fd = os.open(f"/proc/{pid}/maps", os.O_RDONLY | os.O_CLOEXEC)
     except PermissionError:
@@ -105,19 +114,36 @@ def read_maps(pid: int) -> Optional[frozenset[str]]:
         return frozenset()
     finally:
         os.close(fd)
-    data = b"".join(chunks)
-    if b"python" not in data:
+    # the path is the line's last field, after the columns' padding: one C-level pass
+    found = set(MAPPED_PATH.findall(b"".join(chunks)))
+    return frozenset(os.fsdecode(p[: -len(DELETED)] if p.endswith(DELETED) else p) for p in found)
+
+
+def read_fds(pid: int) -> Optional[frozenset[str]]:
+    """The files and directories a Linux process has open (paths only: no sockets, pipes or
+    anonymous inodes), at most FDS_LIMIT of them; None when not permitted."""
+    try:
+        dir_fd = os.open(f"/proc/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except PermissionError:
+        return None
+    except OSError:
         return frozenset()
-    paths = set()
-    for line in data.split(b"\n"):
-        start = line.find(b"/")
-        if start < 0 or b"python" not in line:
-            continue
-        path = line[start:]
-        if path.endswith(b" (deleted)"):
-            path = path[: -len(b" (deleted)")]
-        paths.add(os.fsdecode(path))
-    return frozenset(paths)
+    found = set()
+    try:
+        for name in os.listdir(dir_fd)[:FDS_LIMIT]:
+            try:
+                target = os.readlink(name, dir_fd=dir_fd)
+            except OSError:  # closed meanwhile
+                continue
+            if target.startswith("/"):
+                found.add(target[: -len(" (deleted)")] if target.endswith(" (deleted)") else target)
+    except PermissionError:
+        return None
+    except OSError:
+        return frozenset(found)
+    finally:
+        os.close(dir_fd)
+    return frozenset(found)
 
 
 def _ids(
@@ -200,6 +226,7 @@ def _snapshot(process_iter: Callable[..., Iterator[psutil.Process]]) -> Snapshot
                 cwd=info["cwd"],
                 environ=kept,
                 maps=read_maps(info["pid"]) if linux else frozenset(),
+                fds=read_fds(info["pid"]) if linux else frozenset(),
                 setid=setid,
             )
         )

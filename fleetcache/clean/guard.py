@@ -208,8 +208,7 @@ class Lock:
     def __init__(self, directory: str, cache: tuple[int, int]) -> None:
         """``cache`` is the (device, inode) of the cache's root: the same cache under any path."""
         _private_dir(directory)
-        name = hashlib.sha256("{}:{}".format(*cache).encode()).hexdigest()[:32]
-        self.path = os.path.join(directory, f"{name}.lock")
+        self.path = _lock_path(directory, cache)
         self.fd: Optional[int] = None
 
     def acquire(self) -> Optional[str]:
@@ -245,6 +244,28 @@ class Lock:
             os.unlink(self.path)
         os.close(self.fd)
         self.fd = None
+
+
+def _lock_path(directory: str, cache: tuple[int, int]) -> str:
+    name = hashlib.sha256("{}:{}".format(*cache).encode()).hexdigest()[:32]
+    return os.path.join(directory, f"{name}.lock")
+
+
+def lock_holder(directory: str, cache: tuple[int, int]) -> Optional[str]:
+    """Who holds the lock of a cache now (another clean deleting in it), or None; creates
+    nothing (a plan only looks)."""
+    try:
+        fd = os.open(_lock_path(directory, cache), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        return f"another clean of this cache is running (pid {holder or '?'})"
+    finally:
+        os.close(fd)
+    return None
 
 
 def relative(parts: Collection[str]) -> str:

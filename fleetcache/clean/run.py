@@ -135,7 +135,8 @@ class Cleaner:
         self.found = found
         self.accounts = {a.uid: a for a in found.every}
         locations = self._locations(found)
-        cleans = [self._plan_one(loc, found.busy.get(loc.path, ())) for loc in locations]
+        busy = found.busy_of(self.machine, [loc.path for loc in locations])
+        cleans = [self._plan_one(loc, busy.get(loc.path, ())) for loc in locations]
         return CleanResult(
             run_id=uuid.uuid4().hex,
             host=self.machine.hostname,
@@ -199,8 +200,12 @@ class Cleaner:
                 os.close(opened.fd)
         finally:
             os.close(anchor)
+        lock_dir = self.request.lock_dir or guard.default_lock_dir(self.euid)
+        held_by = guard.lock_holder(lock_dir, (item.plan.device, item.plan.inos[()]))
         if not item.plan.files and not item.plan.removed_dirs:
             item.state = NOTHING
+        elif held_by is not None:  # its deleting child holds files in the cache: not "busy"
+            item.state, item.reason = LOCKED, held_by
         elif busy and not self.request.force_busy:
             item.state, item.reason = BUSY, _busy_phrase(busy)
         return item
@@ -313,7 +318,8 @@ class Cleaner:
         req = self.request
         until = time.monotonic() + (req.wait or 0.0)
         while True:
-            busy = tuple(scan_mod.busy_now(self.machine, self.found).get(item.path, ()))
+            now = scan_mod.busy_now(self.machine, self.found, (item.path,))
+            busy = tuple(now.get(item.path, ()))
             item.busy_reasons = busy
             if not busy:
                 item.state, item.reason = PLANNED, None
