@@ -33,6 +33,30 @@ def parse_passwd(text: str, uid_min: int, uid_max: int) -> list[Account]:
     return accounts
 
 
+def parse_group(text: str) -> list[tuple[str, int, list[str]]]:
+    """(name, gid, member names) from group(5) lines; malformed lines are passed over."""
+    found = []
+    for line in text.splitlines():
+        if not line or line.startswith(("#", "+", "-")):
+            continue
+        parts = line.split(":")
+        if len(parts) < 4:
+            continue
+        try:
+            gid = int(parts[2])
+        except ValueError:
+            continue
+        found.append((parts[0], gid, [m for m in parts[3].split(",") if m]))
+    return found
+
+
+def host_groups() -> list[tuple[str, int, list[str]]]:
+    """This host's groups through its name service, as :func:`parse_group` gives them."""
+    import grp
+
+    return [(g.gr_name, g.gr_gid, list(g.gr_mem)) for g in grp.getgrall()]
+
+
 def parse_login_defs(text: str) -> dict[str, str]:
     """The ``KEY value`` settings of login.defs(5)."""
     settings = {}
