@@ -76,9 +76,9 @@ def load_groups(machine: Machine, every: Sequence[Account]) -> transitions.Group
     """Who may be in each of the machine's groups: this host's name service, or ``etc/group``
     below --root (none known without it)."""
     if machine.is_host and machine.platform != "win32":
-        return transitions.groups(every, accounts_mod.host_groups())
+        return transitions.Groups(every, accounts_mod.host_group)
     text = _read_text(machine, "/etc/group")
-    return transitions.groups(every, None if text is None else accounts_mod.parse_group(text))
+    return transitions.Groups(every, None if text is None else accounts_mod.parse_group(text).get)
 
 
 def _read_text(machine: Machine, path: str) -> Optional[str]:

@@ -6,9 +6,8 @@ from __future__ import annotations
 import os
 import stat
 import struct
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Optional
+from collections.abc import Sequence
+from typing import Callable, Optional
 
 from fleetcache.model import Account
 from fleetcache.safefs import Seen, Step
@@ -19,42 +18,47 @@ _ACL_USER, _ACL_GROUP_OBJ, _ACL_GROUP, _ACL_MASK = 0x02, 0x04, 0x08, 0x10
 _WRITE = 0x02
 
 
-@dataclass(frozen=True)
-class Groups:
-    """The machine's groups as the rule needs them: each group's name, and the uids that may be
-    in it (None for a member the account database does not know)."""
+GroupEntry = tuple[str, Sequence[str]]  # a group's name and the member names it lists
 
-    names: Mapping[int, str] = field(default_factory=dict)
-    members: Mapping[int, frozenset[Optional[int]]] = field(default_factory=dict)
+
+class Groups:
+    """Who may be in a group: the accounts whose primary group it is, and the members the group
+    database lists (asked for each group when first needed: the name service need not list every
+    group). Without a database, no group counts as anyone's own."""
+
+    def __init__(
+        self,
+        accounts: Sequence[Account] = (),
+        lookup: Optional[Callable[[int], Optional[GroupEntry]]] = None,
+    ) -> None:
+        self.lookup = lookup
+        self.uid_of: dict[str, int] = {}
+        self.primary: dict[int, set[int]] = {}
+        for account in accounts:
+            self.uid_of.setdefault(account.name, account.uid)
+            self.primary.setdefault(account.gid, set()).add(account.uid)
+        self.entries: dict[int, Optional[GroupEntry]] = {}
+
+    def entry(self, gid: int) -> Optional[GroupEntry]:
+        """The group's database entry, None when it has none."""
+        if gid not in self.entries:
+            self.entries[gid] = None if self.lookup is None else self.lookup(gid)
+        return self.entries[gid]
 
     def only(self, gid: int, owner: int) -> bool:
-        """Whether nobody but root and ``owner`` can be in the group (unknown groups: no)."""
-        return gid in self.members and self.members[gid] <= {0, owner}
+        """Whether nobody but root and ``owner`` can be in the group (not known: no)."""
+        entry = self.entry(gid)
+        if self.lookup is None or (entry is None and gid not in self.primary):
+            return False
+        uids: set[Optional[int]] = set(self.primary.get(gid, ()))
+        if entry is not None:  # a member the account database does not know counts as someone
+            uids.update(self.uid_of.get(name) for name in entry[1])
+        return uids <= {0, owner}
 
     def label(self, gid: int) -> str:
         """``group team (gid 1234)``, or ``gid 1234`` for a group without a name."""
-        return f"group {self.names[gid]} (gid {gid})" if gid in self.names else f"gid {gid}"
-
-
-def groups(
-    accounts: Sequence[Account], database: Optional[Iterable[tuple[str, int, Sequence[str]]]]
-) -> Groups:
-    """Who may be in each group: the accounts whose primary group it is, and the members the group
-    database (``(name, gid, member names)``) lists. Without a database nothing is known, so no
-    group counts as anyone's own."""
-    if database is None:
-        return Groups()
-    uid_of: dict[str, int] = {}
-    for account in accounts:
-        uid_of.setdefault(account.name, account.uid)
-    names: dict[int, str] = {}
-    members: dict[int, set[Optional[int]]] = {}
-    for name, gid, listed in database:
-        names.setdefault(gid, name)
-        members.setdefault(gid, set()).update(uid_of.get(m) for m in listed)
-    for account in accounts:
-        members.setdefault(account.gid, set()).add(account.uid)
-    return Groups(names, {gid: frozenset(uids) for gid, uids in members.items()})
+        entry = self.entry(gid)
+        return f"group {entry[0]} (gid {gid})" if entry is not None else f"gid {gid}"
 
 
 def unsafe_way(

@@ -16,6 +16,8 @@ from typing import Any, Callable
 import pytest
 
 from fleetcache.cli import main
+from fleetcache.discovery.accounts import parse_group, parse_passwd
+from fleetcache.transitions import Groups
 from tests.conftest import Tree, chown_tree, fill_cache
 from tests.test_clean import files_below, one, run, snapshot
 
@@ -252,3 +254,26 @@ def test_scan_flags_a_cache_reached_through_a_link_in_a_team_writable_directory(
         f"a clean would refuse it: /srv/team is writable by group team (gid {TEAM}), not only by"
         " root or the owner"
     ]
+
+
+def test_a_group_is_the_owners_own_only_when_nobody_else_can_be_in_it():
+    every = parse_passwd(
+        "root:x:0:0::/root:/bin/sh\n"
+        f"victim:x:{VICTIM}:{VICTIM}::/home/victim:/bin/sh\n"
+        f"mate:x:{MATE}:{TEAM}::/home/mate:/bin/sh\n",
+        1000,
+        60000,
+    )
+    database = parse_group(
+        f"victim:x:{VICTIM}:\nwheel:x:10:root\nghosts:x:20:ghost\nteam:x:{TEAM}:\n"
+        "root:x:0:\nroot2:x:0:victim\n"
+    )
+    known = Groups(every, database.get)
+    assert known.only(VICTIM, VICTIM) and not known.only(VICTIM, MATE)
+    assert known.only(10, VICTIM)  # root's only
+    assert not known.only(20, VICTIM)  # a member no account database knows
+    assert not known.only(TEAM, VICTIM)  # it lists nobody, but it is mate's primary group
+    assert known.only(0, VICTIM) and not known.only(0, MATE)  # gid 0 listed twice: both count
+    assert not known.only(999, VICTIM)  # in no database
+    assert not Groups(every).only(VICTIM, VICTIM)  # no group database: nothing is known
+    assert (known.label(TEAM), known.label(999)) == (f"group team (gid {TEAM})", "gid 999")

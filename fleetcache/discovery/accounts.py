@@ -33,9 +33,10 @@ def parse_passwd(text: str, uid_min: int, uid_max: int) -> list[Account]:
     return accounts
 
 
-def parse_group(text: str) -> list[tuple[str, int, list[str]]]:
-    """(name, gid, member names) from group(5) lines; malformed lines are passed over."""
-    found = []
+def parse_group(text: str) -> dict[int, tuple[str, list[str]]]:
+    """gid -> (name, member names) from group(5) lines (a gid listed twice: the first name, every
+    member); malformed lines are passed over."""
+    found: dict[int, tuple[str, list[str]]] = {}
     for line in text.splitlines():
         if not line or line.startswith(("#", "+", "-")):
             continue
@@ -46,15 +47,19 @@ def parse_group(text: str) -> list[tuple[str, int, list[str]]]:
             gid = int(parts[2])
         except ValueError:
             continue
-        found.append((parts[0], gid, [m for m in parts[3].split(",") if m]))
+        found.setdefault(gid, (parts[0], []))[1].extend(m for m in parts[3].split(",") if m)
     return found
 
 
-def host_groups() -> list[tuple[str, int, list[str]]]:
-    """This host's groups through its name service, as :func:`parse_group` gives them."""
+def host_group(gid: int) -> Optional[tuple[str, list[str]]]:
+    """A group of this host through its name service: (name, member names), None when unknown."""
     import grp
 
-    return [(g.gr_name, g.gr_gid, list(g.gr_mem)) for g in grp.getgrall()]
+    try:
+        group = grp.getgrgid(gid)
+    except KeyError:
+        return None
+    return group.gr_name, list(group.gr_mem)
 
 
 def parse_login_defs(text: str) -> dict[str, str]:
