@@ -231,6 +231,7 @@ class CacheResult:
     environments: tuple[str, ...] = ()  # prefixes of the environments whose pip uses it
     busy_reasons: tuple[ProcessUse, ...] = ()
     busy_checked: bool = False  # False: the process table was not read (busy unknown)
+    problems: tuple[str, ...] = ()  # what is wrong with it, e.g. why a clean would refuse it
 
     @property
     def busy(self) -> Optional[bool]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -24,13 +25,46 @@ class NotFound(UnsafePath):
 
 
 @dataclass(frozen=True)
+class Seen:
+    """A directory as :func:`open_path` saw it on its descriptor: path, stat, and its access ACL
+    when its group bits let someone write (where an ACL shows its mask), else ``b""``."""
+
+    path: str
+    st: os.stat_result
+    acl: bytes = b""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One move of :func:`open_path`: from a directory to what it holds under the next name (the
+    link's lstat, or the fstat of what was opened). Another account that may write to the
+    directory could have put anything there: see :mod:`fleetcache.transitions`."""
+
+    directory: Seen
+    name: str
+    child: os.stat_result
+
+
+@dataclass(frozen=True)
 class Opened:
-    """A descriptor opened by :func:`open_path`, the path it really names, and its stat."""
+    """A descriptor opened by :func:`open_path`, the path it really names, its stat, and every
+    step taken to reach it (links, ``..`` and all), each seen on the descriptor it was made from."""
 
     fd: int
     path: str
     st: os.stat_result
     via_links: tuple[str, ...] = ()
+    steps: tuple[Step, ...] = ()
+    seen: Optional[Seen] = None  # what was opened, when a directory
+
+
+def seen(fd: int, path: str, st: os.stat_result) -> Seen:
+    """How a directory open as ``fd`` may be written to: its stat, and its ACL where it matters."""
+    acl = b""
+    if st.st_mode & stat.S_IWGRP and hasattr(os, "getxattr"):
+        with contextlib.suppress(OSError):  # no ACL (ENODATA), or a filesystem without them
+            acl = os.getxattr(fd, "system.posix_acl_access")
+    return Seen(path, st, acl)
 
 
 def open_anchor(root: str) -> int:
@@ -53,13 +87,16 @@ def open_path(
     link on the way is followed only when its owner is in ``trusted_links`` (root, the account),
     and its target is resolved inside the anchor, never on the host. The last component must not
     be a link unless ``follow_last``. With ``owners``, every directory on the way must belong to
-    one of them (another account could swap what lies below its own directories). Raises
-    :class:`NotFound` or :class:`UnsafePath`.
+    one of them (another account could swap what lies below its own directories). Each step is
+    kept in the result, seen on the descriptors used, for :mod:`fleetcache.transitions` to judge.
+    Raises :class:`NotFound` or :class:`UnsafePath`.
     """
     pending = [p for p in reversed(path.split("/")) if p not in ("", ".")]
     stack: list[int] = [os.dup(anchor)]
+    dirs = [seen(stack[0], "/", os.fstat(stack[0]))]
     names: list[str] = []
     links: list[str] = []
+    steps: list[Step] = []
     try:
         while pending:
             name = pending.pop()
@@ -67,6 +104,7 @@ def open_path(
                 if len(stack) > 1:
                     os.close(stack.pop())
                     names.pop()
+                    dirs.pop()
                 continue
             here = "/" + "/".join([*names, name])
             last = not pending
@@ -85,10 +123,12 @@ def open_path(
                     raise UnsafePath(f"{here}: too many levels of symbolic links")
                 target = os.readlink(name, dir_fd=stack[-1])
                 links.append(here)
+                steps.append(Step(dirs[-1], name, st))
                 if target.startswith("/"):
                     while len(stack) > 1:
                         os.close(stack.pop())
                     names.clear()
+                    del dirs[1:]
                 pending.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
                 continue
             if last and not directory:
@@ -106,10 +146,15 @@ def open_path(
             if owners is not None and not last and opened.st_uid not in owners:
                 os.close(fd)
                 raise UnsafePath(f"{here} belongs to uid {opened.st_uid}, who could change it")
+            steps.append(Step(dirs[-1], name, opened))
             stack.append(fd)
             names.append(name)
+            if stat.S_ISDIR(opened.st_mode):
+                dirs.append(seen(fd, here, opened))
         fd = stack.pop()
-        return Opened(fd, "/" + "/".join(names), os.fstat(fd), tuple(links))
+        st = os.fstat(fd)
+        end = dirs[-1] if stat.S_ISDIR(st.st_mode) else None
+        return Opened(fd, "/" + "/".join(names), st, tuple(links), tuple(steps), end)
     except PermissionError as exc:
         raise UnsafePath(f"{path}: permission denied ({exc.strerror})") from None
     except FileNotFoundError:

@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from fleetcache import safefs
+from fleetcache import safefs, transitions
 from fleetcache.activity import check as activity_mod
 from fleetcache.activity import harvest, holders
 from fleetcache.activity.processes import Snapshot
@@ -70,6 +70,15 @@ def load_accounts(machine: Machine) -> list[Account]:
     if passwd is None:
         raise ScanError(f"no account database: {machine.host_path('/etc/passwd')} is missing")
     return accounts_mod.parse_passwd(passwd, low, high)
+
+
+def load_groups(machine: Machine, every: Sequence[Account]) -> transitions.Groups:
+    """Who may be in each of the machine's groups: this host's name service, or ``etc/group``
+    below --root (none known without it)."""
+    if machine.is_host and machine.platform != "win32":
+        return transitions.Groups(every, accounts_mod.host_group)
+    text = _read_text(machine, "/etc/group")
+    return transitions.Groups(every, None if text is None else accounts_mod.parse_group(text).get)
 
 
 def _read_text(machine: Machine, path: str) -> Optional[str]:
@@ -326,12 +335,16 @@ def measure(
     """Walk each location once (in parallel) and name the owners."""
     tasks = [WalkTask(machine.root, loc.path, loc.trusted_owners) for loc in locations]
     names = accounts_mod.owner_names(every)
+    known = load_groups(machine, every)
     results = []
     tick = progress("walking caches", len(tasks), "cache")
     for loc, outcome in zip(locations, walk_all(tasks, jobs)):
         tick()
         figures = _with_selfcheck_state(machine, outcome.figures)
         owner = None if outcome.owner_uid is None else names.get(outcome.owner_uid)
+        way = None
+        if outcome.owner_uid is not None and outcome.end is not None:
+            way = transitions.unsafe_way(outcome.way, outcome.end, outcome.owner_uid, known)
         results.append(
             CacheResult(
                 loc,
@@ -340,6 +353,7 @@ def measure(
                 owner if owner is not None or outcome.owner_uid is None else str(outcome.owner_uid),
                 figures,
                 outcome.skipped,
+                problems=() if way is None else (f"a clean would refuse it: {way}",),
             )
         )
     return results

@@ -84,6 +84,10 @@ RESULT = ScanResult(
             environments=(ENV.prefix,),
             busy_reasons=(USE,),
             busy_checked=True,
+            problems=(
+                "a clean would refuse it: /home is writable by group staff (gid 50),"
+                " not only by root or the owner",
+            ),
         ),
     ),
     skipped=(),

@@ -14,7 +14,7 @@ import stat
 from collections.abc import Collection
 from typing import Any, Optional
 
-from fleetcache import safefs
+from fleetcache import safefs, transitions
 
 SYSTEM_LOG = "/var/log/fleetcache/audit.log"
 SYSTEM_LOCKS = "/run/fleetcache"
@@ -24,18 +24,22 @@ class Refused(Exception):
     """A cache, lock or log that may not be used; the message says why."""
 
 
-def open_cache(anchor: int, path: str, uid: int) -> safefs.Opened:
+def open_cache(anchor: int, path: str, uid: int, known: transitions.Groups) -> safefs.Opened:
     """Open a cache root component by component from the machine's root: no link anywhere on the
-    way, every directory on the way root's or the account's, the root itself the account's."""
+    way, the root itself the account's, and nobody but root and the account able to change the way
+    or the root (the unsafe path transition rule, judged on the descriptors the clean then uses)."""
     try:
-        opened = safefs.open_path(anchor, path, trusted_links=(), owners={0, uid})
+        opened = safefs.open_path(anchor, path, trusted_links=())
     except safefs.NotFound as exc:
         raise Refused(str(exc)) from None
     except safefs.UnsafePath as exc:
         raise Refused(f"refused: {exc}") from None
+    why = transitions.unsafe_way(opened.steps, opened.seen, uid, known)
     if opened.st.st_uid != uid:
+        why = f"{path} belongs to uid {opened.st.st_uid}, not to uid {uid}"
+    if why is not None:
         os.close(opened.fd)
-        raise Refused(f"refused: {path} belongs to uid {opened.st.st_uid}, not to uid {uid}")
+        raise Refused(f"refused: {why}")
     return opened
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
-from fleetcache import escape, safefs
+from fleetcache import escape, safefs, transitions
 from fleetcache import scan as scan_mod
 from fleetcache.clean import deleter, guard
 from fleetcache.clean.plan import CachePlan, plan_cache
@@ -120,6 +120,7 @@ class Cleaner:
         self.euid = os.geteuid()
         self.found: Optional[scan_mod.Found] = None
         self.accounts: dict[int, Account] = {}
+        self.groups = transitions.Groups()  # who may be in which group: see plan()
         self.log: Optional[guard.AuditLog] = None
         self.on_dir: Optional[deleter.OnDir] = None  # tests: called in the child at each directory
 
@@ -134,6 +135,7 @@ class Cleaner:
         found = scan_mod.discover(self.machine, replace(selection, activity=True, sizes=False))
         self.found = found
         self.accounts = {a.uid: a for a in found.every}
+        self.groups = scan_mod.load_groups(self.machine, found.every)
         locations = self._locations(found)
         busy = found.busy_of(self.machine, [loc.path for loc in locations])
         cleans = [self._plan_one(loc, busy.get(loc.path, ())) for loc in locations]
@@ -170,7 +172,7 @@ class Cleaner:
             if uid is None:
                 return item
             try:
-                opened = guard.open_cache(anchor, loc.path, uid)
+                opened = guard.open_cache(anchor, loc.path, uid, self.groups)
             except guard.Refused as exc:
                 item.state, item.reason = REFUSED, str(exc)
                 return item
@@ -382,7 +384,7 @@ class Cleaner:
         mount points below it now; raises Refused."""
         anchor = safefs.open_anchor(self.machine.root)
         try:
-            opened = guard.open_cache(anchor, path, uid)
+            opened = guard.open_cache(anchor, path, uid, self.groups)
         finally:
             os.close(anchor)
         try:

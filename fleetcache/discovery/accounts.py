@@ -33,6 +33,35 @@ def parse_passwd(text: str, uid_min: int, uid_max: int) -> list[Account]:
     return accounts
 
 
+def parse_group(text: str) -> dict[int, tuple[str, list[str]]]:
+    """gid -> (name, member names) from group(5) lines (a gid listed twice: the first name, every
+    member); malformed lines are passed over."""
+    found: dict[int, tuple[str, list[str]]] = {}
+    for line in text.splitlines():
+        if not line or line.startswith(("#", "+", "-")):
+            continue
+        parts = line.split(":")
+        if len(parts) < 4:
+            continue
+        try:
+            gid = int(parts[2])
+        except ValueError:
+            continue
+        found.setdefault(gid, (parts[0], []))[1].extend(m for m in parts[3].split(",") if m)
+    return found
+
+
+def host_group(gid: int) -> Optional[tuple[str, list[str]]]:
+    """A group of this host through its name service: (name, member names), None when unknown."""
+    import grp
+
+    try:
+        group = grp.getgrgid(gid)
+    except KeyError:
+        return None
+    return group.gr_name, list(group.gr_mem)
+
+
 def parse_login_defs(text: str) -> dict[str, str]:
     """The ``KEY value`` settings of login.defs(5)."""
     settings = {}

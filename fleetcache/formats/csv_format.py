@@ -12,7 +12,7 @@ from fleetcache.formats.fields import CACHE_FIELDS, ENTRY_FIELDS, ENV_FIELDS, en
 from fleetcache.model import CacheEntry, ScanResult, Skipped
 from fleetcache.report.views import Report
 
-COLUMNS = ["path", "owner", "owner_uid", "users", "sources", "busy", "busy_reasons"] + [
+COLUMNS = ["path", "owner", "owner_uid", "users", "sources", "busy", "busy_reasons", "problems"] + [
     f.name
     for f in CACHE_FIELDS
     if f.scalar and f.name not in ("path", "owner", "owner_uid", "busy")
@@ -35,6 +35,8 @@ class CsvFormat:
                     row.append(escape.display(";".join(cache.location.users)))
                 elif name == "busy_reasons":
                     row.append(";".join(str(u.pid) for u in cache.busy_reasons if u.pid))
+                elif name == "problems":
+                    row.append(escape.display(";".join(cache.problems)))
                 elif name == "sources":
                     row.append(
                         ";".join(_source(s.user, s.describe()) for s in cache.location.sources)

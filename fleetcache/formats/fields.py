@@ -25,7 +25,7 @@ from fleetcache.report.views import Report
 if TYPE_CHECKING:
     from fleetcache.clean.run import CleanResult
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class Field(NamedTuple):
@@ -132,6 +132,7 @@ CACHE_FIELDS: list[Field] = [
     Field("busy", "true when a process uses it now (an active environment that uses it, or a running pip), null when one possibly does (a process could not be read) or the process table was not read, else false", lambda r: r.busy),
     Field("busy_reasons", "what makes it busy: list of {pid, user, uid, command, why, certain, environment} (CSV: pids joined with ';')", lambda r: [process_record(u) for u in r.busy_reasons], scalar=False),
     Field("skipped", "why the cache was not walked (symlink, foreign owner, unreadable), else null", lambda r: r.skipped),
+    Field("problems", "what is wrong with a cache that was walked: why a clean would refuse it (a directory on the way that someone other than root and the owner may write to, named) (CSV: joined with ';')", lambda r: [escape.text(p) for p in r.problems], scalar=False),
     Field("http_files", "pip's 'Number of HTTP files' (http-v2/ and http/, every file)", _fig("http_files")),
     Field("http_bytes", "pip's 'Package index page cache size', in bytes", _fig("http_bytes")),
     Field("wheel_files", "pip's 'Number of locally built wheels' (*-*.whl under wheels/)", _fig("wheel_files")),
@@ -280,7 +281,7 @@ def _envelope(result: ScanResult, **body: Any) -> dict[str, Any]:
 
 
 def document(result: ScanResult) -> dict[str, Any]:
-    """The whole scan as the JSON contract (schema_version 3)."""
+    """The whole scan as the JSON contract (schema_version 4)."""
     return _envelope(
         result,
         users=[user_record(result, i) for i in range(len(result.accounts))],

@@ -211,6 +211,7 @@ class TableFormat:
         ]
         if disabled:
             lines.append("Cache disabled: " + "; ".join(disabled))
+        lines.extend(_cache_problems(result))
         lines.extend(_env_problems(result))
         lines.extend(_skipped(result))
         return "\n".join(lines) + "\n"
@@ -617,6 +618,16 @@ def _caches(env: Environment) -> str:
         return "each user's own"
     parts = [u.path if u.path is not None else "disabled" for u in env.caches]
     return ", ".join(dict.fromkeys(parts))
+
+
+def _cache_problems(result: ScanResult) -> list[str]:
+    """``Cache problems (N):`` then one line per problem of a cache that was walked."""
+    found = [(c.location.path, p) for c in result.caches for p in c.problems]
+    if not found:
+        return []
+    lines = [f"Cache problems ({len(found)}):"]
+    lines.extend(f"  {escape.display(path)}: {escape.display(p)}" for path, p in found)
+    return lines
 
 
 def _env_problems(result: ScanResult) -> list[str]:

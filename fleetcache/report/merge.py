@@ -93,6 +93,7 @@ CACHE_CHECKS: dict[str, Any] = {
     "users": _strs,
     "exists": lambda v: isinstance(v, bool),
     "skipped": _opt_str,
+    "problems": lambda v: v is None or _strs(v),
     "busy": lambda v: v is None or isinstance(v, bool),
     "busy_reasons": lambda v: _records(v, {"pid": lambda p: p is None or _int(p)}),
     "sources": lambda v: _records(v, {"user": _opt_str, "description": _opt_str}),

@@ -39,6 +39,8 @@ class WalkOutcome:
     owner_uid: Optional[int] = None
     figures: CacheFigures = field(default_factory=CacheFigures)
     skipped: Optional[str] = None
+    way: tuple[safefs.Step, ...] = ()  # how the cache root was reached (see fleetcache.transitions)
+    end: Optional[safefs.Seen] = None  # the cache root, as it was opened
 
 
 def walk_cache(task: WalkTask) -> WalkOutcome:
@@ -62,7 +64,7 @@ def walk_cache(task: WalkTask) -> WalkOutcome:
                 )
             walker = Walker(task.path, owner, anchor)
             walker.walk_root(opened.fd)
-            return WalkOutcome(exists=True, owner_uid=owner, figures=walker.figures())
+            return WalkOutcome(True, owner, walker.figures(), None, opened.steps, opened.seen)
         finally:
             os.close(opened.fd)
     finally:
