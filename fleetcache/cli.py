@@ -573,7 +573,7 @@ def _cmd_dir(args: argparse.Namespace) -> int:
     for account in resolved:
         for path in account.cache_paths:
             shown = escape.display(path)
-            lines.append(f"{account.account.name}\t{shown}" if many else shown)
+            lines.append(f"{escape.display(account.account.name)}\t{shown}" if many else shown)
         status = _report_account(account, status)
     _emit("".join(line + "\n" for line in lines), None)
     return status
@@ -659,7 +659,8 @@ def _report_problems(problems: Sequence[Skipped], status: int) -> int:
 
 
 def _warn(message: str) -> None:
-    print(f"fleetcache: {message}", file=sys.stderr)
+    """One line on stderr; escaped, for errors quote names from files and other hosts' reports."""
+    print(f"fleetcache: {escape.display(message)}", file=sys.stderr)
 
 
 def _emit(text: str, output: Optional[str]) -> None:
