@@ -13,8 +13,11 @@ from typing import Callable
 
 import msgpack
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
+from fleetcache import escape
 from fleetcache.cli import main
 from fleetcache.formats import FORMATS, RenderOptions
 from fleetcache.formats.fields import document
@@ -158,3 +161,16 @@ def test_account_names_reach_every_table_escaped(tmp_path, capsys):
         assert not [c for c in out + err if c < " " and c not in allowed], argv
         if argv[0] != "list":  # list's rows name no account (narrow columns wrap the name)
             assert "\\x1b" in out and "\\x07" in out, argv
+
+
+@given(st.text(), st.integers(min_value=3, max_value=400))
+def test_a_clipped_cell_is_printable_and_within_its_limit(value: str, limit: int) -> None:
+    shown = escape.clip(value, limit)
+    full = escape.display(value)
+    assert shown.isprintable() and len(shown) <= limit
+    if len(full) <= limit:
+        assert shown == full
+    else:  # both ends kept around the mark
+        half = (limit - 1) // 2
+        assert shown[half] == "…" and full.startswith(shown[:half])
+        assert full.endswith(shown[half + 1 :]) and len(shown) == limit
