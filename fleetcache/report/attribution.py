@@ -104,11 +104,11 @@ def _bounded(got: Attribution) -> Attribution:
     names = (got.project, got.version, got.filename)
     if all(n is None or len(n) <= NAME_LIMIT for n in names):
         return got
-    project, version, filename = (None if n is None else cut(n) for n in names)
+    project, version, filename = (None if n is None else _cut(n) for n in names)
     return replace(got, project=project, version=version, filename=filename)
 
 
-def cut(value: str, limit: int = NAME_LIMIT) -> str:
+def _cut(value: str, limit: int = NAME_LIMIT) -> str:
     """``value``, or its first ``limit`` characters and "…" when it is longer."""
     return value if len(value) <= limit else value[:limit] + "…"
 
