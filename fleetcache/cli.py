@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
@@ -23,6 +22,8 @@ from fleetcache.formats import FORMATS, RenderOptions
 from fleetcache.formats.fields import entry_paths
 from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, Skipped
+from fleetcache.output import OutputError
+from fleetcache.output import write as write_output
 from fleetcache.report import merge as merge_mod
 from fleetcache.report.views import VIEWS
 
@@ -42,6 +43,13 @@ busy and active:
   against it; an environment is active while a process runs from it. "maybe"
   (null in JSON): a process that could not be read may be using it.
 """
+
+
+OUTPUT_HELP = (
+    "write to FILE instead of stdout: a file is replaced whole, keeping its mode and owner; a "
+    "device or FIFO is written into; a link or file another account left in a sticky "
+    "directory (/tmp) is refused"
+)
 
 
 class UsageError(Exception):
@@ -84,7 +92,7 @@ def _fleet_args(parser: argparse.ArgumentParser, jobs: str) -> None:
 
 def _output_args(parser: argparse.ArgumentParser, choices: Sequence[str]) -> None:
     parser.add_argument("--format", "-f", choices=choices, default=choices[0], help="output format")
-    parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    parser.add_argument("--output", "-o", metavar="FILE", help=OUTPUT_HELP)
     _wide_arg(parser)
 
 
@@ -374,7 +382,7 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--quiet", "-q", action="store_true", help="no progress bar (shown only on a terminal)"
     )
     p.add_argument("--format", "-f", choices=("table", "json"), default="table")
-    p.add_argument("--output", "-o", metavar="FILE", help="write the result to FILE")
+    p.add_argument("--output", "-o", metavar="FILE", help=OUTPUT_HELP)
     p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
     _wide_arg(p)
     p.set_defaults(func=_cmd_clean)
@@ -573,7 +581,7 @@ def _cmd_dir(args: argparse.Namespace) -> int:
     for account in resolved:
         for path in account.cache_paths:
             shown = escape.display(path)
-            lines.append(f"{account.account.name}\t{shown}" if many else shown)
+            lines.append(f"{escape.display(account.account.name)}\t{shown}" if many else shown)
         status = _report_account(account, status)
     _emit("".join(line + "\n" for line in lines), None)
     return status
@@ -659,27 +667,18 @@ def _report_problems(problems: Sequence[Skipped], status: int) -> int:
 
 
 def _warn(message: str) -> None:
-    print(f"fleetcache: {message}", file=sys.stderr)
+    """One line on stderr; escaped, for errors quote names from files and other hosts' reports."""
+    print(f"fleetcache: {escape.display(message)}", file=sys.stderr)
 
 
 def _emit(text: str, output: Optional[str]) -> None:
-    """Write to stdout, or replace FILE atomically so a failed run never leaves half a report."""
+    """Write to stdout, or to FILE (:func:`fleetcache.output.write`: a failed run never leaves
+    half a report, and no device, FIFO or link is replaced)."""
     if output is None or output == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    directory = os.path.dirname(os.path.abspath(output))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".fleetcache-", dir=directory)
-    except OSError as exc:
-        raise OSError(exc.errno, f"cannot write {output}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, output)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_output(text, output)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -698,7 +697,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except UnknownUser as exc:
         _warn(f"error: {exc.args[0]}")
         return EXIT_USAGE
-    except (scan_mod.ScanError, merge_mod.MergeError, CleanError) as exc:
+    except (scan_mod.ScanError, merge_mod.MergeError, CleanError, OutputError) as exc:
         _warn(f"error: {exc}")
         return EXIT_ERROR
     except BrokenPipeError:

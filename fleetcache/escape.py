@@ -31,3 +31,15 @@ def display(value: str) -> str:
         else:
             out.append(f"\\U{ord(ch):08x}")
     return "".join(out)
+
+
+def clip(value: str, limit: int) -> str:
+    """``display(value)`` in at most ``limit`` characters: a longer one keeps its two ends around
+    "…" (a path's top and its file name). Linear however long ``value`` is."""
+    if len(value) > 2 * limit:
+        value = value[:limit] + value[-limit:]  # escaping only lengthens: the rest is never shown
+    shown = display(value)
+    if len(shown) <= limit:
+        return shown
+    head = (limit - 1) // 2
+    return shown[:head] + "…" + shown[len(shown) - (limit - 1 - head) :]

@@ -4,18 +4,27 @@ reference parser accepts."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from pathlib import Path
 from typing import Callable
 
+import msgpack
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
+from fleetcache import escape
+from fleetcache.cli import main
 from fleetcache.formats import FORMATS, RenderOptions
 from fleetcache.formats.fields import document
 from fleetcache.report.merge import combine
+from tests.conftest import Tree, chown_tree
 from tests.format_sample import FOUND, REPORT, RESULT
+from tests.test_report import hostile_entry
 
 GOLDEN = Path(__file__).parent / "golden"
 OPTIONS = RenderOptions()
@@ -59,3 +68,109 @@ def test_tables_fit_80_columns() -> None:
     for view in ("scan", "envs", "active", "report", "list", "merged"):
         dashes = RENDER[view]("table").splitlines()[1]  # as wide as the table
         assert set(dashes) == {"-", " "} and len(dashes) <= 80, view
+
+
+# output that cannot attack its reader (issue 15, item 8): names an account controls
+ROOT = os.geteuid() == 0
+ROOT_ONLY = pytest.mark.skipif(not ROOT, reason="gives files to other uids: run as root (CI is)")
+EVIL = "ev\x1b]0;pwn\x07il"  # an account name that retitles the terminal and rings its bell
+FORMULA = '=HYPERLINK("evil.example","open")'  # no colon: it is a passwd name too
+HOST = "@SUM(1+9)*cmd|' -C calc'!A0"  # the machine's name, which merge shows
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def hostile_machine(top: Path) -> Tree:
+    """A machine named HOST; two accounts, EVIL and FORMULA, each with a venv and a cache whose
+    stored headers name a project FORMULA, version ``-2+3``."""
+    tree = Tree(top / HOST)
+    for i, name in enumerate((EVIL, FORMULA)):
+        uid = 12345 + i
+        tree.user(name, uid, home=f"/home/u{i}")
+        headers = {"x-pypi-file-project": FORMULA, "x-pypi-file-version": "-2+3",
+                   "x-pypi-file-package-type": "bdist_wheel"}  # fmt: skip
+        meta = b"cc=4," + msgpack.packb({"response": {"headers": headers}, "vary": {}})
+        hostile_entry(tree.host(f"/home/u{i}/.cache/pip"), "c" * 56, meta, b"x" * 100)
+        tree.write(f"/home/u{i}/proj/.venv/pyvenv.cfg", "home = /usr/bin\nversion = 3.11.2\n")
+        chown_tree(tree.host(f"/home/u{i}"), uid)
+    return tree
+
+
+def out_of(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """What ``fleetcache ARGV`` wrote to stdout (it must succeed)."""
+    assert main(list(argv)) in (0, 3)
+    return capsys.readouterr().out
+
+
+@pytest.mark.root
+@ROOT_ONLY
+def test_no_csv_cell_starts_a_formula(tmp_path, capsys):
+    tree = hostile_machine(tmp_path)
+    root = ["--root", str(tree.root), "--no-activity"]
+    scan_json = tmp_path / "scan.json"
+    out_of(capsys, "scan", *root, "-f", "json", "-o", str(scan_json))
+    texts = {
+        "scan": out_of(capsys, "scan", *root, "-f", "csv"),
+        "envs": out_of(capsys, "envs", *root, "-f", "csv"),
+        "report": out_of(capsys, "report", *root, "-f", "csv"),
+        "report by user": out_of(capsys, "report", *root, "--by", "user", "-f", "csv"),
+        "list": out_of(capsys, "list", "--root", str(tree.root), "-u", FORMULA, "-f", "csv"),
+        "merge": out_of(capsys, "merge", str(scan_json), "-f", "csv"),
+    }
+    for what, text in texts.items():
+        cells = [c for row in csv.reader(io.StringIO(text)) for c in row]
+        assert not [c for c in cells if c.startswith(TRIGGERS)], what
+        assert any(c.startswith("'=") for c in cells), what  # the name is there, defused
+    assert "'-2+3" in texts["list"]
+
+
+@pytest.mark.root
+@ROOT_ONLY
+def test_prometheus_labels_carry_no_control_character(tmp_path, capsys):
+    """EVIL's ESC and BEL reach the labels escaped, and the reference parser reads every series."""
+    tree = hostile_machine(tmp_path)
+    root = ["--root", str(tree.root), "--no-activity", "-f", "prometheus"]
+    for argv in (["scan", *root], ["envs", *root], ["report", *root, "--by", "user"],
+                 ["list", *root[:2], "-u", EVIL, "-f", "prometheus"]):  # fmt: skip
+        text = out_of(capsys, *argv)
+        assert not [c for c in text if (c < " " and c != "\n") or c == "\x7f"], argv
+        labels = [v for f in text_string_to_metric_families(text) for s in f.samples
+                  for v in s.labels.values()]  # fmt: skip
+        assert "ev\\x1b]0;pwn\\x07il" in labels, argv
+
+
+@pytest.mark.root
+@ROOT_ONLY
+def test_account_names_reach_every_table_escaped(tmp_path, capsys):
+    """EVIL's name, from the --root tree's passwd, in every table and line fleetcache prints for
+    people: scan, envs, report, list, info, dir, merge and the clean plan."""
+    tree = hostile_machine(tmp_path)
+    root = ["--root", str(tree.root)]
+    scan_json = tmp_path / "scan.json"
+    out_of(capsys, "scan", *root, "--no-activity", "-f", "json", "-o", str(scan_json))
+    clean = ["clean", *root, "-u", EVIL, "--dry-run", "--audit-log", str(tmp_path / "audit.log"),
+             "--lock-dir", str(tmp_path / "locks")]  # fmt: skip
+    for argv in (["scan", *root], ["scan", *root, "--wide"], ["envs", *root],
+                 ["envs", *root, "-f", "markdown"], ["report", *root, "--by", "user"],
+                 ["report", *root, "--by", "user", "-f", "markdown"], ["list", *root, "-u", EVIL],
+                 ["info", *root, "-u", EVIL, "-u", FORMULA], ["dir", *root, "-u", EVIL, "-u", "root"],
+                 ["merge", str(scan_json)], ["merge", str(scan_json), "-f", "markdown"],
+                 clean, [*clean, "--wide"]):  # fmt: skip
+        main(argv)
+        out, err = capsys.readouterr()
+        allowed = "\n\t" if argv[0] == "dir" else "\n"  # dir: NAME<tab>PATH for several accounts
+        assert not [c for c in out + err if c < " " and c not in allowed], argv
+        if argv[0] != "list":  # list's rows name no account (narrow columns wrap the name)
+            assert "\\x1b" in out and "\\x07" in out, argv
+
+
+@given(st.text(), st.integers(min_value=3, max_value=400))
+def test_a_clipped_cell_is_printable_and_within_its_limit(value: str, limit: int) -> None:
+    shown = escape.clip(value, limit)
+    full = escape.display(value)
+    assert shown.isprintable() and len(shown) <= limit
+    if len(full) <= limit:
+        assert shown == full
+    else:  # both ends kept around the mark
+        half = (limit - 1) // 2
+        assert shown[half] == "…" and full.startswith(shown[:half])
+        assert full.endswith(shown[half + 1 :]) and len(shown) == limit

@@ -359,3 +359,43 @@ def test_names_from_hostile_headers_reach_the_terminal_escaped(tree, capsys):
         assert "\x1b" not in out and "\x07" not in out and "\\x1b]0;pwn\\x07evil" in out
     assert main(["list", "--root", str(tree.root), "-u", "alice"]) == 0
     assert "\x1b" not in capsys.readouterr().out
+
+
+NAME_LIMIT = 1000  # README, JSON: "names longer than 1,000 characters are cut"
+
+
+def fleetcache(*argv: str) -> str:
+    """Run fleetcache as a command; its stdout. A run that never ends fails at the timeout."""
+    done = subprocess.run([sys.executable, "-m", "fleetcache", *argv], capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_huge_names_from_a_cache_render_in_bounded_tables(tree):
+    """alice's cache holds a JSON index page naming a 5,000,000-character project and a download
+    whose headers name a 320,000-character one. The ``report`` and ``list`` tables finish, each
+    cell cut in its middle; JSON keeps each name up to the stated cap."""
+    tree.user("alice", ALICE)
+    cache = tree.host(ALICE_CACHE)
+    page = {"Content-Type": "application/vnd.pypi.simple.v1+json"}
+    page_meta = b"cc=4," + msgpack.packb({"response": {"headers": page}, "vary": {}})
+    huge = "h" * 2_500_000 + "x" * 2_500_000
+    hostile_entry(cache, "e" * 56, page_meta, json.dumps({"name": huge, "files": []}).encode())
+    headers = {"x-pypi-file-project": "w" * 160_000 + "z" * 160_000,
+               "x-pypi-file-version": "1." + "9" * 320_000,
+               "x-pypi-file-package-type": "bdist_wheel"}  # fmt: skip
+    meta = b"cc=4," + msgpack.packb({"response": {"headers": headers}, "vary": {}})
+    hostile_entry(cache, "f" * 56, meta, b"x" * 100)
+    chown_tree(tree.host("/home/alice"), ALICE)
+    root = ("--root", str(tree.root))
+    for argv in (("report", *root, "--no-activity"), ("list", *root, "-u", "alice")):
+        narrow = fleetcache(*argv)
+        assert "…" in narrow and len(narrow) < 100_000, argv
+        for wide in (fleetcache(*argv, "--wide"), fleetcache(*argv, "-f", "markdown")):
+            assert "hhhhhhhhhh…" in wide and len(wide) < 20_000, argv
+            assert max(map(len, wide.splitlines())) < 2_000, argv
+    names = {r["kind"]: (r["project"], r["version"])
+             for r in json.loads(fleetcache("list", *root, "-u", "alice", "-f", "json"))}  # fmt: skip
+    assert names["index page"] == ("h" * NAME_LIMIT + "…", None)
+    assert names["wheel"] == ("w" * NAME_LIMIT + "…", "1." + "9" * (NAME_LIMIT - 2) + "…")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TextIO
 
 from fleetcache import escape
 from fleetcache.formats.base import RenderOptions
@@ -19,13 +20,33 @@ COLUMNS = ["path", "owner", "owner_uid", "users", "sources", "busy", "busy_reaso
 ]
 
 
+# what makes a spreadsheet read a cell as a formula (OWASP "CSV injection")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defused(cell: str) -> str:
+    """A cell a spreadsheet shows as text: one that could start a formula gets a leading ``'``."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+class _Writer:
+    """The csv writer of every CSV output: every cell defused."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._writer = csv.writer(out, lineterminator="\n")
+
+    def writerow(self, cells: Iterable[str]) -> None:
+        self._writer.writerow([defused(c) for c in cells])
+
+
 class CsvFormat:
-    """RFC 4180 CSV; every name escaped so no control character reaches a terminal."""
+    """RFC 4180 CSV; every name escaped so no control character reaches a terminal, and no cell
+    starts a formula."""
 
     def scan(self, result: ScanResult, options: RenderOptions) -> str:
         """One row per cache."""
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = _Writer(out)
         writer.writerow(COLUMNS)
         getters = {f.name: f.get for f in CACHE_FIELDS}
         for cache in result.caches:
@@ -50,7 +71,7 @@ class CsvFormat:
     def envs(self, result: ScanResult, options: RenderOptions) -> str:
         """One row per environment; list fields joined with ';'."""
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = _Writer(out)
         writer.writerow([f.name for f in ENV_FIELDS])
         for env in result.environments:
             row = []
@@ -63,7 +84,7 @@ class CsvFormat:
     def report(self, report: Report, skipped: list[Skipped], options: RenderOptions) -> str:
         """One row per report row; lists joined with ';'."""
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = _Writer(out)
         columns = list(report.rows[0]) if report.rows else ["entries", "bytes"]
         writer.writerow(columns)
         for row in report.rows:
@@ -79,7 +100,7 @@ class CsvFormat:
     def entries(self, found: list[tuple[str, CacheEntry]], options: RenderOptions) -> str:
         """One row per entry, the fields of ``list --format json``."""
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = _Writer(out)
         names = [name for name, _ in ENTRY_FIELDS]
         writer.writerow(names)
         for user, entry in found:
@@ -90,7 +111,7 @@ class CsvFormat:
     def merged(self, doc: dict[str, Any], options: RenderOptions) -> str:
         """One row per cache (or report row) of every host, ``host`` first."""
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
+        writer = _Writer(out)
         records = doc["rows"] if "by" in doc else doc["caches"]
         columns = ["host", *COLUMNS] if "caches" in doc else _keys(records)
         writer.writerow(columns)

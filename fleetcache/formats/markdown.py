@@ -13,8 +13,12 @@ class MarkdownFormat(TableFormat):
     tablefmt = "github"
     always_wide = True  # a document is not a terminal: every column
 
+    @staticmethod
+    def markup(text: str) -> str:
+        """A cell's text with its ``|`` escaped."""
+        return text.replace("|", "\\|")
+
     def _table(
         self, rows: list[list[Any]], headers: list[str], widths: Optional[list[Any]] = None
     ) -> str:
-        cells = [[c.replace("|", "\\|") if isinstance(c, str) else c for c in r] for r in rows]
-        return super()._table(cells, headers) + "\n"  # a blank line ends the table
+        return super()._table(rows, headers) + "\n"  # a blank line ends the table

@@ -22,7 +22,9 @@ LABELS = {"cache": "path", "environment": "prefix"}
 
 
 def _label(value: str) -> str:
-    return escape.text(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """A label value: control characters shown as escapes (as in a table, so none reaches a
+    dashboard or a terminal), then the exposition format's own escapes."""
+    return escape.display(value).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _number(value: Optional[float]) -> str:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from tabulate import tabulate
-
 from fleetcache import escape
 from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import iso, totals
+from fleetcache.formats.grid import cell, grid, plain
 from fleetcache.model import CacheEntry, CacheResult, Environment, ScanResult, Skipped
 from fleetcache.report.views import KEY_FIELDS, Report
 
@@ -101,21 +100,17 @@ def used_by(cache: CacheResult) -> str:
 
 
 class TableFormat:
-    """A plain table for people; paths escaped. ``tablefmt`` is tabulate's (markdown: github)."""
+    """A plain table for people; every cell escaped and cut (:mod:`fleetcache.formats.grid`).
+    ``tablefmt`` is tabulate's (markdown: github)."""
 
     tablefmt = "simple"
     always_wide = False
+    markup = staticmethod(plain)
 
     def _table(
         self, rows: list[list[Any]], headers: list[str], widths: Optional[list[Any]] = None
     ) -> str:
-        return tabulate(
-            rows,
-            headers=headers,
-            tablefmt=self.tablefmt,
-            disable_numparse=True,
-            maxcolwidths=widths,
-        )
+        return grid(rows, headers, self.tablefmt, widths, self.markup)
 
     def _view(
         self,
@@ -398,11 +393,10 @@ def clean_plan(result: CleanResult, options: RenderOptions) -> str:
     )
     lines = [
         title,
-        tabulate(
+        grid(
             rows,
             ["CACHE", "USER", "FILES", "SIZE", "STATE"],
-            disable_numparse=True,
-            maxcolwidths=[None if options.wide else 40, 10, None, None, None],
+            widths=[None if options.wide else 40, 10, None, None, None],
         ),
     ]
     why = [
@@ -485,7 +479,7 @@ def clean_done(result: CleanResult, options: RenderOptions) -> str:
     )
     headers = ["CACHE", "USER", "STATE", "BEFORE", "FREED", "AFTER", "DELETED", "FAILED"]
     widths = None if options.wide else [28, 8, 9, None, None, None, None, None]
-    lines = [tabulate(rows, headers, disable_numparse=True, maxcolwidths=widths)]
+    lines = [grid(rows, headers, widths=widths)]
     for c in result.caches:
         for path, reason in c.failed:
             lines.append(
@@ -520,7 +514,7 @@ def _insights(report: Report, size: Callable[[int], str]) -> list[str]:
     lines = []
     dup = found["duplicated"]
     if dup["bytes"]:
-        top = escape.display(", ".join(f"{t['package']} {size(t['bytes'])}" for t in dup["top"]))
+        top = _top(dup["top"], size)
         lines.append(
             f"Held by several accounts: {size(dup['bytes'])} in "
             f"{plural(dup['entries'], 'extra copy', 'extra copies')} "
@@ -528,7 +522,7 @@ def _insights(report: Report, size: Callable[[int], str]) -> list[str]:
         )
     old = found["superseded"]
     if old["bytes"]:
-        top = escape.display(", ".join(f"{t['package']} {size(t['bytes'])}" for t in old["top"]))
+        top = _top(old["top"], size)
         lines.append(
             f"Superseded versions: {size(old['bytes'])} in {plural(old['entries'], 'entry')} "
             f"(a newer version is cached beside them): {top}"
@@ -548,6 +542,11 @@ def _insights(report: Report, size: Callable[[int], str]) -> list[str]:
     if ages:
         lines.append(f"Ages (downloaded or built): {ages}")
     return lines
+
+
+def _top(top: list[dict[str, Any]], size: Callable[[int], str]) -> str:
+    """``alpha 1.2 MB, beta 800 kB``: each name escaped and cut as in a table."""
+    return ", ".join(f"{cell(str(t['package']))} {size(t['bytes'])}" for t in top)
 
 
 def plural(count: int, one: str, many: Optional[str] = None) -> str:

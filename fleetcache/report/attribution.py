@@ -16,7 +16,7 @@ import re
 import struct
 import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import msgpack
@@ -32,6 +32,10 @@ HEAD = 64 << 10  # the first bytes of a body: enough for every signature and a t
 PAGE_LIMIT = 16 << 20  # an index page is read whole (its links are needed), up to this
 CD_LIMIT = 32 << 20  # a zip's central directory is read whole, up to this
 MAX_NAMES = 200_000  # names looked at in one zip
+# a project name, version or file name is kept up to this many characters (then "…"): real ones are
+# far shorter, and a hostile one of megabytes would be carried into every row and report
+NAME_LIMIT = 1000
+LINK_LIMIT = 8192  # a JSON page's file URL longer than this is passed over, as an HTML tag would be
 PAGE_TYPES = ("text/html", "application/vnd.pypi.simple")
 # what hostile bytes can raise while being parsed: each stops naming that entry, never the run
 PARSE_ERRORS = (ValueError, TypeError, LookupError, RecursionError, EOFError, OSError,
@@ -92,6 +96,24 @@ def headers_of(meta: Optional[Mapping[str, object]]) -> dict[str, str]:
 
 def attribute(headers: Mapping[str, str], body: Optional[Body]) -> Attribution:
     """The entry's project, version and kind: from its headers, else its body."""
+    return _bounded(_attribute(headers, body))
+
+
+def _bounded(got: Attribution) -> Attribution:
+    """The attribution with each name cut to NAME_LIMIT characters."""
+    names = (got.project, got.version, got.filename)
+    if all(n is None or len(n) <= NAME_LIMIT for n in names):
+        return got
+    project, version, filename = (None if n is None else _cut(n) for n in names)
+    return replace(got, project=project, version=version, filename=filename)
+
+
+def _cut(value: str, limit: int = NAME_LIMIT) -> str:
+    """``value``, or its first ``limit`` characters and "…" when it is longer."""
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
+def _attribute(headers: Mapping[str, str], body: Optional[Body]) -> Attribution:
     project = headers.get("x-pypi-file-project")
     if project:
         kind = {"bdist_wheel": "wheel", "sdist": "sdist"}.get(
@@ -234,7 +256,9 @@ def _page(data: bytes, how: str) -> Attribution:
         if not isinstance(files, list):
             files = []
         links = tuple(
-            f["url"] for f in files if isinstance(f, dict) and isinstance(f.get("url"), str)
+            f["url"]
+            for f in files
+            if isinstance(f, dict) and isinstance(f.get("url"), str) and len(f["url"]) <= LINK_LIMIT
         )
         return Attribution(
             "index page", canonicalize_name(doc["name"]), None, how + "JSON name", links=links
@@ -283,6 +307,10 @@ def _core_metadata(head: bytes) -> Attribution:
 
 def from_filename(filename: str, kind: Optional[str] = None) -> Attribution:
     """A wheel or sdist file name's project and version (PEP 427, PEP 625 and older sdists)."""
+    return _bounded(_from_filename(filename, kind))
+
+
+def _from_filename(filename: str, kind: Optional[str]) -> Attribution:
     try:
         if filename.endswith(".whl"):
             name, version, _, _ = parse_wheel_filename(filename)

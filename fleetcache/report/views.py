@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from fleetcache.model import CacheEntry, ScanResult
 
@@ -37,7 +37,7 @@ def _sort_versions(versions: Iterable[str]) -> list[str]:
     def key(v: str) -> tuple[int, Any]:
         try:
             return (1, Version(v))
-        except InvalidVersion:
+        except ValueError:  # InvalidVersion, or a number past int()'s digit limit
             return (0, v)
 
     return sorted(set(versions), key=key, reverse=True)
@@ -176,7 +176,7 @@ def _superseded(entries: Sequence[CacheEntry]) -> Row:
             continue
         try:
             v = Version(e.version)
-        except InvalidVersion:
+        except ValueError:  # as above
             continue
         parsed.append((e, v))
         key = (e.cache, e.project)
