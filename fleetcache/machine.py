@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Callable, Optional
 
 from fleetcache.activity.processes import ProcessTable, snapshot
+from fleetcache.model import Account
 
 
 def _mount_types() -> dict[int, str]:
@@ -47,6 +48,50 @@ class MountTable:
         return self._types.get(device)
 
 
+class GroupTable:
+    """Accounts' groups: this host's name service, or a tree's ``etc/group`` (read once)."""
+
+    def __init__(self) -> None:
+        self._host: dict[tuple[str, int], tuple[int, ...]] = {}
+        self._tree: Optional[dict[str, tuple[int, ...]]] = None
+
+    def host(self, name: str, gid: int) -> tuple[int, ...]:
+        """The groups this host's name service gives the account (its own gid first)."""
+        key = (name, gid)
+        if key not in self._host:
+            try:
+                found = tuple(os.getgrouplist(name, gid))
+            except (OSError, AttributeError):  # not in the name service; Windows
+                found = (gid,)
+            self._host[key] = found
+        return self._host[key]
+
+    def tree(self, root: str, name: str, gid: int) -> tuple[int, ...]:
+        """The groups ``<root>/etc/group`` gives the account (its own gid first)."""
+        if self._tree is None:
+            self._tree = _group_file(root)
+        return tuple(dict.fromkeys((gid, *self._tree.get(name, ()))))
+
+
+def _group_file(root: str) -> dict[str, tuple[int, ...]]:
+    """Account name -> the gids of the groups ``<root>/etc/group`` lists it in; links resolved
+    inside the tree, never on this host."""
+    from fleetcache import safefs
+    from fleetcache.discovery.accounts import parse_group
+
+    try:
+        anchor = safefs.open_anchor(root)
+    except OSError:
+        return {}
+    try:
+        got = safefs.read_small_file(anchor, "/etc/group", trusted_links=(0,), limit=64 << 20)
+    except (OSError, safefs.UnsafePath):
+        return {}
+    finally:
+        os.close(anchor)
+    return {} if got is None else parse_group(got[0].decode("utf-8", "surrogateescape"))
+
+
 @dataclass(frozen=True)
 class Machine:
     """A machine to examine: its root on this host, its platform, and who is looking.
@@ -65,6 +110,8 @@ class Machine:
     fstype: Callable[[int], Optional[str]] = field(default_factory=MountTable)
     # this host's process table, read in one pass (the activity check's edge)
     processes: ProcessTable = snapshot
+    # accounts' supplementary groups (the account database's edge)
+    groups: GroupTable = field(default_factory=GroupTable)
 
     @classmethod
     def local(cls, root: str = "/") -> Machine:
@@ -95,6 +142,12 @@ class Machine:
         else:
             rel = machine_path.lstrip("/")
         return os.path.join(self.root, rel) if rel else self.root
+
+    def groups_of(self, account: Account) -> tuple[int, ...]:
+        """The groups a process of the account has: its own gid and its supplementary groups."""
+        if self.is_host:
+            return self.groups.host(account.name, account.gid)
+        return self.groups.tree(self.root, account.name, account.gid)
 
     def env_for(self, uid: int) -> Mapping[str, str]:
         """The environment pip would see for this account: ours for ourselves, else none."""

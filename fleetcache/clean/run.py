@@ -16,6 +16,7 @@ from fleetcache.clean import deleter, guard
 from fleetcache.clean.plan import CachePlan, plan_cache
 from fleetcache.clean.policy import Policy
 from fleetcache.discovery import caches as caches_mod
+from fleetcache.dropped import Identity
 from fleetcache.machine import Machine
 from fleetcache.model import (
     Account,
@@ -322,17 +323,11 @@ class Cleaner:
                 return False
             time.sleep(min(WAIT_STEP, left))
 
-    def _identity(self, uid: int, gid_of_cache: int) -> deleter.Identity:
+    def _identity(self, uid: int, gid_of_cache: int) -> Identity:
         account = self.accounts.get(uid)
         if account is None:
-            return deleter.Identity(uid, gid_of_cache)
-        groups: tuple[int, ...] = ()
-        if self.machine.is_host and hasattr(os, "getgrouplist"):
-            try:
-                groups = tuple(os.getgrouplist(account.name, account.gid))
-            except OSError:
-                groups = ()
-        return deleter.Identity(uid, account.gid, groups)
+            return Identity(uid, gid_of_cache)
+        return Identity(uid, account.gid, self.machine.groups_of(account))
 
     def _record(
         self,

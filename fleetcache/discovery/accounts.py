@@ -33,6 +33,19 @@ def parse_passwd(text: str, uid_min: int, uid_max: int) -> list[Account]:
     return accounts
 
 
+def parse_group(text: str) -> dict[str, tuple[int, ...]]:
+    """Account name -> the gids of the group(5) lines that list it as a member."""
+    groups: dict[str, list[int]] = {}
+    for line in text.splitlines():
+        parts = line.split(":")
+        if len(parts) < 4 or line.startswith(("#", "+", "-")) or not parts[2].isdigit():
+            continue
+        for member in parts[3].split(","):
+            if member.strip():
+                groups.setdefault(member.strip(), []).append(int(parts[2]))
+    return {name: tuple(gids) for name, gids in groups.items()}
+
+
 def parse_login_defs(text: str) -> dict[str, str]:
     """The ``KEY value`` settings of login.defs(5)."""
     settings = {}
