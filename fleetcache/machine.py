@@ -48,10 +48,18 @@ class MountTable:
         return self._types.get(device)
 
 
+def _grouplist(name: str, gid: int) -> tuple[int, ...]:
+    try:
+        return tuple(os.getgrouplist(name, gid))
+    except (OSError, AttributeError):  # not in the name service; Windows
+        return (gid,)
+
+
 class GroupTable:
     """Accounts' groups: this host's name service, or a tree's ``etc/group`` (read once)."""
 
-    def __init__(self) -> None:
+    def __init__(self, lookup: Callable[[str, int], tuple[int, ...]] = _grouplist) -> None:
+        self._lookup = lookup
         self._host: dict[tuple[str, int], tuple[int, ...]] = {}
         self._tree: Optional[dict[str, tuple[int, ...]]] = None
 
@@ -59,11 +67,7 @@ class GroupTable:
         """The groups this host's name service gives the account (its own gid first)."""
         key = (name, gid)
         if key not in self._host:
-            try:
-                found = tuple(os.getgrouplist(name, gid))
-            except (OSError, AttributeError):  # not in the name service; Windows
-                found = (gid,)
-            self._host[key] = found
+            self._host[key] = self._lookup(name, gid)
         return self._host[key]
 
     def tree(self, root: str, name: str, gid: int) -> tuple[int, ...]:

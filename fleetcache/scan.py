@@ -54,7 +54,6 @@ class Selection:
     envs: bool = True  # also find environments (and the caches only their site configs name)
     env_search: envs_mod.EnvSearch = field(default_factory=envs_mod.EnvSearch)
     sizes: bool = True  # measure each environment's size on disk
-    probe_cache: Optional[str] = None  # private directory for interpreter probe results
     kinds: tuple[str, ...] = ()  # only environments of these kinds (empty: all)
     activity: bool = True  # read the process table: busy caches, active environments, settings
     progress: Progress = silent  # how the long steps show their progress (the CLI: tqdm on a TTY)
@@ -149,7 +148,7 @@ def discover(machine: Machine, selection: Selection) -> Found:
                 found.extend(envs_mod.running_prefixes(machine, anchor, found, running))
             found = envs_mod.check_bases(anchor, found)
             if selection.env_search.probe:
-                prober = Prober(machine, every, selection.probe_cache)
+                prober = Prober(machine, every)
                 found = [prober.complete(env) for env in found]
             found, site = envs_mod.attach_caches(found, finder, every, chosen, resolved)
         names = accounts_mod.owner_names(every)
