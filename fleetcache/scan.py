@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from fleetcache import safefs
+from fleetcache import readas, safefs
 from fleetcache.activity import check as activity_mod
 from fleetcache.activity import harvest
 from fleetcache.activity.processes import Snapshot
@@ -22,7 +22,6 @@ from fleetcache.model import (
     Account,
     AccountCaches,
     Activity,
-    CacheFigures,
     CacheLocation,
     CacheResult,
     CacheSource,
@@ -100,8 +99,8 @@ def resolve(machine: Machine, selection: Selection) -> tuple[list[Account], list
     every, chosen = select_accounts(machine, selection)
     anchor = _anchor(machine)
     try:
-        finder = caches_mod.Finder(machine, anchor, every)
-        return every, [finder.resolve(account) for account in chosen]
+        with caches_mod.Finder(machine, anchor, every) as finder:
+            return every, [finder.resolve(account) for account in chosen]
     finally:
         os.close(anchor)
 
@@ -130,8 +129,8 @@ def discover(machine: Machine, selection: Selection) -> Found:
     uids = {a.uid for a in chosen}
     settings = harvest.settings(snap, view, uids) if snap is not None else {}
     anchor = _anchor(machine)
+    finder = caches_mod.Finder(machine, anchor, every)
     try:
-        finder = caches_mod.Finder(machine, anchor, every)
         resolved = [
             finder.with_settings(finder.resolve(account), settings.get(account.uid, ()))
             for account in chosen
@@ -165,6 +164,7 @@ def discover(machine: Machine, selection: Selection) -> Found:
         result = _activity(machine, snap, found, every, [*resolved, *site], finder, anchor)
         pip_caches = _pip_caches(machine, finder, result.pip_caches)
     finally:
+        finder.close()
         os.close(anchor)
     return _sized_found(
         machine,
@@ -209,11 +209,11 @@ def busy_now(machine: Machine, found: Found) -> Mapping[str, Sequence[ProcessUse
     snap = machine.processes()
     anchor = _anchor(machine)
     try:
-        finder = caches_mod.Finder(machine, anchor, found.every)
-        resolved = [*found.resolved, *found.site_caches]
-        return _activity(
-            machine, snap, found.environments, found.every, resolved, finder, anchor
-        ).busy
+        with caches_mod.Finder(machine, anchor, found.every) as finder:
+            resolved = [*found.resolved, *found.site_caches]
+            return _activity(
+                machine, snap, found.environments, found.every, resolved, finder, anchor
+            ).busy
     finally:
         os.close(anchor)
 
@@ -291,38 +291,52 @@ def measure(
     """Walk each location once (in parallel) and name the owners."""
     tasks = [WalkTask(machine.root, loc.path, loc.trusted_owners) for loc in locations]
     names = accounts_mod.owner_names(every)
-    results = []
+    outcomes = []
     tick = progress("walking caches", len(tasks), "cache")
-    for loc, outcome in zip(locations, walk_all(tasks, jobs)):
+    for outcome in walk_all(tasks, jobs):
         tick()
-        figures = _with_selfcheck_state(machine, outcome.figures)
-        owner = None if outcome.owner_uid is None else names.get(outcome.owner_uid)
-        results.append(
-            CacheResult(
-                loc,
-                outcome.exists,
-                outcome.owner_uid,
-                owner if owner is not None or outcome.owner_uid is None else str(outcome.owner_uid),
-                figures,
-                outcome.skipped,
+        outcomes.append(outcome)
+    results = []
+    # only once the walkers are done: the selfcheck prefixes are looked at by forked children
+    with readas.Readers.of(machine, every) as readers:
+        for loc, outcome in zip(locations, outcomes):
+            uid = outcome.owner_uid
+            selfcheck = _checked(machine, readers, uid, outcome.figures.selfcheck)
+            owner = None if uid is None else names.get(uid, str(uid))
+            results.append(
+                CacheResult(
+                    loc,
+                    outcome.exists,
+                    uid,
+                    owner,
+                    replace(outcome.figures, selfcheck=selfcheck),
+                    outcome.skipped,
+                )
             )
-        )
     return results
 
 
-def _with_selfcheck_state(machine: Machine, figures: CacheFigures) -> CacheFigures:
-    """Mark each selfcheck key whose interpreter prefix no longer exists."""
-    if not figures.selfcheck:
-        return figures
-    return replace(figures, selfcheck=_checked(machine, figures.selfcheck))
-
-
-def _checked(machine: Machine, keys: Sequence[SelfcheckKey]) -> tuple[SelfcheckKey, ...]:
-    """The keys, each marked with whether its prefix still exists."""
+def _checked(
+    machine: Machine,
+    readers: readas.Readers,
+    owner: Optional[int],
+    keys: Sequence[SelfcheckKey],
+) -> tuple[SelfcheckKey, ...]:
+    """The keys, each marked with whether its interpreter prefix is still there, as the cache's
+    owner sees it (None: it cannot tell)."""
+    if owner is None:
+        return tuple(keys)
     return tuple(
-        SelfcheckKey(k.prefix, k.last_check, os.path.lexists(machine.host_path(k.prefix)))
+        SelfcheckKey(k.prefix, k.last_check, readers.exists(owner, _in_tree(machine, k.prefix)))
         for k in keys
     )
+
+
+def _in_tree(machine: Machine, path: str) -> str:
+    """A machine path as it lies below the machine's root (a Windows drive is a directory)."""
+    if machine.platform != "win32":
+        return path
+    return "/" + os.path.relpath(machine.host_path(path), machine.root).replace(os.sep, "/")
 
 
 def environments(
@@ -334,12 +348,12 @@ def environments(
     skipped: list[Skipped] = [p for r in found.resolved for p in r.problems]
     skipped.extend(found.skipped)
     anchor = _anchor(machine)
+    named = {}
     try:
-        paths = caches_mod.locations([*found.resolved, *found.site_caches])
-        named = {
-            loc.path: _checked(machine, selfcheck_keys(anchor, loc.path, loc.trusted_owners))
-            for loc in paths
-        }
+        with readas.Readers.of(machine, found.every, anchor) as readers:
+            for loc in caches_mod.locations([*found.resolved, *found.site_caches]):
+                owner, keys = selfcheck_keys(anchor, loc.path, loc.trusted_owners)
+                named[loc.path] = _checked(machine, readers, owner, keys)
     finally:
         os.close(anchor)
     envs = _with_evidence(found.environments, named, found.activity is not None)

@@ -29,11 +29,13 @@ def cache_paths(tree: Tree, name: str) -> tuple[str, ...]:
 def test_a_link_to_a_file_in_a_home_the_account_cannot_enter_is_not_read(tree: Tree):
     tree.user("mallory", MALLORY)
     victim = tree.user("victim", VICTIM)
-    tree.write("/home/victim/pip.conf", "[global]\ncache-dir = /home/victim/secret\n", VICTIM)
+    conf = "/home/victim/.config/pip/pip.conf"
+    tree.write(conf, "[global]\ncache-dir = /home/victim/secret\n", VICTIM)
+    chown_tree(victim, VICTIM)
     victim.chmod(0o700)  # the file itself is 0644: only the home keeps mallory out
     link = tree.host("/home/mallory/.config/pip/pip.conf")
     link.parent.mkdir(parents=True)
-    link.symlink_to("/home/victim/pip.conf")
+    link.symlink_to(conf)
     chown_tree(tree.host("/home/mallory"), MALLORY)
     assert cache_paths(tree, "mallory") == ("/home/mallory/.cache/pip",)
     assert cache_paths(tree, "victim") == ("/home/victim/secret",)  # victim's own pip reads it

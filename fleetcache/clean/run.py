@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
-from fleetcache import escape, safefs
+from fleetcache import escape, readas, safefs
 from fleetcache import scan as scan_mod
 from fleetcache.clean import deleter, guard
 from fleetcache.clean.plan import CachePlan, plan_cache
@@ -132,7 +132,11 @@ class Cleaner:
         self.found = found
         self.accounts = {a.uid: a for a in found.every}
         locations = self._locations(found)
-        cleans = [self._plan_one(loc, found.busy.get(loc.path, ())) for loc in locations]
+        # whether a selfcheck key's prefix is gone is asked as the cache's owner (--junk)
+        with readas.Readers.of(self.machine, found.every) as readers:
+            cleans = [
+                self._plan_one(loc, found.busy.get(loc.path, ()), readers) for loc in locations
+            ]
         return CleanResult(
             run_id=uuid.uuid4().hex,
             host=self.machine.hostname,
@@ -157,7 +161,9 @@ class Cleaner:
         locations = caches_mod.locations([*found.resolved, *found.site_caches])
         return caches_mod.merge_found(locations, found.pip_caches)
 
-    def _plan_one(self, loc: CacheLocation, busy: Sequence[ProcessUse]) -> CacheClean:
+    def _plan_one(
+        self, loc: CacheLocation, busy: Sequence[ProcessUse], readers: readas.Readers
+    ) -> CacheClean:
         item = CacheClean(loc.path, sources=loc.sources, busy_reasons=tuple(busy))
         anchor = safefs.open_anchor(self.machine.root)
         try:
@@ -188,7 +194,7 @@ class Cleaner:
                     self.request.policy,
                     self.machine.clock(),
                     mounts=mounts,
-                    prefix_exists=lambda p: guard.prefix_exists(anchor, p, uid),
+                    prefix_exists=lambda p: readers.exists(uid, p) is not False,
                     projects=self._projects(loc) if self.request.policy.packages else None,
                 )
             finally:
