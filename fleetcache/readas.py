@@ -133,7 +133,7 @@ class Readers:
                 self.known[key] = answer(self.anchor, (op, path))  # as ourselves
             else:
                 if uid not in self.children:
-                    self.children[uid] = _Child(self.anchor, self.who(uid))
+                    self.children[uid] = _Child.start(self.anchor, self.who(uid))
                 got = self.children[uid].ask(op, path)
                 broken = self.children[uid].broken
                 why = f"not read as uid {uid}: {broken}"
@@ -157,27 +157,34 @@ class Readers:
 
 
 class _Child:
-    """One child dropped to one account, answering one request at a time."""
+    """One child dropped to one account, answering one request at a time: root's side of it."""
 
-    def __init__(self, anchor: int, who: Identity) -> None:
-        self.broken: Optional[str] = None
+    def __init__(self, pid: int, requests: int, answers: int, broken: Optional[str] = None):
+        self.pid = pid
+        self.requests = requests  # we write requests here
+        self.answers = answers  # and read its answers here
+        self.broken = broken  # why it answers no more
         self.buffer = b""
-        requests, self.requests = os.pipe()
+        if broken is None:  # it says it is ready (it has dropped), or why it is not
+            first = self._receive()
+            if first != ["ready"] and self.broken is None:
+                error = first[1] if _valid(first, ("error",)) else "it sent garbage"
+                self._fail(str(error)[:300])
+
+    @classmethod
+    def start(cls, anchor: int, who: Identity) -> _Child:
+        """Fork a child that drops to ``who`` and answers questions about paths below ``anchor``."""
+        theirs, ours = os.pipe()
         try:
-            self.pid, self.answers = dropped.start(
-                who, lambda out: _serve(anchor, requests, out), (anchor, requests), "not read"
+            pid, answers = dropped.start(
+                who, lambda out: _serve(anchor, theirs, out), (anchor, theirs), "not read"
             )
         except OSError as exc:
-            os.close(self.requests)
-            self.pid, self.answers, self.requests = 0, -1, -1
-            self.broken = f"no process to read with: {exc.strerror}"
-            return
+            os.close(ours)
+            return cls(0, -1, -1, f"no process to read with: {exc.strerror}")
         finally:
-            os.close(requests)
-        first = self._receive()
-        if first != ["ready"] and self.broken is None:
-            error = first[1] if _valid(first, ("error",)) else "it sent garbage"
-            self._fail(str(error)[:300])
+            os.close(theirs)
+        return cls(pid, ours, answers)
 
     def ask(self, op: str, path: str) -> Optional[list[str]]:
         """The child's answer, checked; None once it has failed (``broken`` says how)."""
