@@ -50,16 +50,21 @@ def identities(machine: Machine, accounts: Sequence[Account]) -> Callable[[int],
         account = by_uid.get(uid)
         if account is None:
             return Identity(uid, nobody(machine, accounts).gid)
-        return Identity(uid, account.gid, machine.groups_of(account))
+        return identity(machine, account)
 
     return who
+
+
+def identity(machine: Machine, account: Account) -> Identity:
+    """Who a process of the account is: its uid, gid and groups."""
+    return Identity(account.uid, account.gid, machine.groups_of(account))
 
 
 def nobody(machine: Machine, accounts: Sequence[Account]) -> Identity:
     """The account that owns nothing: what a root-owned environment's interpreter runs as."""
     for account in accounts:
         if account.name == "nobody" and account.uid != 0:
-            return Identity(account.uid, account.gid, machine.groups_of(account))
+            return identity(machine, account)
     return Identity(NOBODY, NOBODY)
 
 
@@ -170,20 +175,29 @@ def _child(
     os._exit(status)
 
 
-def reap(pid: int, patience: float = 5.0) -> bool:
-    """Kill a child and wait for it, at most ``patience`` seconds (one stuck in the kernel is
-    left); whether it was reaped."""
+def reap(pid: int, patience: float = 5.0, grace: float = 0.0) -> bool:
+    """Wait for a child, ``grace`` seconds for it to end by itself, then kill it and wait at most
+    ``patience`` seconds more (one stuck in the kernel is left); whether it was reaped."""
+    if _waited(pid, time.monotonic() + grace):
+        return True
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    until = time.monotonic() + patience
+    return _waited(pid, time.monotonic() + patience)
+
+
+def _waited(pid: int, until: float) -> bool:
+    pause = 0.0005
     while True:
         try:
             done, _ = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             return True
-        if done or time.monotonic() >= until:
-            return bool(done)
-        time.sleep(0.01)
+        if done:
+            return True
+        if time.monotonic() >= until:
+            return False
+        time.sleep(pause)
+        pause = min(pause * 2, 0.01)
 
 
 def close_all_but(*keep: int) -> None:

@@ -17,13 +17,12 @@ import json
 import os
 import select
 import time
-from collections.abc import Sequence
-from typing import Any, Callable, Optional
+from collections.abc import Iterable, Sequence
+from typing import Any, Optional
 
 from fleetcache import dropped, safefs
 from fleetcache.dropped import Identity
 from fleetcache.machine import Machine
-from fleetcache.model import Account
 
 LIMIT = 1 << 20  # a config file larger than this is not read
 TIMEOUT = 10.0  # seconds one answer may take (a hung network filesystem, a FUSE mount of theirs)
@@ -51,14 +50,16 @@ def read_file(anchor: int, path: str) -> Optional[bytes]:
 
 
 def lexists(anchor: int, path: str) -> Optional[bool]:
-    """Whether a path is there as a process of ours sees it (links on the way followed, the last
-    one not); None when it cannot tell."""
+    """Whether a path is there as a process of ours sees it (the last component not followed);
+    None when it cannot tell. Only root's links and ours are followed on the way: another
+    account's link could make a path look gone, and what is gone may be deleted."""
     parent, _, name = path.rstrip("/").rpartition("/")
     if not path.startswith("/") or not name:
         return None if not path.startswith("/") else True
+    ours = {0, os.geteuid()} if hasattr(os, "geteuid") else {0}
     try:
         opened = safefs.open_path(
-            anchor, parent or "/", trusted_links=safefs.ANYONE, follow_last=True, search=True
+            anchor, parent or "/", trusted_links=ours, follow_last=True, search=True
         )
     except safefs.NotFound:
         return False
@@ -93,26 +94,28 @@ def answer(anchor: int, request: Sequence[str]) -> list[str]:
 class Readers:
     """Reads machine paths as accounts would, a child per account, each asked once per path."""
 
-    def __init__(self, anchor: int, who: Callable[[int], Identity], owned: bool = False) -> None:
+    def __init__(self, anchor: int, owned: bool = False) -> None:
         self.anchor = anchor  # the machine's root; closed with the readers when ``owned``
         self.owned = owned
-        self.who = who
-        self.children: dict[int, _Child] = {}
-        self.known: dict[tuple[int, str, str], list[str]] = {}
+        self.children: dict[Identity, _Child] = {}
+        self.known: dict[tuple[Identity, str, str], list[str]] = {}
 
     @classmethod
-    def of(
-        cls, machine: Machine, accounts: Sequence[Account], anchor: Optional[int] = None
-    ) -> Readers:
-        """Readers for the machine's accounts (each with its groups), below ``anchor`` (by
-        default the machine's root, opened here)."""
-        owned = anchor is None
-        fd = safefs.open_anchor(machine.root) if anchor is None else anchor
-        return cls(fd, dropped.identities(machine, accounts), owned)
+    def of(cls, machine: Machine, anchor: Optional[int] = None) -> Readers:
+        """Readers below ``anchor`` (by default the machine's root, opened here)."""
+        if anchor is not None:
+            return cls(anchor)
+        return cls(safefs.open_anchor(machine.root), owned=True)
 
-    def read(self, uid: int, path: str) -> Optional[bytes]:
+    def prepare(self, accounts: Iterable[Identity]) -> None:
+        """Start the children of these accounts now, to start up side by side."""
+        for who in accounts:
+            if who not in self.children and not _ourselves(who):
+                self.children[who] = _Child.start(self.anchor, who)
+
+    def read(self, who: Identity, path: str) -> Optional[bytes]:
         """A file's bytes as the account reads them (see :func:`read_file`)."""
-        got = self._ask(uid, "read", path)
+        got = self._ask(who, "read", path)
         if got[0] == "none":
             return None
         if got[0] == "unreadable":
@@ -121,27 +124,27 @@ class Readers:
             raise OSError(got[1][:1000])
         return base64.b64decode(got[1])
 
-    def exists(self, uid: int, path: str) -> Optional[bool]:
+    def exists(self, who: Identity, path: str) -> Optional[bool]:
         """Whether the account sees the path there (see :func:`lexists`)."""
-        got = self._ask(uid, "exists", path)[0]
+        got = self._ask(who, "exists", path)[0]
         return None if got == "unknown" else got == "yes"
 
-    def _ask(self, uid: int, op: str, path: str) -> list[str]:
-        key = (uid, op, path)
+    def _ask(self, who: Identity, op: str, path: str) -> list[str]:
+        key = (who, op, path)
         if key not in self.known:
-            if not hasattr(os, "geteuid") or os.geteuid() != 0 or uid == 0:
-                self.known[key] = answer(self.anchor, (op, path))  # as ourselves
+            if _ourselves(who):
+                self.known[key] = answer(self.anchor, (op, path))
             else:
-                if uid not in self.children:
-                    self.children[uid] = _Child.start(self.anchor, self.who(uid))
-                got = self.children[uid].ask(op, path)
-                broken = self.children[uid].broken
-                why = f"not read as uid {uid}: {broken}"
+                self.prepare((who,))
+                got = self.children[who].ask(op, path)
+                why = f"not read as uid {who.uid}: {self.children[who].broken}"
                 self.known[key] = got or (["error", why] if op == "read" else ["unknown"])
         return self.known[key]
 
     def close(self) -> None:
-        """End every child."""
+        """End every child: all are told at once (they end when their requests end)."""
+        for child in self.children.values():
+            child.hang_up()
         for child in self.children.values():
             child.close()
         self.children.clear()
@@ -156,6 +159,12 @@ class Readers:
         self.close()
 
 
+def _ourselves(who: Identity) -> bool:
+    """Whether reading as ``who`` is reading as this process: we are it, or we are not root
+    (then we read as ourselves)."""
+    return not hasattr(os, "geteuid") or os.geteuid() != 0 or who.uid == 0
+
+
 class _Child:
     """One child dropped to one account, answering one request at a time: root's side of it."""
 
@@ -165,11 +174,15 @@ class _Child:
         self.answers = answers  # and read its answers here
         self.broken = broken  # why it answers no more
         self.buffer = b""
-        if broken is None:  # it says it is ready (it has dropped), or why it is not
-            first = self._receive()
-            if first != ["ready"] and self.broken is None:
-                error = first[1] if _valid(first, ("error",)) else "it sent garbage"
-                self._fail(str(error)[:300])
+        self.ready = False  # it said it has dropped (it is not waited for until it is asked)
+
+    def _wait_ready(self) -> None:
+        first = self._receive()
+        if first == ["ready"]:
+            self.ready = True
+        elif self.broken is None:
+            error = first[1] if _valid(first, ("error",)) else "it sent garbage"
+            self._fail(str(error)[:300])
 
     @classmethod
     def start(cls, anchor: int, who: Identity) -> _Child:
@@ -188,6 +201,8 @@ class _Child:
 
     def ask(self, op: str, path: str) -> Optional[list[str]]:
         """The child's answer, checked; None once it has failed (``broken`` says how)."""
+        if not self.ready and self.broken is None:
+            self._wait_ready()
         if self.broken is not None:
             return None
         try:
@@ -231,13 +246,17 @@ class _Child:
             dropped.reap(self.pid)
             self.pid = 0
 
-    def close(self) -> None:
+    def hang_up(self) -> None:
+        """No more requests: the child ends."""
         if self.requests >= 0:
             os.close(self.requests)
             os.close(self.answers)
             self.requests = self.answers = -1
+
+    def close(self) -> None:
+        self.hang_up()
         if self.pid:
-            dropped.reap(self.pid)
+            dropped.reap(self.pid, grace=1.0)
             self.pid = 0
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from fleetcache import readas, safefs
+from fleetcache import dropped, readas, safefs
 from fleetcache.activity import check as activity_mod
 from fleetcache.activity import harvest
 from fleetcache.activity.processes import Snapshot
@@ -35,7 +35,7 @@ from fleetcache.model import (
 from fleetcache.progress import Progress, silent
 from fleetcache.stats import envsize
 from fleetcache.stats.pool import run_all, walk_all
-from fleetcache.stats.walk import WalkTask, selfcheck_keys
+from fleetcache.stats.walk import WalkOutcome, WalkTask, selfcheck_keys
 
 
 class ScanError(Exception):
@@ -120,17 +120,21 @@ class Found:
     pip_caches: Sequence[CacheLocation] = ()
 
 
-def discover(machine: Machine, selection: Selection) -> Found:
+def discover(
+    machine: Machine, selection: Selection, readers: Optional[readas.Readers] = None
+) -> Found:
     """Accounts, the caches their pip uses, every environment and its caches (unless turned off),
-    and what runs from them (unless turned off). Running processes' settings feed discovery."""
+    and what runs from them (unless turned off). Running processes' settings feed discovery.
+    ``readers`` read as the accounts (the caller's to close; by default discovery's own)."""
     every, chosen = select_accounts(machine, selection)
     snap = machine.processes() if selection.activity else None
     view = View(machine)
     uids = {a.uid for a in chosen}
     settings = harvest.settings(snap, view, uids) if snap is not None else {}
     anchor = _anchor(machine)
-    finder = caches_mod.Finder(machine, anchor, every)
+    finder = caches_mod.Finder(machine, anchor, every, readers)
     try:
+        finder.readers.prepare(dropped.identity(machine, a) for a in chosen)
         resolved = [
             finder.with_settings(finder.resolve(account), settings.get(account.uid, ()))
             for account in chosen
@@ -287,39 +291,56 @@ def measure(
     every: Sequence[Account],
     jobs: Optional[int],
     progress: Progress = silent,
+    readers: Optional[readas.Readers] = None,
 ) -> list[CacheResult]:
-    """Walk each location once (in parallel) and name the owners."""
+    """Walk each location once (in parallel) and name the owners; whether each selfcheck key's
+    prefix is still there is asked as the cache's owner (through ``readers`` when given)."""
     tasks = [WalkTask(machine.root, loc.path, loc.trusted_owners) for loc in locations]
-    names = accounts_mod.owner_names(every)
     outcomes = []
     tick = progress("walking caches", len(tasks), "cache")
     for outcome in walk_all(tasks, jobs):
         tick()
         outcomes.append(outcome)
+    if readers is None:
+        with readas.Readers.of(machine) as own:
+            return _results(machine, locations, outcomes, every, own)
+    return _results(machine, locations, outcomes, every, readers)
+
+
+def _results(
+    machine: Machine,
+    locations: Sequence[CacheLocation],
+    outcomes: Sequence[WalkOutcome],
+    every: Sequence[Account],
+    readers: readas.Readers,
+) -> list[CacheResult]:
+    """Each walk's result, its owner named, its selfcheck keys checked as that owner."""
+    names = accounts_mod.owner_names(every)
+    who = dropped.identities(machine, every)
+    owners = {o.owner_uid: who(o.owner_uid) for o in outcomes if o.owner_uid is not None}
+    readers.prepare(owners[o.owner_uid] for o in outcomes if o.figures.selfcheck and o.owner_uid)
     results = []
-    # only once the walkers are done: the selfcheck prefixes are looked at by forked children
-    with readas.Readers.of(machine, every) as readers:
-        for loc, outcome in zip(locations, outcomes):
-            uid = outcome.owner_uid
-            selfcheck = _checked(machine, readers, uid, outcome.figures.selfcheck)
-            owner = None if uid is None else names.get(uid, str(uid))
-            results.append(
-                CacheResult(
-                    loc,
-                    outcome.exists,
-                    uid,
-                    owner,
-                    replace(outcome.figures, selfcheck=selfcheck),
-                    outcome.skipped,
-                )
+    for loc, outcome in zip(locations, outcomes):
+        uid = outcome.owner_uid
+        owner = None if uid is None else owners[uid]
+        selfcheck = _checked(machine, readers, owner, outcome.figures.selfcheck)
+        results.append(
+            CacheResult(
+                loc,
+                outcome.exists,
+                uid,
+                None if uid is None else names.get(uid, str(uid)),
+                replace(outcome.figures, selfcheck=selfcheck),
+                outcome.skipped,
             )
+        )
     return results
 
 
 def _checked(
     machine: Machine,
     readers: readas.Readers,
-    owner: Optional[int],
+    owner: Optional[dropped.Identity],
     keys: Sequence[SelfcheckKey],
 ) -> tuple[SelfcheckKey, ...]:
     """The keys, each marked with whether its interpreter prefix is still there, as the cache's
@@ -344,18 +365,17 @@ def environments(
 ) -> ScanResult:
     """Every interpreter and environment of the selected accounts, without walking the caches;
     with ``active_only``, only those in use (or possibly in use) now."""
-    found = discover(machine, selection)
+    with readas.Readers.of(machine) as readers:
+        found = discover(machine, selection, readers)
+        who = dropped.identities(machine, found.every)
+        named = {}
+        for loc in caches_mod.locations([*found.resolved, *found.site_caches]):
+            owner, keys = selfcheck_keys(readers.anchor, loc.path, loc.trusted_owners)
+            named[loc.path] = _checked(
+                machine, readers, None if owner is None else who(owner), keys
+            )
     skipped: list[Skipped] = [p for r in found.resolved for p in r.problems]
     skipped.extend(found.skipped)
-    anchor = _anchor(machine)
-    named = {}
-    try:
-        with readas.Readers.of(machine, found.every, anchor) as readers:
-            for loc in caches_mod.locations([*found.resolved, *found.site_caches]):
-                owner, keys = selfcheck_keys(anchor, loc.path, loc.trusted_owners)
-                named[loc.path] = _checked(machine, readers, owner, keys)
-    finally:
-        os.close(anchor)
     envs = _with_evidence(found.environments, named, found.activity is not None)
     if selection.kinds:
         envs = [e for e in envs if e.kind in selection.kinds]
@@ -411,7 +431,12 @@ def _with_evidence(
 
 def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
     """Find every selected account's pip caches (and any below --search paths) and measure each."""
-    found = discover(machine, selection)
+    with readas.Readers.of(machine) as readers:  # one process per account reads as it
+        return _scan(machine, selection, readers)
+
+
+def _scan(machine: Machine, selection: Selection, readers: readas.Readers) -> ScanResult:
+    found = discover(machine, selection, readers)
     every, resolved = found.every, found.resolved
     locations = caches_mod.locations([*resolved, *found.site_caches])
     locations = caches_mod.merge_found(locations, found.pip_caches)
@@ -426,7 +451,7 @@ def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
                 skipped.extend(missed)
         finally:
             os.close(anchor)
-    results = measure(machine, locations, every, selection.jobs, selection.progress)
+    results = measure(machine, locations, every, selection.jobs, selection.progress, readers)
     for result in results:
         if result.skipped:
             skipped.append(Skipped(result.location.path, result.skipped))

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from fleetcache import readas, safefs
+from fleetcache.dropped import Identity
 from fleetcache.machine import Machine
-from fleetcache.model import Account
 from fleetcache.readas import LIMIT, MAX_LINE, Readers, Unreadable, _Child
 from tests.conftest import Tree
 
@@ -107,9 +107,10 @@ def test_a_child_that_does_not_answer_is_killed(children, monkeypatch):
 
 def test_a_child_that_could_not_drop_says_why_and_is_not_asked(children):
     c = says(children, ["error", "not read: could become root again after dropping privileges"])
-    assert c.broken == "not read: could become root again after dropping privileges"
     assert c.ask("read", "/etc/pip.conf") is None
+    assert c.broken == "not read: could become root again after dropping privileges"
     c = says(children, ["data", b64(b"x")])  # before it says it is ready: nothing is taken
+    assert c.ask("read", "/etc/pip.conf") is None
     assert c.broken == "it sent garbage"
 
 
@@ -124,21 +125,21 @@ def test_one_child_per_account_reads_as_that_account(tree: Tree):
     tree.host("/home/bob/private").chmod(0o700)
     (bob / "link.conf").symlink_to("/home/bob/closed.conf")
     machine = Machine(root=str(tree.root))
-    accounts = [Account("alice", ALICE, ALICE, "/home/alice"), Account("bob", BOB, BOB, str(bob))]
-    with Readers.of(machine, accounts) as readers:
-        assert readers.read(ALICE, "/home/bob/open.conf") == b"bob's"
+    alice, bob_, root = Identity(ALICE, ALICE), Identity(BOB, BOB), Identity(0, 0)
+    with Readers.of(machine) as readers:
+        assert readers.read(alice, "/home/bob/open.conf") == b"bob's"
         with pytest.raises(Unreadable):
-            readers.read(ALICE, "/home/bob/closed.conf")
+            readers.read(alice, "/home/bob/closed.conf")
         with pytest.raises(Unreadable):
-            readers.read(ALICE, "/home/bob/link.conf")  # followed, as alice's pip would
-        assert readers.read(ALICE, "/home/bob/private/x.conf") is None  # she cannot see it
-        assert readers.exists(ALICE, "/home/bob/private/x.conf") is None  # nor tell
-        assert readers.exists(ALICE, "/home/bob/gone") is False
-        assert readers.read(BOB, "/home/bob/link.conf") == b"bob's only"
-        assert readers.exists(BOB, "/home/bob/private/x.conf") is True
-        assert readers.read(0, "/home/bob/closed.conf") == b"bob's only"  # root reads as root
-        assert sorted(readers.children) == [ALICE, BOB]  # one child each, none for root
-        uids = {uid: os.stat(f"/proc/{c.pid}").st_uid for uid, c in readers.children.items()}
+            readers.read(alice, "/home/bob/link.conf")  # followed, as alice's pip would
+        assert readers.read(alice, "/home/bob/private/x.conf") is None  # she cannot see it
+        assert readers.exists(alice, "/home/bob/private/x.conf") is None  # nor tell
+        assert readers.exists(alice, "/home/bob/gone") is False
+        assert readers.read(bob_, "/home/bob/link.conf") == b"bob's only"
+        assert readers.exists(bob_, "/home/bob/private/x.conf") is True
+        assert readers.read(root, "/home/bob/closed.conf") == b"bob's only"  # root reads as root
+        assert set(readers.children) == {alice, bob_}  # one child each, none for root
+        uids = {w.uid: os.stat(f"/proc/{c.pid}").st_uid for w, c in readers.children.items()}
         assert uids == {ALICE: ALICE, BOB: BOB}
         pids = [c.pid for c in readers.children.values()]
     assert all(not os.path.exists(f"/proc/{pid}") for pid in pids)  # ended with the readers
@@ -151,21 +152,20 @@ def test_links_resolve_inside_the_machines_root(tree: Tree):
     link = tree.host("/home/alice/pip.conf")
     link.symlink_to("/etc/pip.conf")  # absolute: the tree's /etc, never this host's
     os.lchown(link, ALICE, ALICE)
-    machine = Machine(root=str(tree.root))
-    with Readers.of(machine, [Account("alice", ALICE, ALICE, "/home/alice")]) as readers:
-        assert readers.read(ALICE, "/home/alice/pip.conf") == b"the tree's"
+    with Readers.of(Machine(root=str(tree.root))) as readers:
+        assert readers.read(Identity(ALICE, ALICE), "/home/alice/pip.conf") == b"the tree's"
         with pytest.raises(OSError, match="not a regular file"):
-            readers.read(ALICE, "/home/alice")
+            readers.read(Identity(ALICE, ALICE), "/home/alice")
 
 
 @ROOT_ONLY
 def test_an_account_whose_child_failed_has_its_files_not_read(tree: Tree):
-    machine = Machine(root=str(tree.root))
-    with Readers.of(machine, []) as readers:
-        readers.children[ALICE] = _Child(0, -1, -1, "the reading process did not answer in 10 s")
+    alice = Identity(ALICE, ALICE)
+    with Readers.of(Machine(root=str(tree.root))) as readers:
+        readers.children[alice] = _Child(0, -1, -1, "the reading process did not answer in 10 s")
         with pytest.raises(OSError, match=f"not read as uid {ALICE}: the reading process did not"):
-            readers.read(ALICE, "/etc/pip.conf")
-        assert readers.exists(ALICE, "/etc") is None
+            readers.read(alice, "/etc/pip.conf")
+        assert readers.exists(alice, "/etc") is None
 
 
 def test_read_file_and_lexists_as_ourselves(tree: Tree):
@@ -180,3 +180,15 @@ def test_read_file_and_lexists_as_ourselves(tree: Tree):
         assert readas.lexists(anchor, "/") is True
     finally:
         os.close(anchor)
+
+
+@ROOT_ONLY
+def test_only_roots_and_the_accounts_own_links_can_make_a_path_look_gone(tree: Tree):
+    link = tree.host("/srv/bobs")
+    link.parent.mkdir()
+    link.symlink_to("/nowhere")
+    os.lchown(link, BOB, BOB)
+    with Readers.of(Machine(root=str(tree.root))) as readers:
+        assert readers.exists(Identity(ALICE, ALICE), "/srv/bobs/venv") is None  # not "gone"
+        assert readers.exists(Identity(BOB, BOB), "/srv/bobs/venv") is False
+        assert readers.exists(Identity(ALICE, ALICE), "/srv/bobs") is True  # the link is there

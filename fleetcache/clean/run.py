@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
-from fleetcache import escape, readas, safefs
+from fleetcache import dropped, escape, readas, safefs
 from fleetcache import scan as scan_mod
 from fleetcache.clean import deleter, guard
 from fleetcache.clean.plan import CachePlan, plan_cache
@@ -128,14 +128,20 @@ class Cleaner:
         selection = req.selection
         if req.caches:  # any account may use a named cache: look at everyone's activity
             selection = replace(selection, users=(), all_users=True)
-        found = scan_mod.discover(self.machine, replace(selection, activity=True, sizes=False))
-        self.found = found
-        self.accounts = {a.uid: a for a in found.every}
-        locations = self._locations(found)
-        # whether a selfcheck key's prefix is gone is asked as the cache's owner (--junk)
-        with readas.Readers.of(self.machine, found.every) as readers:
+        # one process per account reads as it: config files, and (--junk) whether the prefix a
+        # selfcheck key names is gone, asked as the cache's owner
+        with readas.Readers.of(self.machine) as readers:
+            found = scan_mod.discover(
+                self.machine, replace(selection, activity=True, sizes=False), readers
+            )
+            self.found = found
+            self.accounts = {a.uid: a for a in found.every}
+            who = dropped.identities(self.machine, found.every)
             cleans = [
-                self._plan_one(loc, found.busy.get(loc.path, ()), readers) for loc in locations
+                self._plan_one(
+                    loc, found.busy.get(loc.path, ()), lambda p, u: readers.exists(who(u), p)
+                )
+                for loc in self._locations(found)
             ]
         return CleanResult(
             run_id=uuid.uuid4().hex,
@@ -162,8 +168,12 @@ class Cleaner:
         return caches_mod.merge_found(locations, found.pip_caches)
 
     def _plan_one(
-        self, loc: CacheLocation, busy: Sequence[ProcessUse], readers: readas.Readers
+        self,
+        loc: CacheLocation,
+        busy: Sequence[ProcessUse],
+        there: Callable[[str, int], Optional[bool]],
     ) -> CacheClean:
+        """``there(path, uid)``: whether the account sees the path there (None: cannot tell)."""
         item = CacheClean(loc.path, sources=loc.sources, busy_reasons=tuple(busy))
         anchor = safefs.open_anchor(self.machine.root)
         try:
@@ -194,7 +204,7 @@ class Cleaner:
                     self.request.policy,
                     self.machine.clock(),
                     mounts=mounts,
-                    prefix_exists=lambda p: readers.exists(uid, p) is not False,
+                    prefix_exists=lambda p: there(p, uid) is not False,
                     projects=self._projects(loc) if self.request.policy.packages else None,
                 )
             finally:
