@@ -136,6 +136,18 @@ def test_a_root_owned_interpreter_runs_as_nobody_with_nothing_of_ours(
 
 
 @ROOT_ONLY
+def test_an_interpreter_its_runner_may_not_run_says_so(top: Path, base: str):
+    exe = wrapper(top / "closed" / "py" / "bin" / "python3", base)
+    (top / "closed").chmod(0o700)  # root's: nobody may not enter
+    env = Prober(Machine.local(), everyone()).complete(env_at(top / "closed" / "py", exe))
+    assert env.python_version is None and ran(exe) is None
+    uid = nobody()[0]
+    assert env.problems == (
+        f"version unknown: not run: {exe} cannot be run as uid {uid}: Permission denied",
+    )
+
+
+@ROOT_ONLY
 def test_an_environment_is_probed_as_its_owner_with_its_groups(top: Path, base: str):
     exe = wrapper(top / "py" / "bin" / "python3", base, OWNER)
     owner = Account("owner", OWNER, OWNER, str(top / "home"))

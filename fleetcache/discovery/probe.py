@@ -88,15 +88,17 @@ def ask(interpreter: str, who: Identity) -> tuple[Optional[str], Optional[str]]:
         pid, answers = dropped.start(
             who, lambda out: _run(interpreter, cwd, out), keep=(cwd,), refused="not run"
         )
-        try:
-            got = _answer(answers, time.monotonic() + TIMEOUT_SECONDS)
-        finally:
-            os.close(answers)
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)  # whatever it started goes with it
-            dropped.reap(pid)
-    finally:
+    except OSError as exc:
         os.close(cwd)
+        return None, f"not run: no process to run it in ({exc.strerror})"
+    try:
+        got = _answer(answers, time.monotonic() + TIMEOUT_SECONDS)
+    finally:
+        os.close(answers)
+        os.close(cwd)
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)  # whatever it started goes with it
+        dropped.reap(pid)
     return _parse(got)
 
 
@@ -130,9 +132,14 @@ def _run(interpreter: str, cwd: int, out: int) -> None:
     """The child's work, dropped: become a session of its own, then exec the interpreter."""
     os.setsid()
     os.fchdir(cwd)
-    os.dup2(out, 1)
     dropped.no_new_privileges()
-    os.execve(interpreter, [interpreter, "-I", "-S", "-c", SCRIPT], ENVIRONMENT)
+    try:
+        os.dup2(out, 1)
+        os.execve(interpreter, [interpreter, "-I", "-S", "-c", SCRIPT], ENVIRONMENT)
+    except OSError as exc:
+        why = f"not run: {interpreter} cannot be run as uid {os.getuid()}: {exc.strerror}"
+        dropped.write_all(out, json.dumps(["error", why]).encode() + b"\n")
+        os._exit(1)
 
 
 def _answer(fd: int, deadline: float) -> bytes:
