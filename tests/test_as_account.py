@@ -26,7 +26,7 @@ def cache_paths(tree: Tree, name: str) -> tuple[str, ...]:
     return resolved[0].cache_paths
 
 
-def test_a_link_to_a_file_in_a_home_the_account_cannot_enter_is_not_read(tree: Tree):
+def test_a_link_to_a_file_in_a_home_the_account_cannot_enter_is_not_read(tree: Tree, capsys):
     tree.user("mallory", MALLORY)
     victim = tree.user("victim", VICTIM)
     conf = "/home/victim/.config/pip/pip.conf"
@@ -39,6 +39,9 @@ def test_a_link_to_a_file_in_a_home_the_account_cannot_enter_is_not_read(tree: T
     chown_tree(tree.host("/home/mallory"), MALLORY)
     assert cache_paths(tree, "mallory") == ("/home/mallory/.cache/pip",)
     assert cache_paths(tree, "victim") == ("/home/victim/secret",)  # victim's own pip reads it
+    main(["dir", "--root", str(tree.root), "--user", "mallory"])  # what `pip cache dir` says
+    shown = capsys.readouterr().out
+    assert "/home/mallory/.cache/pip" in shown and "secret" not in shown
 
 
 def test_a_config_read_through_a_supplementary_group_is_read(tree: Tree):
