@@ -2,11 +2,11 @@
 in a child dropped to it (one per account, asked over a pipe), never root guessing from mode bits.
 
 Where fleetcache runs as that account, or is not root, it reads in this process, as itself. Paths
-are machine paths, resolved inside the machine's root; links on the way are followed whoever owns
-them, as the account's own processes would follow them (the kernel decides whether it may). The
-child runs as the account, who may have taken it over: each answer is checked and bounded, and a
-child that says anything else, or says nothing in time, is killed and its account's files count
-as not read.
+are machine paths, resolved inside the machine's root. A file is read as the account's pip reads
+it: links followed whoever made them (the kernel decides whether the account may). The child
+runs as the account, who may have taken it over: each answer is checked and bounded, and a child
+that says anything else, or says nothing in time, is killed and its account's files count as
+not read.
 """
 
 from __future__ import annotations
@@ -53,9 +53,11 @@ def lexists(anchor: int, path: str) -> Optional[bool]:
     """Whether a path is there as a process of ours sees it (the last component not followed);
     None when it cannot tell. Only root's links and ours are followed on the way: another
     account's link could make a path look gone, and what is gone may be deleted."""
+    if not path.startswith("/"):
+        return None
     parent, _, name = path.rstrip("/").rpartition("/")
-    if not path.startswith("/") or not name:
-        return None if not path.startswith("/") else True
+    if not name:
+        return True  # the root itself
     ours = {0, os.geteuid()} if hasattr(os, "geteuid") else {0}
     try:
         opened = safefs.open_path(

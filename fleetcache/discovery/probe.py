@@ -81,6 +81,8 @@ class Prober:
 def ask(interpreter: str, who: Identity) -> tuple[Optional[str], Optional[str]]:
     """The interpreter's version (``3.11.7``, ``3.13.0rc1``) run as ``who``; else None and why
     (None: it did not answer)."""
+    if who.uid == 0:
+        return None, "not run: never as root"
     cwd = _empty_dir()
     if cwd is None:
         return None, "not run: no empty directory to run it in"
