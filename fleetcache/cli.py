@@ -12,7 +12,6 @@ from typing import Any, Callable, Optional
 from fleetcache import __version__, escape, pipcache, pipcompat, progress
 from fleetcache import scan as scan_mod
 from fleetcache.clean import CleanError
-from fleetcache.discovery import probe
 from fleetcache.discovery.accounts import UnknownUser
 from fleetcache.discovery.envs import EnvSearch
 from fleetcache.discovery.homewalk import WalkLimits
@@ -259,7 +258,8 @@ def _env_args(p: argparse.ArgumentParser) -> None:
         "--no-probe",
         action="store_true",
         help="never run an interpreter to learn its version (by default only when its files "
-        "cannot tell, and never one another account could have changed)",
+        "cannot tell, and never as root: as the environment's owner, nobody for root's, with "
+        "python -I -S)",
     )
 
 
@@ -416,9 +416,6 @@ def _selection(args: argparse.Namespace, **more: Any) -> scan_mod.Selection:
         progress=progress.silent
         if args.quiet or not sys.stderr.isatty()
         else progress.bar(sys.stderr),
-        probe_cache=probe.default_cache_dir(
-            os.environ, os.geteuid() if hasattr(os, "geteuid") else None
-        ),
         **more,
     )
 
@@ -503,7 +500,6 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         progress=progress.silent
         if args.quiet or not sys.stderr.isatty()
         else progress.bar(sys.stderr),
-        probe_cache=probe.default_cache_dir(os.environ, os.geteuid()),
     )
     request = clean_run.Request(
         policy=policy,

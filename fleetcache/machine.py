@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Callable, Optional
 
 from fleetcache.activity.processes import ProcessTable, snapshot
+from fleetcache.model import Account
 
 
 def _mount_types() -> dict[int, str]:
@@ -47,6 +48,65 @@ class MountTable:
         return self._types.get(device)
 
 
+def _grouplist(name: str, gid: int) -> tuple[int, ...]:
+    try:
+        return tuple(os.getgrouplist(name, gid))
+    except (OSError, AttributeError):  # not in the name service; Windows
+        return (gid,)
+
+
+GroupEntry = tuple[str, list[str]]  # a group's name and the member names it lists
+
+
+class GroupTable:
+    """Accounts' groups: this host's name service, or a tree's ``etc/group`` (read once)."""
+
+    def __init__(self, lookup: Callable[[str, int], tuple[int, ...]] = _grouplist) -> None:
+        self._lookup = lookup
+        self._host: dict[tuple[str, int], tuple[int, ...]] = {}
+        self._file: Optional[Optional[dict[int, GroupEntry]]] = None
+        self._read = False
+
+    def host(self, name: str, gid: int) -> tuple[int, ...]:
+        """The groups this host's name service gives the account (its own gid first)."""
+        key = (name, gid)
+        if key not in self._host:
+            self._host[key] = self._lookup(name, gid)
+        return self._host[key]
+
+    def file(self, root: str) -> Optional[dict[int, GroupEntry]]:
+        """``<root>/etc/group``: gid -> its entry; None when the tree has none (or it cannot
+        be read): then no group is known."""
+        if not self._read:
+            self._file, self._read = _group_file(root), True
+        return self._file
+
+    def tree(self, root: str, name: str, gid: int) -> tuple[int, ...]:
+        """The groups ``<root>/etc/group`` gives the account (its own gid first)."""
+        from fleetcache.discovery.accounts import memberships
+
+        listed = memberships(self.file(root) or {}).get(name, ())
+        return tuple(dict.fromkeys((gid, *listed)))
+
+
+def _group_file(root: str) -> Optional[dict[int, GroupEntry]]:
+    """``<root>/etc/group`` parsed; links resolved inside the tree, never on this host."""
+    from fleetcache import safefs
+    from fleetcache.discovery.accounts import parse_group
+
+    try:
+        anchor = safefs.open_anchor(root)
+    except OSError:
+        return None
+    try:
+        got = safefs.read_small_file(anchor, "/etc/group", trusted_links=(0,), limit=64 << 20)
+    except (OSError, safefs.UnsafePath):
+        return None
+    finally:
+        os.close(anchor)
+    return None if got is None else parse_group(got[0].decode("utf-8", "surrogateescape"))
+
+
 @dataclass(frozen=True)
 class Machine:
     """A machine to examine: its root on this host, its platform, and who is looking.
@@ -65,6 +125,8 @@ class Machine:
     fstype: Callable[[int], Optional[str]] = field(default_factory=MountTable)
     # this host's process table, read in one pass (the activity check's edge)
     processes: ProcessTable = snapshot
+    # accounts' supplementary groups (the account database's edge)
+    groups: GroupTable = field(default_factory=GroupTable)
 
     @classmethod
     def local(cls, root: str = "/") -> Machine:
@@ -95,6 +157,12 @@ class Machine:
         else:
             rel = machine_path.lstrip("/")
         return os.path.join(self.root, rel) if rel else self.root
+
+    def groups_of(self, account: Account) -> tuple[int, ...]:
+        """The groups a process of the account has: its own gid and its supplementary groups."""
+        if self.is_host:
+            return self.groups.host(account.name, account.gid)
+        return self.groups.tree(self.root, account.name, account.gid)
 
     def env_for(self, uid: int) -> Mapping[str, str]:
         """The environment pip would see for this account: ours for ourselves, else none."""

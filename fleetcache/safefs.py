@@ -6,13 +6,18 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Collection, Generator
+from collections.abc import Collection, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 O_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 O_NOATIME = getattr(os, "O_NOATIME", 0)
+# a directory passed through: Linux needs only the right to search it (0711 homes), as the
+# kernel's own lookup does; elsewhere it must be readable
+O_SEARCH = (
+    (os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC) if hasattr(os, "O_PATH") else O_DIR
+)
 MAX_LINK_HOPS = 40
 
 
@@ -22,6 +27,31 @@ class UnsafePath(Exception):
 
 class NotFound(UnsafePath):
     """A path (or one of its components) that does not exist."""
+
+
+class Denied(UnsafePath):
+    """The running account may not look up or open a path; ``seen``: the last component is
+    there (it may not be opened), not merely hidden behind a directory it may not search."""
+
+    def __init__(self, message: str, seen: bool) -> None:
+        super().__init__(message)
+        self.seen = seen
+
+
+class _Anyone(Collection[int]):
+    """Every uid: links are followed whoever owns them (where the kernel, not a list, judges)."""
+
+    def __contains__(self, uid: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+ANYONE: Collection[int] = _Anyone()
 
 
 @dataclass(frozen=True)
@@ -63,7 +93,12 @@ def seen(fd: int, path: str, st: os.stat_result) -> Seen:
     acl = b""
     if st.st_mode & stat.S_IWGRP and hasattr(os, "getxattr"):
         with contextlib.suppress(OSError):  # no ACL (ENODATA), or a filesystem without them
-            acl = os.getxattr(fd, "system.posix_acl_access")
+            try:
+                acl = os.getxattr(fd, "system.posix_acl_access")
+            except OSError as exc:  # an O_PATH descriptor: read through its /proc name
+                if exc.errno != errno.EBADF:
+                    raise
+                acl = os.getxattr(f"/proc/self/fd/{fd}", "system.posix_acl_access")
     return Seen(path, st, acl)
 
 
@@ -80,6 +115,7 @@ def open_path(
     follow_last: bool = False,
     directory: bool = True,
     owners: Optional[Collection[int]] = None,
+    search: bool = False,
 ) -> Opened:
     """Open an absolute machine path below ``anchor`` without ever following an untrusted link.
 
@@ -87,9 +123,11 @@ def open_path(
     link on the way is followed only when its owner is in ``trusted_links`` (root, the account),
     and its target is resolved inside the anchor, never on the host. The last component must not
     be a link unless ``follow_last``. With ``owners``, every directory on the way must belong to
-    one of them (another account could swap what lies below its own directories). Each step is
-    kept in the result, seen on the descriptors used, for :mod:`fleetcache.transitions` to judge.
-    Raises :class:`NotFound` or :class:`UnsafePath`.
+    one of them (another account could swap what lies below its own directories). With
+    ``search``, the last directory is opened only to look up names in it. Directories on the
+    way need only be searchable. Each step is kept in the result, seen on the descriptors used,
+    for :mod:`fleetcache.transitions` to judge. Raises :class:`NotFound`, :class:`Denied` or
+    :class:`UnsafePath`.
     """
     pending = [p for p in reversed(path.split("/")) if p not in ("", ".")]
     stack: list[int] = [os.dup(anchor)]
@@ -114,6 +152,8 @@ def open_path(
                 raise NotFound(f"{here} does not exist") from None
             except NotADirectoryError:
                 raise UnsafePath(f"{'/' + '/'.join(names)} is not a directory") from None
+            except PermissionError:
+                raise Denied(f"{here}: permission denied", seen=False) from None
             if stat.S_ISLNK(st.st_mode):
                 if last and not follow_last:
                     raise UnsafePath(f"{here} is a symbolic link")
@@ -134,11 +174,15 @@ def open_path(
             if last and not directory:
                 if not stat.S_ISREG(st.st_mode):
                     raise UnsafePath(f"{here} is not a regular file")
-                fd = os.open(name, O_FILE, dir_fd=stack[-1])
+                flags = O_FILE
             else:
                 if not stat.S_ISDIR(st.st_mode):
                     raise UnsafePath(f"{here} is not a directory")
-                fd = os.open(name, O_DIR, dir_fd=stack[-1])
+                flags = O_SEARCH if search or not last else O_DIR
+            try:
+                fd = os.open(name, flags, dir_fd=stack[-1])
+            except PermissionError:
+                raise Denied(f"{here}: permission denied", seen=True) from None
             opened = os.fstat(fd)
             if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
                 os.close(fd)

@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from fleetcache import safefs, transitions
+from fleetcache import dropped, readas, safefs, transitions
 from fleetcache.activity import check as activity_mod
 from fleetcache.activity import harvest, holders
 from fleetcache.activity.processes import Snapshot
@@ -22,7 +22,6 @@ from fleetcache.model import (
     Account,
     AccountCaches,
     Activity,
-    CacheFigures,
     CacheLocation,
     CacheResult,
     CacheSource,
@@ -36,7 +35,7 @@ from fleetcache.model import (
 from fleetcache.progress import Progress, silent
 from fleetcache.stats import envsize
 from fleetcache.stats.pool import run_all, walk_all
-from fleetcache.stats.walk import WalkTask, selfcheck_keys
+from fleetcache.stats.walk import WalkOutcome, WalkTask, selfcheck_keys
 
 
 class ScanError(Exception):
@@ -54,7 +53,6 @@ class Selection:
     envs: bool = True  # also find environments (and the caches only their site configs name)
     env_search: envs_mod.EnvSearch = field(default_factory=envs_mod.EnvSearch)
     sizes: bool = True  # measure each environment's size on disk
-    probe_cache: Optional[str] = None  # private directory for interpreter probe results
     kinds: tuple[str, ...] = ()  # only environments of these kinds (empty: all)
     activity: bool = True  # read the process table: busy caches, active environments, settings
     progress: Progress = silent  # how the long steps show their progress (the CLI: tqdm on a TTY)
@@ -77,8 +75,8 @@ def load_groups(machine: Machine, every: Sequence[Account]) -> transitions.Group
     below --root (none known without it)."""
     if machine.is_host and machine.platform != "win32":
         return transitions.Groups(every, accounts_mod.host_group)
-    text = _read_text(machine, "/etc/group")
-    return transitions.Groups(every, None if text is None else accounts_mod.parse_group(text).get)
+    table = machine.groups.file(machine.root)
+    return transitions.Groups(every, None if table is None else table.get)
 
 
 def _read_text(machine: Machine, path: str) -> Optional[str]:
@@ -110,8 +108,8 @@ def resolve(machine: Machine, selection: Selection) -> tuple[list[Account], list
     every, chosen = select_accounts(machine, selection)
     anchor = _anchor(machine)
     try:
-        finder = caches_mod.Finder(machine, anchor, every)
-        return every, [finder.resolve(account) for account in chosen]
+        with caches_mod.Finder(machine, anchor, every) as finder:
+            return every, [finder.resolve(account) for account in chosen]
     finally:
         os.close(anchor)
 
@@ -137,17 +135,21 @@ class Found:
         return _with_holders(machine, self.snapshot, self.every, self.busy, paths)
 
 
-def discover(machine: Machine, selection: Selection) -> Found:
+def discover(
+    machine: Machine, selection: Selection, readers: Optional[readas.Readers] = None
+) -> Found:
     """Accounts, the caches their pip uses, every environment and its caches (unless turned off),
-    and what runs from them (unless turned off). Running processes' settings feed discovery."""
+    and what runs from them (unless turned off). Running processes' settings feed discovery.
+    ``readers`` read as the accounts (the caller's to close; by default discovery's own)."""
     every, chosen = select_accounts(machine, selection)
     snap = machine.processes() if selection.activity else None
     view = View(machine)
     uids = {a.uid for a in chosen}
     settings = harvest.settings(snap, view, uids) if snap is not None else {}
     anchor = _anchor(machine)
+    finder = caches_mod.Finder(machine, anchor, every, readers)
     try:
-        finder = caches_mod.Finder(machine, anchor, every)
+        finder.readers.prepare(dropped.identity(machine, a) for a in chosen)
         resolved = [
             finder.with_settings(finder.resolve(account), settings.get(account.uid, ()))
             for account in chosen
@@ -164,7 +166,7 @@ def discover(machine: Machine, selection: Selection) -> Found:
                 found.extend(envs_mod.running_prefixes(machine, anchor, found, running))
             found = envs_mod.check_bases(anchor, found)
             if selection.env_search.probe:
-                prober = Prober(machine, every, selection.probe_cache)
+                prober = Prober(machine, every)
                 found = [prober.complete(env) for env in found]
             found, site = envs_mod.attach_caches(found, finder, every, chosen, resolved)
         names = accounts_mod.owner_names(every)
@@ -181,6 +183,7 @@ def discover(machine: Machine, selection: Selection) -> Found:
         result = _activity(machine, snap, found, every, [*resolved, *site], finder, anchor)
         pip_caches = _pip_caches(machine, finder, result.pip_caches, uids)
     finally:
+        finder.close()
         os.close(anchor)
     return _sized_found(
         machine,
@@ -229,11 +232,11 @@ def busy_now(
     snap = machine.processes()
     anchor = _anchor(machine)
     try:
-        finder = caches_mod.Finder(machine, anchor, found.every)
-        resolved = [*found.resolved, *found.site_caches]
-        busy = _activity(
-            machine, snap, found.environments, found.every, resolved, finder, anchor
-        ).busy
+        with caches_mod.Finder(machine, anchor, found.every) as finder:
+            resolved = [*found.resolved, *found.site_caches]
+            busy = _activity(
+                machine, snap, found.environments, found.every, resolved, finder, anchor
+            ).busy
     finally:
         os.close(anchor)
     return _with_holders(machine, snap, found.every, busy, paths)
@@ -331,27 +334,50 @@ def measure(
     every: Sequence[Account],
     jobs: Optional[int],
     progress: Progress = silent,
+    readers: Optional[readas.Readers] = None,
 ) -> list[CacheResult]:
-    """Walk each location once (in parallel) and name the owners."""
+    """Walk each location once (in parallel) and name the owners; whether each selfcheck key's
+    prefix is still there is asked as the cache's owner (through ``readers`` when given)."""
     tasks = [WalkTask(machine.root, loc.path, loc.trusted_owners) for loc in locations]
+    outcomes = []
+    tick = progress("walking caches", len(tasks), "cache")
+    for outcome in walk_all(tasks, jobs):
+        tick()
+        outcomes.append(outcome)
+    if readers is None:
+        with readas.Readers.of(machine) as own:
+            return _results(machine, locations, outcomes, every, own)
+    return _results(machine, locations, outcomes, every, readers)
+
+
+def _results(
+    machine: Machine,
+    locations: Sequence[CacheLocation],
+    outcomes: Sequence[WalkOutcome],
+    every: Sequence[Account],
+    readers: readas.Readers,
+) -> list[CacheResult]:
+    """Each walk's result, its owner named, its selfcheck keys checked as that owner."""
     names = accounts_mod.owner_names(every)
     known = load_groups(machine, every)
+    who = dropped.identities(machine, every)
+    owners = {o.owner_uid: who(o.owner_uid) for o in outcomes if o.owner_uid is not None}
+    readers.prepare(owners[o.owner_uid] for o in outcomes if o.figures.selfcheck and o.owner_uid)
     results = []
-    tick = progress("walking caches", len(tasks), "cache")
-    for loc, outcome in zip(locations, walk_all(tasks, jobs)):
-        tick()
-        figures = _with_selfcheck_state(machine, outcome.figures)
-        owner = None if outcome.owner_uid is None else names.get(outcome.owner_uid)
+    for loc, outcome in zip(locations, outcomes):
+        uid = outcome.owner_uid
+        owner = None if uid is None else owners[uid]
+        selfcheck = _checked(machine, readers, owner, outcome.figures.selfcheck)
         way = None
-        if outcome.owner_uid is not None and outcome.end is not None:
-            way = transitions.unsafe_way(outcome.way, outcome.end, outcome.owner_uid, known)
+        if uid is not None and outcome.end is not None:
+            way = transitions.unsafe_way(outcome.way, outcome.end, uid, known)
         results.append(
             CacheResult(
                 loc,
                 outcome.exists,
-                outcome.owner_uid,
-                owner if owner is not None or outcome.owner_uid is None else str(outcome.owner_uid),
-                figures,
+                uid,
+                None if uid is None else names.get(uid, str(uid)),
+                replace(outcome.figures, selfcheck=selfcheck),
                 outcome.skipped,
                 problems=() if way is None else (f"a clean would refuse it: {way}",),
             )
@@ -359,19 +385,27 @@ def measure(
     return results
 
 
-def _with_selfcheck_state(machine: Machine, figures: CacheFigures) -> CacheFigures:
-    """Mark each selfcheck key whose interpreter prefix no longer exists."""
-    if not figures.selfcheck:
-        return figures
-    return replace(figures, selfcheck=_checked(machine, figures.selfcheck))
-
-
-def _checked(machine: Machine, keys: Sequence[SelfcheckKey]) -> tuple[SelfcheckKey, ...]:
-    """The keys, each marked with whether its prefix still exists."""
+def _checked(
+    machine: Machine,
+    readers: readas.Readers,
+    owner: Optional[dropped.Identity],
+    keys: Sequence[SelfcheckKey],
+) -> tuple[SelfcheckKey, ...]:
+    """The keys, each marked with whether its interpreter prefix is still there, as the cache's
+    owner sees it (None: it cannot tell)."""
+    if owner is None:
+        return tuple(keys)
     return tuple(
-        SelfcheckKey(k.prefix, k.last_check, os.path.lexists(machine.host_path(k.prefix)))
+        SelfcheckKey(k.prefix, k.last_check, readers.exists(owner, _in_tree(machine, k.prefix)))
         for k in keys
     )
+
+
+def _in_tree(machine: Machine, path: str) -> str:
+    """A machine path as it lies below the machine's root (a Windows drive is a directory)."""
+    if machine.platform != "win32":
+        return path
+    return "/" + os.path.relpath(machine.host_path(path), machine.root).replace(os.sep, "/")
 
 
 def environments(
@@ -379,18 +413,17 @@ def environments(
 ) -> ScanResult:
     """Every interpreter and environment of the selected accounts, without walking the caches;
     with ``active_only``, only those in use (or possibly in use) now."""
-    found = discover(machine, selection)
+    with readas.Readers.of(machine) as readers:
+        found = discover(machine, selection, readers)
+        who = dropped.identities(machine, found.every)
+        named = {}
+        for loc in caches_mod.locations([*found.resolved, *found.site_caches]):
+            owner, keys = selfcheck_keys(readers.anchor, loc.path, loc.trusted_owners)
+            named[loc.path] = _checked(
+                machine, readers, None if owner is None else who(owner), keys
+            )
     skipped: list[Skipped] = [p for r in found.resolved for p in r.problems]
     skipped.extend(found.skipped)
-    anchor = _anchor(machine)
-    try:
-        paths = caches_mod.locations([*found.resolved, *found.site_caches])
-        named = {
-            loc.path: _checked(machine, selfcheck_keys(anchor, loc.path, loc.trusted_owners))
-            for loc in paths
-        }
-    finally:
-        os.close(anchor)
     envs = _with_evidence(found.environments, named, found.activity is not None)
     if selection.kinds:
         envs = [e for e in envs if e.kind in selection.kinds]
@@ -446,7 +479,12 @@ def _with_evidence(
 
 def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
     """Find every selected account's pip caches (and any below --search paths) and measure each."""
-    found = discover(machine, selection)
+    with readas.Readers.of(machine) as readers:  # one process per account reads as it
+        return _scan(machine, selection, readers)
+
+
+def _scan(machine: Machine, selection: Selection, readers: readas.Readers) -> ScanResult:
+    found = discover(machine, selection, readers)
     every, resolved = found.every, found.resolved
     locations = caches_mod.locations([*resolved, *found.site_caches])
     locations = caches_mod.merge_found(locations, found.pip_caches)
@@ -462,7 +500,7 @@ def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
         finally:
             os.close(anchor)
     busy = found.busy_of(machine, [loc.path for loc in locations])
-    results = measure(machine, locations, every, selection.jobs, selection.progress)
+    results = measure(machine, locations, every, selection.jobs, selection.progress, readers)
     for result in results:
         if result.skipped:
             skipped.append(Skipped(result.location.path, result.skipped))

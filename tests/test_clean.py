@@ -605,6 +605,7 @@ def naive_delete(cache: Path, plan: CachePlan | None) -> int:
 
 def test_the_owner_does_the_deleting_and_cannot_become_root_again(tree, state):
     synthetic(tree, n=1)
+    (tree.root / "etc" / "group").write_text("team:x:12350:bob,alice\n")
 
     def report(_: Any) -> None:
         raise RuntimeError(f"ids {os.getresuid()} {os.getresgid()} groups {os.getgroups()}")
@@ -613,7 +614,11 @@ def test_the_owner_does_the_deleting_and_cannot_become_root_again(tree, state):
     c = result.caches[0]
     assert c.state == "partial"
     assert c.reason is not None
-    assert f"ids ({ALICE}, {ALICE}, {ALICE}) ({ALICE}, {ALICE}, {ALICE}) groups []" in c.reason
+    # groups: as a login gives them: its own gid, and those the tree's etc/group lists it in
+    assert (
+        f"ids ({ALICE}, {ALICE}, {ALICE}) ({ALICE}, {ALICE}, {ALICE}) groups [{ALICE}, 12350]"
+        in c.reason
+    )
 
 
 def test_unreadable_directories_are_reported_never_chmoded(tree, state):

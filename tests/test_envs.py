@@ -158,7 +158,7 @@ def by_prefix(envs: tuple[Environment, ...]) -> dict[str, Environment]:
 
 @pytest.fixture(scope="module")
 def found(fleet: Tree) -> dict[str, Environment]:
-    result = environments(Machine(root=str(fleet.root)), Selection(probe_cache=None))
+    result = environments(Machine(root=str(fleet.root)), Selection())
     return by_prefix(result.environments)
 
 

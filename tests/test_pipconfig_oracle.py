@@ -53,9 +53,9 @@ def we_decide(home: Path, env: dict[str, str]) -> dict[str, object]:
     machine = Machine(root="/", env=env, current_uid=uid)
     account = Account("me", uid, os.getgid(), str(home))
 
-    def read(path: str, _account: Account) -> Optional[tuple[bytes, os.stat_result]]:
+    def read(path: str, _account: Account) -> Optional[bytes]:
         try:
-            return Path(path).read_bytes(), os.stat(path)
+            return Path(path).read_bytes()
         except FileNotFoundError:
             return None
 

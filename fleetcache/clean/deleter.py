@@ -11,21 +11,21 @@ directory, keeps the audit log, and kills the child at the deadline.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import json
 import os
 import select
 import signal
 import stat
-import sys
 import threading
 import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from fleetcache import dropped
 from fleetcache.clean.plan import CachePlan, DirPlan, FileItem, Parts
+from fleetcache.dropped import Identity, write_all
 
 # outcomes of one file (or of removing a directory), as the child reports them
 DELETED = "deleted"
@@ -42,81 +42,6 @@ UNKNOWN = "unknown: the deleting process stopped before reporting it"
 # (directory index, index of its first file reported here, their outcomes, the directory's own
 # outcome on the directory's last report when its removal was planned)
 Report = tuple[int, int, list[str], Optional[str]]
-
-
-class DropFailed(Exception):
-    """The child could not become the owner, or could become root again."""
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who the deleting child becomes."""
-
-    uid: int
-    gid: int
-    groups: tuple[int, ...] = ()
-
-
-def drop_to(who: Identity) -> None:
-    """Become ``who`` for good: groups, then gid, then uid, then check root cannot come back."""
-    if os.geteuid() != 0:
-        if os.geteuid() != who.uid:
-            raise DropFailed(f"uid {os.geteuid()} cannot act as uid {who.uid}")
-        return
-    if who.uid == 0:
-        return  # root's own cache: nothing to drop
-    os.setgroups(list(who.groups))
-    if hasattr(os, "setresgid"):
-        os.setresgid(who.gid, who.gid, who.gid)
-        os.setresuid(who.uid, who.uid, who.uid)
-    else:  # macOS: setuid as root sets all three
-        os.setgid(who.gid)
-        os.setuid(who.uid)
-    try:
-        os.setuid(0)
-    except PermissionError:
-        pass
-    else:
-        raise DropFailed("could become root again after dropping privileges")
-    if (os.getuid(), os.geteuid(), os.getgid(), os.getegid()) != (
-        who.uid,
-        who.uid,
-        who.gid,
-        who.gid,
-    ):
-        raise DropFailed("the uid or gid did not change as asked")
-    if set(os.getgroups()) - {who.gid, *who.groups}:
-        raise DropFailed("supplementary groups remain")
-    left = _capabilities()
-    if left:
-        raise DropFailed(f"capabilities remain after dropping root ({left})")
-
-
-CAPABILITY_SETS = (b"CapPrm", b"CapEff", b"CapAmb")
-
-
-def _capabilities() -> str:
-    """The capability sets that are not empty (Linux: permitted, effective, ambient), or why they
-    cannot be read; "" when none remain. Binary reads only: after the drop the child may not be
-    able to import anything (a codec lookup included)."""
-    if not sys.platform.startswith("linux"):
-        return ""
-    try:
-        fd = os.open("/proc/self/status", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return "/proc/self/status cannot be read"
-    try:
-        data = os.read(fd, 1 << 16)
-    finally:
-        os.close(fd)
-    seen = {}
-    for line in data.splitlines():
-        name, _, value = line.partition(b":")
-        if name in CAPABILITY_SETS:
-            seen[name] = int(value.strip() or b"0", 16)
-    if len(seen) != len(CAPABILITY_SETS):
-        return "/proc/self/status does not list the capability sets"
-    return ", ".join(n.decode("ascii") for n in CAPABILITY_SETS if seen[n])
 
 
 class Executor:
@@ -306,19 +231,10 @@ def run_as_owner(
     child may have removed without reporting them (it died) are reported as UNKNOWN."""
     if threading.active_count() > 1:
         return ChildOutcome(False, "not cleaned: threads are running; fork is not safe")
-    read_fd, write_fd = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(read_fd)
-        os.close(write_fd)
-        raise
-    if pid == 0:  # the child: never returns
-        os.close(read_fd)
-        _child(plan, root_fd, who, write_fd, mounts, on_dir)
-    os.close(write_fd)
+    executor = Executor(plan, root_fd, mounts, on_dir)
+    pid, read_fd = dropped.start(
+        who, lambda out: _carry_out(executor, out), keep=(root_fd,), refused="not cleaned"
+    )
     try:
         return _Parent(pid, read_fd, plan, on_result).run(deadline)
     except BaseException:  # the log failed, or an interrupt: the child stops with us
@@ -330,80 +246,17 @@ def run_as_owner(
         os.close(read_fd)
 
 
-def _child(
-    plan: CachePlan,
-    root_fd: int,
-    who: Identity,
-    out: int,
-    mounts: Collection[tuple[int, int]],
-    on_dir: Optional[OnDir],
-) -> None:
-    status = 0
-    try:
-        executor = Executor(plan, root_fd, mounts, on_dir)
+def _carry_out(executor: Executor, out: int) -> None:
+    """The child's work, once it is the owner: report as it deletes."""
 
-        def stop(signum: int, frame: object) -> None:
-            executor.stopping = True
+    def stop(signum: int, frame: object) -> None:
+        executor.stopping = True
 
-        signal.signal(signal.SIGTERM, stop)  # the deadline: stop after the current file
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        null = os.open(os.devnull, os.O_RDWR)
-        for std in (0, 1, 2):  # no descriptor of root's stays open in the owner's process
-            if std != null:
-                os.dup2(null, std)
-        _close_all_but(root_fd, out)
-        arm = _parent_death_signal()
-        drop_to(who)
-        arm()
-        _write(out, b'["ready"]\n')  # from here on, files may go
-        for report in executor.run():
-            _write(out, json.dumps(report).encode() + b"\n")
-        _write(out, b'["end"]\n')  # whatever it did (all, or up to a SIGTERM) is reported
-    except DropFailed as exc:
-        _write(out, json.dumps(["error", f"not cleaned: {exc}"]).encode() + b"\n")
-        status = 2
-    except BaseException as exc:  # the child must end here, whatever happens
-        with contextlib.suppress(OSError):
-            _write(out, json.dumps(["error", f"stopped: {exc!r}"]).encode() + b"\n")
-        status = 1
-    os._exit(status)
-
-
-def _close_all_but(*keep: int) -> None:
-    """Close every inherited descriptor but stdin/out/err and ``keep``."""
-    top = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024
-    low = 3
-    for fd in sorted(keep):
-        os.closerange(low, fd)
-        low = fd + 1
-    os.closerange(low, max(low, top))
-
-
-def _write(fd: int, data: bytes) -> None:
-    while data:
-        data = data[os.write(fd, data) :]
-
-
-def _parent_death_signal() -> Callable[[], None]:
-    """Linux: a function that has the child killed when the parent dies (a killed clean stops
-    deleting). Made before the drop (the library is loaded then), called after it (a change of
-    credentials clears the setting)."""
-    if not sys.platform.startswith("linux"):
-        return lambda: None
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
-        return lambda: None
-    parent = os.getppid()
-
-    def arm() -> None:
-        prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:
-            os._exit(1)  # the parent is already gone
-
-    return arm
+    signal.signal(signal.SIGTERM, stop)  # the deadline: stop after the current file
+    write_all(out, b'["ready"]\n')  # from here on, files may go
+    for report in executor.run():
+        write_all(out, json.dumps(report).encode() + b"\n")
+    write_all(out, b'["end"]\n')  # whatever it did (all, or up to a SIGTERM) is reported
 
 
 class _Parent:

@@ -75,22 +75,6 @@ def _lstat_no_link(top: int, parts: tuple[str, ...]) -> Optional[os.stat_result]
         os.close(opened.fd)
 
 
-def prefix_exists(anchor: int, prefix: str, uid: int) -> bool:
-    """Whether the interpreter prefix a selfcheck key names is still a directory on the machine.
-    The path comes from the account's file: it is opened like any other (links of root and of the
-    account only, inside the machine's root), and anything unclear counts as still there."""
-    if not prefix.startswith("/"):
-        return True
-    try:
-        opened = safefs.open_path(anchor, prefix, trusted_links={0, uid}, follow_last=True)
-    except safefs.NotFound:
-        return False
-    except safefs.UnsafePath:
-        return True
-    os.close(opened.fd)
-    return True
-
-
 def default_log(euid: int, env: Optional[dict[str, str]] = None) -> str:
     """The audit log: under the system log directory for root, else the account's state dir."""
     if euid == 0:

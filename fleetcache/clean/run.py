@@ -10,12 +10,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
-from fleetcache import escape, safefs, transitions
+from fleetcache import dropped, escape, readas, safefs, transitions
 from fleetcache import scan as scan_mod
 from fleetcache.clean import deleter, guard
 from fleetcache.clean.plan import CachePlan, plan_cache
 from fleetcache.clean.policy import Policy
 from fleetcache.discovery import caches as caches_mod
+from fleetcache.dropped import Identity
 from fleetcache.machine import Machine
 from fleetcache.model import (
     Account,
@@ -132,13 +133,22 @@ class Cleaner:
         selection = req.selection
         if req.caches:  # any account may use a named cache: look at everyone's activity
             selection = replace(selection, users=(), all_users=True)
-        found = scan_mod.discover(self.machine, replace(selection, activity=True, sizes=False))
-        self.found = found
-        self.accounts = {a.uid: a for a in found.every}
-        self.groups = scan_mod.load_groups(self.machine, found.every)
-        locations = self._locations(found)
-        busy = found.busy_of(self.machine, [loc.path for loc in locations])
-        cleans = [self._plan_one(loc, busy.get(loc.path, ())) for loc in locations]
+        # one process per account reads as it: config files, and (--junk) whether the prefix a
+        # selfcheck key names is gone, asked as the cache's owner
+        with readas.Readers.of(self.machine) as readers:
+            found = scan_mod.discover(
+                self.machine, replace(selection, activity=True, sizes=False), readers
+            )
+            self.found = found
+            self.accounts = {a.uid: a for a in found.every}
+            self.groups = scan_mod.load_groups(self.machine, found.every)
+            who = dropped.identities(self.machine, found.every)
+            locations = self._locations(found)
+            busy = found.busy_of(self.machine, [loc.path for loc in locations])
+            cleans = [
+                self._plan_one(loc, busy.get(loc.path, ()), lambda p, u: readers.exists(who(u), p))
+                for loc in locations
+            ]
         return CleanResult(
             run_id=uuid.uuid4().hex,
             host=self.machine.hostname,
@@ -164,7 +174,13 @@ class Cleaner:
         locations = caches_mod.locations([*found.resolved, *found.site_caches])
         return caches_mod.merge_found(locations, found.pip_caches)
 
-    def _plan_one(self, loc: CacheLocation, busy: Sequence[ProcessUse]) -> CacheClean:
+    def _plan_one(
+        self,
+        loc: CacheLocation,
+        busy: Sequence[ProcessUse],
+        there: Callable[[str, int], Optional[bool]],
+    ) -> CacheClean:
+        """``there(path, uid)``: whether the account sees the path there (None: cannot tell)."""
         item = CacheClean(loc.path, sources=loc.sources, busy_reasons=tuple(busy))
         anchor = safefs.open_anchor(self.machine.root)
         try:
@@ -195,7 +211,7 @@ class Cleaner:
                     self.request.policy,
                     self.machine.clock(),
                     mounts=mounts,
-                    prefix_exists=lambda p: guard.prefix_exists(anchor, p, uid),
+                    prefix_exists=lambda p: there(p, uid) is not False,
                     projects=self._projects(loc) if self.request.policy.packages else None,
                 )
             finally:
@@ -335,17 +351,11 @@ class Cleaner:
                 return False
             time.sleep(min(WAIT_STEP, left))
 
-    def _identity(self, uid: int, gid_of_cache: int) -> deleter.Identity:
+    def _identity(self, uid: int, gid_of_cache: int) -> Identity:
         account = self.accounts.get(uid)
         if account is None:
-            return deleter.Identity(uid, gid_of_cache)
-        groups: tuple[int, ...] = ()
-        if self.machine.is_host and hasattr(os, "getgrouplist"):
-            try:
-                groups = tuple(os.getgrouplist(account.name, account.gid))
-            except OSError:
-                groups = ()
-        return deleter.Identity(uid, account.gid, groups)
+            return Identity(uid, gid_of_cache)
+        return Identity(uid, account.gid, self.machine.groups_of(account))
 
     def _record(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Callable, Optional
 
 from fleetcache.model import Account
@@ -60,6 +60,15 @@ def host_group(gid: int) -> Optional[tuple[str, list[str]]]:
     except KeyError:
         return None
     return group.gr_name, list(group.gr_mem)
+
+
+def memberships(table: Mapping[int, tuple[str, list[str]]]) -> dict[str, tuple[int, ...]]:
+    """Account name -> the gids of the groups that list it as a member, from :func:`parse_group`."""
+    found: dict[str, list[int]] = {}
+    for gid, (_name, members) in table.items():
+        for member in members:
+            found.setdefault(member.strip(), []).append(gid)
+    return {name: tuple(gids) for name, gids in found.items() if name}
 
 
 def parse_login_defs(text: str) -> dict[str, str]:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Optional
 
-from fleetcache import safefs
+from fleetcache import dropped, readas, safefs
 from fleetcache.activity.harvest import Settings
 from fleetcache.discovery import accounts as accounts_mod
 from fleetcache.discovery import pipconfig
@@ -23,19 +23,38 @@ SKIP_DIRS = frozenset({".git", "node_modules", "site-packages", "__pycache__"})
 
 
 class Finder:
-    """Reads the machine below its root for discovery: files as their account could, dirs safely."""
+    """Reads the machine below its root for discovery: files as their account would, dirs safely.
+    Close it (or use it in a ``with``): it ends the processes that read as accounts."""
 
-    def __init__(self, machine: Machine, anchor: int, accounts: Sequence[Account]) -> None:
+    def __init__(
+        self,
+        machine: Machine,
+        anchor: int,
+        accounts: Sequence[Account],
+        readers: Optional[readas.Readers] = None,
+    ) -> None:
         self.machine = machine
         self.anchor = anchor
         self.accounts = accounts
+        self.owned = readers is None  # else the caller's, who closes them
+        self.readers = readas.Readers.of(machine, anchor) if readers is None else readers
 
-    def read_config(self, path: str, account: Account) -> Optional[tuple[bytes, os.stat_result]]:
-        """A config file's bytes and stat; links followed only when root or the account owns them."""
-        try:
-            return safefs.read_small_file(self.anchor, path, trusted_links={0, account.uid})
-        except safefs.UnsafePath as exc:
-            raise OSError(str(exc)) from None
+    def __enter__(self) -> Finder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the processes that read as accounts (unless the caller gave them)."""
+        if self.owned:
+            self.readers.close()
+
+    def read_config(self, path: str, account: Account) -> Optional[bytes]:
+        """A config file's bytes as the account's pip would read them (links followed, inside
+        the machine's root); None when the account cannot see it. Raises PermissionError when it
+        sees the file but may not read it, OSError when the file cannot be read at all."""
+        return self.readers.read(dropped.identity(self.machine, account), path)
 
     def is_dir(self, path: str) -> bool:
         """Whether a machine path is a directory (links are not followed)."""

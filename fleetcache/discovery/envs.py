@@ -402,5 +402,7 @@ def _exists(finder: Finder, path: str, owner: Optional[Account]) -> tuple[bool, 
     account = owner or Account("root", 0, 0, "/root")
     try:
         return finder.read_config(path, account) is not None, None
+    except PermissionError:
+        return False, None  # its owner's pip passes it over
     except OSError as exc:
         return False, f"site config not read, so its caches are unknown: {exc}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import configparser
 import os
-import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
@@ -22,9 +21,10 @@ TRUE_WORDS = ("y", "yes", "t", "true", "on", "1")
 FALSE_WORDS = ("n", "no", "f", "false", "off", "0")
 ENV_SECTION = ":env:"
 
-# Reads a machine path as the given account could; None when absent. Raises OSError-like
-# errors (fleetcache.safefs.UnsafePath) when the file may not or cannot be read.
-ConfigReader = Callable[[str, Account], Optional[tuple[bytes, os.stat_result]]]
+# Reads a machine path as the given account's pip would; None when the account cannot see it.
+# Raises PermissionError when it sees the file but may not read it (pip passes it over), OSError
+# when it cannot be read at all.
+ConfigReader = Callable[[str, Account], Optional[bytes]]
 
 
 class ConfigProblem(Exception):
@@ -122,17 +122,6 @@ def config_files(
         new = p.join(new_dir, basename)
     site = (p.join(site_prefix, basename),) if site_prefix else ()
     return ConfigFiles(global_files, (legacy, new), site, env.get("PIP_CONFIG_FILE"))
-
-
-def readable_by(st: os.stat_result, account: Account) -> bool:
-    """Whether the account may read a file with this stat (its own uid and primary group)."""
-    if account.uid == 0:
-        return True
-    if st.st_uid == account.uid:
-        return bool(st.st_mode & stat.S_IRUSR)
-    if st.st_gid == account.gid:
-        return bool(st.st_mode & stat.S_IRGRP)
-    return bool(st.st_mode & stat.S_IROTH)
 
 
 def parse_config(data: bytes, path: str) -> dict[str, str]:
@@ -324,16 +313,12 @@ def _read(
     path: str, account: Account, read: ConfigReader, problems: list[Skipped]
 ) -> Optional[bytes]:
     try:
-        got = read(path, account)
+        return read(path, account)
+    except PermissionError:
+        return None  # pip, running as the account, silently passes it over
     except OSError as exc:
         problems.append(Skipped(path, f"config file not read: {exc}"))
         return None
-    if got is None:
-        return None
-    data, st = got
-    if not readable_by(st, account):
-        return None  # pip, running as the account, would silently pass it over
-    return data
 
 
 def _sections(

@@ -1,31 +1,40 @@
-"""Asking an interpreter its version, only when its files cannot tell, and only when that is safe.
+"""Asking an interpreter its version, only when its files cannot tell, and never as root.
 
-Running an interpreter runs whatever its owner put in it (``sitecustomize``, ``.pth`` files), so
-fleetcache never runs one that another account could have changed: nothing inside another
-account's home, nothing in a prefix another account owns, no binary another account owns, nothing
-below a directory others may write. It never runs the interpreters of a ``--root`` tree (they
-belong to another system). Probes have a timeout and a
-cache (python_discovery's ``DiskCache``) in a directory private to the running account.
+Running an interpreter runs code its owner (or anyone who may write its site-packages) put there,
+so a probe runs as the environment's owner (``nobody`` for a root-owned one), in a child dropped
+to that account that can gain no privilege, with ``-I -S`` (no ``.pth`` file, no
+``sitecustomize``, no user site, no variable of ours), an empty environment, an empty working
+directory, no stdin, a timeout that kills its whole process group, and a bounded answer.
+Unprivileged, fleetcache probes only its own and root's environments, as itself. The
+interpreters of a ``--root`` tree are never run (they belong to another system).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import logging
+import json
 import os
+import re
+import select
+import signal
 import stat
-from collections.abc import Mapping, Sequence
+import tempfile
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
-import platformdirs
-
+from fleetcache import dropped
+from fleetcache.dropped import Identity
 from fleetcache.machine import Machine
 from fleetcache.model import Account, Environment
 
-TIMEOUT_SECONDS = 10
+TIMEOUT_SECONDS = 10.0
+MAX_ANSWER = 4096
+SCRIPT = "import sys; v = sys.version_info; print(v[0], v[1], v[2], v[3], v[4])"
+ANSWER = re.compile(rb"(\d+) (\d+) (\d+) (alpha|beta|candidate|final) (\d+)\n")
+LEVELS = {b"alpha": "a", b"beta": "b", b"candidate": "rc", b"final": ""}
+ENVIRONMENT = {"PATH": os.defpath, "LC_ALL": "C"}
 
 
 @dataclass(frozen=True)
@@ -34,127 +43,138 @@ class Prober:
 
     machine: Machine
     accounts: Sequence[Account]
-    cache_dir: Optional[str] = None  # None: probes are not cached
 
     def complete(self, env: Environment) -> Environment:
-        """The environment, its version filled in by a probe when that is needed and allowed."""
+        """The environment, its version filled in by a probe when that is needed and safe."""
         if not _needs_probe(env) or env.interpreter is None:
             return env
-        refusal = self.refusal(env)
-        if refusal is not None:
+        who = self.runner(env)
+        if isinstance(who, str):
             if env.python_version is None:
-                return replace(env, problems=(*env.problems, f"version unknown: {refusal}"))
+                return replace(env, problems=(*env.problems, f"version unknown: {who}"))
             return env
-        version = self.run(env.interpreter)
+        version, why = ask(env.interpreter, who)
         if version is None:
-            problem = f"version unknown: {env.interpreter} did not answer"
+            problem = f"version unknown: {why or f'{env.interpreter} did not answer'}"
             return replace(env, problems=(*env.problems, problem))
         return replace(env, python_version=version, version_from="probe")
 
-    def refusal(self, env: Environment) -> Optional[str]:
-        """Why this interpreter may not be run, or None when it may."""
+    def runner(self, env: Environment) -> Union[Identity, str]:
+        """Who runs this environment's interpreter, or why nobody may."""
         if not self.machine.is_host:
             return "interpreters under --root are not run"
-        assert env.interpreter is not None
-        me = self.machine.current_uid
-        if env.owner_uid is not None and env.owner_uid not in (0, me):
-            # its site-packages (.pth files) would run too, whoever owns the binary
-            return f"not run: its prefix belongs to uid {env.owner_uid}"
-        real_prefix = os.path.realpath(env.prefix) + "/"
-        for account in self.accounts:
-            if account.uid == me or account.home in ("", "/"):
-                continue
-            homes = {account.home.rstrip("/") + "/", os.path.realpath(account.home) + "/"}
-            if any(p.startswith(h) for h in homes for p in (env.prefix + "/", real_prefix)):
-                return f"not run: it lies in {account.name}'s home"
-        try:
-            real = os.path.realpath(env.interpreter)
-            st = os.stat(real)
-        except OSError as exc:
-            return f"not run: {exc.strerror}"
-        if not stat.S_ISREG(st.st_mode):
-            return "not run: not a regular file"
-        writable = _writable_by_others(env.prefix, me)
-        if writable is not None:
-            return f"not run: {writable} could be changed by another account"
-        if st.st_uid not in (0, me):
-            return f"not run: {real} is owned by uid {st.st_uid}"
-        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            return f"not run: {real} is writable by others"
-        return None
-
-    def run(self, interpreter: str) -> Optional[str]:
-        """The interpreter's version (``3.11.7``, ``3.13.0rc1``), or None when it does not answer."""
-        from python_discovery import DiskCache, PythonInfo
-
-        cache = None
-        if self.cache_dir is not None and private_dir(self.cache_dir):
-            cache = DiskCache(Path(self.cache_dir))
-        env = {
-            "PATH": os.defpath,
-            "LC_ALL": "C.UTF-8",
-            "PYTHONNOUSERSITE": "1",
-            "PY_DISCOVERY_TIMEOUT": str(TIMEOUT_SECONDS),
-        }
-        logging.getLogger("python_discovery").setLevel(logging.ERROR)
-        try:
-            # python_discovery forwards whatever the interpreter printed to our stdout: not ours
-            with contextlib.redirect_stdout(io.StringIO()):
-                info = PythonInfo.from_exe(
-                    interpreter, cache, raise_on_error=False, resolve_to_host=False, env=env
-                )
-        except Exception:  # a broken interpreter must not break the scan
-            return None
-        if info is None:
-            return None
-        v = info.version_info
-        suffix = "" if v.releaselevel == "final" else f"{v.releaselevel[0]}{v.serial}"
-        suffix = suffix.replace("c", "rc") if v.releaselevel == "candidate" else suffix
-        return f"{v.major}.{v.minor}.{v.micro}{suffix}"
+        if not hasattr(os, "fork"):
+            return "not run: probes need a POSIX host"
+        owner = env.owner_uid
+        if owner is None:
+            return "not run: its owner is unknown"
+        euid = os.geteuid()
+        if euid == 0:
+            if owner == 0:
+                return dropped.nobody(self.machine, self.accounts)
+            return dropped.identities(self.machine, self.accounts)(owner)
+        if owner in (0, euid):  # unprivileged: as ourselves, who may run them anyway
+            return Identity(euid, os.getegid(), tuple(os.getgroups()))
+        return f"not run: its prefix belongs to uid {owner} (only root runs it as its owner)"
 
 
-def _writable_by_others(prefix: str, me: Optional[int]) -> Optional[str]:
-    """The first directory an interpreter run from ``prefix`` reads code from that an account other
-    than root and us could change: the prefix's ancestors, itself, its bin/ and lib/ trees' tops."""
-    real = os.path.realpath(prefix)
-    parts = real.strip("/").split("/")
-    paths = ["/" + "/".join(parts[:i]) for i in range(len(parts) + 1)]
-    paths += [os.path.join(real, d) for d in ("bin", "lib", "lib64", "Scripts", "Lib")]
-    for path in paths:
-        try:
-            st = os.lstat(path)
-        except OSError:
-            continue
-        if st.st_uid not in (0, me):
-            return path
-        loose = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not stat.S_ISLNK(st.st_mode)
-        if loose and not (stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX):
-            return path
-    return None
-
-
-def private_dir(path: str) -> bool:
-    """Make (or accept) a directory only the running account can use; False when it is not one."""
+def ask(interpreter: str, who: Identity) -> tuple[Optional[str], Optional[str]]:
+    """The interpreter's version (``3.11.7``, ``3.13.0rc1``) run as ``who``; else None and why
+    (None: it did not answer)."""
+    if who.uid == 0:
+        return None, "not run: never as root"
+    cwd = _empty_dir()
+    if cwd is None:
+        return None, "not run: no empty directory to run it in"
     try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        st = os.lstat(path)
+        pid, answers = dropped.start(
+            who, lambda out: _run(interpreter, cwd, out), keep=(cwd,), refused="not run"
+        )
+    except OSError as exc:
+        os.close(cwd)
+        return None, f"not run: no process to run it in ({exc.strerror})"
+    try:
+        got = _answer(answers, time.monotonic() + TIMEOUT_SECONDS)
+    finally:
+        os.close(answers)
+        os.close(cwd)
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)  # whatever it started goes with it
+        dropped.reap(pid)
+    return _parse(got)
+
+
+def _empty_dir() -> Optional[int]:
+    """A new empty directory every account may enter and none may write, opened and removed at
+    once: the probe runs in a directory that no longer has a name (nothing can be put in it)."""
+    # root's in /tmp (sticky: nobody can swap it), never where a caller's TMPDIR points
+    try:
+        path = tempfile.mkdtemp(
+            prefix="fleetcache-probe-", dir="/tmp" if os.geteuid() == 0 else None
+        )
     except OSError:
-        return False
-    uid = os.geteuid() if hasattr(os, "geteuid") else None
-    return (
-        stat.S_ISDIR(st.st_mode)
-        and (uid is None or st.st_uid == uid)
-        and not st.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
-    )
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or stat.S_IMODE(st.st_mode) != 0o700 or st.st_nlink != 2:
+            raise OSError("not the directory just made")
+        os.fchmod(fd, 0o555)  # made here: ours to chmod
+        os.rmdir(path)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
-def default_cache_dir(env: Mapping[str, str], euid: Optional[int]) -> str:
-    """Where probe results are kept: root's own system cache as root (never a sudo caller's HOME)."""
-    if euid == 0:
-        return "/var/cache/fleetcache/py-info"
-    xdg = env.get("XDG_CACHE_HOME")
-    base = xdg if xdg and os.path.isabs(xdg) else platformdirs.user_cache_dir()
-    return os.path.join(base, "fleetcache", "py-info")
+def _run(interpreter: str, cwd: int, out: int) -> None:
+    """The child's work, dropped: become a session of its own, then exec the interpreter."""
+    os.setsid()
+    os.fchdir(cwd)
+    dropped.no_new_privileges()
+    try:
+        os.dup2(out, 1)
+        os.execve(interpreter, [interpreter, "-I", "-S", "-c", SCRIPT], ENVIRONMENT)
+    except OSError as exc:
+        why = f"not run: {interpreter} cannot be run as uid {os.getuid()}: {exc.strerror}"
+        dropped.write_all(out, json.dumps(["error", why]).encode() + b"\n")
+        os._exit(1)
+
+
+def _answer(fd: int, deadline: float) -> bytes:
+    """What the probe wrote, up to MAX_ANSWER bytes, by the deadline."""
+    got = b""
+    while len(got) < MAX_ANSWER:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        chunk = os.read(fd, MAX_ANSWER - len(got))
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
+def _parse(got: bytes) -> tuple[Optional[str], Optional[str]]:
+    match = ANSWER.fullmatch(got)
+    if match is not None:
+        major, minor, micro, level, serial = match.groups()
+        suffix = LEVELS[level] + (serial.decode() if level != b"final" else "")
+        return f"{int(major)}.{int(minor)}.{int(micro)}{suffix}", None
+    if got.startswith(b'["error", "not run: '):  # the child could not become the owner
+        return None, _error_text(got)
+    return None, None
+
+
+def _error_text(got: bytes) -> Optional[str]:
+    try:
+        line = json.loads(got.split(b"\n", 1)[0])
+    except ValueError:
+        return None
+    return str(line[1])[:300] if isinstance(line, list) and len(line) == 2 else None
 
 
 def _needs_probe(env: Environment) -> bool:

@@ -296,22 +296,23 @@ def _selfcheck_key(dir_fd: int, name: str) -> Optional[SelfcheckKey]:
 
 def selfcheck_keys(
     anchor: int, cache: str, trusted_owners: frozenset[int]
-) -> tuple[SelfcheckKey, ...]:
-    """The prefixes named in one cache's ``selfcheck/``, without walking the rest of the cache."""
+) -> tuple[Optional[int], tuple[SelfcheckKey, ...]]:
+    """The owner of one cache's ``selfcheck/`` and the prefixes named there, without walking the
+    rest of the cache."""
     try:
         opened = safefs.open_path(
             anchor, cache.rstrip("/") + "/selfcheck", trusted_links={0, *trusted_owners}
         )
     except safefs.UnsafePath:
-        return ()
+        return None, ()
     try:
         if trusted_owners and opened.st.st_uid not in trusted_owners:
-            return ()
+            return None, ()
         try:
             names = sorted(os.listdir(opened.fd))
         except OSError:
-            return ()
+            return None, ()
         keys = (_selfcheck_key(opened.fd, n) for n in names if not n.endswith(".tmp"))
-        return tuple(k for k in keys if k is not None)
+        return opened.st.st_uid, tuple(k for k in keys if k is not None)
     finally:
         os.close(opened.fd)
