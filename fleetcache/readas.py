@@ -3,19 +3,24 @@ in a child dropped to it (one per account, asked over a pipe), never root guessi
 
 Where fleetcache runs as that account, or is not root, it reads in this process, as itself. Paths
 are machine paths, resolved inside the machine's root. A file is read as the account's pip reads
-it: links followed whoever made them (the kernel decides whether the account may). The child
-runs as the account, who may have taken it over: each answer is checked and bounded, and a child
-that says anything else, or says nothing in time, is killed and its account's files count as
-not read.
+it: links followed whoever made them (the kernel decides whether the account may). A directory
+the account opens is handed over as its descriptor (``SCM_RIGHTS``), so what this process then
+looks at is what the account itself opened. The child runs as the account, who may have taken
+it over: each answer is checked and bounded, and a child that says anything else, or says
+nothing in time, is killed and its account's files count as not read.
 """
 
 from __future__ import annotations
 
+import array
 import base64
 import binascii
+import fcntl
 import json
 import os
 import select
+import socket
+import stat
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Optional
@@ -27,7 +32,13 @@ from fleetcache.machine import Machine
 LIMIT = 1 << 20  # a config file larger than this is not read
 TIMEOUT = 10.0  # seconds one answer may take (a hung network filesystem, a FUSE mount of theirs)
 MAX_LINE = LIMIT * 4 // 3 + 1024  # the longest answer: a file of LIMIT bytes in base64
-ANSWERS = {"read": ("none", "unreadable", "data", "error"), "exists": ("yes", "no", "unknown")}
+# Linux: a descriptor received is not inherited by what this process starts next
+CLOEXEC_FLAG = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
+ANSWERS = {
+    "read": ("none", "unreadable", "data", "error"),
+    "exists": ("yes", "no", "unknown"),
+    "open": ("dir", "none", "hidden", "unreadable", "error"),
+}
 
 
 class Unreadable(PermissionError):
@@ -76,6 +87,22 @@ def lexists(anchor: int, path: str) -> Optional[bool]:
     finally:
         os.close(opened.fd)
     return True
+
+
+def open_dir(anchor: int, path: str) -> tuple[list[str], Optional[int]]:
+    """A directory opened to be listed as a process of ours opens it, links followed whoever made
+    them (the kernel decides whether we may): the answer ``["dir", where it really is]`` with its
+    descriptor, or ``["none"]`` (not there), ``["hidden"]`` (behind a directory we may not
+    search), ``["unreadable"]`` (there, but we may not list it), ``["error", why]``."""
+    try:
+        opened = safefs.open_path(anchor, path, trusted_links=safefs.ANYONE, follow_last=True)
+    except safefs.NotFound:
+        return ["none"], None
+    except safefs.Denied as exc:
+        return ["unreadable" if exc.seen else "hidden"], None
+    except safefs.UnsafePath as exc:
+        return ["error", str(exc)], None
+    return ["dir", opened.path], opened.fd
 
 
 def answer(anchor: int, request: Sequence[str]) -> list[str]:
@@ -131,6 +158,28 @@ class Readers:
         got = self._ask(who, "exists", path)[0]
         return None if got == "unknown" else got == "yes"
 
+    def open_dir(self, who: Identity, path: str) -> safefs.Opened:
+        """A directory as the account opens it to list it, links followed as the kernel lets
+        it: the descriptor the account opened (never reopened here by path), and where it
+        really is. Raises :class:`safefs.NotFound`, :class:`safefs.Denied` or
+        :class:`safefs.UnsafePath`, as :func:`safefs.open_path` does."""
+        got, fd = open_dir(self.anchor, path) if _ourselves(who) else self._open_in(who, path)
+        if fd is not None:
+            return safefs.Opened(fd, got[1], os.fstat(fd))
+        if got[0] == "none":
+            raise safefs.NotFound(f"{path} does not exist")
+        if got[0] == "error":
+            raise safefs.UnsafePath(got[1][:1000])
+        denied = f"{path}: permission denied to uid {who.uid}"
+        raise safefs.Denied(denied, seen=got[0] == "unreadable")
+
+    def _open_in(self, who: Identity, path: str) -> tuple[list[str], Optional[int]]:
+        """Ask the account's child to open a directory (never cached: each gives a descriptor)."""
+        self.prepare((who,))
+        child = self.children[who]
+        got = child.open_dir(path)
+        return got or (["error", f"not read as uid {who.uid}: {child.broken}"], None)
+
     def _ask(self, who: Identity, op: str, path: str) -> list[str]:
         key = (who, op, path)
         if key not in self.known:
@@ -170,10 +219,18 @@ def _ourselves(who: Identity) -> bool:
 class _Child:
     """One child dropped to one account, answering one request at a time: root's side of it."""
 
-    def __init__(self, pid: int, requests: int, answers: int, broken: Optional[str] = None):
+    def __init__(
+        self,
+        pid: int,
+        requests: int,
+        answers: int,
+        broken: Optional[str] = None,
+        handover: Optional[socket.socket] = None,
+    ):
         self.pid = pid
         self.requests = requests  # we write requests here
         self.answers = answers  # and read its answers here
+        self.handover = handover  # and receive the directories it opened here
         self.broken = broken  # why it answers no more
         self.buffer = b""
         self.ready = False  # it said it has dropped (it is not waited for until it is asked)
@@ -190,16 +247,56 @@ class _Child:
     def start(cls, anchor: int, who: Identity) -> _Child:
         """Fork a child that drops to ``who`` and answers questions about paths below ``anchor``."""
         theirs, ours = os.pipe()
+        # plain descriptors across the fork: no socket object of ours is left in the child
+        mine, given = (s.detach() for s in socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM))
         try:
             pid, answers = dropped.start(
-                who, lambda out: _serve(anchor, theirs, out), (anchor, theirs), "not read"
+                who,
+                lambda out: _serve(anchor, theirs, out, given),
+                (anchor, theirs, given),
+                "not read",
             )
         except OSError as exc:
             os.close(ours)
+            os.close(mine)
             return cls(0, -1, -1, f"no process to read with: {exc.strerror}")
         finally:
             os.close(theirs)
-        return cls(pid, ours, answers)
+            os.close(given)
+        return cls(pid, ours, answers, handover=socket.socket(fileno=mine))
+
+    def open_dir(self, path: str) -> Optional[tuple[list[str], Optional[int]]]:
+        """The child's answer to ``["open", path]`` and the descriptor it handed over with a
+        ``dir`` answer; None once it has failed."""
+        got = self.ask("open", path)
+        if got is None or got[0] != "dir":
+            return None if got is None else (got, None)
+        fd = self._receive_fd()
+        return None if fd is None else (got, fd)
+
+    def _receive_fd(self) -> Optional[int]:
+        """The one descriptor the child sent, when it is a directory opened to be listed."""
+        assert self.handover is not None
+        if not select.select([self.handover], [], [], TIMEOUT)[0]:
+            self._fail(f"the reading process did not answer in {TIMEOUT:g} s")
+            return None
+        space = socket.CMSG_SPACE(array.array("i").itemsize)
+        try:
+            _, ancillary, flags, _ = self.handover.recvmsg(1, space, CLOEXEC_FLAG)
+        except OSError:
+            self._fail("the reading process is gone")
+            return None
+        fds = array.array("i")
+        for level, kind, data in ancillary:
+            if (level, kind) == (socket.SOL_SOCKET, socket.SCM_RIGHTS):
+                fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+        if len(fds) == 1 and not flags & socket.MSG_CTRUNC and _listable_dir(fds[0]):
+            os.set_inheritable(fds[0], False)  # where MSG_CMSG_CLOEXEC is missing
+            return fds[0]
+        for fd in fds:
+            os.close(fd)
+        self._fail("the reading process sent garbage")
+        return None
 
     def ask(self, op: str, path: str) -> Optional[list[str]]:
         """The child's answer, checked; None once it has failed (``broken`` says how)."""
@@ -254,6 +351,9 @@ class _Child:
             os.close(self.requests)
             os.close(self.answers)
             self.requests = self.answers = -1
+        if self.handover is not None:
+            self.handover.close()
+            self.handover = None
 
     def close(self) -> None:
         self.hang_up()
@@ -262,12 +362,23 @@ class _Child:
             self.pid = 0
 
 
+def _listable_dir(fd: int) -> bool:
+    """Whether a descriptor is a directory opened to be read (not one opened only to be passed
+    through, which may be all the account could do)."""
+    try:
+        st = os.fstat(fd)
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and not flags & getattr(os, "O_PATH", 0)
+
+
 def _valid(got: Any, kinds: Sequence[str]) -> bool:
     """Whether an answer is one of ``kinds``, with what that kind carries."""
     if type(got) is not list or not got or got[0] not in kinds:
         return False
-    if got[0] == "error":
-        return len(got) == 2 and type(got[1]) is str
+    if got[0] in ("error", "dir"):
+        return len(got) == 2 and type(got[1]) is str and (got[0] == "error" or _absolute(got[1]))
     if got[0] != "data":
         return len(got) == 1
     if len(got) != 2 or type(got[1]) is not str:
@@ -278,8 +389,14 @@ def _valid(got: Any, kinds: Sequence[str]) -> bool:
         return False
 
 
-def _serve(anchor: int, requests: int, out: int) -> None:
-    """The child's work, as the account: answer each request line until the parent hangs up."""
+def _absolute(path: str) -> bool:
+    return path.startswith("/")
+
+
+def _serve(anchor: int, requests: int, out: int, handover: int) -> None:
+    """The child's work, as the account: answer each request line until the parent hangs up;
+    a directory it opened goes over ``handover`` before the answer that tells of it."""
+    channel = socket.socket(fileno=handover)
     dropped.write_all(out, b'["ready"]\n')
     pending = b""
     while True:
@@ -289,4 +406,14 @@ def _serve(anchor: int, requests: int, out: int) -> None:
                 return
             pending += chunk
         line, pending = pending.split(b"\n", 1)
-        dropped.write_all(out, json.dumps(answer(anchor, json.loads(line))).encode() + b"\n")
+        request = json.loads(line)
+        if request[0] == "open":
+            got, fd = open_dir(anchor, request[1])
+            if fd is not None:
+                channel.sendmsg(
+                    [b"."], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))]
+                )
+                os.close(fd)
+        else:
+            got = answer(anchor, request)
+        dropped.write_all(out, json.dumps(got).encode() + b"\n")

@@ -159,7 +159,7 @@ def discover(
         skipped: list[Skipped] = []
         if selection.envs:
             found, skipped = envs_mod.discover(
-                machine, anchor, chosen, selection.env_search, settings
+                machine, finder.readers, chosen, selection.env_search, settings
             )
             if snap is not None:
                 running = harvest.running(snap, view, uids)

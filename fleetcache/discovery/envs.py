@@ -12,10 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from fleetcache import safefs
+from fleetcache import dropped, readas, safefs
 from fleetcache.activity.harvest import Running, Settings
 from fleetcache.discovery import conda, homewalk, interpreters
 from fleetcache.discovery import inspect as inspect_mod
+from fleetcache.discovery.access import Access, AsAccount, AsRoot
 from fleetcache.discovery.caches import Finder
 from fleetcache.discovery.interpreters import Join
 from fleetcache.machine import Machine
@@ -53,29 +54,38 @@ class _Found:
 
 def discover(
     machine: Machine,
-    anchor: int,
+    readers: readas.Readers,
     chosen: Sequence[Account],
     search: EnvSearch,
     settings: Optional[Mapping[int, Sequence[Settings]]] = None,
 ) -> tuple[list[Environment], list[Skipped]]:
     """The environments of the machine's system and of each chosen account's home (also where
-    the account's running processes' settings point)."""
+    the account's running processes' settings point). What an account's own records name is
+    read and opened as that account, through ``readers``."""
     found = _Found()
     join = machine.pathmod.join
+    anchor = readers.anchor
     found.add(*interpreters.system(anchor, machine.platform, join))
     for path in (*conda.SYSTEM_CONDARCS, *_snippets(anchor, conda.SYSTEM_CONDARC_DIRS, join)):
-        found.add(*_envs_dirs(machine, anchor, path, None, join))
+        found.add(*_envs_dirs(machine, AsRoot(anchor), path, None, join))
     homes_done: set[str] = set()
     for account in chosen:
         if account.home in homes_done or not _walkable_home(account.home):
             continue
         homes_done.add(account.home)
-        _account(machine, anchor, account, search, found, (settings or {}).get(account.uid, ()))
-    # each conda install's own .condarc ($CONDA_ROOT/.condarc) may name more envs_dirs
+        access = AsAccount(readers, dropped.identity(machine, account))
+        _account(machine, access, account, search, found, (settings or {}).get(account.uid, ()))
+    # each conda install's own .condarc ($CONDA_ROOT/.condarc) may name more envs_dirs: one in
+    # a chosen account's install is read as that account, any other as root's own
     for env in list(found.by_prefix.values()):
         if env.role == "interpreter" and env.kind in ("conda", "mamba", "miniforge"):
             owner = next((a for a in chosen if a.uid == env.owner_uid), None)
-            found.add(*_envs_dirs(machine, anchor, join(env.prefix, ".condarc"), owner, join))
+            install: Access = (
+                AsRoot(anchor)
+                if owner is None
+                else AsAccount(readers, dropped.identity(machine, owner))
+            )
+            found.add(*_envs_dirs(machine, install, join(env.prefix, ".condarc"), owner, join))
     return list(found.by_prefix.values()), found.skipped
 
 
@@ -108,26 +118,28 @@ def _walkable_home(home: str) -> bool:
 
 def _account(
     machine: Machine,
-    anchor: int,
+    access: AsAccount,
     account: Account,
     search: EnvSearch,
     found: _Found,
     settings: Sequence[Settings] = (),
 ) -> None:
     """One account's environments: its tools' directories (as its own settings and, beyond
-    them, its running processes' settings place them), its registries, then its home."""
+    them, its running processes' settings place them), its registries, then its home. What
+    its settings and records name is opened only where the account can open it itself."""
     join = machine.pathmod.join
     env = machine.env_for(account.uid)
     trusted = frozenset({0, account.uid})
     places = _places(machine, account, env)
-    _visit(machine, anchor, account, places[:2], "", found)  # installed Pythons first
-    found.add(*_registered(machine, anchor, account, join))
-    _visit(machine, anchor, account, places[2:], "", found)
+    _visit(machine, access, account, places[:2], "", found)  # installed Pythons first
+    found.add(*_registered(machine, access, account, join))
+    _visit(machine, access, account, places[2:], "", found)
     seen = set(places)
     for harvested in settings:
         more = [p for p in _places(machine, account, {**env, **harvested.env}) if p not in seen]
         seen.update(more)
-        _visit(machine, anchor, account, more, f", environment of pid {harvested.pid}", found)
+        _visit(machine, access, account, more, f", environment of pid {harvested.pid}", found)
+    anchor = access.readers.anchor
     found.add(*homewalk.walk_home(machine, anchor, account.home, trusted, search.limits))
 
 
@@ -156,34 +168,27 @@ def _places(machine: Machine, account: Account, env: Mapping[str, str]) -> list[
 
 def _visit(
     machine: Machine,
-    anchor: int,
+    access: Access,
     account: Account,
     places: Sequence[_Place],
     suffix: str,
     found: _Found,
 ) -> None:
     join = machine.pathmod.join
-    trusted = frozenset({0, account.uid})
     for what, directory, label in places:
         if what.startswith("versions:"):
             kind = what.split(":", 1)[1]
-            envs = interpreters.versions_dir(
-                anchor, directory, kind, trusted, machine.platform, join
-            )
+            envs = interpreters.versions_dir(access, directory, kind, machine.platform, join)
             if suffix:
                 envs = [replace(e, found_by=tuple(f + suffix for f in e.found_by)) for e in envs]
             found.add(envs)
         elif what == "condarc":
-            more, missed = _envs_dirs(machine, anchor, directory, account, join)
+            more, missed = _envs_dirs(machine, access, directory, account, join)
             if suffix:
                 more = [replace(e, found_by=tuple(f + suffix for f in e.found_by)) for e in more]
             found.add(more, missed)
         else:
-            found.add(
-                *homewalk.children(
-                    anchor, directory, trusted, label + suffix, machine.platform, join
-                )
-            )
+            found.add(*homewalk.children(access, directory, label + suffix, machine.platform, join))
 
 
 def _tool_dirs(machine: Machine, account: Account, env: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -224,36 +229,32 @@ def running_prefixes(
         parent, name = machine.pathmod.split(item.prefix)
         if not name:
             continue
-        more, _ = homewalk.children(
-            anchor, parent, frozenset({0, item.uid}), label, machine.platform, join, only=name
-        )
+        access = AsRoot(anchor, frozenset({0, item.uid}))
+        more, _ = homewalk.children(access, parent, label, machine.platform, join, only=name)
         # a variable can name any directory: only the process's own or root's are taken
         out.extend(e for e in more if e.owner_uid in (0, item.uid))
     return out
 
 
-def _read_record(
-    anchor: int, path: str, trusted: frozenset[int]
-) -> tuple[Optional[bytes], list[Skipped]]:
+def _read_record(access: Access, path: str) -> tuple[Optional[bytes], list[Skipped]]:
     """A registry or config file's bytes (None when absent), or why it could not be read."""
     try:
-        got = safefs.read_small_file(anchor, path, trusted_links=trusted)
-    except safefs.UnsafePath as exc:
+        return access.read(path), []
+    except OSError as exc:
         return None, [Skipped(path, f"not read: {exc}")]
-    return (None if got is None else got[0]), []
 
 
 def _registered(
-    machine: Machine, anchor: int, account: Account, join: Join
+    machine: Machine, access: Access, account: Account, join: Join
 ) -> tuple[list[Environment], list[Skipped]]:
-    """The prefixes in the account's ``~/.conda/environments.txt``; the missing ones as such."""
+    """The prefixes in the account's ``~/.conda/environments.txt`` (as it reads the file, and
+    each only where it can open it); the missing ones as such."""
     path = join(account.home, conda.ENVIRONMENTS_TXT)
-    trusted = frozenset({0, account.uid})
-    data, skipped = _read_record(anchor, path, trusted)
+    data, skipped = _read_record(access, path)
     envs: list[Environment] = []
     for prefix in conda.environments_txt(data or b""):
         try:
-            opened = safefs.open_path(anchor, prefix, trusted_links=trusted, follow_last=True)
+            opened = access.open_dir(prefix)
         except safefs.NotFound:
             envs.append(_stale(prefix, account, f"registered in {path} but missing"))
             continue
@@ -288,11 +289,11 @@ def _stale(prefix: str, account: Account, problem: str) -> Environment:
 
 
 def _envs_dirs(
-    machine: Machine, anchor: int, condarc: str, account: Optional[Account], join: Join
+    machine: Machine, access: Access, condarc: str, account: Optional[Account], join: Join
 ) -> tuple[list[Environment], list[Skipped]]:
-    """The environments in each ``envs_dirs`` directory a ``.condarc`` names."""
-    trusted = frozenset({0} if account is None else {0, account.uid})
-    data, skipped = _read_record(anchor, condarc, trusted)
+    """The environments in each ``envs_dirs`` directory a ``.condarc`` names (``~`` is the
+    account's home)."""
+    data, skipped = _read_record(access, condarc)
     envs: list[Environment] = []
     for directory in conda.envs_dirs(data or b""):
         if directory.startswith("~") and account is not None:
@@ -300,7 +301,7 @@ def _envs_dirs(
         if not machine.pathmod.isabs(directory):
             continue
         more, missed = homewalk.children(
-            anchor, directory, trusted, f"envs_dirs in {condarc}", machine.platform, join
+            access, directory, f"envs_dirs in {condarc}", machine.platform, join
         )
         envs.extend(more)
         skipped.extend(missed)

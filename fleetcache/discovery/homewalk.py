@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 from fleetcache import safefs
 from fleetcache.discovery import inspect as inspect_mod
 from fleetcache.discovery import markers
+from fleetcache.discovery.access import Access
 from fleetcache.machine import Machine
 from fleetcache.model import Environment, Skipped
 
@@ -178,18 +178,17 @@ def _enter(parent: str, name: str) -> bool:
 
 
 def children(
-    anchor: int,
+    access: Access,
     directory: str,
-    trusted: frozenset[int],
     found_by: str,
     platform: str,
     join: Callable[..., str],
     only: Optional[str] = None,
 ) -> tuple[list[Environment], list[Skipped]]:
-    """The environments directly inside a tool's environments directory (pipx, poetry, envs_dirs);
-    with ``only``, just that one entry."""
+    """The environments directly inside a tool's environments directory (pipx, poetry, envs_dirs),
+    as ``access`` may open it and look into its entries; with ``only``, just that one entry."""
     try:
-        opened = safefs.open_path(anchor, directory, trusted_links=trusted, follow_last=True)
+        opened = access.open_dir(directory)
     except safefs.NotFound:
         return [], []
     except safefs.UnsafePath as exc:
@@ -197,29 +196,17 @@ def children(
     found: list[Environment] = []
     try:
         names = inspect_mod.listdir(opened.fd)
+        listed = set(names)
         for name in sorted(names) if only is None else [n for n in names if n == only]:
-            env = at(opened.fd, name, join(directory, name), found_by, set(names), platform)
+            fd = access.open_entry(opened, name)
+            if fd is None:
+                continue
+            try:
+                env = inspect_mod.inspect(fd, join(directory, name), found_by, listed, platform)
+            finally:
+                os.close(fd)
             if env is not None:
                 found.append(env)
     finally:
         os.close(opened.fd)
     return found, []
-
-
-def at(
-    dir_fd: int,
-    name: str,
-    prefix: str,
-    found_by: str,
-    parent_names: Iterable[str],
-    platform: str,
-) -> Optional[Environment]:
-    """The environment in subdirectory ``name`` of ``dir_fd`` (not a link), if it is one."""
-    try:
-        fd = os.open(name, safefs.O_DIR, dir_fd=dir_fd)
-    except OSError:
-        return None
-    try:
-        return inspect_mod.inspect(fd, prefix, found_by, set(parent_names), platform)
-    finally:
-        os.close(fd)

@@ -10,6 +10,7 @@ from typing import Callable, Optional
 from fleetcache import safefs
 from fleetcache.discovery import homewalk
 from fleetcache.discovery import inspect as inspect_mod
+from fleetcache.discovery.access import Access, AsRoot
 from fleetcache.model import Environment, Skipped
 
 SYSTEM_BIN_DIRS = ("/usr/bin", "/usr/local/bin")
@@ -95,11 +96,12 @@ def _system_root(
     anchor: int, root: str, platform: str, join: Join
 ) -> tuple[list[Environment], list[Skipped]]:
     """Environments and conda installs directly under /opt or /usr/local, with conda's envs/."""
-    found, skipped = homewalk.children(anchor, root, frozenset({0}), f"{root}/*", platform, join)
+    system = AsRoot(anchor)
+    found, skipped = homewalk.children(system, root, f"{root}/*", platform, join)
     for env in list(found):
         if env.role == "interpreter" and env.kind != "system":
             more, missed = homewalk.children(
-                anchor, join(env.prefix, "envs"), frozenset({0}), "conda envs/", platform, join
+                system, join(env.prefix, "envs"), "conda envs/", platform, join
             )
             found.extend(more)
             skipped.extend(missed)
@@ -120,16 +122,12 @@ def _system_root(
 
 
 def versions_dir(
-    anchor: int,
-    directory: str,
-    kind: str,
-    trusted: frozenset[int],
-    platform: str,
-    join: Join,
+    access: Access, directory: str, kind: str, platform: str, join: Join
 ) -> list[Environment]:
-    """The installed Pythons in pyenv's ``versions/`` or uv's ``python/`` directory."""
+    """The installed Pythons in pyenv's ``versions/`` or uv's ``python/`` directory, as
+    ``access`` may open it and look into its entries."""
     try:
-        opened = safefs.open_path(anchor, directory, trusted_links=trusted, follow_last=True)
+        opened = access.open_dir(directory)
     except safefs.UnsafePath:
         return []
     found = []
@@ -140,7 +138,7 @@ def versions_dir(
             version = None
             if match:
                 version = match.group(1)
-            env = _installed(opened.fd, name, join(directory, name), kind, version, platform)
+            env = _installed(access, opened, name, join(directory, name), kind, version, platform)
             if env is not None:
                 found.append(env)
     finally:
@@ -149,13 +147,16 @@ def versions_dir(
 
 
 def _installed(
-    dir_fd: int, name: str, prefix: str, kind: str, version: Optional[str], platform: str
+    access: Access,
+    parent: safefs.Opened,
+    name: str,
+    prefix: str,
+    kind: str,
+    version: Optional[str],
+    platform: str,
 ) -> Optional[Environment]:
-    try:
-        fd = os.open(
-            name, safefs.O_DIR, dir_fd=dir_fd
-        )  # a link (uv's minor aliases) is passed over
-    except OSError:
+    fd = access.open_entry(parent, name)  # a link (uv's minor aliases) is passed over
+    if fd is None:
         return None
     try:
         names = set(inspect_mod.listdir(fd))
