@@ -12,28 +12,23 @@ nothing in time, is killed and its account's files count as not read.
 
 from __future__ import annotations
 
-import array
 import base64
 import binascii
-import fcntl
 import json
 import os
 import select
 import socket
-import stat
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Optional
 
-from fleetcache import dropped, safefs
+from fleetcache import dropped, handover, safefs
 from fleetcache.dropped import Identity
 from fleetcache.machine import Machine
 
 LIMIT = 1 << 20  # a config file larger than this is not read
 TIMEOUT = 10.0  # seconds one answer may take (a hung network filesystem, a FUSE mount of theirs)
 MAX_LINE = LIMIT * 4 // 3 + 1024  # the longest answer: a file of LIMIT bytes in base64
-# Linux: a descriptor received is not inherited by what this process starts next
-CLOEXEC_FLAG = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
 ANSWERS = {
     "read": ("none", "unreadable", "data", "error"),
     "exists": ("yes", "no", "unknown"),
@@ -225,12 +220,12 @@ class _Child:
         requests: int,
         answers: int,
         broken: Optional[str] = None,
-        handover: Optional[socket.socket] = None,
+        channel: Optional[socket.socket] = None,
     ):
         self.pid = pid
         self.requests = requests  # we write requests here
         self.answers = answers  # and read its answers here
-        self.handover = handover  # and receive the directories it opened here
+        self.channel = channel  # and receive the directories it opened here
         self.broken = broken  # why it answers no more
         self.buffer = b""
         self.ready = False  # it said it has dropped (it is not waited for until it is asked)
@@ -247,8 +242,7 @@ class _Child:
     def start(cls, anchor: int, who: Identity) -> _Child:
         """Fork a child that drops to ``who`` and answers questions about paths below ``anchor``."""
         theirs, ours = os.pipe()
-        # plain descriptors across the fork: no socket object of ours is left in the child
-        mine, given = (s.detach() for s in socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM))
+        mine, given = handover.pair()
         try:
             pid, answers = dropped.start(
                 who,
@@ -263,7 +257,7 @@ class _Child:
         finally:
             os.close(theirs)
             os.close(given)
-        return cls(pid, ours, answers, handover=socket.socket(fileno=mine))
+        return cls(pid, ours, answers, channel=socket.socket(fileno=mine))
 
     def open_dir(self, path: str) -> Optional[tuple[list[str], Optional[int]]]:
         """The child's answer to ``["open", path]`` and the descriptor it handed over with a
@@ -275,27 +269,19 @@ class _Child:
         return None if fd is None else (got, fd)
 
     def _receive_fd(self) -> Optional[int]:
-        """The one descriptor the child sent, when it is a directory opened to be listed."""
-        assert self.handover is not None
-        if not select.select([self.handover], [], [], TIMEOUT)[0]:
+        """The directory the child handed over; None (and it is killed) for anything else."""
+        if self.channel is None:  # nothing to hand a directory over with: it said nonsense
+            self._fail("the reading process sent garbage")
+            return None
+        if not select.select([self.channel], [], [], TIMEOUT)[0]:
             self._fail(f"the reading process did not answer in {TIMEOUT:g} s")
             return None
-        space = socket.CMSG_SPACE(array.array("i").itemsize)
         try:
-            _, ancillary, flags, _ = self.handover.recvmsg(1, space, CLOEXEC_FLAG)
+            return handover.receive(self.channel)
+        except handover.Garbage:
+            self._fail("the reading process sent garbage")
         except OSError:
             self._fail("the reading process is gone")
-            return None
-        fds = array.array("i")
-        for level, kind, data in ancillary:
-            if (level, kind) == (socket.SOL_SOCKET, socket.SCM_RIGHTS):
-                fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
-        if len(fds) == 1 and not flags & socket.MSG_CTRUNC and _listable_dir(fds[0]):
-            os.set_inheritable(fds[0], False)  # where MSG_CMSG_CLOEXEC is missing
-            return fds[0]
-        for fd in fds:
-            os.close(fd)
-        self._fail("the reading process sent garbage")
         return None
 
     def ask(self, op: str, path: str) -> Optional[list[str]]:
@@ -351,26 +337,15 @@ class _Child:
             os.close(self.requests)
             os.close(self.answers)
             self.requests = self.answers = -1
-        if self.handover is not None:
-            self.handover.close()
-            self.handover = None
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
 
     def close(self) -> None:
         self.hang_up()
         if self.pid:
             dropped.reap(self.pid, grace=1.0)
             self.pid = 0
-
-
-def _listable_dir(fd: int) -> bool:
-    """Whether a descriptor is a directory opened to be read (not one opened only to be passed
-    through, which may be all the account could do)."""
-    try:
-        st = os.fstat(fd)
-        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-    except OSError:
-        return False
-    return stat.S_ISDIR(st.st_mode) and not flags & getattr(os, "O_PATH", 0)
 
 
 def _valid(got: Any, kinds: Sequence[str]) -> bool:
@@ -393,10 +368,10 @@ def _absolute(path: str) -> bool:
     return path.startswith("/")
 
 
-def _serve(anchor: int, requests: int, out: int, handover: int) -> None:
+def _serve(anchor: int, requests: int, out: int, given: int) -> None:
     """The child's work, as the account: answer each request line until the parent hangs up;
-    a directory it opened goes over ``handover`` before the answer that tells of it."""
-    channel = socket.socket(fileno=handover)
+    a directory it opened goes over ``given`` before the answer that tells of it."""
+    channel = socket.socket(fileno=given)
     dropped.write_all(out, b'["ready"]\n')
     pending = b""
     while True:
@@ -410,9 +385,7 @@ def _serve(anchor: int, requests: int, out: int, handover: int) -> None:
         if request[0] == "open":
             got, fd = open_dir(anchor, request[1])
             if fd is not None:
-                channel.sendmsg(
-                    [b"."], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))]
-                )
+                handover.send(channel, fd)
                 os.close(fd)
         else:
             got = answer(anchor, request)

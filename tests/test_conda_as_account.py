@@ -101,3 +101,27 @@ def test_records_and_envs_readable_only_through_a_supplementary_group_are_read(t
     assert found["/srv/team/envs/analysis"] == ["envs_dirs in /home/alice/.condarc"]
     doc = envs_json(tree, "carol", capsys)
     assert not [p for p in prefixes(doc) if p.startswith("/srv/team")]
+
+
+def test_in_a_shared_envs_dir_only_what_the_account_can_open_is_looked_into(tree: Tree, capsys):
+    # /srv/envs is the team's (2775): each member keeps environments there, one of them private
+    os.makedirs(tree.host("/srv/envs"))
+    os.chown(tree.host("/srv/envs"), 0, TEAM)
+    tree.host("/srv/envs").chmod(0o2775)
+    conda_prefix(tree, "/srv/envs/victims-private", "3.11.5", "conda create -p victims-private")
+    chown_tree(tree.host("/srv/envs/victims-private"), VICTIM)
+    tree.host("/srv/envs/victims-private").chmod(0o700)
+    conda_prefix(tree, "/srv/envs/mallorys", "3.12.1", "conda create -p mallorys")
+    chown_tree(tree.host("/srv/envs/mallorys"), MALLORY)
+    tree.host("/srv/envs/mallorys").chmod(0o700)  # her own: she could open it anyway
+    conda_prefix(tree, "/srv/envs/common", "3.12.1", "conda create -p common")  # root's, 0755
+    for name, uid in (("mallory", MALLORY), ("victim", VICTIM)):
+        tree.user(name, uid)
+        tree.write(f"/home/{name}/.condarc", "envs_dirs: [/srv/envs]\n", uid)
+    doc = envs_json(tree, "mallory", capsys)
+    assert {p for p in prefixes(doc) if p.startswith("/srv/")} == {
+        "/srv/envs/mallorys",
+        "/srv/envs/common",
+    }
+    doc = envs_json(tree, "victim", capsys)
+    assert "/srv/envs/victims-private" in prefixes(doc)

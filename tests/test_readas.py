@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from fleetcache import readas, safefs
+from fleetcache import handover, readas, safefs
 from fleetcache.dropped import Identity
 from fleetcache.machine import Machine
 from fleetcache.readas import LIMIT, MAX_LINE, Readers, Unreadable, _Child
@@ -87,6 +88,11 @@ def test_a_well_behaved_child_is_taken_at_its_word(children):
         ("read", "not json"),
         ("read", "[" * 100_000),  # nested too deep for the parser
         ("read", "x" * (MAX_LINE + 10)),  # no end of line in sight
+        ("open", ["dir"]),
+        ("open", ["dir", "relative/dir"]),  # where a directory really is starts at the root
+        ("open", ["dir", "/", "more"]),
+        ("open", ["data", b64(b"x")]),
+        ("exists", ["dir", "/"]),
     ],
 )
 def test_anything_else_is_garbage_and_the_child_is_killed(children, op, line):
@@ -95,6 +101,78 @@ def test_anything_else_is_garbage_and_the_child_is_killed(children, op, line):
     assert c.broken == GARBAGE
     assert children[-1][1].poll() is not None  # killed (and reaped)
     assert c.ask(op, "/etc/pip.conf") is None  # and never asked again
+
+
+HANDS = {
+    "a directory": "[os.open('/', os.O_RDONLY | os.O_DIRECTORY)]",
+    "a file": "[os.open(sys.executable, os.O_RDONLY)]",
+    "a directory it may only pass through": "[os.open('/', os.O_PATH | os.O_DIRECTORY)]",
+    "two directories": "[os.open('/', os.O_RDONLY | os.O_DIRECTORY) for _ in '12']",
+    "nothing": "[]",
+}
+
+
+def hands_over(children: list[Any], what: str) -> _Child:
+    """A child that answers ``["open", ...]`` with ``["dir", "/"]``, handing over ``what``."""
+    mine, given = handover.pair()
+    script = (
+        "import array, os, socket, sys, time\n"
+        f"channel = socket.socket(fileno={given})\n"
+        "print('[\"ready\"]', flush=True); sys.stdin.readline()\n"
+        f"fds = {HANDS[what]}\n"
+        "if fds: channel.sendmsg([b'.'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, "
+        "array.array('i', fds))])\n"
+        'print(\'["dir", "/"]\', flush=True); time.sleep(60)\n'
+    )
+    theirs, ours = os.pipe()
+    p = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=theirs, stdout=subprocess.PIPE, pass_fds=(given,)
+    )
+    os.close(theirs)
+    os.close(given)
+    assert p.stdout is not None
+    c = _Child(p.pid, ours, os.dup(p.stdout.fileno()), channel=socket.socket(fileno=mine))
+    children.append((c, p))
+    return c
+
+
+def test_a_directory_handed_over_is_the_one_looked_at(children):
+    got = hands_over(children, "a directory").open_dir("/home/alice/envs")
+    assert got is not None
+    answer, fd = got
+    assert answer == ["dir", "/"] and fd is not None
+    try:
+        assert os.path.samestat(os.fstat(fd), os.stat("/"))
+    finally:
+        os.close(fd)
+
+
+def held() -> list[str]:
+    """What this process holds open of what a child may hand over (``/``, the interpreter)."""
+    targets = {"/", os.path.realpath(sys.executable)}
+    fds = os.listdir("/proc/self/fd")
+    found = []
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target in targets:
+            found.append(target)
+    return sorted(found)
+
+
+@pytest.mark.parametrize("what", sorted(set(HANDS) - {"a directory"}))
+def test_anything_handed_over_but_one_directory_to_list_is_garbage(children, monkeypatch, what):
+    monkeypatch.setattr(readas, "TIMEOUT", 0.5)
+    before = held()
+    c = hands_over(children, what)
+    assert c.open_dir("/home/alice/envs") is None
+    expected = "the reading process did not answer in 0.5 s" if what == "nothing" else GARBAGE
+    assert c.broken == expected
+    assert children[-1][1].poll() is not None  # killed
+    c.close()
+    assert held() == before  # nothing it sent is kept open
 
 
 def test_a_child_that_does_not_answer_is_killed(children, monkeypatch):
@@ -166,6 +244,41 @@ def test_an_account_whose_child_failed_has_its_files_not_read(tree: Tree):
         with pytest.raises(OSError, match=f"not read as uid {ALICE}: the reading process did not"):
             readers.read(alice, "/etc/pip.conf")
         assert readers.exists(alice, "/etc") is None
+
+
+@ROOT_ONLY
+def test_a_directory_is_opened_by_the_account_and_handed_over(tree: Tree):
+    tree.user("alice", ALICE)
+    bob = tree.user("bob", BOB)
+    (bob / "envs" / "ml").mkdir(parents=True)
+    (bob / "private" / "envs").mkdir(parents=True)
+    (bob / "private").chmod(0o700)
+    (bob / "link").symlink_to("/home/bob/envs")
+    tree.write("/home/bob/file", "x")
+    for p in (bob / "envs", bob / "envs" / "ml", bob / "private", bob / "private" / "envs"):
+        os.chown(p, BOB, BOB)
+    alice, bob_ = Identity(ALICE, ALICE), Identity(BOB, BOB)
+    with Readers.of(Machine(root=str(tree.root))) as readers:
+        opened = readers.open_dir(alice, "/home/bob/link")  # followed, as her conda would
+        try:
+            assert opened.path == "/home/bob/envs"
+            assert os.listdir(opened.fd) == ["ml"]
+            assert os.path.samestat(opened.st, os.stat(bob / "envs"))
+        finally:
+            os.close(opened.fd)
+        with pytest.raises(safefs.Denied) as denied:
+            readers.open_dir(alice, "/home/bob/private")  # there, but not hers to list
+        assert denied.value.seen
+        with pytest.raises(safefs.Denied) as denied:
+            readers.open_dir(alice, "/home/bob/private/envs")  # behind it: she cannot tell
+        assert not denied.value.seen
+        with pytest.raises(safefs.NotFound):
+            readers.open_dir(alice, "/home/bob/gone")
+        with pytest.raises(safefs.UnsafePath, match="not a directory"):
+            readers.open_dir(alice, "/home/bob/file")
+        os.close(readers.open_dir(bob_, "/home/bob/private/envs").fd)  # bob's own
+        os.close(readers.open_dir(Identity(0, 0), "/home/bob/private/envs").fd)  # root's
+        assert set(readers.children) == {alice, bob_}
 
 
 def test_read_file_and_lexists_as_ourselves(tree: Tree):
