@@ -125,3 +125,27 @@ def test_in_a_shared_envs_dir_only_what_the_account_can_open_is_looked_into(tree
     }
     doc = envs_json(tree, "victim", capsys)
     assert "/srv/envs/victims-private" in prefixes(doc)
+
+
+@pytest.mark.parametrize(
+    ("link", "target"),
+    [
+        ("/home/mallory/.pyenv", f"{V}/.pyenv"),  # pyenv versions/
+        ("/home/mallory/.cache/pypoetry", f"{V}/.cache/pypoetry"),  # poetry's virtualenvs
+    ],
+)
+def test_a_tools_directory_linked_into_a_home_the_account_cannot_enter_is_not_listed(
+    tree: Tree, capsys, link: str, target: str
+):
+    victim = tree.user("victim", VICTIM)
+    tree.write(f"{V}/.pyenv/versions/3.11.7/bin/python3", "")
+    tree.write(f"{V}/.pyenv/versions/3.11.7/lib/python3.11/os.py", "")
+    tree.write(f"{V}/.cache/pypoetry/virtualenvs/app-Ab12Cd34-py3.11/pyvenv.cfg", VENV_CFG)
+    chown_tree(victim, VICTIM)
+    victim.chmod(0o700)
+    mallory = tree.user("mallory", MALLORY)
+    tree.host(link).parent.mkdir(parents=True, exist_ok=True)
+    tree.host(link).symlink_to(target)
+    chown_tree(mallory, MALLORY)
+    assert V not in json.dumps(envs_json(tree, "mallory", capsys))
+    assert [p for p in prefixes(envs_json(tree, "victim", capsys)) if p.startswith(V)]
