@@ -13,6 +13,11 @@ O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 O_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 O_NOATIME = getattr(os, "O_NOATIME", 0)
 MAX_LINK_HOPS = 40
+# Steps (a link followed, a name its target holds) one cache's links may cost to resolve. Pip's
+# os.walk never resolves a link; fleetcache does, inside the machine root, to tell a link to a
+# directory from one to a file, and a hostile account can make each resolution cost 40 hops of
+# 4 kB targets. Legitimate caches hold few links, with short targets.
+LINK_BUDGET = 20_000
 
 
 class UnsafePath(Exception):
@@ -21,6 +26,26 @@ class UnsafePath(Exception):
 
 class NotFound(UnsafePath):
     """A path (or one of its components) that does not exist."""
+
+
+class OverBudget(Exception):
+    """Resolving links cost more than their :class:`LinkBudget` allows (deliberately not an
+    :class:`UnsafePath`: a caller that passes a budget must say what running out means)."""
+
+
+class LinkBudget:
+    """The link-resolution work a whole cache may still cost, shared by every path opened in it."""
+
+    __slots__ = ("left", "limit")
+
+    def __init__(self, limit: int = LINK_BUDGET) -> None:
+        self.limit = self.left = limit
+
+    def spend(self, steps: int) -> None:
+        """Take ``steps`` from what is left; raises :class:`OverBudget` once it is exceeded."""
+        self.left -= steps
+        if self.left < 0:
+            raise OverBudget(f"resolving its links took more than {self.limit:,} steps")
 
 
 @dataclass(frozen=True)
@@ -46,6 +71,7 @@ def open_path(
     follow_last: bool = False,
     directory: bool = True,
     owners: Optional[Collection[int]] = None,
+    budget: Optional[LinkBudget] = None,
 ) -> Opened:
     """Open an absolute machine path below ``anchor`` without ever following an untrusted link.
 
@@ -54,7 +80,8 @@ def open_path(
     and its target is resolved inside the anchor, never on the host. The last component must not
     be a link unless ``follow_last``. With ``owners``, every directory on the way must belong to
     one of them (another account could swap what lies below its own directories). Raises
-    :class:`NotFound` or :class:`UnsafePath`.
+    :class:`NotFound` or :class:`UnsafePath`; with ``budget``, every link followed and every name
+    in its target is charged to it, and :class:`OverBudget` is raised once it runs out.
     """
     pending = [p for p in reversed(path.split("/")) if p not in ("", ".")]
     stack: list[int] = [os.dup(anchor)]
@@ -85,11 +112,14 @@ def open_path(
                     raise UnsafePath(f"{here}: too many levels of symbolic links")
                 target = os.readlink(name, dir_fd=stack[-1])
                 links.append(here)
+                more = [p for p in reversed(target.split("/")) if p not in ("", ".")]
+                if budget is not None:
+                    budget.spend(1 + len(more))
                 if target.startswith("/"):
                     while len(stack) > 1:
                         os.close(stack.pop())
                     names.clear()
-                pending.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
+                pending.extend(more)
                 continue
             if last and not directory:
                 if not stat.S_ISREG(st.st_mode):

@@ -71,14 +71,19 @@ def _lstat_no_link(top: int, parts: tuple[str, ...]) -> Optional[os.stat_result]
         os.close(opened.fd)
 
 
-def prefix_exists(anchor: int, prefix: str, uid: int) -> bool:
+def prefix_exists(
+    anchor: int, prefix: str, uid: int, budget: Optional[safefs.LinkBudget] = None
+) -> bool:
     """Whether the interpreter prefix a selfcheck key names is still a directory on the machine.
     The path comes from the account's file: it is opened like any other (links of root and of the
-    account only, inside the machine's root), and anything unclear counts as still there."""
+    account only, inside the machine's root, their cost charged to the cache's ``budget``), and
+    anything unclear counts as still there."""
     if not prefix.startswith("/"):
         return True
     try:
-        opened = safefs.open_path(anchor, prefix, trusted_links={0, uid}, follow_last=True)
+        opened = safefs.open_path(
+            anchor, prefix, trusted_links={0, uid}, follow_last=True, budget=budget
+        )
     except safefs.NotFound:
         return False
     except safefs.UnsafePath:

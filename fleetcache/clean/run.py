@@ -180,6 +180,7 @@ class Cleaner:
                         item.state = REFUSED
                         item.reason = "refused: it does not have pip's cache layout"
                         return item
+                links = safefs.LinkBudget()  # what the cache's selfcheck keys may cost
                 item.plan = plan_cache(
                     opened.fd,
                     loc.path,
@@ -187,9 +188,12 @@ class Cleaner:
                     self.request.policy,
                     self.machine.clock(),
                     mounts=mounts,
-                    prefix_exists=lambda p: guard.prefix_exists(anchor, p, uid),
+                    prefix_exists=lambda p: guard.prefix_exists(anchor, p, uid, links),
                     projects=self._projects(loc) if self.request.policy.packages else None,
                 )
+            except safefs.OverBudget as exc:  # no clean on what could not be found out
+                item.state, item.reason = REFUSED, f"refused: {exc} (the limit for one cache)"
+                return item
             finally:
                 os.close(opened.fd)
         finally:

@@ -126,7 +126,7 @@ CACHE_FIELDS: list[Field] = [
     Field("environments", "prefixes of those environments", lambda r: [escape.text(p) for p in r.environments], scalar=False),
     Field("busy", "true when a process uses it now (an active environment that uses it, or a running pip), null when one possibly does (a process could not be read) or the process table was not read, else false", lambda r: r.busy),
     Field("busy_reasons", "what makes it busy: list of {pid, user, uid, command, why, certain, environment} (CSV: pids joined with ';')", lambda r: [process_record(u) for u in r.busy_reasons], scalar=False),
-    Field("skipped", "why the cache was not walked (symlink, foreign owner, unreadable), else null", lambda r: r.skipped),
+    Field("skipped", "why the cache was not walked (symlink, foreign owner, unreadable, links costing more than 20,000 steps to resolve), else null", lambda r: r.skipped),
     Field("http_files", "pip's 'Number of HTTP files' (http-v2/ and http/, every file)", _fig("http_files")),
     Field("http_bytes", "pip's 'Package index page cache size', in bytes", _fig("http_bytes")),
     Field("wheel_files", "pip's 'Number of locally built wheels' (*-*.whl under wheels/)", _fig("wheel_files")),

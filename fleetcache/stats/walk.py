@@ -8,6 +8,7 @@ import os
 import re
 import stat
 from collections.abc import Collection
+from contextlib import closing
 from dataclasses import dataclass, field, fields
 from typing import Optional
 
@@ -61,7 +62,11 @@ def walk_cache(task: WalkTask) -> WalkOutcome:
                     skipped=f"not walked: owned by uid {owner}, not by an account that uses it",
                 )
             walker = Walker(task.path, owner, anchor)
-            walker.walk_root(opened.fd)
+            try:
+                walker.walk_root(opened.fd)
+            except safefs.OverBudget as exc:  # figures of part of a cache would mislead
+                why = f"not measured: {exc} (the limit for one cache)"
+                return WalkOutcome(exists=True, owner_uid=owner, skipped=why)
             return WalkOutcome(exists=True, owner_uid=owner, figures=walker.figures())
         finally:
             os.close(opened.fd)
@@ -76,6 +81,7 @@ class Walker:
         self.path = path
         self.owner = owner
         self.anchor = anchor  # the machine's root: where a link is resolved (see _points_to_dir)
+        self.links = safefs.LinkBudget()  # what resolving this cache's links may cost in all
         # one counter for every int field of CacheFigures
         self.c: dict[str, int] = {f.name: 0 for f in fields(CacheFigures) if f.type == "int"}
         self.oldest: Optional[float] = None
@@ -102,8 +108,9 @@ class Walker:
     def walk_root(self, fd: int, skip: Collection[tuple[int, int]] = ()) -> None:
         """Walk every top-level entry of the cache with the walker for its kind (never entering
         the directories in ``skip``: mount points)."""
-        for parts, dir_fd, files, _dirs in safefs.walk(fd, self.problem, skip=skip):
-            self.visit(parts, dir_fd, files)
+        with closing(safefs.walk(fd, self.problem, skip=skip)) as walk:
+            for parts, dir_fd, files, _dirs in walk:
+                self.visit(parts, dir_fd, files)
 
     def visit(self, parts: tuple[str, ...], dir_fd: int, files: list[os.DirEntry[str]]) -> None:
         """Count one directory's files (``parts`` below the cache root), by the area it is in."""
@@ -180,13 +187,18 @@ class Walker:
     def _points_to_dir(self, parts: tuple[str, ...], name: str) -> bool:
         """Whether a link names a directory, as pip's os.walk decides (it then skips it). The link
         is resolved inside the machine's root, following only links of root and of the cache's
-        owner: the walk never looks where another account's link points."""
+        owner: the walk never looks where another account's link points. Raises
+        :class:`safefs.OverBudget` once the cache's links have cost too much to resolve."""
         if self.anchor is None:
             return False
         link = "/".join((self.path.rstrip("/"), *parts, name))
         try:
             opened = safefs.open_path(
-                self.anchor, link, trusted_links={0, self.owner}, follow_last=True
+                self.anchor,
+                link,
+                trusted_links={0, self.owner},
+                follow_last=True,
+                budget=self.links,
             )
         except safefs.UnsafePath:
             return False
