@@ -5,7 +5,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Collection, Generator
+from collections import deque
+from collections.abc import Collection, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -18,6 +19,8 @@ MAX_LINK_HOPS = 40
 # directory from one to a file, and a hostile account can make each resolution cost 40 hops of
 # 4 kB targets. Legitimate caches hold few links, with short targets.
 LINK_BUDGET = 20_000
+# entries of one directory a walk reads at once; the rest of a wider one streams
+READ_AHEAD = 1_000
 
 
 class UnsafePath(Exception):
@@ -189,7 +192,7 @@ def read_at(dir_fd: int, name: str, limit: int = 1 << 16) -> bytes:
         os.close(fd)
 
 
-Walked = tuple[tuple[str, ...], int, list[os.DirEntry[str]], list[os.DirEntry[str]]]
+Walked = tuple[tuple[str, ...], int, Iterable[os.DirEntry[str]], list[str]]
 OnError = Callable[[tuple[str, ...], str], None]
 
 
@@ -202,37 +205,33 @@ def walk(
 ) -> Generator[Walked, None, None]:
     """Walk the tree below ``top_fd`` depth-first, never following a link nor leaving its device.
 
-    Yields ``(relative parts, dir fd, non-directories, directories)`` for each directory; the
-    descriptor stays open while the consumer looks at the entries, and the consumer may remove
-    directories from the list to prune them. Unreadable or vanished directories go to ``on_error``.
-    A directory whose (device, inode) is in ``skip`` (a mount point) is not even listed: it goes
-    to ``on_skip``. ``top_fd`` is borrowed, not closed.
+    Yields ``(relative parts, dir fd, non-directories, subdirectory names)`` for each directory.
+    The non-directories stream from the kernel as the consumer iterates them (none is kept: a
+    directory of a million files costs what one of ten does); each subdirectory's name is added
+    to the list as it passes, so the list is complete once the entries are exhausted (the walk
+    reads what the consumer left). The consumer may then remove names from it to prune them.
+    The descriptor stays open while the consumer looks at the directory. Unreadable or vanished
+    directories go to ``on_error``. A directory whose (device, inode) is in ``skip`` (a mount
+    point) is not even listed: it goes to ``on_skip``. ``top_fd`` is borrowed, not closed.
 
-    This is the loop every scan spends its time in: one frame per directory in a plain list, no
-    generator or object per directory, and per directory only open, the listing and close. Mount
-    points are known from the mount table when the walk starts (on Linux; elsewhere, or with
-    ``skip``, each directory's device is checked with fstat).
+    This is the loop every scan spends its time in: one frame per directory in a plain list, and
+    per directory only open, the listing and close. Mount points are known from the mount table
+    when the walk starts (on Linux; elsewhere, or with ``skip``, each directory's device is
+    checked with fstat).
     """
     device = os.fstat(top_fd).st_dev
     mounted = None if skip else mounts_below(top_fd)
-    # [fd, parts, subdirectories, index of the next one, whether the walk opened fd]
+    # [fd, parts, subdirectory names, index of the next one, whether the walk opened fd]
     stack: list[list[Any]] = []
     fd, parts, owned = top_fd, rel, False
     try:
         while True:
-            files: list[os.DirEntry[str]] = []
-            dirs: list[os.DirEntry[str]] = []
-            try:
-                with os.scandir(fd) as it:
-                    for entry in it:
-                        if entry.is_dir(follow_symlinks=False):
-                            dirs.append(entry)
-                        else:
-                            files.append(entry)
-            except OSError as exc:
-                on_error(parts, exc.strerror or str(exc))
+            dirs: list[str] = []
+            entries = _listing(fd, parts, dirs, on_error)
             stack.append([fd, parts, dirs, 0, owned])
-            yield parts, fd, files, dirs
+            yield parts, fd, entries, dirs
+            if not isinstance(entries, list):  # the rest: the names of the subdirectories
+                rest(entries)
             fd = -1
             while stack:  # the next directory to list: the first child not yet done, up the stack
                 frame = stack[-1]
@@ -242,7 +241,7 @@ def walk(
                     if frame[4]:
                         os.close(frame[0])
                     continue
-                name = pending[frame[3]].name
+                name = pending[frame[3]]
                 frame[3] += 1
                 parts = (*frame[1], name)
                 if mounted is not None and parts[len(rel) :] in mounted:
@@ -261,6 +260,61 @@ def walk(
         for frame in stack:
             if frame[4]:
                 os.close(frame[0])
+
+
+def _listing(
+    fd: int, parts: tuple[str, ...], dirs: list[str], on_error: OnError
+) -> Iterable[os.DirEntry[str]]:
+    """The non-directories of one directory; each subdirectory's name goes to ``dirs`` instead.
+    Up to ``READ_AHEAD`` of them are read at once into a list (the common case, and the fastest);
+    past that, the rest streams from the kernel as the consumer iterates: a directory is never
+    held whole. A listing that fails goes to ``on_error``."""
+    files: list[os.DirEntry[str]] = []
+    try:
+        it = os.scandir(fd)
+    except OSError as exc:
+        on_error(parts, exc.strerror or str(exc))
+        return files
+    try:
+        for entry in it:
+            if entry.is_dir(follow_symlinks=False):
+                dirs.append(entry.name)
+            else:
+                files.append(entry)
+                if len(files) == READ_AHEAD:
+                    return _streamed(it, files, parts, dirs, on_error)
+    except OSError as exc:
+        on_error(parts, exc.strerror or str(exc))
+    it.close()
+    return files
+
+
+def _streamed(
+    it: os._ScandirIterator[str],
+    head: list[os.DirEntry[str]],
+    parts: tuple[str, ...],
+    dirs: list[str],
+    on_error: OnError,
+) -> Iterator[os.DirEntry[str]]:
+    """A wide directory's non-directories: those read ahead, then the rest of the listing ``it``
+    (closed at the end), one at a time."""
+    try:
+        yield from head
+        head.clear()
+        for entry in it:
+            if entry.is_dir(follow_symlinks=False):
+                dirs.append(entry.name)
+            else:
+                yield entry
+    except OSError as exc:
+        on_error(parts, exc.strerror or str(exc))
+    finally:
+        it.close()
+
+
+def rest(entries: Iterable[os.DirEntry[str]]) -> None:
+    """Read what is left of a listing from :func:`walk`, for its complete subdirectory names."""
+    deque(entries, maxlen=0)
 
 
 def _open_child(

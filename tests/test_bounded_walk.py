@@ -23,6 +23,15 @@ MALLORY, ALICE = 12345, 12346
 # as long as a link target may be: 800 detours through a directory and back
 DETOUR = "d/../" * 800
 HOPS = 40  # the most links one path may pass through (the kernel's limit, and fleetcache's)
+WIDE = "/home/mallory/.cache/pip/http-v2/0/0/0/0/0"
+PAIRS, LONE = 99_000, 1_000  # 200,000 files in one directory: whole entries and orphan halves
+KEYS = 25_000
+# runs a command, then prints its peak resident set (kB; its children included) on stderr
+PEAK = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+    "sys.exit(code)"
+)
 
 
 def entries(tree: Tree, cache: str, count: int, uid: int) -> None:
@@ -48,11 +57,44 @@ def link_trap(where: Path, links: int) -> None:
 def scan_json(tree: Tree, *args: str, timeout: float = 60) -> tuple[int, dict[str, Any]]:
     """Run ``fleetcache scan --format json`` on the tree; a scan still running after ``timeout``
     seconds (the attack worked) fails the test."""
+    code, out, _ = run_scan(tree, *args, timeout=timeout)
+    return code, json.loads(out)
+
+
+def run_scan(tree: Tree, *args: str, timeout: float, peak: bool = False) -> tuple[int, str, str]:
+    """``fleetcache scan --format json`` on the tree: exit code, stdout, stderr (with ``peak``,
+    its last line is the scan's peak RSS in kB)."""
     argv = [sys.executable, "-m", "fleetcache", "scan", "--root", str(tree.root)]
     argv += ["--format", "json", "--no-activity", "--no-envs", *args]
+    if peak:
+        argv = [sys.executable, "-c", PEAK, *argv]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     assert done.returncode in (0, 3), done.stderr
-    return done.returncode, json.loads(done.stdout)
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.fixture(scope="session")
+def wide(tmp_path_factory: pytest.TempPathFactory) -> Tree:
+    """mallory's cache with one directory of 200,000 files (the tree is built once: it takes a
+    few seconds). Sizes are set by truncating: nothing is written."""
+    tree = Tree(tmp_path_factory.mktemp("wide") / "machine")
+    tree.user("mallory", MALLORY)
+    where = tree.host(WIDE)
+    where.mkdir(parents=True)
+    names = [(f"{n:056x}", 10) for n in range(PAIRS + LONE)]
+    names += [(f"{n:056x}.body", 100) for n in range(PAIRS)]
+    names += [(f"{n:056x}.body", 100) for n in range(PAIRS + LONE, PAIRS + 2 * LONE)]
+    dir_fd = os.open(where, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name, size in names:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=dir_fd)
+            os.ftruncate(fd, size)
+            os.fchown(fd, MALLORY, MALLORY)
+            os.close(fd)
+    finally:
+        os.close(dir_fd)
+    chown_tree(tree.host("/home/mallory/.cache"), MALLORY)
+    return tree
 
 
 def test_links_that_take_long_to_resolve_skip_their_cache_not_the_scan(tree: Tree):
@@ -93,3 +135,41 @@ def test_selfcheck_keys_that_take_long_to_resolve_refuse_the_clean(tree: Tree, t
     (result,) = json.loads(done.stdout)["caches"]
     assert result["state"] == "refused" and "link" in result["reason"], result
     assert done.returncode == 3
+
+
+@pytest.fixture(scope="session")
+def named(tmp_path_factory: pytest.TempPathFactory) -> Tree:
+    """mallory's cache whose selfcheck/ holds 25,000 keys, each naming a 4 kB prefix."""
+    tree = Tree(tmp_path_factory.mktemp("named") / "machine")
+    tree.user("mallory", MALLORY)
+    where = tree.host("/home/mallory/.cache/pip/selfcheck")
+    where.mkdir(parents=True)
+    for n in range(KEYS):
+        key = {"key": f"/home/mallory/{n}/" + "x/" * 2000, "last_check": "2026-01-01T00:00:00Z"}
+        (where / f"{n:056x}").write_text(json.dumps(key))
+    chown_tree(tree.host("/home/mallory/.cache"), MALLORY)
+    return tree
+
+
+def test_the_widest_directory_does_not_grow_the_scans_memory(wide: Tree):
+    code, out, err = run_scan(wide, timeout=300, peak=True)
+    peak_kb = int(err.splitlines()[-1])
+    (cache,) = [c for c in json.loads(out)["caches"] if c["exists"]]
+    assert cache["skipped"] is None and code == 0
+    assert cache["http_files"] == 2 * PAIRS + 2 * LONE == 200_000
+    assert cache["http_bytes"] == (PAIRS + LONE) * 10 + (PAIRS + LONE) * 100
+    assert (cache["http_entries"], cache["orphan_files"]) == (PAIRS, 2 * LONE)
+    assert cache["orphan_bytes"] == LONE * 10 + LONE * 100
+    assert peak_kb < 100 * 1024, f"peak RSS {peak_kb / 1024:.0f} MB"
+
+
+def test_selfcheck_keys_do_not_grow_the_scans_memory(named: Tree):
+    code, out, err = run_scan(named, timeout=300, peak=True)
+    peak_kb = int(err.splitlines()[-1])
+    report = json.loads(out)
+    (cache,) = [c for c in report["caches"] if c["exists"]]
+    assert cache["selfcheck_files"] == KEYS and cache["skipped"] is None
+    assert peak_kb < 100 * 1024, f"peak RSS {peak_kb / 1024:.0f} MB"
+    assert 0 < len(cache["selfcheck"]) < KEYS  # the first ones, and a note that says so
+    cut = [s for s in report["skipped"] if s["path"] == "/home/mallory/.cache/pip/selfcheck"]
+    assert cut and "not read" in cut[0]["reason"] and code == 3

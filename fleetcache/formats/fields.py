@@ -159,7 +159,7 @@ CACHE_FIELDS: list[Field] = [
     Field("vanished", "files that disappeared during the walk", _fig("vanished")),
     Field("oldest", "oldest file modification time (ISO 8601 UTC)", lambda r: iso(r.figures.oldest_mtime)),
     Field("newest", "newest file modification time (ISO 8601 UTC)", lambda r: iso(r.figures.newest_mtime)),
-    Field("selfcheck", "interpreters that used this cache: list of {prefix, last_check, exists}", lambda r: [{"prefix": escape.text(k.prefix), "last_check": k.last_check, "exists": k.exists} for k in r.figures.selfcheck], scalar=False),
+    Field("selfcheck", "interpreters that used this cache: list of {prefix, last_check, exists} (the first 1,000; more are noted under skipped)", lambda r: [{"prefix": escape.text(k.prefix), "last_check": k.last_check, "exists": k.exists} for k in r.figures.selfcheck], scalar=False),
 ]  # fmt: skip
 
 
