@@ -206,16 +206,18 @@ def walk(
     """Walk the tree below ``top_fd`` depth-first, never following a link nor leaving its device.
 
     Yields ``(relative parts, dir fd, non-directories, subdirectory names)`` for each directory.
-    The non-directories stream from the kernel as the consumer iterates them (none is kept: a
-    directory of a million files costs what one of ten does); each subdirectory's name is added
-    to the list as it passes, so the list is complete once the entries are exhausted (the walk
-    reads what the consumer left). The consumer may then remove names from it to prune them.
+    The non-directories of a wide directory stream from the kernel as the consumer iterates them
+    (at most ``READ_AHEAD`` are held: a million files cost what a thousand do); each
+    subdirectory's name is added to the list as it passes, so the list is complete once the
+    entries are exhausted (the walk reads what the consumer left). The consumer may then remove
+    names from it to prune them.
     The descriptor stays open while the consumer looks at the directory. Unreadable or vanished
     directories go to ``on_error``. A directory whose (device, inode) is in ``skip`` (a mount
     point) is not even listed: it goes to ``on_skip``. ``top_fd`` is borrowed, not closed.
 
-    This is the loop every scan spends its time in: one frame per directory in a plain list, and
-    per directory only open, the listing and close. Mount points are known from the mount table
+    This is the loop every scan spends its time in: one frame per directory in a plain list, no
+    generator or object per directory (but a wide one's stream), and per directory only open, the
+    listing and close. Mount points are known from the mount table
     when the walk starts (on Linux; elsewhere, or with ``skip``, each directory's device is
     checked with fstat).
     """
