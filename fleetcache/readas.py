@@ -31,7 +31,7 @@ TIMEOUT = 10.0  # seconds one answer may take (a hung network filesystem, a FUSE
 MAX_LINE = LIMIT * 4 // 3 + 1024  # the longest answer: a file of LIMIT bytes in base64
 ANSWERS = {
     "read": ("none", "unreadable", "data", "error"),
-    "exists": ("yes", "no", "unknown"),
+    "exists": ("yes", "no", "unknown", "over"),
     "open": ("dir", "none", "hidden", "unreadable", "error"),
 }
 
@@ -55,7 +55,7 @@ def read_file(anchor: int, path: str) -> Optional[bytes]:
     return None if got is None else got[0]
 
 
-def lexists(anchor: int, path: str) -> Optional[bool]:
+def lexists(anchor: int, path: str, budget: Optional[safefs.LinkBudget] = None) -> Optional[bool]:
     """Whether a path is there as a process of ours sees it (the last component not followed);
     None when it cannot tell. Only root's links and ours are followed on the way: another
     account's link could make a path look gone, and what is gone may be deleted."""
@@ -67,7 +67,7 @@ def lexists(anchor: int, path: str) -> Optional[bool]:
     ours = {0, os.geteuid()} if hasattr(os, "geteuid") else {0}
     try:
         opened = safefs.open_path(
-            anchor, parent or "/", trusted_links=ours, follow_last=True, search=True
+            anchor, parent or "/", trusted_links=ours, follow_last=True, search=True, budget=budget
         )
     except safefs.NotFound:
         return False
@@ -100,9 +100,19 @@ def open_dir(anchor: int, path: str) -> tuple[list[str], Optional[int]]:
     return ["dir", opened.path], opened.fd
 
 
-def answer(anchor: int, request: Sequence[str]) -> list[str]:
-    """The answer to ``["read", path]`` or ``["exists", path]``, as a line of the protocol."""
-    op, path = request
+def answer(anchor: int, request: Sequence[Any]) -> list[Any]:
+    """The answer to ``["read", path]`` or ``["exists", path, steps]``, as a line of the protocol
+    (``steps``: how much link resolution it may cost; the answer says how much it did, or
+    ``over``)."""
+    op, path = request[0], request[1]
+    if op == "exists":
+        budget = safefs.LinkBudget(int(request[2]))
+        try:
+            got = lexists(anchor, path, budget)
+        except safefs.OverBudget:
+            return ["over", budget.limit]
+        used = budget.limit - budget.left
+        return ["unknown" if got is None else "yes" if got else "no", used]
     if op == "read":
         try:
             data = read_file(anchor, path)
@@ -111,8 +121,7 @@ def answer(anchor: int, request: Sequence[str]) -> list[str]:
         except OSError as exc:
             return ["error", str(exc)]
         return ["none"] if data is None else ["data", base64.b64encode(data).decode("ascii")]
-    got = lexists(anchor, path)
-    return ["unknown"] if got is None else ["yes" if got else "no"]
+    return ["error", f"no such request: {op}"]
 
 
 class Readers:
@@ -122,7 +131,7 @@ class Readers:
         self.anchor = anchor  # the machine's root; closed with the readers when ``owned``
         self.owned = owned
         self.children: dict[Identity, _Child] = {}
-        self.known: dict[tuple[Identity, str, str], list[str]] = {}
+        self.known: dict[tuple[Identity, str, str], list[Any]] = {}
 
     @classmethod
     def of(cls, machine: Machine, anchor: Optional[int] = None) -> Readers:
@@ -148,10 +157,23 @@ class Readers:
             raise OSError(got[1][:1000])
         return base64.b64decode(got[1])
 
-    def exists(self, who: Identity, path: str) -> Optional[bool]:
-        """Whether the account sees the path there (see :func:`lexists`)."""
-        got = self._ask(who, "exists", path)[0]
-        return None if got == "unknown" else got == "yes"
+    def exists(
+        self, who: Identity, path: str, budget: Optional[safefs.LinkBudget] = None
+    ) -> Optional[bool]:
+        """Whether the account sees the path there (see :func:`lexists`); the links on the way
+        are charged to ``budget`` (:class:`safefs.OverBudget` once it runs out)."""
+        left = safefs.LINK_BUDGET if budget is None else max(budget.left, 0)
+        key = (who, "exists", path)
+        got = self._ask(who, "exists", path, left)
+        if got[0] == "over":  # not kept: with more left, it may yet be found out
+            del self.known[key]
+            if budget is not None:
+                budget.spend(left + 1)
+            return None
+        if budget is not None and got[1]:
+            budget.spend(got[1])
+            self.known[key] = [got[0], 0]  # asked again, it costs nothing more
+        return None if got[0] == "unknown" else got[0] == "yes"
 
     def open_dir(self, who: Identity, path: str) -> safefs.Opened:
         """A directory as the account opens it to list it, links followed as the kernel lets
@@ -175,16 +197,16 @@ class Readers:
         got = child.open_dir(path)
         return got or (["error", f"not read as uid {who.uid}: {child.broken}"], None)
 
-    def _ask(self, who: Identity, op: str, path: str) -> list[str]:
+    def _ask(self, who: Identity, op: str, path: str, *more: Any) -> list[Any]:
         key = (who, op, path)
         if key not in self.known:
             if _ourselves(who):
-                self.known[key] = answer(self.anchor, (op, path))
+                self.known[key] = answer(self.anchor, (op, path, *more))
             else:
                 self.prepare((who,))
-                got = self.children[who].ask(op, path)
+                got = self.children[who].ask(op, path, *more)
                 why = f"not read as uid {who.uid}: {self.children[who].broken}"
-                self.known[key] = got or (["error", why] if op == "read" else ["unknown"])
+                self.known[key] = got or (["error", why] if op == "read" else ["unknown", 0])
         return self.known[key]
 
     def close(self) -> None:
@@ -284,14 +306,14 @@ class _Child:
             self._fail("the reading process is gone")
         return None
 
-    def ask(self, op: str, path: str) -> Optional[list[str]]:
+    def ask(self, op: str, path: str, *more: Any) -> Optional[list[Any]]:
         """The child's answer, checked; None once it has failed (``broken`` says how)."""
         if not self.ready and self.broken is None:
             self._wait_ready()
         if self.broken is not None:
             return None
         try:
-            dropped.write_all(self.requests, json.dumps([op, path]).encode() + b"\n")
+            dropped.write_all(self.requests, json.dumps([op, path, *more]).encode() + b"\n")
         except OSError:
             self._fail("the reading process is gone")
             return None
@@ -301,7 +323,7 @@ class _Child:
         if not _valid(got, ANSWERS[op]):
             self._fail("the reading process sent garbage")
             return None
-        return [str(x) for x in got]
+        return list(got)
 
     def _receive(self) -> Any:
         deadline = time.monotonic() + TIMEOUT
@@ -354,6 +376,8 @@ def _valid(got: Any, kinds: Sequence[str]) -> bool:
         return False
     if got[0] in ("error", "dir"):
         return len(got) == 2 and type(got[1]) is str and (got[0] == "error" or _absolute(got[1]))
+    if got[0] in ANSWERS["exists"]:  # with the link steps it took
+        return len(got) == 2 and type(got[1]) is int and 0 <= got[1] <= safefs.LINK_BUDGET
     if got[0] != "data":
         return len(got) == 1
     if len(got) != 2 or type(got[1]) is not str:

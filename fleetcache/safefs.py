@@ -6,7 +6,8 @@ import contextlib
 import errno
 import os
 import stat
-from collections.abc import Collection, Generator, Iterator
+from collections import deque
+from collections.abc import Collection, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -19,6 +20,13 @@ O_SEARCH = (
     (os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC) if hasattr(os, "O_PATH") else O_DIR
 )
 MAX_LINK_HOPS = 40
+# Steps (a link followed, a name its target holds) one cache's links may cost to resolve. Pip's
+# os.walk never resolves a link; fleetcache does, inside the machine root, to tell a link to a
+# directory from one to a file, and a hostile account can make each resolution cost 40 hops of
+# 4 kB targets. Legitimate caches hold few links, with short targets.
+LINK_BUDGET = 20_000
+# entries of one directory a walk reads at once; the rest of a wider one streams
+READ_AHEAD = 1_000
 
 
 class UnsafePath(Exception):
@@ -75,6 +83,26 @@ class Step:
     child: os.stat_result
 
 
+class OverBudget(Exception):
+    """Resolving links cost more than their :class:`LinkBudget` allows (deliberately not an
+    :class:`UnsafePath`: a caller that passes a budget must say what running out means)."""
+
+
+class LinkBudget:
+    """The link-resolution work a whole cache may still cost, shared by every path opened in it."""
+
+    __slots__ = ("left", "limit")
+
+    def __init__(self, limit: int = LINK_BUDGET) -> None:
+        self.limit = self.left = limit
+
+    def spend(self, steps: int) -> None:
+        """Take ``steps`` from what is left; raises :class:`OverBudget` once it is exceeded."""
+        self.left -= steps
+        if self.left < 0:
+            raise OverBudget(f"resolving its links took more than {self.limit:,} steps")
+
+
 @dataclass(frozen=True)
 class Opened:
     """A descriptor opened by :func:`open_path`, the path it really names, its stat, and every
@@ -116,6 +144,7 @@ def open_path(
     directory: bool = True,
     owners: Optional[Collection[int]] = None,
     search: bool = False,
+    budget: Optional[LinkBudget] = None,
 ) -> Opened:
     """Open an absolute machine path below ``anchor`` without ever following an untrusted link.
 
@@ -127,7 +156,8 @@ def open_path(
     ``search``, the last directory is opened only to look up names in it. Directories on the
     way need only be searchable. Each step is kept in the result, seen on the descriptors used,
     for :mod:`fleetcache.transitions` to judge. Raises :class:`NotFound`, :class:`Denied` or
-    :class:`UnsafePath`.
+    :class:`UnsafePath`; with ``budget``, every link followed and every name in its target is
+    charged to it, and :class:`OverBudget` is raised once it runs out.
     """
     pending = [p for p in reversed(path.split("/")) if p not in ("", ".")]
     stack: list[int] = [os.dup(anchor)]
@@ -164,12 +194,15 @@ def open_path(
                 target = os.readlink(name, dir_fd=stack[-1])
                 links.append(here)
                 steps.append(Step(dirs[-1], name, st))
+                more = [p for p in reversed(target.split("/")) if p not in ("", ".")]
+                if budget is not None:
+                    budget.spend(1 + len(more))
                 if target.startswith("/"):
                     while len(stack) > 1:
                         os.close(stack.pop())
                     names.clear()
                     del dirs[1:]
-                pending.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
+                pending.extend(more)
                 continue
             if last and not directory:
                 if not stat.S_ISREG(st.st_mode):
@@ -248,7 +281,7 @@ def read_at(dir_fd: int, name: str, limit: int = 1 << 16) -> bytes:
         os.close(fd)
 
 
-Walked = tuple[tuple[str, ...], int, list[os.DirEntry[str]], list[os.DirEntry[str]]]
+Walked = tuple[tuple[str, ...], int, Iterable[os.DirEntry[str]], list[str]]
 OnError = Callable[[tuple[str, ...], str], None]
 
 
@@ -261,37 +294,35 @@ def walk(
 ) -> Generator[Walked, None, None]:
     """Walk the tree below ``top_fd`` depth-first, never following a link nor leaving its device.
 
-    Yields ``(relative parts, dir fd, non-directories, directories)`` for each directory; the
-    descriptor stays open while the consumer looks at the entries, and the consumer may remove
-    directories from the list to prune them. Unreadable or vanished directories go to ``on_error``.
-    A directory whose (device, inode) is in ``skip`` (a mount point) is not even listed: it goes
-    to ``on_skip``. ``top_fd`` is borrowed, not closed.
+    Yields ``(relative parts, dir fd, non-directories, subdirectory names)`` for each directory.
+    The non-directories of a wide directory stream from the kernel as the consumer iterates them
+    (at most ``READ_AHEAD`` are held: a million files cost what a thousand do); each
+    subdirectory's name is added to the list as it passes, so the list is complete once the
+    entries are exhausted (the walk reads what the consumer left). The consumer may then remove
+    names from it to prune them.
+    The descriptor stays open while the consumer looks at the directory. Unreadable or vanished
+    directories go to ``on_error``. A directory whose (device, inode) is in ``skip`` (a mount
+    point) is not even listed: it goes to ``on_skip``. ``top_fd`` is borrowed, not closed.
 
     This is the loop every scan spends its time in: one frame per directory in a plain list, no
-    generator or object per directory, and per directory only open, the listing and close. Mount
-    points are known from the mount table when the walk starts (on Linux; elsewhere, or with
-    ``skip``, each directory's device is checked with fstat).
+    generator or object per directory (but a wide one's stream), and per directory only open, the
+    listing and close. Mount points are known from the mount table
+    when the walk starts (on Linux; elsewhere, or with ``skip``, each directory's device is
+    checked with fstat).
     """
     device = os.fstat(top_fd).st_dev
     mounted = None if skip else mounts_below(top_fd)
-    # [fd, parts, subdirectories, index of the next one, whether the walk opened fd]
+    # [fd, parts, subdirectory names, index of the next one, whether the walk opened fd]
     stack: list[list[Any]] = []
     fd, parts, owned = top_fd, rel, False
     try:
         while True:
-            files: list[os.DirEntry[str]] = []
-            dirs: list[os.DirEntry[str]] = []
-            try:
-                with os.scandir(fd) as it:
-                    for entry in it:
-                        if entry.is_dir(follow_symlinks=False):
-                            dirs.append(entry)
-                        else:
-                            files.append(entry)
-            except OSError as exc:
-                on_error(parts, exc.strerror or str(exc))
+            dirs: list[str] = []
+            entries = _listing(fd, parts, dirs, on_error)
             stack.append([fd, parts, dirs, 0, owned])
-            yield parts, fd, files, dirs
+            yield parts, fd, entries, dirs
+            if not isinstance(entries, list):  # the rest: the names of the subdirectories
+                rest(entries)
             fd = -1
             while stack:  # the next directory to list: the first child not yet done, up the stack
                 frame = stack[-1]
@@ -301,7 +332,7 @@ def walk(
                     if frame[4]:
                         os.close(frame[0])
                     continue
-                name = pending[frame[3]].name
+                name = pending[frame[3]]
                 frame[3] += 1
                 parts = (*frame[1], name)
                 if mounted is not None and parts[len(rel) :] in mounted:
@@ -320,6 +351,61 @@ def walk(
         for frame in stack:
             if frame[4]:
                 os.close(frame[0])
+
+
+def _listing(
+    fd: int, parts: tuple[str, ...], dirs: list[str], on_error: OnError
+) -> Iterable[os.DirEntry[str]]:
+    """The non-directories of one directory; each subdirectory's name goes to ``dirs`` instead.
+    Up to ``READ_AHEAD`` of them are read at once into a list (the common case, and the fastest);
+    past that, the rest streams from the kernel as the consumer iterates: a directory is never
+    held whole. A listing that fails goes to ``on_error``."""
+    files: list[os.DirEntry[str]] = []
+    try:
+        it = os.scandir(fd)
+    except OSError as exc:
+        on_error(parts, exc.strerror or str(exc))
+        return files
+    try:
+        for entry in it:
+            if entry.is_dir(follow_symlinks=False):
+                dirs.append(entry.name)
+            else:
+                files.append(entry)
+                if len(files) == READ_AHEAD:
+                    return _streamed(it, files, parts, dirs, on_error)
+    except OSError as exc:
+        on_error(parts, exc.strerror or str(exc))
+    it.close()
+    return files
+
+
+def _streamed(
+    it: os._ScandirIterator[str],
+    head: list[os.DirEntry[str]],
+    parts: tuple[str, ...],
+    dirs: list[str],
+    on_error: OnError,
+) -> Iterator[os.DirEntry[str]]:
+    """A wide directory's non-directories: those read ahead, then the rest of the listing ``it``
+    (closed at the end), one at a time."""
+    try:
+        yield from head
+        head.clear()
+        for entry in it:
+            if entry.is_dir(follow_symlinks=False):
+                dirs.append(entry.name)
+            else:
+                yield entry
+    except OSError as exc:
+        on_error(parts, exc.strerror or str(exc))
+    finally:
+        it.close()
+
+
+def rest(entries: Iterable[os.DirEntry[str]]) -> None:
+    """Read what is left of a listing from :func:`walk`, for its complete subdirectory names."""
+    deque(entries, maxlen=0)
 
 
 def _open_child(

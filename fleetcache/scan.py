@@ -392,13 +392,19 @@ def _checked(
     keys: Sequence[SelfcheckKey],
 ) -> tuple[SelfcheckKey, ...]:
     """The keys, each marked with whether its interpreter prefix is still there, as the cache's
-    owner sees it (None: it cannot tell)."""
+    owner sees it (None: it cannot tell, or the links on the way to the cache's keys cost more
+    than one cache may)."""
     if owner is None:
         return tuple(keys)
-    return tuple(
-        SelfcheckKey(k.prefix, k.last_check, readers.exists(owner, _in_tree(machine, k.prefix)))
-        for k in keys
-    )
+    budget = safefs.LinkBudget()
+    out = []
+    for k in keys:
+        try:
+            there = readers.exists(owner, _in_tree(machine, k.prefix), budget)
+        except safefs.OverBudget:
+            there = None
+        out.append(SelfcheckKey(k.prefix, k.last_check, there))
+    return tuple(out)
 
 
 def _in_tree(machine: Machine, path: str) -> str:

@@ -65,11 +65,11 @@ def b64(data: bytes) -> str:
 
 
 def test_a_well_behaved_child_is_taken_at_its_word(children):
-    c = says(children, ["ready"], ["data", b64(b"[global]\n")], ["none"], ["unreadable"], ["no"])
+    c = says(children, ["ready"], ["data", b64(b"[global]\n")], ["none"], ["unreadable"], ["no", 7])
     assert c.ask("read", "/etc/pip.conf") == ["data", b64(b"[global]\n")]
     assert c.ask("read", "/etc/xdg/pip/pip.conf") == ["none"]
     assert c.ask("read", "/etc/secret.conf") == ["unreadable"]
-    assert c.ask("exists", "/opt/gone") == ["no"]
+    assert c.ask("exists", "/opt/gone", 100) == ["no", 7]  # and the link steps it took
     assert c.broken is None
 
 
@@ -84,6 +84,10 @@ def test_a_well_behaved_child_is_taken_at_its_word(children):
         ("read", ["data", b64(b"x" * (LIMIT + 1))]),  # more than any file it may send
         ("read", ["none", "and more"]),
         ("exists", ["error", "it says"]),
+        ("exists", ["no"]),  # without the link steps it took
+        ("exists", ["yes", -1]),
+        ("exists", ["yes", "5"]),
+        ("exists", ["over", 10**9]),  # more than any budget it is given
         ("read", [["data", "x"]]),
         ("read", "not json"),
         ("read", "[" * 100_000),  # nested too deep for the parser

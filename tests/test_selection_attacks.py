@@ -92,6 +92,32 @@ def scan_json(tree: Tree, *args: str) -> tuple[int, dict[str, Any]]:
     return r.returncode, json.loads(r.stdout)
 
 
+def held_pip(
+    argv: list[str],
+    uid: int,
+    cwd: Path,
+    url: str,
+    pip_copy: Path,
+    hold: Hold,
+    *more: str,
+    **env: str,
+) -> subprocess.Popen[bytes]:
+    """A real ``pip download`` of ``uid``'s in ``cwd`` (downloads go there too), held at the
+    index until the test releases it."""
+    hold.started.clear()
+    p = subprocess.Popen(
+        [*argv, "download", "--index-url", url, "-d", str(cwd), *more, "alpha"],
+        user=uid, group=uid, extra_groups=[], cwd=cwd,
+        env=pip_env(Path("/nonexistent"), PYTHONPATH=str(pip_copy), **env),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert hold.started.wait(60), "pip never reached the index"
+    return p
+
+
+PIP = [BASE, "-m", "pip"]
+
+
 def test_a_cache_only_anothers_pip_names_is_not_selected_with_the_victim(
     tree, state, pip_python, started
 ):
@@ -101,20 +127,11 @@ def test_a_cache_only_anothers_pip_names_is_not_selected_with_the_victim(
     pc = mallory_cache(tree)
     before = snapshot(pc)
     pip_copy = copy_of_pip(pip_python("26"), tree.root.parent / "pip")
-    downloads = tree.root.parent / "dl"
-    downloads.mkdir()
-    os.lchown(downloads, BOB, BOB)
     hold = Hold()
     with serve(default_index(), hold) as url:
-        p = subprocess.Popen(
-            [BASE, "-m", "pip", "download", "--index-url", url, "-d", str(downloads),
-             "--cache-dir", str(pc), "alpha"],
-            user=BOB, group=BOB, extra_groups=[], cwd=tree.host("/home/bob"),
-            env=pip_env(Path("/nonexistent"), PYTHONPATH=str(pip_copy)),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        home = tree.host("/home/bob")
+        p = held_pip(PIP, BOB, home, url, pip_copy, hold, "--cache-dir", str(pc))
         started.append(p)
-        assert hold.started.wait(60), "pip never reached the index"
         code, doc = scan_json(tree, "--user", "alice")
         assert [c["path"] for c in doc["caches"]] == ["/home/alice/.cache/pip"], doc["caches"]
         # selected with its own account, the cache is bob's, named by his pip
@@ -177,22 +194,10 @@ def test_a_relative_cache_dir_is_resolved_against_the_running_pips_cwd(
     tree.write("/home/alice/work/pip.conf", "[global]\ncache-dir = pipcache2\n")
     chown_tree(tree.host("/home/alice"), ALICE)
     pip_copy = copy_of_pip(pip_python("26"), tree.root.parent / "pip")
-    downloads = tree.root.parent / "dl"
-    downloads.mkdir()
-    os.lchown(downloads, ALICE, ALICE)
     hold = Hold()
     with serve(default_index(), hold) as url:
         for extra in ({"PIP_CACHE_DIR": "pipcache"}, {"PIP_CONFIG_FILE": str(work / "pip.conf")}):
-            hold.started.clear()
-            env = pip_env(Path("/nonexistent"), PYTHONPATH=str(pip_copy))
-            env.update(extra)
-            p = subprocess.Popen(
-                [BASE, "-m", "pip", "download", "--index-url", url, "-d", str(downloads), "alpha"],
-                user=ALICE, group=ALICE, extra_groups=[], cwd=work, env=env,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            started.append(p)
-            assert hold.started.wait(60), "pip never reached the index"
+            started.append(held_pip(PIP, ALICE, work, url, pip_copy, hold, **extra))
         try:
             code, doc = scan_json(tree, "--user", "alice")
             caches = {c["path"]: c for c in doc["caches"]}
@@ -204,22 +209,6 @@ def test_a_relative_cache_dir_is_resolved_against_the_running_pips_cwd(
         finally:
             hold.release.set()
     assert all(p.wait(60) == 0 for p in started)
-
-
-def held_pip(
-    argv: list[str], cache: Path, url: str, pip_copy: Path, work: Path, hold: Hold
-) -> subprocess.Popen[bytes]:
-    """alice's pip download into ``cache``, held at the index."""
-    hold.started.clear()
-    p = subprocess.Popen(
-        [*argv, "download", "--index-url", url, "-d", str(work), "--cache-dir", str(cache),
-         "alpha"],
-        user=ALICE, group=ALICE, extra_groups=[], cwd=work,
-        env=pip_env(Path("/nonexistent"), PYTHONPATH=str(pip_copy)),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert hold.started.wait(60), "pip never reached the index"
-    return p
 
 
 def test_a_pip_under_another_name_makes_its_cache_busy(tree, state, pip_python, started):
@@ -241,9 +230,10 @@ def test_a_pip_under_another_name_makes_its_cache_busy(tree, state, pip_python, 
     hold = Hold()
     with serve(default_index(), hold) as url:
         try:
-            renamed = ["bash", "-c", 'exec -a worker "$0" "$@"', BASE, "-m", "pip"]
-            started.append(held_pip(renamed, x, url, pip_copy, work, hold))
-            started.append(held_pip([str(runner), "-m", "pip"], y, url, pip_copy, work, hold))
+            renamed = ["bash", "-c", 'exec -a worker "$0" "$@"', *PIP]
+            for argv, cache in ((renamed, x), ([str(runner), "-m", "pip"], y)):
+                more = ("--cache-dir", str(cache))
+                started.append(held_pip(argv, ALICE, work, url, pip_copy, hold, *more))
             for cache, p in ((x, started[0]), (y, started[1])):
                 path = "/" + str(cache.relative_to(tree.root))
                 code, doc = run(tree, state, "--cache", path, "--purge")

@@ -8,6 +8,7 @@ import os
 from fleetcache.cli import main
 from fleetcache.machine import Machine
 from fleetcache.scan import Selection, scan
+from fleetcache.stats.pairs import MAX_UNPAIRED, Pairs
 from tests.conftest import Tree, chown_tree
 
 ALICE = 1000 if os.geteuid() == 0 else os.getuid()
@@ -60,3 +61,28 @@ def test_selection_by_user_keeps_the_order_asked(tree: Tree):
     tree.user("bob", ALICE + 1)
     result = scan(Machine(root=str(tree.root)), Selection(users=("bob", "alice", "bob")))
     assert [a.account.name for a in result.accounts] == ["bob", "alice"]
+
+
+def test_http_v2_halves_pair_the_same_whether_remembered_or_looked_up(tmp_path):
+    """Past the halves it may remember, pairing asks the directory: the same entries and orphans
+    whatever the order of the listing."""
+    names = ["k1", "k1.body", "k2.body", "k3", "k4.body.body", "k4.body", "k5", "k5.body"]
+    names += ["x.tmp.body", "k6.body", "k6"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x" * len(name))
+    (tmp_path / "k7").write_bytes(b"m")
+    (tmp_path / "k7.body").mkdir()  # a directory is no body
+    names.append("k7")
+    orphans = ["k3", "k2.body", "k4.body.body", "k4.body", "x.tmp.body", "k7"]
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for limit in (0, 1, 2, MAX_UNPAIRED):
+            for order in (names, names[::-1]):
+                pairs = Pairs(fd, limit)
+                for name in order:
+                    pairs.add(name, len(name))
+                pairs.done()
+                got = (pairs.entries, pairs.orphan_files, pairs.orphan_bytes)
+                assert got == (3, len(orphans), sum(map(len, orphans))), (limit, order)
+    finally:
+        os.close(fd)

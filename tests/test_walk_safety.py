@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -130,14 +128,17 @@ def test_files_vanishing_mid_walk_are_counted_as_vanished(tree: Tree, monkeypatc
     chown_tree(tree.host("/home/alice"), ALICE)
     real_scandir = os.scandir
 
-    @contextmanager
-    def scandir(fd: int) -> Iterator[Iterator[os.DirEntry[str]]]:
+    class Listed(list[os.DirEntry[str]]):  # what scandir read, closed as its iterator is
+        def close(self) -> None:
+            pass
+
+    def scandir(fd: int) -> Listed:
         with real_scandir(fd) as it:
-            entries = list(it)
+            entries = Listed(it)
         for e in entries:  # a concurrent pip purge removes the body after it was listed
             if e.name.endswith(".body"):
                 os.unlink(e.name, dir_fd=fd)
-        yield iter(entries)
+        return entries
 
     monkeypatch.setattr(os, "scandir", scandir)
     figures = alice_cache(tree).figures
@@ -153,8 +154,9 @@ def test_a_directory_swapped_for_a_link_mid_walk_is_not_followed(tree: Tree, vic
     opened = safefs.open_path(anchor, "/home/alice/.cache/pip")
     seen: list[tuple[str, ...]] = []
     errors: list[str] = []
-    for parts, _fd, _files, _dirs in safefs.walk(opened.fd, lambda p, r: errors.append(r)):
+    for parts, _fd, files, _dirs in safefs.walk(opened.fd, lambda p, r: errors.append(r)):
         seen.append(parts)
+        safefs.rest(files)
         if parts == ("http-v2",):  # listed; now swap the subtree for a link before it is entered
             os.rename(cache / "http-v2/0", cache / "moved")
             (cache / "http-v2/0").symlink_to(victim / "http-v2/0")

@@ -13,7 +13,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -46,6 +46,7 @@ class FileItem:
     """A file to remove: its name in its directory, the inode and inode change time it had
     (together they say it is still the same file: inode numbers are reused), its size, why."""
 
+    __slots__ = ("ctime", "ino", "name", "reason", "size")  # one per file: a plan may hold many
     name: str
     ino: int
     ctime: int  # st_ctime_ns
@@ -106,14 +107,15 @@ class CachePlan:
 
 @dataclass
 class _File:
+    __slots__ = ("ctime", "ino", "mine", "mtime", "name", "prefix", "reason", "size")
     name: str
     ino: int
     ctime: int
     size: int
     mtime: float
     mine: bool
-    reason: Optional[str] = None
-    prefix: Optional[str] = None  # a selfcheck key's interpreter prefix
+    reason: Optional[str]
+    prefix: Optional[str]  # a selfcheck key's interpreter prefix
 
 
 @dataclass
@@ -128,15 +130,19 @@ class _Dir:
     rmdir: bool = False
 
 
-@dataclass
 class _Unit:
     """What is removed together: an http entry's two halves, a wheel, a legacy file."""
 
-    where: _Dir
-    files: list[_File]
-    junk: Optional[str] = None
-    name: Optional[str] = None  # the file that names the entry (see report.entries)
-    project: Optional[str] = None
+    __slots__ = ("files", "junk", "name", "project", "where")  # one per entry: a plan may hold many
+
+    def __init__(
+        self, where: _Dir, files: list[_File], junk: Optional[str], name: Optional[str]
+    ) -> None:
+        self.where = where
+        self.files = files
+        self.junk = junk
+        self.name = name  # the file that names the entry (see report.entries)
+        self.project: Optional[str] = None
 
     @property
     def mtime(self) -> float:
@@ -175,9 +181,11 @@ def plan_cache(
         cache_fd, walker.problem, skip=mounts, on_skip=lambda p: skipped.append("/".join(p))
     )
     for parts, dir_fd, entries, subdirs in walk:
-        walker.visit(parts, dir_fd, entries)
-        here = _listing(parts, dir_fd, entries, uid, dirs, mounts)
-        here.children = [d.name for d in subdirs]
+        here = _listing(parts, dir_fd, uid, dirs, mounts)
+        kept = _kept(entries, here.files, uid)
+        walker.visit(parts, dir_fd, kept)
+        safefs.rest(kept)
+        here.children = subdirs
         if here.blocked == OUTSIDE or not parts:
             continue
         if here.blocked:
@@ -239,11 +247,11 @@ def _old(mtime: float, cutoff: Optional[float]) -> bool:
 def _listing(
     parts: Parts,
     dir_fd: int,
-    entries: list[os.DirEntry[str]],
     uid: int,
     dirs: dict[Parts, _Dir],
     mounts: Collection[tuple[int, int]],
 ) -> _Dir:
+    """The plan's record of one directory (its files are noted as the walk lists them)."""
     st = os.fstat(dir_fd)
     parent = dirs.get(parts[:-1]) if parts else None
     blocked = None
@@ -255,19 +263,27 @@ def _listing(
         blocked = OUTSIDE
     elif st.st_uid != uid:
         blocked = f"in a directory owned by uid {st.st_uid}"
-    files = []
+    here = _Dir(parts, st.st_ino, st.st_mtime, [], [], blocked, st.st_uid == uid)
+    dirs[parts] = here
+    return here
+
+
+def _kept(
+    entries: Iterable[os.DirEntry[str]], files: list[_File], uid: int
+) -> Iterator[os.DirEntry[str]]:
+    """The entries, passed on one at a time (to the walker that counts them); each is then noted
+    in ``files`` from the stat the walker took (a DirEntry keeps it), and dropped."""
     for entry in entries:
+        yield entry
         try:
             fst = entry.stat(follow_symlinks=False)
         except OSError:
             continue  # gone, or unreadable: the walker has noted it
         size = 0 if stat.S_ISLNK(fst.st_mode) else fst.st_size
+        mine = fst.st_uid == uid
         files.append(
-            _File(entry.name, fst.st_ino, fst.st_ctime_ns, size, fst.st_mtime, fst.st_uid == uid)
+            _File(entry.name, fst.st_ino, fst.st_ctime_ns, size, fst.st_mtime, mine, None, None)
         )
-    here = _Dir(parts, st.st_ino, st.st_mtime, files, [], blocked, st.st_uid == uid)
-    dirs[parts] = here
-    return here
 
 
 def _leave(left: dict[str, list[int]], why: str, files: list[_File]) -> None:

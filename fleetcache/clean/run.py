@@ -146,7 +146,9 @@ class Cleaner:
             locations = self._locations(found)
             busy = found.busy_of(self.machine, [loc.path for loc in locations])
             cleans = [
-                self._plan_one(loc, busy.get(loc.path, ()), lambda p, u: readers.exists(who(u), p))
+                self._plan_one(
+                    loc, busy.get(loc.path, ()), lambda p, u, b: readers.exists(who(u), p, b)
+                )
                 for loc in locations
             ]
         return CleanResult(
@@ -178,9 +180,10 @@ class Cleaner:
         self,
         loc: CacheLocation,
         busy: Sequence[ProcessUse],
-        there: Callable[[str, int], Optional[bool]],
+        there: Callable[[str, int, safefs.LinkBudget], Optional[bool]],
     ) -> CacheClean:
-        """``there(path, uid)``: whether the account sees the path there (None: cannot tell)."""
+        """``there(path, uid, budget)``: whether the account sees the path there (None: cannot
+        tell), the links on the way charged to the cache's budget."""
         item = CacheClean(loc.path, sources=loc.sources, busy_reasons=tuple(busy))
         anchor = safefs.open_anchor(self.machine.root)
         try:
@@ -204,6 +207,7 @@ class Cleaner:
                         item.state = REFUSED
                         item.reason = "refused: it does not have pip's cache layout"
                         return item
+                links = safefs.LinkBudget()  # what the cache's selfcheck keys may cost
                 item.plan = plan_cache(
                     opened.fd,
                     loc.path,
@@ -211,9 +215,12 @@ class Cleaner:
                     self.request.policy,
                     self.machine.clock(),
                     mounts=mounts,
-                    prefix_exists=lambda p: there(p, uid) is not False,
+                    prefix_exists=lambda p: there(p, uid, links) is not False,
                     projects=self._projects(loc) if self.request.policy.packages else None,
                 )
+            except safefs.OverBudget as exc:  # no clean on what could not be found out
+                item.state, item.reason = REFUSED, f"refused: {exc} (the limit for one cache)"
+                return item
             finally:
                 os.close(opened.fd)
         finally:

@@ -188,8 +188,9 @@ def search(
         skipped.append(Skipped(p.join(opened.path, *parts), reason))
 
     try:
-        for parts, fd, _files, dirs in safefs.walk(opened.fd, on_error):
-            names = {d.name for d in dirs}
+        for parts, fd, files, dirs in safefs.walk(opened.fd, on_error):
+            safefs.rest(files)
+            names = set(dirs)
             if looks_like_cache(fd, names):
                 path = p.join(opened.path, *parts)
                 found.append(CacheLocation(path, (CacheSource("layout"),)))
@@ -198,7 +199,7 @@ def search(
             if len(parts) >= max_depth:
                 dirs.clear()
                 continue
-            dirs[:] = [d for d in dirs if d.name not in SKIP_DIRS]
+            dirs[:] = [d for d in dirs if d not in SKIP_DIRS]
     finally:
         os.close(opened.fd)
     return found, skipped

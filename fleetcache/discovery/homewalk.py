@@ -19,6 +19,8 @@ from fleetcache.discovery.access import Access
 from fleetcache.machine import Machine
 from fleetcache.model import Environment, Skipped
 
+# the names a listing is looked at for: what marks an environment, what beside one names its tool
+WATCHED = frozenset({"pyvenv.cfg", "conda-meta", *(lock for lock, _ in markers.PROJECT_LOCKS)})
 # never hold an environment worth listing, and can be huge
 SKIP_DIRS = frozenset(
     {
@@ -122,7 +124,7 @@ def _walk(
     skipped: list[Skipped] = []
     deadline = clock() + limits.budget
     too_deep = 0
-    # the names listed at each depth: the parent's entries of what is being looked at
+    # the names that matter listed at each depth: the parent's entries of what is looked at
     names_at: list[set[str]] = []
 
     def on_error(parts: tuple[str, ...], reason: str) -> None:
@@ -140,7 +142,8 @@ def _walk(
                     )
                 )
                 break
-            names = {e.name for e in files} | {d.name for d in dirs}
+            names = {e.name for e in files if e.name in WATCHED}  # not every name: any width
+            names.update(d for d in dirs if d in WATCHED)
             del names_at[len(parts) :]
             names_at.append(names)
             if parts and ("pyvenv.cfg" in names or "conda-meta" in names):
@@ -149,14 +152,14 @@ def _walk(
                 if env is not None:
                     found.append(env)
                     # a conda install holds its environments in envs/; a venv holds none
-                    dirs[:] = [d for d in dirs if d.name == "envs" and env.role == "interpreter"]
+                    dirs[:] = [d for d in dirs if d == "envs" and env.role == "interpreter"]
                     continue
             if len(parts) >= limits.max_depth:
                 too_deep += len(dirs)
                 dirs.clear()
                 continue
             here = parts[-1] if parts else ""
-            dirs[:] = [d for d in dirs if _enter(here, d.name)]
+            dirs[:] = [d for d in dirs if _enter(here, d)]
     finally:
         walker.close()
     if too_deep:

@@ -131,7 +131,7 @@ CACHE_FIELDS: list[Field] = [
     Field("environments", "prefixes of those environments", lambda r: [escape.text(p) for p in r.environments], scalar=False),
     Field("busy", "true when a process uses it now (an active environment that uses it, or a running pip), null when one possibly does (a process could not be read) or the process table was not read, else false", lambda r: r.busy),
     Field("busy_reasons", "what makes it busy: list of {pid, user, uid, command, why, certain, environment} (CSV: pids joined with ';')", lambda r: [process_record(u) for u in r.busy_reasons], scalar=False),
-    Field("skipped", "why the cache was not walked (symlink, foreign owner, unreadable), else null", lambda r: r.skipped),
+    Field("skipped", "why the cache was not walked (symlink, foreign owner, unreadable, links costing more than 20,000 steps to resolve), else null", lambda r: r.skipped),
     Field("problems", "what is wrong with a cache that was walked: why a clean would refuse it (a directory on the way that someone other than root and the owner may write to, named) (CSV: joined with ';')", lambda r: [escape.text(p) for p in r.problems], scalar=False),
     Field("http_files", "pip's 'Number of HTTP files' (http-v2/ and http/, every file)", _fig("http_files")),
     Field("http_bytes", "pip's 'Package index page cache size', in bytes", _fig("http_bytes")),
@@ -165,7 +165,7 @@ CACHE_FIELDS: list[Field] = [
     Field("vanished", "files that disappeared during the walk", _fig("vanished")),
     Field("oldest", "oldest file modification time (ISO 8601 UTC)", lambda r: iso(r.figures.oldest_mtime)),
     Field("newest", "newest file modification time (ISO 8601 UTC)", lambda r: iso(r.figures.newest_mtime)),
-    Field("selfcheck", "interpreters that used this cache: list of {prefix, last_check, exists}; exists is as the cache's owner sees it, null when the owner cannot tell", lambda r: [{"prefix": escape.text(k.prefix), "last_check": k.last_check, "exists": k.exists} for k in r.figures.selfcheck], scalar=False),
+    Field("selfcheck", "interpreters that used this cache: list of {prefix, last_check, exists} (the first 1,000; more are noted under skipped); exists is as the cache's owner sees it, null when the owner cannot tell", lambda r: [{"prefix": escape.text(k.prefix), "last_check": k.last_check, "exists": k.exists} for k in r.figures.selfcheck], scalar=False),
 ]  # fmt: skip
 
 

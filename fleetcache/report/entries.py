@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
@@ -96,7 +97,8 @@ def read_entries(task: WalkTask) -> EntriesOutcome:
             reader = _Reader(task.path)
             for parts, fd, files, dirs in safefs.walk(opened.fd, reader.problem):
                 if not parts:
-                    dirs[:] = [d for d in dirs if d.name in ("http-v2", "http", "wheels")]
+                    safefs.rest(files)
+                    dirs[:] = [d for d in dirs if d in ("http-v2", "http", "wheels")]
                 elif parts[0] == "http-v2":
                     _http_v2(reader, fd, files, parts)
                 elif parts[0] == "http":
@@ -121,7 +123,7 @@ def _regular(fd: int, entry: os.DirEntry[str]) -> Optional[os.stat_result]:
 
 
 def _http_v2(
-    reader: _Reader, fd: int, files: list[os.DirEntry[str]], parts: tuple[str, ...]
+    reader: _Reader, fd: int, files: Iterable[os.DirEntry[str]], parts: tuple[str, ...]
 ) -> None:
     """Each key's metadata and body, named together; a lone half by what it has."""
     metas: dict[str, os.stat_result] = {}
@@ -179,7 +181,7 @@ def _with_body(
 
 
 def _legacy(
-    reader: _Reader, fd: int, files: list[os.DirEntry[str]], parts: tuple[str, ...]
+    reader: _Reader, fd: int, files: Iterable[os.DirEntry[str]], parts: tuple[str, ...]
 ) -> None:
     """pip < 23.3's one-file entries: the body lies inside the msgpack, before the headers."""
     for entry in files:
@@ -251,7 +253,7 @@ def _map(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _wheels(
-    reader: _Reader, fd: int, files: list[os.DirEntry[str]], parts: tuple[str, ...]
+    reader: _Reader, fd: int, files: Iterable[os.DirEntry[str]], parts: tuple[str, ...]
 ) -> None:
     """Built wheels, named by their file names."""
     for entry in files:

@@ -62,17 +62,14 @@ def _walk(opened: safefs.Opened, task: SizeTask) -> SizeOutcome:
         if len(problems) < MAX_PROBLEMS:
             problems.append(Skipped("/".join((opened.path, *parts)), f"not counted: {reason}"))
 
-    for parts, _fd, entries, dirs in safefs.walk(opened.fd, on_error):
-        if not parts and task.exclude:
-            dirs[:] = [d for d in dirs if d.name not in task.exclude]
-        for entry in (*entries, *dirs):
+    for parts, fd, entries, dirs in safefs.walk(opened.fd, on_error):
+        newest = max(newest, os.fstat(fd).st_mtime)  # a directory's own time counts too
+        for entry in entries:
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
             newest = max(newest, st.st_mtime)
-            if stat.S_ISDIR(st.st_mode):
-                continue
             if st.st_nlink > 1:
                 key = (st.st_dev, st.st_ino)
                 if key in seen:
@@ -80,4 +77,6 @@ def _walk(opened: safefs.Opened, task: SizeTask) -> SizeOutcome:
                 seen.add(key)
             files += 1
             size += st.st_size if stat.S_ISREG(st.st_mode) else 0
+        if not parts and task.exclude:
+            dirs[:] = [d for d in dirs if d not in task.exclude]
     return SizeOutcome(files, size, newest, tuple(problems))

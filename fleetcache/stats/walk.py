@@ -7,12 +7,14 @@ import json
 import os
 import re
 import stat
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field, fields
 from typing import Optional
 
 from fleetcache import safefs
 from fleetcache.model import CacheFigures, SelfcheckKey, Skipped
+from fleetcache.stats.pairs import Pairs
 
 # pip 20.0 (2020-01-21) added the interpreter to the wheel cache key; files older than that were
 # written by an older pip under a key no current pip computes.
@@ -20,6 +22,7 @@ PIP20_RELEASED = 1579564800.0
 # tempfile.mkdtemp names, where pip 25.3+ builds wheels before moving them into place
 TMP_DIR = re.compile(r"tmp[a-z0-9_]{8}")
 MAX_PROBLEMS = 20
+MAX_SELFCHECK_KEYS = 1_000  # interpreters named in selfcheck/: a few dozen on a busy account
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,11 @@ def walk_cache(task: WalkTask) -> WalkOutcome:
                     skipped=f"not walked: owned by uid {owner}, not by an account that uses it",
                 )
             walker = Walker(task.path, owner, anchor)
-            walker.walk_root(opened.fd)
+            try:
+                walker.walk_root(opened.fd)
+            except safefs.OverBudget as exc:  # figures of part of a cache would mislead
+                why = f"not measured: {exc} (the limit for one cache)"
+                return WalkOutcome(exists=True, owner_uid=owner, skipped=why)
             return WalkOutcome(True, owner, walker.figures(), None, opened.steps, opened.seen)
         finally:
             os.close(opened.fd)
@@ -78,6 +85,7 @@ class Walker:
         self.path = path
         self.owner = owner
         self.anchor = anchor  # the machine's root: where a link is resolved (see _points_to_dir)
+        self.links = safefs.LinkBudget()  # what resolving this cache's links may cost in all
         # one counter for every int field of CacheFigures
         self.c: dict[str, int] = {f.name: 0 for f in fields(CacheFigures) if f.type == "int"}
         self.oldest: Optional[float] = None
@@ -104,11 +112,13 @@ class Walker:
     def walk_root(self, fd: int, skip: Collection[tuple[int, int]] = ()) -> None:
         """Walk every top-level entry of the cache with the walker for its kind (never entering
         the directories in ``skip``: mount points)."""
-        for parts, dir_fd, files, _dirs in safefs.walk(fd, self.problem, skip=skip):
-            self.visit(parts, dir_fd, files)
+        with closing(safefs.walk(fd, self.problem, skip=skip)) as walk:
+            for parts, dir_fd, files, _dirs in walk:
+                self.visit(parts, dir_fd, files)
 
-    def visit(self, parts: tuple[str, ...], dir_fd: int, files: list[os.DirEntry[str]]) -> None:
-        """Count one directory's files (``parts`` below the cache root), by the area it is in."""
+    def visit(self, parts: tuple[str, ...], dir_fd: int, files: Iterable[os.DirEntry[str]]) -> None:
+        """Count one directory's files (``parts`` below the cache root), by the area it is in, as
+        its listing streams by."""
         self.c["dirs"] += 1
         if not parts:
             for name, size, _ in self._files(dir_fd, files, parts):
@@ -133,62 +143,69 @@ class Walker:
                 self.c["other_bytes"] += size
 
     def _files(
-        self, dir_fd: int, entries: list[os.DirEntry[str]], parts: tuple[str, ...]
-    ) -> list[tuple[str, int, float]]:
-        """(name, size, mtime) of each file pip counts; totals, owners, ages and odd names noted.
-        The one loop run for every file of every cache: one lstat, and local counters."""
-        out = []
+        self, dir_fd: int, entries: Iterable[os.DirEntry[str]], parts: tuple[str, ...]
+    ) -> Iterator[tuple[str, int, float]]:
+        """(name, size, mtime) of each file pip counts, one at a time; totals, owners, ages and
+        odd names noted. The one loop run for every file of every cache: one lstat, and local
+        counters (added up when the listing ends)."""
         owner = self.owner
         oldest, newest = self.oldest, self.newest
-        total = odd = foreign = foreign_bytes = 0
-        for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                self.c["vanished"] += 1
-                continue
-            except OSError as exc:
-                self.problem((*parts, entry.name), exc.strerror or str(exc))
-                continue
-            size = st.st_size
-            if stat.S_ISLNK(st.st_mode):
-                if self._points_to_dir(parts, entry.name):
-                    continue  # os.walk lists it as a directory and does not enter it: pip skips it
-                size = 0  # pip counts a link as a file of 0 bytes
-            name = entry.name
-            if not name.isprintable():
-                odd += 1
-            if st.st_uid != owner:
-                foreign += 1
-                foreign_bytes += size
-            mtime = st.st_mtime
-            if oldest is None or mtime < oldest:
-                oldest = mtime
-            if newest is None or mtime > newest:
-                newest = mtime
-            total += size
-            out.append((name, size, mtime))
-        c = self.c
-        c["total_files"] += len(out)
-        c["total_bytes"] += total
-        if odd:
-            c["odd_names"] += odd
-        if foreign:
-            c["foreign_files"] += foreign
-            c["foreign_bytes"] += foreign_bytes
-        self.oldest, self.newest = oldest, newest
-        return out
+        count = total = odd = foreign = foreign_bytes = 0
+        try:
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    self.c["vanished"] += 1
+                    continue
+                except OSError as exc:
+                    self.problem((*parts, entry.name), exc.strerror or str(exc))
+                    continue
+                size = st.st_size
+                if stat.S_ISLNK(st.st_mode):
+                    if self._points_to_dir(parts, entry.name):
+                        continue  # os.walk lists it as a directory and does not enter it: pip skips it
+                    size = 0  # pip counts a link as a file of 0 bytes
+                name = entry.name
+                if not name.isprintable():
+                    odd += 1
+                if st.st_uid != owner:
+                    foreign += 1
+                    foreign_bytes += size
+                mtime = st.st_mtime
+                if oldest is None or mtime < oldest:
+                    oldest = mtime
+                if newest is None or mtime > newest:
+                    newest = mtime
+                total += size
+                count += 1
+                yield name, size, mtime
+        finally:
+            c = self.c
+            c["total_files"] += count
+            c["total_bytes"] += total
+            if odd:
+                c["odd_names"] += odd
+            if foreign:
+                c["foreign_files"] += foreign
+                c["foreign_bytes"] += foreign_bytes
+            self.oldest, self.newest = oldest, newest
 
     def _points_to_dir(self, parts: tuple[str, ...], name: str) -> bool:
         """Whether a link names a directory, as pip's os.walk decides (it then skips it). The link
         is resolved inside the machine's root, following only links of root and of the cache's
-        owner: the walk never looks where another account's link points."""
+        owner: the walk never looks where another account's link points. Raises
+        :class:`safefs.OverBudget` once the cache's links have cost too much to resolve."""
         if self.anchor is None:
             return False
         link = "/".join((self.path.rstrip("/"), *parts, name))
         try:
             opened = safefs.open_path(
-                self.anchor, link, trusted_links={0, self.owner}, follow_last=True
+                self.anchor,
+                link,
+                trusted_links={0, self.owner},
+                follow_last=True,
+                budget=self.links,
             )
         except safefs.UnsafePath:
             return False
@@ -196,40 +213,34 @@ class Walker:
         return True
 
     def _http_v2(
-        self, dir_fd: int, entries: list[os.DirEntry[str]], parts: tuple[str, ...]
+        self, dir_fd: int, entries: Iterable[os.DirEntry[str]], parts: tuple[str, ...]
     ) -> None:
-        files = self._files(dir_fd, entries, parts)
-        if not files:
-            return
         c = self.c
-        size = sum(f[1] for f in files)
-        c["http_files"] += len(files)
-        c["http_bytes"] += size
-        c["http_v2_files"] += len(files)
-        c["http_v2_bytes"] += size
-        heads: dict[str, int] = {}
-        bodies: dict[str, int] = {}
-        for name, size, _ in files:
+        pairs = None  # most directories here hold only directories
+        files = size_sum = 0
+        for name, size, _ in self._files(dir_fd, entries, parts):
+            files += 1
+            size_sum += size
             if name.endswith(".tmp"):
                 c["tmp_files"] += 1
                 c["tmp_bytes"] += size
-            elif name.endswith(".body"):
-                bodies[name[:-5]] = size
             else:
-                heads[name] = size
-        for key, size in heads.items():
-            if key in bodies:
-                c["http_entries"] += 1
-                del bodies[key]
-            else:
-                c["orphan_files"] += 1
-                c["orphan_bytes"] += size
-        if bodies:
-            c["orphan_files"] += len(bodies)
-            c["orphan_bytes"] += sum(bodies.values())
+                pairs = pairs or Pairs(dir_fd)
+                pairs.add(name, size)
+        if not files:
+            return
+        c["http_files"] += files
+        c["http_bytes"] += size_sum
+        c["http_v2_files"] += files
+        c["http_v2_bytes"] += size_sum
+        if pairs is not None:
+            pairs.done()
+            c["http_entries"] += pairs.entries
+            c["orphan_files"] += pairs.orphan_files
+            c["orphan_bytes"] += pairs.orphan_bytes
 
     def _legacy_http(
-        self, dir_fd: int, entries: list[os.DirEntry[str]], parts: tuple[str, ...]
+        self, dir_fd: int, entries: Iterable[os.DirEntry[str]], parts: tuple[str, ...]
     ) -> None:
         c = self.c
         for name, size, _ in self._files(dir_fd, entries, parts):
@@ -241,7 +252,9 @@ class Walker:
                 c["tmp_files"] += 1
                 c["tmp_bytes"] += size
 
-    def _wheels(self, dir_fd: int, entries: list[os.DirEntry[str]], parts: tuple[str, ...]) -> None:
+    def _wheels(
+        self, dir_fd: int, entries: Iterable[os.DirEntry[str]], parts: tuple[str, ...]
+    ) -> None:
         c = self.c
         in_tmp = any(TMP_DIR.fullmatch(p) for p in parts[1:])
         wheels = 0
@@ -267,19 +280,26 @@ class Walker:
                 c["legacy_wheel_bytes"] += entry_bytes
 
     def _selfcheck(
-        self, dir_fd: int, entries: list[os.DirEntry[str]], parts: tuple[str, ...]
+        self, dir_fd: int, entries: Iterable[os.DirEntry[str]], parts: tuple[str, ...]
     ) -> None:
         c = self.c
+        unread = 0
         for name, size, _ in self._files(dir_fd, entries, parts):
             c["selfcheck_files"] += 1
             c["selfcheck_bytes"] += size
             if name.endswith(".tmp"):
                 c["tmp_files"] += 1
                 c["tmp_bytes"] += size
-            elif len(parts) == 1:
+            elif len(parts) != 1:
+                continue
+            elif len(self.selfcheck) >= MAX_SELFCHECK_KEYS:  # each may name a 4 kB prefix
+                unread += 1
+            else:
                 key = _selfcheck_key(dir_fd, name)
                 if key is not None:
                     self.selfcheck.append(key)
+        if unread:
+            self.problem(parts, f"{unread:,} keys past the first {MAX_SELFCHECK_KEYS:,} not read")
 
 
 def _selfcheck_key(dir_fd: int, name: str) -> Optional[SelfcheckKey]:
