@@ -306,3 +306,24 @@ def test_a_process_that_enters_a_cache_after_planning_stops_its_clean(tree, stat
     c = result.caches[0]
     assert c.state == "busy" and [u.pid for u in c.busy_reasons] == [p.pid]
     assert snapshot(cache) == before
+
+
+def test_a_process_in_a_cache_reached_through_a_link_above_it_makes_it_busy(tree, started):
+    """/home is root's link to /data/home: the kernel shows the process's working directory with
+    the link resolved, and the cache is still busy."""
+    real = tree.host("/data/home")
+    real.mkdir(parents=True)
+    tree.host("/home").symlink_to("data/home")
+    cache = synthetic(tree, n=2)
+    p = subprocess.Popen(["sleep", "120"], cwd=cache / "wheels", user=BOB, group=BOB,
+                         extra_groups=[])  # fmt: skip
+    started.append(p)
+    deadline = time.monotonic() + 10
+    while "/data/home/" not in os.readlink(f"/proc/{p.pid}/cwd"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    tree.user("bob", BOB, make_home=False)
+    _, doc = scan_json(tree, "--user", "alice")
+    (c,) = doc["caches"]
+    assert c["busy"] is True and [r["pid"] for r in c["busy_reasons"]] == [p.pid], c
+    assert c["busy_reasons"][0]["why"].startswith("its working directory is /data/home/alice/")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping, Sequence
 
+from fleetcache import safefs
 from fleetcache.activity import commands
 from fleetcache.activity.processes import Proc, Snapshot
 from fleetcache.activity.view import View
@@ -18,11 +19,7 @@ def holding(
     snap: Snapshot, machine: Machine, caches: Sequence[str], names: Mapping[int, str]
 ) -> dict[str, list[ProcessUse]]:
     """Per cache (a machine path), the processes that sit in it or hold a file inside it."""
-    tops: dict[str, str] = {}  # a host path with its trailing "/" -> the cache
-    for cache in caches:
-        host = machine.host_path(cache)
-        for form in (host, os.path.realpath(host)):  # the kernel shows paths with links resolved
-            tops[form.rstrip("/") + "/"] = cache
+    tops = _tops(machine, caches)
     if not tops:
         return {}
     prefixes = tuple(tops)
@@ -42,6 +39,31 @@ def holding(
             use = ProcessUse(proc.pid, proc.uid, user, commands.shown(proc.argv), why)
             out.setdefault(cache, []).append(use)
     return out
+
+
+def _tops(machine: Machine, caches: Sequence[str]) -> dict[str, str]:
+    """Each cache as a host path with its trailing ``/``, as written and as the kernel shows it
+    (links resolved inside the machine, at a bounded cost: the path is an account's to make)."""
+    tops: dict[str, str] = {}
+    try:
+        anchor = safefs.open_anchor(machine.root)
+    except OSError:
+        return tops
+    try:
+        for cache in caches:
+            tops[machine.host_path(cache).rstrip("/") + "/"] = cache
+            try:
+                opened = safefs.open_path(
+                    anchor, cache, trusted_links=safefs.ANYONE, follow_last=True,
+                    search=True, budget=safefs.LinkBudget(),
+                )  # fmt: skip
+            except (safefs.UnsafePath, safefs.OverBudget):
+                continue
+            os.close(opened.fd)
+            tops[machine.host_path(opened.path).rstrip("/") + "/"] = cache
+    finally:
+        os.close(anchor)
+    return tops
 
 
 def _held(proc: Proc) -> Iterator[tuple[str, str]]:
