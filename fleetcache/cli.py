@@ -491,8 +491,8 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     from fleetcache.clean import guard
     from fleetcache.clean import run as clean_run
     from fleetcache.clean.policy import Policy, PolicyError, parse_duration
+    from fleetcache.formats.clean_table import clean_done, clean_plan
     from fleetcache.formats.fields import clean_document
-    from fleetcache.formats.table import clean_done, clean_plan
 
     machine = _machine(args)
     try:
