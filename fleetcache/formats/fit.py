@@ -115,19 +115,17 @@ def cell(text: str, width: int, kind: str) -> str:
 def widths(rows: Sequence[Sequence[str]], headers: Sequence[str], kinds: Sequence[str],
            width: int = WIDTH) -> list[int]:  # fmt: skip
     """Each column's width for a table at most ``width`` wide: as wide as its cells while they
-    fit; else paths and prose give way first, then names, each no narrower than is still
-    legible (ROOMY); then all of them, down to their headers and numbers."""
+    fit; else prose gives way first (it wraps and loses nothing), then paths, then names, each
+    no narrower than is still legible (ROOMY); then all, down to their headers and numbers."""
     floor = [max([len(h) + HEADER_PAD, *(len(r[i]) for r in rows if NUMBER.fullmatch(r[i]))])
              for i, h in enumerate(headers)]  # fmt: skip
     out = [max([low, *(len(r[i]) for r in rows)]) for i, low in enumerate(floor)]
     over = sum(out) + GAP * (len(out) - 1) - width
     roomy = [max(low, ROOMY[kind]) for low, kind in zip(floor, kinds)]
-    for limits in (
-        [low if kind in (PATH, TEXT) else big for low, kind, big in zip(roomy, kinds, out)],
-        roomy,
-        floor,
-    ):
+    for giving in (TEXT, PATH, WORD):
+        limits = [low if kind == giving else w for low, kind, w in zip(roomy, kinds, out)]
         over = _narrow(out, limits, over)
+    _narrow(out, floor, over)
     return out
 
 
