@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
@@ -17,7 +18,7 @@ from fleetcache.discovery.envs import EnvSearch
 from fleetcache.discovery.homewalk import WalkLimits
 from fleetcache.discovery.markers import KINDS
 from fleetcache.discovery.pipconfig import describe_disabled
-from fleetcache.formats import FORMATS, RenderOptions
+from fleetcache.formats import FORMATS, RenderOptions, fit
 from fleetcache.formats.fields import entry_paths
 from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, Skipped
@@ -55,6 +56,20 @@ class UsageError(Exception):
     """Arguments that cannot be acted on; exit 2."""
 
 
+class _Help(argparse.HelpFormatter):
+    """Help in at most 80 columns (fewer on a narrower terminal): descriptions wrapped like
+    the options' help, text laid out by hand (the epilog's lists) kept as written."""
+
+    def __init__(self, prog: str) -> None:
+        columns = min(shutil.get_terminal_size().columns, fit.WIDTH)
+        super().__init__(prog, width=columns - 2)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(message)
@@ -90,7 +105,14 @@ def _fleet_args(parser: argparse.ArgumentParser, jobs: str) -> None:
 
 
 def _output_args(parser: argparse.ArgumentParser, choices: Sequence[str]) -> None:
-    parser.add_argument("--format", "-f", choices=choices, default=choices[0], help="output format")
+    parser.add_argument(
+        "--format",
+        "-f",
+        choices=choices,
+        default=choices[0],
+        metavar="FORMAT",
+        help=f"output format: {', '.join(choices)} (default {choices[0]})",
+    )
     parser.add_argument("--output", "-o", metavar="FILE", help=OUTPUT_HELP)
     _wide_arg(parser)
 
@@ -107,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fleetcache",
         description="Find, measure and report every account's pip caches on this machine.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Help,
     )
     parser.add_argument("--version", action="version", version=f"fleetcache {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -128,7 +150,7 @@ def _subparser(sub: argparse._SubParsersAction[_Parser], name: str, text: str) -
         help=text,
         description=text,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Help,
     )
 
 
@@ -297,8 +319,9 @@ def _add_list(sub: argparse._SubParsersAction[_Parser]) -> None:
         "-f",
         choices=("human", "abspath", *FORMATS),
         default="human",
+        metavar="FORMAT",
         help="human (a table; with --wheels pip's list), abspath (the files' paths), or a format "
-        "of scan's",
+        f"of scan's: {', '.join(FORMATS)}",
     )
     p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
     _wide_arg(p)
@@ -319,9 +342,10 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--cache", metavar="PATH", action="append", default=[], help="this cache (repeatable)"
     )
     what = p.add_argument_group(
-        "what goes (--purge, --pattern, --package and --junk add up; --older-than keeps only "
-        "older entries, alone it picks every older one; --max-size then removes the oldest "
-        "until the cache is that small)"
+        "what goes",
+        "--purge, --pattern, --package and --junk add up; --older-than keeps only older "
+        "entries, alone it picks every older one; --max-size then removes the oldest until the "
+        "cache is that small",
     )
     what.add_argument(
         "--purge", action="store_true", help="everything pip's `cache purge` removes (default)"
@@ -467,8 +491,8 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     from fleetcache.clean import guard
     from fleetcache.clean import run as clean_run
     from fleetcache.clean.policy import Policy, PolicyError, parse_duration
+    from fleetcache.formats.clean_table import clean_done, clean_plan
     from fleetcache.formats.fields import clean_document
-    from fleetcache.formats.table import clean_done, clean_plan
 
     machine = _machine(args)
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fleetcache.model import (
     CACHE_COMMANDS,
     Account,
@@ -16,8 +18,9 @@ from fleetcache.model import (
     Environment,
     ProcessUse,
     ScanResult,
+    Skipped,
 )
-from fleetcache.report.views import build
+from fleetcache.report.views import VIEWS, build
 
 T = 1795300000.0  # 2026-11-21T22:26:40Z
 SOURCE = CacheSource("default", "alice", CACHE_COMMANDS)
@@ -148,3 +151,88 @@ ENTRIES = [
 ]
 REPORT = build("package", RESULT, ENTRIES)
 FOUND = [("alice", e) for e in ENTRIES]
+
+# the same shapes at hostile lengths (issue 16 item 7): every table still fits 80 columns
+LONG_USER = "dr.maximilian.schneider-hartmann"  # 32 characters: the longest Linux name
+HUGE_USER = "svc-" + "build-agent-" * 6 + "x"  # a passwd entry under --root can be longer
+LONG_HOME = f"/home/{LONG_USER}"
+LONG_CACHE = f"{LONG_HOME}/projects/2024/data-science/shared-configuration/pip-download-cache"
+LONG_CONF = f"{LONG_HOME}/.config/pip/pip.conf"
+LONG_ENV = f"{LONG_HOME}/.virtualenvs/analytics-pipeline-with-a-rather-descriptive-name"
+LONG_PROJECT = "an-unusually-long-distribution-name-for-wrapping"
+LONG_VERSION = "2024.10.15.post1.dev3+gabcdef1234"
+LONG_SOURCE = CacheSource("config", LONG_USER, CACHE_COMMANDS, LONG_CONF, "install")
+LONG_USE = ProcessUse(
+    4243,
+    1001,
+    LONG_USER,
+    f"{LONG_ENV}/bin/python -m analytics.pipeline.run --config {LONG_HOME}/etc/production.yaml",
+    f"runs {LONG_ENV}/bin/python",
+    environment=LONG_ENV,
+)
+LONG_ENVS = (
+    replace(
+        ENV,
+        prefix=LONG_ENV,
+        kind="virtualenvwrapper",
+        owner=LONG_USER,
+        owner_uid=1001,
+        python_version="3.10.13",
+        interpreter=f"{LONG_ENV}/bin/python",
+        base_interpreter="/opt/python/3.10.13/bin/python3.10",
+        found_by=("virtualenvwrapper", "home walk"),
+        caches=(CacheUse(LONG_CACHE, LONG_SOURCE),),
+        size_bytes=123456789012,
+        activity=(LONG_USE,),
+    ),
+    replace(
+        ENV,
+        prefix=f"/opt/conda/envs/{'nightly-' * 6}build",
+        kind="conda",
+        owner=HUGE_USER,
+        owner_uid=1002,
+        python_version="3.12.10rc2verylongbuildtag",
+        interpreter=f"/opt/conda/envs/{'nightly-' * 6}build/bin/python",
+        activity=(),
+    ),
+)
+LONG_RESULT = replace(
+    RESULT,
+    host="build-server-17.analytics.example.internal",
+    accounts=(
+        *RESULT.accounts,
+        AccountCaches(
+            Account(LONG_USER, 1001, 1001, LONG_HOME), (CacheUse(LONG_CACHE, LONG_SOURCE),)
+        ),
+    ),
+    caches=(
+        *RESULT.caches,
+        CacheResult(
+            CacheLocation(LONG_CACHE, (LONG_SOURCE,), frozenset({1001})),
+            True,
+            1001,
+            LONG_USER,
+            replace(FIGURES, total_bytes=98765432109, http_bytes=98765430000),
+            environments=(LONG_ENV,),
+            busy_reasons=(LONG_USE,),
+            busy_checked=True,
+            problems=(
+                f"a clean would refuse it: {LONG_HOME}/projects is writable by group "
+                "analytics-data-engineering (gid 4200), not only by root or the owner",
+            ),
+        ),
+    ),
+    environments=(ENV, *LONG_ENVS),
+    skipped=(
+        Skipped(f"{LONG_HOME}/{'deeply/nested/' * 8}env", "not searched: deeper than --depth 8"),
+    ),
+)
+LONG_ENTRIES = [
+    *ENTRIES,
+    CacheEntry(LONG_CACHE, f"http-v2/1/2/3/4/5/{KEY}", "http-v2", "wheel", LONG_PROJECT,
+               LONG_VERSION, "headers", 2, 5_000_000, T - 60),
+    CacheEntry(LONG_CACHE, f"http-v2/1/2/3/4/6/{KEY}", "http-v2", "wheel", LONG_PROJECT,
+               "2024.9.1", "headers", 2, 4_000_000, T - 86400 * 100),
+]  # fmt: skip
+LONG_FOUND = [(LONG_USER, e) for e in LONG_ENTRIES]
+LONG_REPORTS = {view: build(view, LONG_RESULT, LONG_ENTRIES) for view in VIEWS}

@@ -292,7 +292,7 @@ def test_envs_table_lists_each_with_its_caches_then_problems(machine: Tree, caps
     assert venv[:4] == ["/home/alice/proj/.venv", "venv", "alice", "3.11.2"]
     assert venv[4:7] == ["/usr/bin/python3", "/home/alice/.cache/pip", "33"]
     assert lines[4].split()[:2] == ["/opt/gone", "unknown"]
-    assert lines[5].split()[:3] == ["TOTAL", "(2", "environments)"]
+    assert lines[5].split()[:4] == ["TOTAL", "(3", "environments,", "1"]  # /opt/gone counts
     assert lines[6:] == [
         "Environment problems (2):",
         "  /usr: version unknown: interpreters under --root are not run",

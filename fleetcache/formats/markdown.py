@@ -19,6 +19,6 @@ class MarkdownFormat(TableFormat):
         return text.replace("|", "\\|")
 
     def _table(
-        self, rows: list[list[Any]], headers: list[str], widths: Optional[list[Any]] = None
+        self, rows: list[list[Any]], headers: list[str], kinds: Optional[list[str]] = None
     ) -> str:
         return super()._table(rows, headers) + "\n"  # a blank line ends the table

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 from fleetcache import escape
 from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import iso, totals
+from fleetcache.formats.fit import PATH, TEXT, WORD, Words, cut, page
 from fleetcache.formats.grid import cell, grid, plain
 from fleetcache.model import CacheEntry, CacheResult, Environment, ScanResult, Skipped
 from fleetcache.report.views import KEY_FIELDS, Report
-
-if TYPE_CHECKING:
-    from fleetcache.clean.run import CleanResult
 
 HEADERS = [
     "CACHE",
@@ -44,39 +42,40 @@ ENV_HEADERS = [
 ACTIVE_HEADERS = ["PREFIX", "KIND", "OWNER", "ACTIVE", "PID", "USER", "WHY", "COMMAND"]
 COMMAND_WIDTH = 60
 HEADERS_AGE = ["OLDEST", "NEWEST"]
-# the 80-column views: header -> (shown as, wrap width); --wide shows every column
+# the 80-column views: header -> (shown as, what it holds: how a cell too wide gives way,
+# fleetcache.formats.fit); --wide shows every column, every cell whole
 SCAN_NARROW = {
-    "CACHE": ("CACHE", 26),
-    "OWNER": ("OWNER", 8),
-    "BUSY": ("BUSY", 5),
-    "ENVS": ("ENVS", 4),
-    "HTTP": ("HTTP", 8),
-    "WHEEL SIZE": ("WHEELS", 8),
-    "TOTAL": ("TOTAL", 8),
+    "CACHE": ("CACHE", PATH),
+    "OWNER": ("OWNER", WORD),
+    "BUSY": ("BUSY", WORD),
+    "ENVS": ("ENVS", WORD),
+    "HTTP": ("HTTP", WORD),
+    "WHEEL SIZE": ("WHEELS", WORD),
+    "TOTAL": ("TOTAL", WORD),
 }
 ENV_NARROW = {
-    "PREFIX": ("PREFIX", 28),
-    "KIND": ("KIND", 12),
-    "OWNER": ("OWNER", 8),
-    "PYTHON": ("PYTHON", 7),
-    "SIZE": ("SIZE", 8),
-    "ACTIVE": ("ACTIVE", 7),
+    "PREFIX": ("PREFIX", PATH),
+    "KIND": ("KIND", WORD),
+    "OWNER": ("OWNER", WORD),
+    "PYTHON": ("PYTHON", WORD),
+    "SIZE": ("SIZE", WORD),
+    "ACTIVE": ("ACTIVE", WORD),
 }
 ACTIVE_NARROW = {
-    "PREFIX": ("PREFIX", 22),
-    "PID": ("PID", 7),
-    "USER": ("USER", 8),
-    "WHY": ("WHY", 17),
-    "COMMAND": ("COMMAND", 18),
+    "PREFIX": ("PREFIX", PATH),
+    "PID": ("PID", WORD),
+    "USER": ("USER", WORD),
+    "WHY": ("WHY", TEXT),
+    "COMMAND": ("COMMAND", TEXT),
 }
 LIST_HEADERS = ["FROM", "KIND", "PACKAGE", "VERSION", "SIZE", "MODIFIED", "PATH"]
 LIST_NARROW = {
-    "FROM": ("FROM", 8),
-    "KIND": ("KIND", 11),
-    "PACKAGE": ("PACKAGE", 18),
-    "VERSION": ("VERSION", 10),
-    "SIZE": ("SIZE", 8),
-    "MODIFIED": ("MODIFIED", 10),
+    "FROM": ("FROM", WORD),
+    "KIND": ("KIND", WORD),
+    "PACKAGE": ("PACKAGE", WORD),
+    "VERSION": ("VERSION", WORD),
+    "SIZE": ("SIZE", WORD),
+    "MODIFIED": ("MODIFIED", WORD),
 }
 
 
@@ -108,24 +107,25 @@ class TableFormat:
     markup = staticmethod(plain)
 
     def _table(
-        self, rows: list[list[Any]], headers: list[str], widths: Optional[list[Any]] = None
+        self, rows: list[list[Any]], headers: list[str], kinds: Optional[list[str]] = None
     ) -> str:
-        return grid(rows, headers, self.tablefmt, widths, self.markup)
+        return grid(rows, headers, self.tablefmt, kinds, self.markup)
 
     def _view(
         self,
         rows: list[list[Any]],
         headers: list[str],
-        narrow: Mapping[str, tuple[str, int]],
+        narrow: Mapping[str, tuple[str, str]],
         options: RenderOptions,
     ) -> str:
-        """All the columns (``--wide``), or the narrow view's, renamed and wrapped to fit 80."""
+        """All the columns (``--wide``), or the narrow view's, renamed and made to fit 80."""
         if options.wide or self.always_wide:
             return self._table(rows, headers)
-        keep = [headers.index(h) for h in narrow]
-        picked = [[row[i] for i in keep] for row in rows]
-        names = [title for title, _ in narrow.values()]
-        return self._table(picked, names, [width for _, width in narrow.values()])
+        return self._table(*narrowed(rows, headers, narrow))
+
+    def _page(self, table: str, notes: list[str], options: RenderOptions) -> str:
+        """The table, then the lines about it, each wrapped to 80 columns unless ``--wide``."""
+        return page(table, notes, options.wide or self.always_wide)
 
     def entries(self, found: list[tuple[str, CacheEntry]], options: RenderOptions) -> str:
         """``fleetcache list``: one row per entry (download or built), named."""
@@ -144,7 +144,7 @@ class TableFormat:
             ]
             for _, e in found
         ]
-        return self._view(rows, LIST_HEADERS, LIST_NARROW, options) + "\n"
+        return self._page(self._view(rows, LIST_HEADERS, LIST_NARROW, options), [], options)
 
     def scan(self, result: ScanResult, options: RenderOptions) -> str:
         """The scan as a table, its totals, missing caches and what was skipped."""
@@ -172,7 +172,7 @@ class TableFormat:
         sums = totals(result)
         rows.append(
             [
-                f"TOTAL ({len(present)} cache{'' if len(present) == 1 else 's'})",
+                Words(f"TOTAL ({plural(len(present), 'cache')})"),
                 "",
                 "",
                 len({p for c in present for p in c.environments}),
@@ -186,7 +186,8 @@ class TableFormat:
                 "",
             ]
         )
-        lines = [self._view(rows, HEADERS + HEADERS_AGE, SCAN_NARROW, options)]
+        table = self._view(rows, HEADERS + HEADERS_AGE, SCAN_NARROW, options)
+        lines: list[str] = []
         if not (options.wide or self.always_wide) and present:
             lines.append("Used by:")
             lines.extend(
@@ -209,7 +210,7 @@ class TableFormat:
         lines.extend(_cache_problems(result))
         lines.extend(_env_problems(result))
         lines.extend(_skipped(result))
-        return "\n".join(lines) + "\n"
+        return self._page(table, lines, options)
 
     def envs(self, result: ScanResult, options: RenderOptions) -> str:
         """One row per interpreter or environment, then their problems and what was skipped."""
@@ -232,13 +233,14 @@ class TableFormat:
             ]
             for e in result.environments
         ]
-        present = [e for e in result.environments if e.exists]
-        total = sum(e.size_bytes or 0 for e in present)
-        noun = "environment" if len(present) == 1 else "environments"
-        active = sum(1 for e in present if e.active)
+        envs = result.environments
+        gone = sum(1 for e in envs if not e.exists)
+        label = plural(len(envs), "environment") + (f", {gone} gone" if gone else "")
+        total = sum(e.size_bytes or 0 for e in envs if e.exists)
+        active = sum(1 for e in envs if e.active)
         rows.append(
             [
-                f"TOTAL ({len(present)} {noun})",
+                Words(f"TOTAL ({label})"),
                 "",
                 "",
                 "",
@@ -251,10 +253,8 @@ class TableFormat:
                 "",
             ]
         )
-        lines = [self._view(rows, ENV_HEADERS, ENV_NARROW, options)]
-        lines.extend(_env_problems(result))
-        lines.extend(_skipped(result))
-        return "\n".join(lines) + "\n"
+        table = self._view(rows, ENV_HEADERS, ENV_NARROW, options)
+        return self._page(table, _env_problems(result) + _skipped(result), options)
 
     def merged(self, doc: dict[str, Any], options: RenderOptions) -> str:
         """``fleetcache merge``: every host's caches (or report rows), then the hosts."""
@@ -267,8 +267,8 @@ class TableFormat:
                 for r in doc["rows"]
             ]  # fmt: skip
             headers = ["HOST", key.upper(), "ENTRIES", "TOTAL"]
-            narrow = {"HOST": ("HOST", 12), key.upper(): (key.upper(), 30),
-                      "ENTRIES": ("ENTRIES", 7), "TOTAL": ("TOTAL", 8)}  # fmt: skip
+            narrow = {"HOST": ("HOST", WORD), key.upper(): (key.upper(), KEY_KINDS[key]),
+                      "ENTRIES": ("ENTRIES", WORD), "TOTAL": ("TOTAL", WORD)}  # fmt: skip
         else:
             busy = {True: "yes", False: "no", None: "maybe"}
             rows = [
@@ -282,8 +282,8 @@ class TableFormat:
             narrow = MERGED_NARROW
             total = sum(int(c.get("total_bytes") or 0) for c in doc["caches"] if c.get("exists"))
             rows.append(["TOTAL", "", "", "", "", size(total), ""])
-        lines = [self._view(rows, headers, narrow, options) if rows else "No records."]
-        lines.append("Hosts:")
+        table = self._view(rows, headers, narrow, options) if rows else "No records."
+        lines = ["Hosts:"]
         lines.extend(
             f"  {escape.display(str(h['host']))}: FAILED: {escape.display(str(h['failed']))}"
             if h.get("failed")
@@ -291,7 +291,7 @@ class TableFormat:
             f"{escape.display(str(h['generated_at']))}, {plural(h['skipped'], 'thing')} skipped"
             for h in doc["hosts"]
         )
-        return "\n".join(lines) + "\n"
+        return self._page(table, lines, options)
 
     def processes(self, result: ScanResult, options: RenderOptions) -> str:
         """``envs --active``: one row per process running from an environment, and why."""
@@ -311,13 +311,12 @@ class TableFormat:
                     ]
                 )
         if result.activity is None:
-            lines = ["The process table was not read (--no-activity)."]
+            table = "The process table was not read (--no-activity)."
         elif not rows:
-            lines = ["No environment is in use."]
+            table = "No environment is in use."
         else:
-            lines = [self._view(rows, ACTIVE_HEADERS, ACTIVE_NARROW, options)]
-        lines.extend(_skipped(result))
-        return "\n".join(lines) + "\n"
+            table = self._view(rows, ACTIVE_HEADERS, ACTIVE_NARROW, options)
+        return self._page(table, _skipped(result), options)
 
     def report(self, report: Report, skipped: list[Skipped], options: RenderOptions) -> str:
         """The view's rows, then the insights: duplicated, superseded, junk, unnamed, ages."""
@@ -343,169 +342,42 @@ class TableFormat:
         last = extra.upper().replace("_", " ")
         headers = [key.upper(), "ENTRIES", "DOWNLOADS", "BUILT", "TOTAL", "UNNAMED", last]
         narrow = {
-            key.upper(): (key.upper(), 22),
-            "ENTRIES": ("ENTRIES", 7),
-            "DOWNLOADS": ("DOWNLOADS", 9),
-            "BUILT": ("BUILT", 8),
-            "TOTAL": ("TOTAL", 8),
-            last: (last, 14),
+            key.upper(): (key.upper(), KEY_KINDS[key]),
+            "ENTRIES": ("ENTRIES", WORD),
+            "DOWNLOADS": ("DOWNLOADS", WORD),
+            "BUILT": ("BUILT", WORD),
+            "TOTAL": ("TOTAL", WORD),
+            last: (last, TEXT),
         }
-        lines = [self._view(rows, headers, narrow, options)] if rows else []
-        if not rows:
-            lines.append("No cache entries.")
-        lines.extend(_insights(report, size))
-        lines.extend(_skipped(report.scan))
+        table = self._view(rows, headers, narrow, options) if rows else "No cache entries."
+        lines = _insights(report, size) + _skipped(report.scan)
         lines.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in skipped)
-        return "\n".join(lines) + "\n"
+        return self._page(table, lines, options)
 
 
 MERGED_NARROW = {
-    "HOST": ("HOST", 10),
-    "CACHE": ("CACHE", 22),
-    "OWNER": ("OWNER", 8),
-    "BUSY": ("BUSY", 5),
-    "HTTP": ("HTTP", 8),
-    "TOTAL": ("TOTAL", 8),
+    "HOST": ("HOST", WORD),
+    "CACHE": ("CACHE", PATH),
+    "OWNER": ("OWNER", WORD),
+    "BUSY": ("BUSY", WORD),
+    "HTTP": ("HTTP", WORD),
+    "TOTAL": ("TOTAL", WORD),
 }
+# what the key column of each report view holds (views.KEY_FIELDS)
+KEY_KINDS = {"package": WORD, "cache": PATH, "user": WORD, "environment": PATH, "host": WORD}
+
+
+def narrowed(
+    rows: list[list[Any]], headers: list[str], narrow: Mapping[str, tuple[str, str]]
+) -> tuple[list[list[Any]], list[str], list[str]]:
+    """The narrow view's columns of ``rows``: the cells, the headers as shown, what each holds."""
+    keep = [headers.index(h) for h in narrow]
+    picked = [[row[i] for i in keep] for row in rows]
+    return picked, [title for title, _ in narrow.values()], [kind for _, kind in narrow.values()]
 
 
 # the list column a view shows after the counts (its key column is views.KEY_FIELDS')
 REPORT_EXTRA = {"package": "versions", "host": "packages"}
-
-
-def clean_plan(result: CleanResult, options: RenderOptions) -> str:
-    """The plan of a clean, per cache: what goes, why, what stays and why, what is skipped."""
-    size: Callable[[int], str] = str if options.exact_bytes else human_size
-    rows: list[list[Any]] = []
-    files = total = 0
-    for c in result.caches:
-        plan = c.plan
-        if plan is None:
-            rows.append([escape.display(c.path), c.user or "", "", "", c.state])
-            continue
-        rows.append([escape.display(c.path), c.user or "", plan.files, size(plan.bytes), c.state])
-        if c.state in ("planned", "busy"):
-            files += plan.files
-            total += plan.bytes
-    rows.append([f"TOTAL ({plural(len(result.caches), 'cache')})", "", files, size(total), ""])
-    title = f"Plan: {result.policy.describe()}" + (
-        " (dry run: nothing is deleted)" if result.dry_run else ""
-    )
-    lines = [
-        title,
-        grid(
-            rows,
-            ["CACHE", "USER", "FILES", "SIZE", "STATE"],
-            widths=[None if options.wide else 40, 10, None, None, None],
-        ),
-    ]
-    why = [
-        f"  {escape.display(c.path)}: "
-        + "; ".join(
-            f"{escape.display(r)}: {plural(n, 'file')}, {size(b)}"
-            for r, (n, b) in c.plan.by_reason().items()
-        )
-        + (
-            f"; {plural(c.plan.removed_dirs, 'emptied directory', 'emptied directories')}"
-            if c.plan.removed_dirs
-            else ""
-        )
-        for c in result.caches
-        if c.plan is not None and (c.plan.files or c.plan.removed_dirs)
-    ]
-    if why:
-        lines += ["Why:", *why]
-    left = [
-        f"  {escape.display(c.path)}: "
-        + "; ".join(
-            f"{escape.display(r)}: {plural(n, 'file')}, {size(b)}"
-            for r, (n, b) in c.plan.left.items()
-        )
-        for c in result.caches
-        if c.plan is not None and c.plan.left
-    ]
-    if left:
-        lines += ["Left in place:", *left]
-    mounted = [
-        f"  {escape.display(c.path)}: mount point {escape.display(m)}: not entered"
-        for c in result.caches
-        if c.plan is not None
-        for m in c.plan.mounts
-    ]
-    if mounted:
-        lines += ["Mount points below:", *mounted]
-    over = [
-        f"  {escape.display(c.path)}: {size(c.plan.over_limit)} over the size limit once all"
-        " it may remove is gone"
-        for c in result.caches
-        if c.plan is not None and c.plan.over_limit
-    ]
-    if over:
-        lines += ["Cannot get under --max-size:", *over]
-    lines += _clean_skipped(result)
-    return "\n".join(lines) + "\n"
-
-
-def clean_done(result: CleanResult, options: RenderOptions) -> str:
-    """What a clean did, per cache: before, freed, after, and what failed or was skipped."""
-    size: Callable[[int], str] = str if options.exact_bytes else human_size
-    rows = []
-    for c in result.caches:
-        before = c.before.total_bytes if c.before is not None else None
-        after = c.after.total_bytes if c.after is not None else None
-        rows.append(
-            [
-                escape.display(c.path),
-                c.user or "",
-                c.state,
-                "" if before is None else size(before),
-                size(c.deleted_bytes),
-                "" if after is None else size(after),
-                c.deleted_files,
-                c.failed_count,
-            ]
-        )
-    rows.append(
-        [
-            f"TOTAL ({plural(len(result.caches), 'cache')})",
-            "",
-            "",
-            "",
-            size(sum(c.deleted_bytes for c in result.caches)),
-            "",
-            sum(c.deleted_files for c in result.caches),
-            sum(c.failed_count for c in result.caches),
-        ]
-    )
-    headers = ["CACHE", "USER", "STATE", "BEFORE", "FREED", "AFTER", "DELETED", "FAILED"]
-    widths = None if options.wide else [28, 8, 9, None, None, None, None, None]
-    lines = [grid(rows, headers, widths=widths)]
-    for c in result.caches:
-        for path, reason in c.failed:
-            lines.append(
-                f"  not removed: {escape.display(c.path)}/{escape.display(path)}: {escape.display(reason)}"
-            )
-        if c.failed_count > len(c.failed):
-            lines.append(
-                f"  ... and {c.failed_count - len(c.failed)} more in {escape.display(c.path)}"
-            )
-    lines += _clean_skipped(result)
-    if result.audit_log:
-        lines.append(f"Audit log: {escape.display(result.audit_log)} (run {result.run_id})")
-    return "\n".join(lines) + "\n"
-
-
-def _clean_skipped(result: CleanResult) -> list[str]:
-    out = []
-    for c in result.caches:
-        if c.reason:
-            out.append(f"  {escape.display(c.path)}: {escape.display(c.reason)}")
-            for use in c.busy_reasons[:5]:
-                who = f"pid {use.pid}" if use.pid is not None else "?"
-                what = f"{escape.display(use.why)}: {escape.display(_shorten(use.command))}"
-                out.append(f"    {who} {escape.display(use.user or '?')}: {what}")
-    out.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in result.skipped)
-    return ["Notes:", *out] if out else []
 
 
 def _insights(report: Report, size: Callable[[int], str]) -> list[str]:
@@ -575,7 +447,8 @@ def _active(env: Environment) -> str:
 
 
 def _shorten(command: str) -> str:
-    return command if len(command) <= COMMAND_WIDTH else command[: COMMAND_WIDTH - 1] + "…"
+    """A command line (or list) in at most COMMAND_WIDTH characters, cut between words."""
+    return cut(command, COMMAND_WIDTH)
 
 
 def _busy(result: ScanResult) -> list[str]:

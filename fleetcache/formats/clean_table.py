@@ -1,0 +1,157 @@
+"""The tables of a clean: its plan (what goes, why, what stays, what is skipped), then what it
+did (before, freed, after, what failed)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from fleetcache import escape
+from fleetcache.formats.base import RenderOptions
+from fleetcache.formats.fit import PATH, WORD, Words, cut, page
+from fleetcache.formats.grid import grid
+from fleetcache.formats.table import COMMAND_WIDTH, human_size, narrowed, plural
+
+if TYPE_CHECKING:
+    from fleetcache.clean.run import CleanResult
+
+# a clean's outcome in 80 columns: BEFORE is AFTER plus FREED
+DONE_NARROW = {h: (h, PATH if h == "CACHE" else WORD)
+               for h in ("CACHE", "USER", "STATE", "FREED", "AFTER", "DELETED", "FAILED")}  # fmt: skip
+
+
+def clean_plan(result: CleanResult, options: RenderOptions) -> str:
+    """The plan of a clean, per cache: what goes, why, what stays and why, what is skipped."""
+    size: Callable[[int], str] = str if options.exact_bytes else human_size
+    rows: list[list[Any]] = []
+    files = total = 0
+    for c in result.caches:
+        plan = c.plan
+        if plan is None:
+            rows.append([escape.display(c.path), c.user or "", "", "", c.state])
+            continue
+        rows.append([escape.display(c.path), c.user or "", plan.files, size(plan.bytes), c.state])
+        if c.state in ("planned", "busy"):
+            files += plan.files
+            total += plan.bytes
+    rows.append(
+        [Words(f"TOTAL ({plural(len(result.caches), 'cache')})"), "", files, size(total), ""]
+    )
+    title = f"Plan: {result.policy.describe()}" + (
+        " (dry run: nothing is deleted)" if result.dry_run else ""
+    )
+    kinds = None if options.wide else [PATH, WORD, WORD, WORD, WORD]
+    table = grid(rows, ["CACHE", "USER", "FILES", "SIZE", "STATE"], kinds=kinds)
+    lines: list[str] = []
+    why = [
+        f"  {escape.display(c.path)}: "
+        + "; ".join(
+            f"{escape.display(r)}: {plural(n, 'file')}, {size(b)}"
+            for r, (n, b) in c.plan.by_reason().items()
+        )
+        + (
+            f"; {plural(c.plan.removed_dirs, 'emptied directory', 'emptied directories')}"
+            if c.plan.removed_dirs
+            else ""
+        )
+        for c in result.caches
+        if c.plan is not None and (c.plan.files or c.plan.removed_dirs)
+    ]
+    if why:
+        lines += ["Why:", *why]
+    left = [
+        f"  {escape.display(c.path)}: "
+        + "; ".join(
+            f"{escape.display(r)}: {plural(n, 'file')}, {size(b)}"
+            for r, (n, b) in c.plan.left.items()
+        )
+        for c in result.caches
+        if c.plan is not None and c.plan.left
+    ]
+    if left:
+        lines += ["Left in place:", *left]
+    mounted = [
+        f"  {escape.display(c.path)}: mount point {escape.display(m)}: not entered"
+        for c in result.caches
+        if c.plan is not None
+        for m in c.plan.mounts
+    ]
+    if mounted:
+        lines += ["Mount points below:", *mounted]
+    over = [
+        f"  {escape.display(c.path)}: {size(c.plan.over_limit)} over the size limit once all"
+        " it may remove is gone"
+        for c in result.caches
+        if c.plan is not None and c.plan.over_limit
+    ]
+    if over:
+        lines += ["Cannot get under --max-size:", *over]
+    lines += _clean_skipped(result)
+    return page(table, lines, options.wide, title)
+
+
+def clean_done(result: CleanResult, options: RenderOptions) -> str:
+    """What a clean did, per cache: before, freed, after, and what failed or was skipped."""
+    size: Callable[[int], str] = str if options.exact_bytes else human_size
+    rows = []
+    for c in result.caches:
+        before = c.before.total_bytes if c.before is not None else None
+        after = c.after.total_bytes if c.after is not None else None
+        rows.append(
+            [
+                escape.display(c.path),
+                c.user or "",
+                c.state,
+                "" if before is None else size(before),
+                size(c.deleted_bytes),
+                "" if after is None else size(after),
+                c.deleted_files,
+                c.failed_count,
+            ]
+        )
+    rows.append(
+        [
+            Words(f"TOTAL ({plural(len(result.caches), 'cache')})"),
+            "",
+            "",
+            "",
+            size(sum(c.deleted_bytes for c in result.caches)),
+            "",
+            sum(c.deleted_files for c in result.caches),
+            sum(c.failed_count for c in result.caches),
+        ]
+    )
+    headers = ["CACHE", "USER", "STATE", "BEFORE", "FREED", "AFTER", "DELETED", "FAILED"]
+    if options.wide:
+        table = grid(rows, headers)
+    else:
+        picked, names, kinds = narrowed(rows, headers, DONE_NARROW)
+        table = grid(picked, names, kinds=kinds)
+    lines: list[str] = []
+    for c in result.caches:
+        for path, reason in c.failed:
+            lines.append(
+                f"  not removed: {escape.display(c.path)}/{escape.display(path)}: {escape.display(reason)}"
+            )
+        if c.failed_count > len(c.failed):
+            lines.append(
+                f"  ... and {c.failed_count - len(c.failed)} more in {escape.display(c.path)}"
+            )
+    lines += _clean_skipped(result)
+    if result.audit_log:
+        lines.append(f"Audit log: {escape.display(result.audit_log)} (run {result.run_id})")
+    return page(table, lines, options.wide)
+
+
+def _clean_skipped(result: CleanResult) -> list[str]:
+    out = []
+    for c in result.caches:
+        if c.reason:
+            out.append(f"  {escape.display(c.path)}: {escape.display(c.reason)}")
+            for use in c.busy_reasons[:5]:
+                who = f"pid {use.pid}" if use.pid is not None else "?"
+                what = (
+                    f"{escape.display(use.why)}: {escape.display(cut(use.command, COMMAND_WIDTH))}"
+                )
+                out.append(f"    {who} {escape.display(use.user or '?')}: {what}")
+    out.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in result.skipped)
+    return ["Notes:", *out] if out else []
