@@ -30,6 +30,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program Ctrl-C ended
 
 EPILOG = """\
 exit codes:
@@ -37,6 +38,7 @@ exit codes:
   1  error
   2  usage error (bad arguments, unknown user)
   3  done in part: something was skipped (see the report's "skipped")
+  130  interrupted (Ctrl-C): "fleetcache: interrupted", no traceback
 busy and active:
   a cache is busy while an environment that uses it is active or a pip runs
   against it; an environment is active while a process runs from it. "maybe"
@@ -664,6 +666,7 @@ def _report_problems(problems: Sequence[Skipped], status: int) -> int:
 
 def _warn(message: str) -> None:
     """One line on stderr; escaped, for errors quote names from files and other hosts' reports."""
+    progress.clear()
     print(f"fleetcache: {escape.display(message)}", file=sys.stderr)
 
 
@@ -705,5 +708,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         _warn(f"error:{where} {exc.strerror or exc}")
         return EXIT_ERROR
     except KeyboardInterrupt:
-        _warn("interrupted")
-        return 130
+        interrupted()
+        return EXIT_INTERRUPTED
+
+
+def interrupted() -> None:
+    """Say that a Ctrl-C ended the run."""
+    _warn("interrupted")
