@@ -350,7 +350,9 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     what.add_argument("--older-than", metavar="AGE", help="entries older than AGE (30d, 12h)")
     what.add_argument(
-        "--max-size", metavar="SIZE", help="per cache, oldest first until at most SIZE (10G)"
+        "--max-size",
+        metavar="SIZE",
+        help="per cache, oldest first until at most SIZE (10G, 500M: decimal; 2GiB: binary)",
     )
     how = p.add_argument_group("how")
     how.add_argument("--dry-run", "-n", action="store_true", help="show the plan and stop")
@@ -470,7 +472,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     from fleetcache.clean import run as clean_run
     from fleetcache.clean.policy import Policy, PolicyError, parse_duration
     from fleetcache.formats.fields import clean_document
-    from fleetcache.formats.table import clean_done, clean_plan
+    from fleetcache.formats.table import clean_done, clean_plan, human_size
 
     machine = _machine(args)
     try:
@@ -531,7 +533,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         files = sum(c.plan.files for c in todo if c.plan is not None)
         size = sum(c.plan.bytes for c in todo if c.plan is not None)
         sys.stderr.write(
-            f"Delete {files} files ({pipcompat.format_size(size)}) from "
+            f"Delete {files} files ({human_size(size)}) from "
             f"{len(todo)} cache{'' if len(todo) == 1 else 's'}? [y/N] "
         )
         sys.stderr.flush()

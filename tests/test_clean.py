@@ -359,6 +359,24 @@ def test_a_terminal_is_shown_the_plan_and_asked_and_only_yes_deletes(tree, state
     assert files_below(cache) == []
 
 
+def test_the_plan_and_the_question_say_sizes_as_a_person_would(tree, state):
+    """Issue 16 item 10: ``--max-size 10G`` is "until at most 10 GB", and 12 GB to delete is
+    "12.0 GB" (not 10000000000 bytes, nor pip's 12000.0 MB)."""
+    cache = synthetic(tree, n=1)
+    big = http_entry(cache, KEYS[20], body=b"") / f"{KEYS[20]}.body"
+    os.truncate(big, 12 * 10**9)  # sparse: 12 GB that take no room
+    old = time.time() - 86400
+    for half in big.parent.iterdir():
+        os.utime(half, (old, old))
+    chown_tree(tree.host("/home/alice"), ALICE)
+    argv = ("clean", "--root", str(tree.root), "--user", "alice", "--max-size", "10G", "--quiet",
+            "--audit-log", state["log"], "--lock-dir", state["locks"])  # fmt: skip
+    code, shown = run_on_tty(*argv, answer=b"n\n")
+    assert code == 0 and "Plan: until at most 10 GB" in shown, shown
+    assert "Delete 2 files (12.0 GB) from 1 cache? [y/N]" in shown, shown
+    assert big.exists()
+
+
 def test_no_terminal_and_no_yes_is_refused_before_anything_happens(tree, state, capsys):
     cache = synthetic(tree)
     before = snapshot(cache)
