@@ -160,15 +160,19 @@ def test_dry_run_plans_logs_and_deletes_nothing(tree, state, capsys):
     assert c["before"]["http_files"] == 12 and c["before"]["wheel_files"] == 2
     assert c["after"] is None
     assert snapshot(cache) == before
+    # one summary line per cache, not one per file (issue 16 item 12): what it would remove
     lines = audit(state)
-    assert len([x for x in lines if x["action"] == "delete"]) == 16
-    assert all(x["dry_run"] is True and x["outcome"] in ("planned", "planned") for x in lines
-               if x["action"] != "cache")  # fmt: skip
+    assert len(lines) == 1, lines
+    line = lines[0]
+    assert (line["action"], line["path"], line["outcome"], line["dry_run"]) == (
+        "cache", "", "planned", True)  # fmt: skip
+    assert (line["files"], line["size"], line["reason"]) == (16, c["plan"]["bytes"], "purge")
+    assert (line["cache"], line["account"], line["uid"]) == (CACHE, "alice", ALICE)
     st = os.stat(state["log"])
     assert st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o600
-    assert {"time", "run", "operator", "account", "uid", "cache", "path", "size", "action",
-            "reason", "outcome", "dry_run"} <= set(lines[0])  # fmt: skip
-    assert lines[0]["run"] == doc["run_id"]
+    assert {"time", "run", "operator", "account", "uid", "cache", "path", "files", "size",
+            "action", "reason", "outcome", "dry_run"} == set(line)  # fmt: skip
+    assert line["run"] == doc["run_id"]
 
 
 def test_purge_removes_what_pip_purge_removes_and_logs_each_action(tree, state):
