@@ -52,7 +52,7 @@ def test_the_license_is_an_spdx_expression_and_the_build_warns_of_nothing(metada
 
 def imported_packages() -> set[str]:
     """The top-level modules outside the standard library that fleetcache's code imports."""
-    found = set()
+    found: set[str] = set()
     for path in (REPO / "fleetcache").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
