@@ -266,8 +266,20 @@ def _env_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_dir(sub: argparse._SubParsersAction[_Parser]) -> None:
-    p = _subparser(sub, "dir", "what `pip cache dir` answers for an account: each of its caches")
+    p = _subparser(
+        sub,
+        "dir",
+        "every cache an account's pips use, and why: what `pip cache dir` answers for its own "
+        "pip and in each of its environments (one cache alone: its path, as pip prints it; "
+        "else a line each, PATH<tab>WHY, the account first when several are named)",
+    )
     _machine_args(p)
+    p.add_argument(
+        "--no-envs",
+        action="store_true",
+        help="do not look for environments (faster; the caches only their site pip.conf "
+        "names are then left out)",
+    )
     p.set_defaults(func=_cmd_dir)
 
 
@@ -574,15 +586,23 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
 def _cmd_dir(args: argparse.Namespace) -> int:
     machine = _machine(args)
-    resolved = pipcache.dirs(machine, _users(args, machine))
-    many = len(resolved) > 1
-    lines = []
-    status = EXIT_OK
+    resolved, missed = pipcache.dirs(machine, _users(args, machine), envs=not args.no_envs)
+    rows = []
+    status = _report_problems(missed, EXIT_OK)
     for account in resolved:
         for path in account.cache_paths:
-            shown = escape.display(path)
-            lines.append(f"{escape.display(account.account.name)}\t{shown}" if many else shown)
+            why = "; ".join(
+                f"{u.source.label()}: {u.source.commands_phrase()}"
+                for u in account.uses
+                if u.path == path
+            )
+            rows.append((account.account.name, path, why))
         status = _report_account(account, status)
+    many = len(resolved) > 1
+    if len(rows) == 1 and not many:
+        lines = [escape.display(rows[0][1])]  # what `pip cache dir` prints, for scripts
+    else:
+        lines = ["\t".join(escape.display(c) for c in row[0 if many else 1 :]) for row in rows]
     _emit("".join(line + "\n" for line in lines), None)
     return status
 
