@@ -31,6 +31,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program Ctrl-C ended
 
 EPILOG = """\
 exit codes:
@@ -38,6 +39,7 @@ exit codes:
   1  error
   2  usage error (bad arguments, unknown user)
   3  done in part: something was skipped (see the report's "skipped")
+  130  interrupted (Ctrl-C): "fleetcache: interrupted", no traceback
 busy and active:
   a cache is busy while an environment that uses it is active or a pip runs
   against it; an environment is active while a process runs from it. "maybe"
@@ -286,8 +288,20 @@ def _env_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_dir(sub: argparse._SubParsersAction[_Parser]) -> None:
-    p = _subparser(sub, "dir", "what `pip cache dir` answers for an account: each of its caches")
+    p = _subparser(
+        sub,
+        "dir",
+        "every cache an account's pips use, and why: what `pip cache dir` answers for its own "
+        "pip and in each of its environments (one cache alone: its path, as pip prints it; "
+        "else a line each, PATH<tab>WHY, the account first when several are named)",
+    )
     _machine_args(p)
+    p.add_argument(
+        "--no-envs",
+        action="store_true",
+        help="do not look for environments (faster; the caches only their site pip.conf "
+        "names are then left out)",
+    )
     p.set_defaults(func=_cmd_dir)
 
 
@@ -372,7 +386,9 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     what.add_argument("--older-than", metavar="AGE", help="entries older than AGE (30d, 12h)")
     what.add_argument(
-        "--max-size", metavar="SIZE", help="per cache, oldest first until at most SIZE (10G)"
+        "--max-size",
+        metavar="SIZE",
+        help="per cache, oldest first until at most SIZE (10G, 500M: decimal; 2GiB: binary)",
     )
     how = p.add_argument_group("how")
     how.add_argument("--dry-run", "-n", action="store_true", help="show the plan and stop")
@@ -493,6 +509,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     from fleetcache.clean.policy import Policy, PolicyError, parse_duration
     from fleetcache.formats.clean_table import clean_done, clean_plan
     from fleetcache.formats.fields import clean_document
+    from fleetcache.formats.table import human_size
 
     machine = _machine(args)
     try:
@@ -553,7 +570,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         files = sum(c.plan.files for c in todo if c.plan is not None)
         size = sum(c.plan.bytes for c in todo if c.plan is not None)
         sys.stderr.write(
-            f"Delete {files} files ({pipcompat.format_size(size)}) from "
+            f"Delete {files} files ({human_size(size)}) from "
             f"{len(todo)} cache{'' if len(todo) == 1 else 's'}? [y/N] "
         )
         sys.stderr.flush()
@@ -594,15 +611,23 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
 def _cmd_dir(args: argparse.Namespace) -> int:
     machine = _machine(args)
-    resolved = pipcache.dirs(machine, _users(args, machine))
-    many = len(resolved) > 1
-    lines = []
-    status = EXIT_OK
+    resolved, missed = pipcache.dirs(machine, _users(args, machine), envs=not args.no_envs)
+    rows = []
+    status = _report_problems(missed, EXIT_OK)
     for account in resolved:
         for path in account.cache_paths:
-            shown = escape.display(path)
-            lines.append(f"{escape.display(account.account.name)}\t{shown}" if many else shown)
+            why = "; ".join(
+                f"{u.source.label()}: {u.source.commands_phrase()}"
+                for u in account.uses
+                if u.path == path
+            )
+            rows.append((account.account.name, path, why))
         status = _report_account(account, status)
+    many = len(resolved) > 1
+    if len(rows) == 1 and not many:
+        lines = [escape.display(rows[0][1])]  # what `pip cache dir` prints, for scripts
+    else:
+        lines = ["\t".join(escape.display(c) for c in row[0 if many else 1 :]) for row in rows]
     _emit("".join(line + "\n" for line in lines), None)
     return status
 
@@ -688,6 +713,7 @@ def _report_problems(problems: Sequence[Skipped], status: int) -> int:
 
 def _warn(message: str) -> None:
     """One line on stderr; escaped, for errors quote names from files and other hosts' reports."""
+    progress.clear()
     print(f"fleetcache: {escape.display(message)}", file=sys.stderr)
 
 
@@ -729,5 +755,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         _warn(f"error:{where} {exc.strerror or exc}")
         return EXIT_ERROR
     except KeyboardInterrupt:
-        _warn("interrupted")
-        return 130
+        interrupted()
+        return EXIT_INTERRUPTED
+
+
+def interrupted() -> None:
+    """Say that a Ctrl-C ended the run."""
+    _warn("interrupted")

@@ -19,6 +19,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Callable
 
+from fleetcache import interrupts
 from fleetcache.machine import Machine
 from fleetcache.model import Account
 
@@ -136,15 +137,18 @@ def start(
     read_fd, write_fd = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    held = interrupts.hold()  # until the child has made a Ctrl-C end it quietly
     try:
         pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(read_fd)
+            _child(who, work, write_fd, keep, refused)
     except OSError:
         os.close(read_fd)
         os.close(write_fd)
         raise
-    if pid == 0:  # the child: never returns
-        os.close(read_fd)
-        _child(who, work, write_fd, keep, refused)
+    finally:
+        interrupts.release(held)
     os.close(write_fd)
     return pid, read_fd
 
@@ -154,8 +158,8 @@ def _child(
 ) -> None:
     status = 0
     try:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        interrupts.let_in(signal.SIG_DFL)
         null = os.open(os.devnull, os.O_RDWR)
         for std in (0, 1, 2):  # no descriptor of root's stays open in the account's process
             if std != null:

@@ -52,6 +52,8 @@ class CacheSource:
     pid: Optional[int] = None  # the running process whose environment (or command line) says so
     # why pip stops before it uses this cache (a config problem), when it does
     stopped: Optional[str] = None
+    # which of pip's config files a "config" source is: global, user, site, or PIP_CONFIG_FILE
+    level: Optional[str] = None
 
     def describe(self) -> str:
         """One short phrase for tables, e.g. ``/etc/pip.conf [install]`` or ``PIP_CACHE_DIR``."""
@@ -72,6 +74,14 @@ class CacheSource:
         else:
             phrase = "default location"
         return phrase if self.pid is None else f"{phrase}, environment of pid {self.pid}"
+
+    def label(self) -> str:
+        """:meth:`describe` with the kind of config file said, e.g. ``user config
+        ~/.pip/pip.conf [install]`` or ``site config /srv/venv/pip.conf [global]``."""
+        if self.kind != "config" or self.level is None:
+            return self.describe()
+        kind = "$PIP_CONFIG_FILE" if self.level == "PIP_CONFIG_FILE" else f"{self.level} config"
+        return f"{kind} {self.describe()}"
 
     def commands_phrase(self) -> str:
         """The pip commands this source applies to, shortened when it is all of them."""

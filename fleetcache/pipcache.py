@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from packaging.utils import canonicalize_name
 
 from fleetcache import scan as scan_mod
 from fleetcache.discovery import caches as caches_mod
+from fleetcache.discovery.envs import EnvSearch
 from fleetcache.machine import Machine
-from fleetcache.model import AccountCaches, CacheEntry, CacheResult, Skipped
+from fleetcache.model import AccountCaches, CacheEntry, CacheResult, CacheUse, Skipped
 from fleetcache.stats.wheels import WheelFile, find_wheels
 
 
@@ -30,10 +31,22 @@ def default_user(machine: Machine) -> str:
     raise scan_mod.ScanError("cannot tell which account this is; name one with --user")
 
 
-def dirs(machine: Machine, users: tuple[str, ...]) -> list[AccountCaches]:
-    """Each named account's caches, as its pip resolves them."""
-    _, resolved = scan_mod.resolve(machine, scan_mod.Selection(users=users))
-    return resolved
+def dirs(
+    machine: Machine, users: tuple[str, ...], envs: bool = True
+) -> tuple[list[AccountCaches], list[Skipped]]:
+    """Each named account's caches as its pips resolve them: its own pip's, then (``envs``)
+    those its environments' site configs name (what their ``pip cache dir`` answers), found
+    as a scan finds them, without running anything; and what the search could not look at."""
+    search = EnvSearch(probe=False)  # versions do not matter here
+    selection = scan_mod.Selection(
+        users=users, envs=envs, env_search=search, sizes=False, activity=False
+    )
+    found = scan_mod.discover(machine, selection)
+    site: dict[int, list[CacheUse]] = {}
+    for ac in found.site_caches:
+        site.setdefault(ac.account.uid, []).extend(ac.uses)
+    merged = [replace(ac, uses=(*ac.uses, *site.get(ac.account.uid, ()))) for ac in found.resolved]
+    return merged, found.skipped
 
 
 def info(machine: Machine, users: tuple[str, ...], jobs: int | None = None) -> list[CacheInfo]:

@@ -37,3 +37,13 @@ def bar(stream: TextIO = sys.stderr) -> Progress:
         return tick
 
     return start
+
+
+def clear() -> None:
+    """Take down the bars of steps cut short (an error, a Ctrl-C): the next message then starts
+    a line of its own."""
+    module = sys.modules.get("tqdm")
+    if module is None:
+        return  # no bar was ever shown
+    for shown in list(getattr(module.tqdm, "_instances", ())):  # one stopped mid-draw too
+        shown.close()

@@ -160,15 +160,19 @@ def test_dry_run_plans_logs_and_deletes_nothing(tree, state, capsys):
     assert c["before"]["http_files"] == 12 and c["before"]["wheel_files"] == 2
     assert c["after"] is None
     assert snapshot(cache) == before
+    # one summary line per cache, not one per file (issue 16 item 12): what it would remove
     lines = audit(state)
-    assert len([x for x in lines if x["action"] == "delete"]) == 16
-    assert all(x["dry_run"] is True and x["outcome"] in ("planned", "planned") for x in lines
-               if x["action"] != "cache")  # fmt: skip
+    assert len(lines) == 1, lines
+    line = lines[0]
+    assert (line["action"], line["path"], line["outcome"], line["dry_run"]) == (
+        "cache", "", "planned", True)  # fmt: skip
+    assert (line["files"], line["size"], line["reason"]) == (16, c["plan"]["bytes"], "purge")
+    assert (line["cache"], line["account"], line["uid"]) == (CACHE, "alice", ALICE)
     st = os.stat(state["log"])
     assert st.st_uid == 0 and stat.S_IMODE(st.st_mode) == 0o600
-    assert {"time", "run", "operator", "account", "uid", "cache", "path", "size", "action",
-            "reason", "outcome", "dry_run"} <= set(lines[0])  # fmt: skip
-    assert lines[0]["run"] == doc["run_id"]
+    assert {"time", "run", "operator", "account", "uid", "cache", "path", "files", "size",
+            "action", "reason", "outcome", "dry_run"} == set(line)  # fmt: skip
+    assert line["run"] == doc["run_id"]
 
 
 def test_purge_removes_what_pip_purge_removes_and_logs_each_action(tree, state):
@@ -357,6 +361,24 @@ def test_a_terminal_is_shown_the_plan_and_asked_and_only_yes_deletes(tree, state
     code, shown = run_on_tty(*argv, answer=b"y\n")
     assert code == 0 and "cleaned" in shown and "FREED" in shown, shown
     assert files_below(cache) == []
+
+
+def test_the_plan_and_the_question_say_sizes_as_a_person_would(tree, state):
+    """Issue 16 item 10: ``--max-size 10G`` is "until at most 10 GB", and 12 GB to delete is
+    "12.0 GB" (not 10000000000 bytes, nor pip's 12000.0 MB)."""
+    cache = synthetic(tree, n=1)
+    big = http_entry(cache, KEYS[20], body=b"") / f"{KEYS[20]}.body"
+    os.truncate(big, 12 * 10**9)  # sparse: 12 GB that take no room
+    old = time.time() - 86400
+    for half in big.parent.iterdir():
+        os.utime(half, (old, old))
+    chown_tree(tree.host("/home/alice"), ALICE)
+    argv = ("clean", "--root", str(tree.root), "--user", "alice", "--max-size", "10G", "--quiet",
+            "--audit-log", state["log"], "--lock-dir", state["locks"])  # fmt: skip
+    code, shown = run_on_tty(*argv, answer=b"n\n")
+    assert code == 0 and "Plan: until at most 10 GB" in shown, shown
+    assert "Delete 2 files (12.0 GB) from 1 cache? [y/N]" in shown, shown
+    assert big.exists()
 
 
 def test_no_terminal_and_no_yes_is_refused_before_anything_happens(tree, state, capsys):

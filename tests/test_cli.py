@@ -206,13 +206,19 @@ def test_dir_lists_each_cache_of_the_account(machine: Tree, capsys):
         "/home/alice/.pip/pip.conf", "[download]\ncache-dir = /scratch/alice\n", uid=ALICE
     )
     code, out, _ = run(capsys, "dir", "--root", str(machine.root), "--user", "alice")
-    assert code == 0 and out == "/home/alice/.cache/pip\n/scratch/alice\n"
+    others = "cache, index, install, list, lock, search, uninstall, wheel"
+    assert code == 0 and out.splitlines() == [
+        f"/home/alice/.cache/pip\tdefault location: {others}",
+        "/scratch/alice\tuser config /home/alice/.pip/pip.conf [download]: download",
+    ]
     code, out, _ = run(capsys, "dir", "--root", str(machine.root), "-u", "alice", "-u", "bob")
     assert out.splitlines() == [
-        "alice\t/home/alice/.cache/pip",
-        "alice\t/scratch/alice",
-        "bob\t/home/bob/.cache/pip",
+        f"alice\t/home/alice/.cache/pip\tdefault location: {others}",
+        "alice\t/scratch/alice\tuser config /home/alice/.pip/pip.conf [download]: download",
+        "bob\t/home/bob/.cache/pip\tdefault location: all commands",
     ]
+    code, out, _ = run(capsys, "dir", "--root", str(machine.root), "-u", "bob")
+    assert (code, out) == (0, "/home/bob/.cache/pip\n")  # one cache: as `pip cache dir` prints
 
 
 def test_info_for_several_caches_names_each(machine: Tree, capsys):

@@ -12,6 +12,12 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)(b?)", re.IGNORECASE)
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
+# for messages: a size is said in the largest unit that holds it whole (decimal as pip's kB)
+_UNITS = sorted(
+    [(unit, 1000**n) for n, unit in enumerate(("kB", "MB", "GB", "TB", "PB"), 1)]
+    + [(unit, 1024**n) for n, unit in enumerate(("KiB", "MiB", "GiB", "TiB", "PiB"), 1)],
+    key=lambda unit: -unit[1],
+)
 
 
 class PolicyError(ValueError):
@@ -29,11 +35,13 @@ def parse_duration(text: str) -> float:
 
 
 def parse_size(text: str) -> int:
-    """``500M``, ``10GB`` (decimal, as pip shows sizes), ``2GiB`` (binary), ``1000`` (bytes)."""
+    """``500M``, ``10GB`` (k, M, G, T, P: decimal, as pip shows sizes), ``2GiB`` (KiB, MiB, GiB,
+    TiB, PiB: binary), ``1000`` (bytes); case does not matter."""
     got = _SIZE.fullmatch(text.strip())
     if got is None or (got.group(3) and not got.group(2)):
         raise PolicyError(
-            f"{text!r} is not a size: use a number and k, M, G or T (500M, 10G, 2GiB)"
+            f"{text!r} is not a size: a number and k, M, G, T (decimal) or KiB, MiB, GiB, TiB "
+            "(binary): 500M, 10G, 2GiB"
         )
     base = 1024 if got.group(3) else 1000
     return int(float(got.group(1)) * base ** _POWERS[got.group(2).lower()])
@@ -105,7 +113,7 @@ class Policy:
         if p.older_than is not None:
             words.append(f"older than {age_text(p.older_than)}")
         if p.max_size is not None:
-            words.append(f"until at most {p.max_size} bytes")
+            words.append(f"until at most {size_text(p.max_size)}")
         return ", ".join(words)
 
 
@@ -115,3 +123,12 @@ def age_text(seconds: float) -> str:
         if seconds >= _SECONDS[unit] and seconds % _SECONDS[unit] == 0:
             return f"{int(seconds // _SECONDS[unit])}{unit}"
     return f"{seconds:g}s"
+
+
+def size_text(size: int) -> str:
+    """Bytes as the largest unit that holds them whole, decimal or binary: ``10 GB``, ``2 GiB``,
+    ``1500 MB``, ``1234 bytes`` (what :func:`parse_size` reads back to the same number)."""
+    for unit, factor in _UNITS:
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"

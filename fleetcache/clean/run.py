@@ -438,42 +438,42 @@ class Cleaner:
         action: str,
         reason: Optional[str],
         outcome: str,
+        files: Optional[int] = None,
     ) -> None:
         assert self.log is not None
-        self.log.add(
-            {
-                "run": result.run_id,
-                "operator": result.operator,
-                "account": item.user,
-                "uid": item.uid,
-                "cache": escape.text(item.path),
-                "path": escape.text(rel),
-                "size": size,
-                "action": action,
-                "reason": reason,
-                "outcome": outcome,
-                "dry_run": result.dry_run,
-            }
+        record: dict[str, object] = {
+            "run": result.run_id,
+            "operator": result.operator,
+            "account": item.user,
+            "uid": item.uid,
+            "cache": escape.text(item.path),
+            "path": escape.text(rel),
+        }
+        if files is not None:  # a line about the whole cache: how many files it is about
+            record["files"] = files
+        record.update(
+            size=size, action=action, reason=reason, outcome=outcome, dry_run=result.dry_run
         )
+        self.log.add(record)
 
     def _log_cache(self, result: CleanResult, item: CacheClean) -> None:
-        """One line per cache when it is skipped or done (with its reason)."""
+        """One line per cache when it is skipped or done (with its reason and what went)."""
         if item.state == PLANNED:
             return
         reason = item.reason or item.state
         if item.busy_reasons:
             pids = ", ".join(str(u.pid) for u in item.busy_reasons if u.pid is not None)
             reason = f"{reason} [pids {pids}]" if pids else reason
-        self._action(result, item, "", 0, "cache", reason, item.state)
+        self._action(
+            result, item, "", item.deleted_bytes, "cache", reason, item.state, item.deleted_files
+        )
 
     def _log_plan(self, result: CleanResult, item: CacheClean) -> None:
+        """A dry run's one line per cache: what the clean would remove, and under which policy
+        (the files themselves are in the plan, not the log: a log of what was done)."""
         assert item.plan is not None
-        for d in item.plan.dirs:
-            for f in d.files:
-                rel = "/".join((*d.parts, f.name))
-                self._action(result, item, rel, f.size, "delete", f.reason, "planned")
-            if d.remove is not None:
-                self._action(result, item, "/".join(d.parts) + "/", 0, "rmdir", d.remove, "planned")
+        reason = result.policy.describe() + (f"; {item.reason}" if item.reason else "")
+        self._action(result, item, "", item.plan.bytes, "cache", reason, PLANNED, item.plan.files)
 
 
 def _unexamined(plan: CachePlan) -> Optional[str]:

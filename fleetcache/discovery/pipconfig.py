@@ -40,6 +40,20 @@ class ConfigFiles:
     site_files: tuple[str, ...]
     env_file: Optional[str]
 
+    def levels(self) -> dict[str, str]:
+        """Each file and its level (global, user, site, PIP_CONFIG_FILE); a file named at two
+        levels keeps its first, as pip keeps its first place."""
+        out: dict[str, str] = {}
+        for level, paths in (
+            ("global", self.global_files),
+            ("user", self.user_files),
+            ("site", self.site_files),
+            ("PIP_CONFIG_FILE", (self.env_file,) if self.env_file else ()),
+        ):
+            for path in paths:
+                out.setdefault(path, level)
+        return out
+
 
 def _normalize(name: str) -> str:
     name = name.lower().replace("_", "-")
@@ -201,7 +215,7 @@ def resolve(
         problems.append(
             Skipped(account.home, f"every pip command stops for {account.name}: {stop_all}")
         )
-    decisions = _decisions(_sections(loaded, env), account, problems)
+    decisions = _decisions(_sections(loaded, env, files.levels()), account, problems)
     default, variable = default_cache_dir(home, machine, env)
     grouped: dict[tuple[Optional[str], CacheSource], list[str]] = {}
     for cmd, (decision, halt) in decisions.items():
@@ -322,14 +336,16 @@ def _read(
 
 
 def _sections(
-    loaded: Mapping[str, Mapping[str, str]], env: Mapping[str, str]
+    loaded: Mapping[str, Mapping[str, str]],
+    env: Mapping[str, str],
+    levels: Mapping[str, str],
 ) -> dict[str, dict[str, _Setting]]:
     """section -> key -> last setting, over every file in order, then the PIP_* variables."""
     sections: dict[str, dict[str, _Setting]] = {}
     for path, values in loaded.items():
         for section_key, value in values.items():
             section, key = section_key.split(".", 1)
-            source = CacheSource("config", file=path, section=section)
+            source = CacheSource("config", file=path, section=section, level=levels.get(path))
             sections.setdefault(section, {})[key] = _Setting(value, source)
     for name, value in env.items():
         if name.startswith("PIP_") and name[4:].lower() not in ("version", "help"):
@@ -374,6 +390,7 @@ def _decide(
         file=chosen.source.file,
         section=chosen.source.section,
         variable=chosen.source.variable,
+        level=chosen.source.level,
     )
     return _Setting("" if chosen is disabled else chosen.value, source)
 

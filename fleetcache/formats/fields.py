@@ -412,10 +412,11 @@ AUDIT_FIELDS: list[tuple[str, str]] = [
     ("uid", "its uid"),
     ("cache", "the cache directory"),
     ("path", "relative to the cache, escaped; a directory ends with /; empty for a line about the whole cache"),
-    ("size", "bytes (0 for a link or a directory)"),
+    ("files", "only on a line about the whole cache: the files deleted (in a dry run, planned)"),
+    ("size", "bytes (0 for a link or a directory); for the whole cache, the bytes deleted (in a dry run, planned)"),
     ("action", "delete, rmdir, or cache (the cache's outcome)"),
-    ("reason", "why it was planned (purge, package six, junk: orphan half ...), or why the cache was skipped"),
-    ("outcome", "deleted, already gone, planned (dry run), the error, or the cache's state"),
+    ("reason", "why it was planned (purge, package six, junk: orphan half ...); for the whole cache, why it was skipped, or (dry run) the policy"),
+    ("outcome", "deleted, already gone, the error, or the cache's state (planned, for a dry run)"),
     ("dry_run", "true for a dry run"),
 ]  # fmt: skip
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Callable, Optional, TypeVar
 
+from fleetcache import interrupts
 from fleetcache.stats.walk import WalkOutcome, WalkTask, walk_cache
 
 T = TypeVar("T")
@@ -35,5 +36,11 @@ def run_all(func: Callable[[T], R], tasks: Sequence[T], jobs: Optional[int] = No
     # fork is cheapest and safe here: fleetcache starts no threads before walking.
     method = "fork" if sys.platform.startswith("linux") else None
     context = multiprocessing.get_context(method)
-    with context.Pool(workers) as pool:
-        yield from pool.imap(func, tasks, chunksize=1)
+    # a Ctrl-C reaches the workers too: they ignore it; the parent gets it once they exist
+    held = interrupts.hold()
+    try:
+        with context.Pool(workers, initializer=interrupts.ignore) as pool:
+            interrupts.release(held)
+            yield from pool.imap(func, tasks, chunksize=1)
+    finally:
+        interrupts.release(held)
