@@ -10,7 +10,14 @@ from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import iso, totals
 from fleetcache.formats.grid import cell, grid, plain
-from fleetcache.model import CacheEntry, CacheResult, Environment, ScanResult, Skipped
+from fleetcache.model import (
+    CacheEntry,
+    CacheResult,
+    CacheSource,
+    Environment,
+    ScanResult,
+    Skipped,
+)
 from fleetcache.report.views import KEY_FIELDS, Report
 
 if TYPE_CHECKING:
@@ -92,8 +99,13 @@ def human_size(size: int) -> str:
 
 def used_by(cache: CacheResult) -> str:
     """``alice (default location), bob (/etc/pip.conf [global])``"""
+    return sources_phrase(cache.location.sources)
+
+
+def sources_phrase(sources: tuple[CacheSource, ...]) -> str:
+    """Whose pip uses a cache, and why: ``alice (default location)``."""
     parts = []
-    for source in cache.location.sources:
+    for source in sources:
         why = source.describe()
         parts.append(f"{source.user} ({why})" if source.user else why)
     return ", ".join(dict.fromkeys(parts))
@@ -378,7 +390,8 @@ def clean_plan(result: CleanResult, options: RenderOptions) -> str:
     size: Callable[[int], str] = str if options.exact_bytes else human_size
     rows: list[list[Any]] = []
     files = total = 0
-    for c in result.caches:
+    shown = _existing(result)
+    for c in shown:
         plan = c.plan
         if plan is None:
             rows.append([escape.display(c.path), c.user or "", "", "", c.state])
@@ -387,7 +400,7 @@ def clean_plan(result: CleanResult, options: RenderOptions) -> str:
         if c.state in ("planned", "busy"):
             files += plan.files
             total += plan.bytes
-    rows.append([f"TOTAL ({plural(len(result.caches), 'cache')})", "", files, size(total), ""])
+    rows.append([f"TOTAL ({plural(len(shown), 'cache')})", "", files, size(total), ""])
     title = f"Plan: {result.policy.describe()}" + (
         " (dry run: nothing is deleted)" if result.dry_run else ""
     )
@@ -450,7 +463,8 @@ def clean_done(result: CleanResult, options: RenderOptions) -> str:
     """What a clean did, per cache: before, freed, after, and what failed or was skipped."""
     size: Callable[[int], str] = str if options.exact_bytes else human_size
     rows = []
-    for c in result.caches:
+    shown = _existing(result)
+    for c in shown:
         before = c.before.total_bytes if c.before is not None else None
         after = c.after.total_bytes if c.after is not None else None
         rows.append(
@@ -467,7 +481,7 @@ def clean_done(result: CleanResult, options: RenderOptions) -> str:
         )
     rows.append(
         [
-            f"TOTAL ({plural(len(result.caches), 'cache')})",
+            f"TOTAL ({plural(len(shown), 'cache')})",
             "",
             "",
             "",
@@ -495,9 +509,23 @@ def clean_done(result: CleanResult, options: RenderOptions) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _existing(result: CleanResult) -> list[Any]:
+    """The caches a clean shows as rows: not those that do not exist (an account that never ran
+    pip, a system account whose home is a link or no directory at all)."""
+    return [c for c in result.caches if c.state != "missing"]
+
+
+def _no_cache(result: CleanResult) -> list[str]:
+    """``No cache yet: bin (default location), ...``, as the scan says it."""
+    missing = [c for c in result.caches if c.state == "missing"]
+    names = [sources_phrase(c.sources) if any(s.user for s in c.sources) else c.path
+             for c in missing]  # fmt: skip
+    return [f"No cache yet: {escape.display(', '.join(names))}"] if names else []
+
+
 def _clean_skipped(result: CleanResult) -> list[str]:
     out = []
-    for c in result.caches:
+    for c in _existing(result):
         if c.reason:
             out.append(f"  {escape.display(c.path)}: {escape.display(c.reason)}")
             for use in c.busy_reasons[:5]:
@@ -505,7 +533,7 @@ def _clean_skipped(result: CleanResult) -> list[str]:
                 what = f"{escape.display(use.why)}: {escape.display(_shorten(use.command))}"
                 out.append(f"    {who} {escape.display(use.user or '?')}: {what}")
     out.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in result.skipped)
-    return ["Notes:", *out] if out else []
+    return _no_cache(result) + (["Notes:", *out] if out else [])
 
 
 def _insights(report: Report, size: Callable[[int], str]) -> list[str]:
