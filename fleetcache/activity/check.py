@@ -189,7 +189,7 @@ def _environments_of(
     # the interpreter it runs directly, when that is a system one
     direct = index.system_host.get(proc.exe or "") or index.system.get(program or "")
     if direct is not None:
-        uses.add(direct, f"runs {proc.exe or program}")
+        uses.add(direct, f"runs {exe or program or proc.exe}")
         runs = runs or direct
     return uses, runs
 
@@ -284,6 +284,8 @@ def check(
         if not view.belongs(proc):
             continue
         examined += 1
+        if commands.is_fleetcache(proc.argv):
+            continue  # another fleetcache run: it counts by what it holds (holders), nothing else
         user = names.get(proc.uid) if proc.uid is not None else None
         if user is None and proc.uid is not None:
             user = str(proc.uid)
@@ -417,16 +419,12 @@ def _cache_dir(path: str, proc: Proc, view: View, account: Account) -> Optional[
 
 
 def caches_for(
-    env: Environment, uid: Optional[int], by_uid: Mapping[int, AccountCaches], user: Optional[str]
+    env: Environment, uid: Optional[int], by_uid: Mapping[int, AccountCaches]
 ) -> tuple[str, ...]:
-    """The caches a process of ``uid`` running from ``env`` would use: the environment's own
-    (its owner's settings and its site config); for a shared interpreter or another account's
-    environment, also that account's own."""
+    """The caches a process of ``uid`` running from ``env`` (an account's own, not a system-wide
+    one) would use: the environment's own (its owner's settings and its site config); for
+    another account's process, also that account's own."""
     own = by_uid.get(uid) if uid is not None else None
-    if env.shared:
-        paths = [u.path for u in env.caches if u.path is not None and u.source.user == user]
-        paths.extend(own.cache_paths if own is not None else ())
-        return tuple(dict.fromkeys(paths))
     if uid is None or uid == env.owner_uid or own is None:
         return env.cache_paths
     return tuple(dict.fromkeys((*env.cache_paths, *own.cache_paths)))
@@ -438,14 +436,19 @@ def _busy(
     by_uid: Mapping[int, AccountCaches],
     names: Mapping[int, str],
 ) -> dict[str, list[ProcessUse]]:
-    """Per cache path, the processes that make it busy (or possibly busy)."""
+    """Per cache path, the processes that make it busy (or possibly busy). A system-wide
+    interpreter or environment in use makes no cache busy by itself (a service that never runs
+    pip would hold its account's cache for ever): its pips do, as any pip, and so does any of
+    its processes sitting in a cache or holding one of its files (:mod:`holders`)."""
     busy: dict[str, list[ProcessUse]] = {}
     for env in envs:
+        if env.shared:
+            continue
         for use in env.activity:
             reason = replace(use, environment=env.prefix)
             if use.why.startswith("runs ") and use.why.endswith(", built on it"):
                 continue  # the environment built on it already counts this process
-            for path in caches_for(env, use.uid, by_uid, use.user):
+            for path in caches_for(env, use.uid, by_uid):
                 busy.setdefault(path, []).append(reason)
     for pip in pips:
         what = f"pip {pip.subcommand}" if pip.subcommand else "pip"
