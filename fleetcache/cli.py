@@ -147,7 +147,8 @@ def _add_scan(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--no-envs",
         action="store_true",
         help="do not look for environments (faster; caches named only by an environment's "
-        "site pip.conf are then not found)",
+        "site pip.conf are then not found; the ones processes run from are still found, "
+        "to tell which caches are busy)",
     )
     _env_args(p)
     _output_args(p, tuple(FORMATS))

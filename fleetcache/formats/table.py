@@ -170,7 +170,7 @@ class TableFormat:
                     escape.display(c.location.path),
                     escape.display(c.owner or ""),
                     escape.display(used_by(c)),
-                    len(c.environments),
+                    len(c.environments) if result.envs_searched else "?",
                     state(c.busy, c.busy_checked),
                     f.http_files,
                     size(f.http_bytes),
@@ -187,8 +187,8 @@ class TableFormat:
                 f"TOTAL ({len(present)} cache{'' if len(present) == 1 else 's'})",
                 "",
                 "",
-                len({p for c in present for p in c.environments}),
-                sum(1 for c in present if c.busy),
+                len({p for c in present for p in c.environments}) if result.envs_searched else "?",
+                sum(1 for c in present if c.busy) if result.activity is not None else "?",
                 sums["http_files"],
                 size(sums["http_bytes"]),
                 sums["wheel_files"],
@@ -259,7 +259,7 @@ class TableFormat:
                 "",
                 size(total),
                 "",
-                str(active),
+                str(active) if result.activity is not None else "?",
                 "",
             ]
         )
