@@ -396,4 +396,16 @@ def _busy(
                     pip.pid, pip.uid, pip.user, pip.command, why, pip.certain, pip.environment
                 )
             )
-    return busy
+    return {path: _once(uses) for path, uses in busy.items()}
+
+
+def _once(uses: Sequence[ProcessUse]) -> list[ProcessUse]:
+    """Each process once per cache (one that runs several of the environments using it, or a
+    doubt counted for each of its account's environments): its first certain reason, else its
+    first reason."""
+    kept: dict[object, ProcessUse] = {}
+    for use in uses:
+        key = use.pid if use.pid is not None else use.why
+        if key not in kept or (use.certain and not kept[key].certain):
+            kept[key] = use
+    return list(kept.values())

@@ -90,13 +90,11 @@ def _use(uid: Optional[int], doubts: Sequence[Doubt], names: Mapping[int, str]) 
     user = names.get(uid, str(uid)) if uid is not None else None
     denied = sorted({d for doubt in doubts for d in doubt.denied})
     who = f"of {user}" if user else "of an unknown account"
-    if len(doubts) == 1:
-        pid, command = doubts[0].proc.pid, commands.shown(doubts[0].proc.argv)
-        what = f"pid {pid} {who}"
+    what = f"{', '.join(denied)} could not be read (access denied)"
+    if len(doubts) == 1:  # its pid and account are the reason's own: not said twice
+        pid, command, why = doubts[0].proc.pid, commands.shown(doubts[0].proc.argv), what
     else:
-        pid, command = None, ""
-        what = f"{len(doubts)} processes {who}"
-    why = f"{what}: {', '.join(denied)} could not be read (access denied)"
+        pid, command, why = None, "", f"{len(doubts)} processes {who}: {what}"
     return ProcessUse(pid, uid, user, command, why, certain=False)
 
 

@@ -50,6 +50,7 @@ ENV_HEADERS = [
 ]
 ACTIVE_HEADERS = ["PREFIX", "KIND", "OWNER", "ACTIVE", "PID", "USER", "WHY", "COMMAND"]
 COMMAND_WIDTH = 60
+DENIED = "permission denied"
 HEADERS_AGE = ["OLDEST", "NEWEST"]
 # the 80-column views: header -> (shown as, wrap width); --wide shows every column
 SCAN_NARROW = {
@@ -220,7 +221,7 @@ class TableFormat:
             lines.append("Cache disabled: " + "; ".join(disabled))
         lines.extend(_cache_problems(result))
         lines.extend(_env_problems(result))
-        lines.extend(_skipped(result))
+        lines.extend(_skipped(result, options))
         return "\n".join(lines) + "\n"
 
     def envs(self, result: ScanResult, options: RenderOptions) -> str:
@@ -265,7 +266,7 @@ class TableFormat:
         )
         lines = [self._view(rows, ENV_HEADERS, ENV_NARROW, options)]
         lines.extend(_env_problems(result))
-        lines.extend(_skipped(result))
+        lines.extend(_skipped(result, options))
         return "\n".join(lines) + "\n"
 
     def merged(self, doc: dict[str, Any], options: RenderOptions) -> str:
@@ -328,7 +329,7 @@ class TableFormat:
             lines = ["No environment is in use."]
         else:
             lines = [self._view(rows, ACTIVE_HEADERS, ACTIVE_NARROW, options)]
-        lines.extend(_skipped(result))
+        lines.extend(_skipped(result, options))
         return "\n".join(lines) + "\n"
 
     def report(self, report: Report, skipped: list[Skipped], options: RenderOptions) -> str:
@@ -366,7 +367,7 @@ class TableFormat:
         if not rows:
             lines.append("No cache entries.")
         lines.extend(_insights(report, size))
-        lines.extend(_skipped(report.scan))
+        lines.extend(_skipped(report.scan, options))
         lines.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in skipped)
         return "\n".join(lines) + "\n"
 
@@ -607,8 +608,8 @@ def _shorten(command: str) -> str:
 
 
 def _busy(result: ScanResult) -> list[str]:
-    """``Busy (N):`` then, per busy cache, what uses it; the running pips outside any cache."""
-    busy = [c for c in result.caches if c.busy_reasons]
+    """``Busy (N):`` then, per busy cache of the table, what uses it."""
+    busy = [c for c in result.caches if c.busy_reasons and c.exists and not c.skipped]
     if not busy:
         return []
     lines = [f"Busy ({len(busy)}):"]
@@ -623,12 +624,21 @@ def _busy(result: ScanResult) -> list[str]:
     return lines
 
 
-def _skipped(result: ScanResult) -> list[str]:
-    """``Skipped (N):`` then one line per thing not read, when there is any."""
+def _skipped(result: ScanResult, options: RenderOptions) -> list[str]:
+    """``Skipped (N):`` then one line per thing not read, when there is any; in an unprivileged
+    run, what it was denied is one line (root reads it; JSON lists each)."""
     if not result.skipped:
         return []
-    lines = [f"Skipped ({len(result.skipped)}):"]
-    lines.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in result.skipped)
+    shown = list(result.skipped)
+    lines = [f"Skipped ({len(shown)}):"]
+    denied = [s for s in shown if DENIED in s.reason]
+    if options.unprivileged and len(denied) > 1:
+        shown = [s for s in shown if DENIED not in s.reason]
+        homes = [(a.account.home.rstrip("/") + "/", a.account.name) for a in result.accounts]
+        names = dict.fromkeys(n for s in denied for h, n in homes if (s.path + "/").startswith(h))
+        whose = f" of {escape.display(', '.join(names))}" if names else ""
+        lines.append(f"  {DENIED} (run as root to read them): {plural(len(denied), 'path')}{whose}")
+    lines.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in shown)
     return lines
 
 
