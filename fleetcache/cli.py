@@ -171,7 +171,8 @@ def _add_scan(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--no-envs",
         action="store_true",
         help="do not look for environments (faster; caches named only by an environment's "
-        "site pip.conf are then not found)",
+        "site pip.conf are then not found; the ones processes run from are still found, "
+        "to tell which caches are busy)",
     )
     _env_args(p)
     _output_args(p, tuple(FORMATS))
@@ -461,7 +462,12 @@ def _selection(args: argparse.Namespace, **more: Any) -> scan_mod.Selection:
 
 
 def _render(args: argparse.Namespace) -> RenderOptions:
-    return RenderOptions(exact_bytes=args.bytes, wide=args.wide)
+    return RenderOptions(exact_bytes=args.bytes, wide=args.wide, unprivileged=_unprivileged())
+
+
+def _unprivileged() -> bool:
+    """Whether this run is an account's, not root's (what it may not read, root may)."""
+    return hasattr(os, "geteuid") and os.geteuid() != 0
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
@@ -484,7 +490,9 @@ def _cmd_envs(args: argparse.Namespace) -> int:
         raise UsageError("--active needs the process table: drop --no-activity")
     selection = _selection(args, sizes=not args.no_size, kinds=tuple(args.kind))
     result = scan_mod.environments(machine, selection, active_only=args.active)
-    options = RenderOptions(exact_bytes=args.bytes, processes=args.active, wide=args.wide)
+    options = RenderOptions(
+        exact_bytes=args.bytes, processes=args.active, wide=args.wide, unprivileged=_unprivileged()
+    )
     text = FORMATS[args.format].envs(result, options)
     _emit(text, args.output)
     return EXIT_OK if result.complete else EXIT_PARTIAL

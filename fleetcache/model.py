@@ -216,7 +216,7 @@ class Activity:
     """What one pass over the process table found."""
 
     processes: int  # processes in the table
-    examined: int  # processes looked at (kernel threads, zombies and fleetcache itself are not)
+    examined: int  # processes looked at (not kernel threads, zombies, fleetcache's own processes)
     unreadable: int  # processes whose command line, executable, environment or maps were denied
     pips: tuple[PipRun, ...] = ()
 

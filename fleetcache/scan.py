@@ -96,6 +96,8 @@ def _results(
         way = None
         if uid is not None and outcome.end is not None:
             way = transitions.unsafe_way(outcome.way, outcome.end, uid, known)
+        if way is None and outcome.via_links:  # a clean opens no link on the way
+            way = f"{outcome.via_links[0]} is a symbolic link (clean the real path with --cache)"
         results.append(
             CacheResult(
                 loc,

@@ -184,3 +184,18 @@ def run_on_tty(*argv: str, answer: Optional[bytes] = None) -> tuple[int, str]:
             answer = None
     os.close(main_fd)
     return proc.wait(), shown.decode("utf-8", "replace")
+
+
+def unwrapped(text: str) -> list[str]:
+    """The lines of a table's output with the lines the 80-column fitting wrapped joined again
+    (a continuation is indented 4 more than the line it continues)."""
+    out: list[str] = []
+    for line in text.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        if out and line.strip():
+            first = out[-1]
+            if indent >= len(first) - len(first.lstrip(" ")) + 4 and first.strip():
+                out[-1] = f"{first} {line.strip()}"
+                continue
+        out.append(line)
+    return out

@@ -314,8 +314,7 @@ def test_what_cannot_be_read_is_possibly_active_not_idle(tree, procs):
     bob = envs["/home/bob/venv"]
     assert bob.active is None and bob.pids == ()
     assert whys(bob) == {
-        python.pid: f"pid {python.pid} of bob: environment, executable, memory maps "
-        "could not be read (access denied)"
+        python.pid: "environment, executable, memory maps could not be read (access denied)"
     }
     assert envs[f"{A}/venv"].active is False
     result = scan(machine, SELECT)

@@ -399,10 +399,11 @@ def test_no_terminal_and_no_yes_is_refused_before_anything_happens(tree, state, 
 def test_a_linked_cache_root_or_home_cache_or_foreign_cache_is_refused(tree, state):
     victim = tree.host("/srv/victim")
     http_entry(victim, KEYS[0])
+    http_entry(tree.host("/srv/pip"), KEYS[2])  # what bob's link leads to (else: no cache)
     synthetic(tree)
-    # bob's ~/.cache is a link to the victim's parent; carol's cache root is a link itself
+    # bob's ~/.cache is a link to the victims' parent; carol's cache root is a link itself
     tree.user("bob", BOB)
-    os.symlink(str(tree.host("/srv")), tree.host("/home/bob/.cache"))
+    os.symlink("/srv", tree.host("/home/bob/.cache"))  # a machine path: links resolve inside it
     os.lchown(tree.host("/home/bob/.cache"), BOB, BOB)
     tree.user("carol", 12347)
     tree.host("/home/carol/.cache").mkdir()

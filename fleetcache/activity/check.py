@@ -10,7 +10,7 @@ and everything started from it), or it has an extension module or libpython of t
 mapped in. An interpreter is active when a process runs it or an active venv is built on it.
 
 What could not be read is not idle: an account's processes that could not be read make that
-account's environments "possibly active" (``None``), with the reason.
+account's environments "possibly active" (``None``), with the reason (:mod:`doubt`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Callable, Optional
 
 from fleetcache import safefs
 from fleetcache.activity import commands
+from fleetcache.activity import doubt as doubt_mod
 from fleetcache.activity.processes import Proc, Snapshot
 from fleetcache.activity.view import View
 from fleetcache.machine import Machine
@@ -189,7 +190,7 @@ def _environments_of(
     # the interpreter it runs directly, when that is a system one
     direct = index.system_host.get(proc.exe or "") or index.system.get(program or "")
     if direct is not None:
-        uses.add(direct, f"runs {proc.exe or program}")
+        uses.add(direct, f"runs {exe or program or proc.exe}")
         runs = runs or direct
     return uses, runs
 
@@ -214,41 +215,6 @@ def _add_bases(uses: _Uses, index: Index) -> None:
             uses.add(base, f"runs {env.prefix}, built on it")
 
 
-@dataclass(frozen=True)
-class _Doubt:
-    """A process that could not be read where it matters: what was denied, and whether it
-    may be a Python (else a shell, which may have activated an environment)."""
-
-    proc: Proc
-    denied: tuple[str, ...]
-    python: bool
-
-
-def _doubt(
-    proc: Proc, call: Optional[commands.PipCall], view: View, linux: bool
-) -> Optional[_Doubt]:
-    """What was denied that could have tied the process to an environment. Only where it
-    matters: a process whose command line shows neither a Python nor a shell (a shell may have
-    activated an environment: ``$VIRTUAL_ENV`` is in its environment) is not in doubt."""
-    argv = proc.argv
-    python = argv is None or (bool(argv) and (commands.is_python(argv[0]) or call is not None))
-    shell = argv is not None and bool(argv) and commands.is_shell(argv[0])
-    if not python and not (shell and proc.environ is None):
-        return None
-    denied = []
-    if argv is None:
-        denied.append("command line")
-    if proc.exe is None:
-        denied.append("executable")
-    if view.program(proc)[1]:
-        denied.append("working directory")
-    if proc.environ is None:
-        denied.append("environment")
-    if linux and proc.maps is None:
-        denied.append("memory maps")
-    return _Doubt(proc, tuple(denied), python) if denied else None
-
-
 @dataclass
 class Result:
     """The activity check's answer."""
@@ -268,22 +234,26 @@ def check(
     resolve: Resolver,
     anchor: int,
     linux: bool = True,
+    envs_known: bool = True,
 ) -> Result:
     """Mark each environment active or not, find the running pips, and what makes caches busy.
-    ``anchor`` is the machine's root directory, opened: scripts are read through it."""
+    ``anchor`` is the machine's root directory, opened: scripts are read through it.
+    ``envs_known``: False when ``envs`` are only those processes run from (``--no-envs``)."""
     view = View(machine)
     index = Index(machine, envs)
     names = {a.uid: a.name for a in every}
     accounts = {a.uid: a for a in every}
     by_uid = {ac.account.uid: ac for ac in resolved}
     activity: dict[str, list[ProcessUse]] = {}
-    unreadable: dict[Optional[int], list[_Doubt]] = {}
+    unreadable: dict[Optional[int], list[doubt_mod.Doubt]] = {}
     pips: list[PipRun] = []
     examined = 0
     for proc in snap.procs:
         if not view.belongs(proc):
             continue
         examined += 1
+        if commands.is_fleetcache(proc.argv):
+            continue  # another fleetcache run: it counts by what it holds (holders), nothing else
         user = names.get(proc.uid) if proc.uid is not None else None
         if user is None and proc.uid is not None:
             user = str(proc.uid)
@@ -292,16 +262,18 @@ def check(
         command = commands.shown(proc.argv) if uses.by_key or call is not None else ""
         for key, (_env, why) in uses.by_key.items():
             activity.setdefault(key, []).append(ProcessUse(proc.pid, proc.uid, user, command, why))
-        doubt = _doubt(proc, call, view, linux)
+        doubt = doubt_mod.doubt(proc, call, view, linux)
         if doubt is not None:
             unreadable.setdefault(proc.uid, []).append(doubt)
         if call is not None:
             pips.append(_pip(proc, call, runs, view, user, command, accounts, resolve))
-    _possibly(activity, unreadable, envs, names)
+    doubt_mod.possibly(activity, unreadable, envs, names)
     checked = [
         replace(e, activity=tuple(activity.get(e.key, ())), activity_checked=True) for e in envs
     ]
     busy = _busy(checked, pips, by_uid, names)
+    if not envs_known:
+        doubt_mod.possibly_busy(busy, unreadable, by_uid, names)
     known = {p for ac in resolved for p in ac.cache_paths} | {
         p for e in checked for p in e.cache_paths
     }
@@ -313,39 +285,6 @@ def check(
         pips=tuple(pips),
     )
     return Result(checked, summary, busy, extra)
-
-
-def _possibly(
-    activity: dict[str, list[ProcessUse]],
-    unreadable: Mapping[Optional[int], Sequence[_Doubt]],
-    envs: Sequence[Environment],
-    names: Mapping[int, str],
-) -> None:
-    """An account's unreadable processes may run from any of its environments (and, when they
-    may be Pythons, from the system's): those are possibly active, unless certainly so."""
-    for uid, doubts in unreadable.items():
-        user = names.get(uid, str(uid)) if uid is not None else None
-        denied = sorted({d for doubt in doubts for d in doubt.denied})
-        who = f"of {user}" if user else "of an unknown account"
-        if len(doubts) == 1:
-            pid, command = doubts[0].proc.pid, commands.shown(doubts[0].proc.argv)
-            what = f"pid {pid} {who}"
-        else:
-            pid, command = None, ""
-            what = f"{len(doubts)} processes {who}"
-        why = f"{what}: {', '.join(denied)} could not be read (access denied)"
-        pythons = any(doubt.python for doubt in doubts)
-        for env in envs:
-            if not env.exists or env.kind == "unknown":
-                continue
-            if env.shared:
-                if not pythons:
-                    continue
-            elif uid is not None and env.owner_uid != uid:
-                continue
-            current = activity.setdefault(env.key, [])
-            if not any(u.certain for u in current):
-                current.append(ProcessUse(pid, uid, user, command, why, certain=False))
 
 
 def _pip(
@@ -417,16 +356,12 @@ def _cache_dir(path: str, proc: Proc, view: View, account: Account) -> Optional[
 
 
 def caches_for(
-    env: Environment, uid: Optional[int], by_uid: Mapping[int, AccountCaches], user: Optional[str]
+    env: Environment, uid: Optional[int], by_uid: Mapping[int, AccountCaches]
 ) -> tuple[str, ...]:
-    """The caches a process of ``uid`` running from ``env`` would use: the environment's own
-    (its owner's settings and its site config); for a shared interpreter or another account's
-    environment, also that account's own."""
+    """The caches a process of ``uid`` running from ``env`` (an account's own, not a system-wide
+    one) would use: the environment's own (its owner's settings and its site config); for
+    another account's process, also that account's own."""
     own = by_uid.get(uid) if uid is not None else None
-    if env.shared:
-        paths = [u.path for u in env.caches if u.path is not None and u.source.user == user]
-        paths.extend(own.cache_paths if own is not None else ())
-        return tuple(dict.fromkeys(paths))
     if uid is None or uid == env.owner_uid or own is None:
         return env.cache_paths
     return tuple(dict.fromkeys((*env.cache_paths, *own.cache_paths)))
@@ -438,14 +373,19 @@ def _busy(
     by_uid: Mapping[int, AccountCaches],
     names: Mapping[int, str],
 ) -> dict[str, list[ProcessUse]]:
-    """Per cache path, the processes that make it busy (or possibly busy)."""
+    """Per cache path, the processes that make it busy (or possibly busy). A system-wide
+    interpreter or environment in use makes no cache busy by itself (a service that never runs
+    pip would hold its account's cache for ever): its pips do, as any pip, and so does any of
+    its processes sitting in a cache or holding one of its files (:mod:`holders`)."""
     busy: dict[str, list[ProcessUse]] = {}
     for env in envs:
+        if env.shared:
+            continue
         for use in env.activity:
             reason = replace(use, environment=env.prefix)
             if use.why.startswith("runs ") and use.why.endswith(", built on it"):
                 continue  # the environment built on it already counts this process
-            for path in caches_for(env, use.uid, by_uid, use.user):
+            for path in caches_for(env, use.uid, by_uid):
                 busy.setdefault(path, []).append(reason)
     for pip in pips:
         what = f"pip {pip.subcommand}" if pip.subcommand else "pip"
@@ -456,4 +396,16 @@ def _busy(
                     pip.pid, pip.uid, pip.user, pip.command, why, pip.certain, pip.environment
                 )
             )
-    return busy
+    return {path: _once(uses) for path, uses in busy.items()}
+
+
+def _once(uses: Sequence[ProcessUse]) -> list[ProcessUse]:
+    """Each process once per cache (one that runs several of the environments using it, or a
+    doubt counted for each of its account's environments): its first certain reason, else its
+    first reason."""
+    kept: dict[object, ProcessUse] = {}
+    for use in uses:
+        key = use.pid if use.pid is not None else use.why
+        if key not in kept or (use.certain and not kept[key].certain):
+            kept[key] = use
+    return list(kept.values())

@@ -43,6 +43,21 @@ def is_python(argv0: str) -> bool:
     return PYTHON_NAME.match(basename(argv0)) is not None
 
 
+def is_fleetcache(argv: Optional[Sequence[str]]) -> bool:
+    """Whether a command line runs fleetcache: its console script, ``python -m fleetcache``."""
+    if not argv:
+        return False
+    if basename(argv[0]) == "fleetcache":
+        return True
+    if not is_python(argv[0]):
+        return False
+    module = module_args(argv)
+    if module is not None:
+        return module[0] in ("fleetcache", "fleetcache.__main__")
+    at = script_of(argv)
+    return at is not None and basename(argv[at]) == "fleetcache"
+
+
 def script_of(argv: Sequence[str]) -> Optional[int]:
     """Where in a Python command line the script it runs stands (its first word that is not an
     option); None for ``-m``, ``-c``, ``-`` and an interactive interpreter."""

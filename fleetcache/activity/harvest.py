@@ -9,8 +9,9 @@ first process that showed it, so that what it adds is reported as "environment o
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Optional
 
 from fleetcache.activity.processes import Snapshot
 from fleetcache.activity.view import View
@@ -36,7 +37,7 @@ class Running:
     prefix: str
     uid: int
     pid: int
-    how: str  # "$VIRTUAL_ENV", "$CONDA_PREFIX", "program"
+    how: str  # "$VIRTUAL_ENV", "$CONDA_PREFIX", "program", "maps"
 
 
 def settings(snap: Snapshot, view: View, uids: Collection[int]) -> dict[int, list[Settings]]:
@@ -58,12 +59,13 @@ def settings(snap: Snapshot, view: View, uids: Collection[int]) -> dict[int, lis
     return {uid: list(by_key.values()) for uid, by_key in found.items()}
 
 
-def running(snap: Snapshot, view: View, uids: Collection[int]) -> list[Running]:
-    """Prefixes the accounts' processes run from: ``$VIRTUAL_ENV``, ``$CONDA_PREFIX``, and the
-    prefix of a program in a ``bin/`` directory (checked by discovery for an environment)."""
+def running(snap: Snapshot, view: View, uids: Optional[Collection[int]]) -> list[Running]:
+    """Prefixes the accounts' processes (every account's with ``uids`` None) run from:
+    ``$VIRTUAL_ENV``, ``$CONDA_PREFIX``, the prefix of a program in a ``bin/`` directory and of
+    a Python library it has mapped (checked by discovery for an environment)."""
     out: dict[str, Running] = {}
     for proc in snap.procs:
-        if proc.uid is None or proc.uid not in uids or proc.setid:
+        if proc.uid is None or (uids is not None and proc.uid not in uids) or proc.setid:
             continue
         env = view.environ(proc) or {}
         for name in PREFIX_VARIABLES:
@@ -79,4 +81,19 @@ def running(snap: Snapshot, view: View, uids: Collection[int]) -> list[Running]:
             if posixpath.basename(bin_dir) == "bin":
                 prefix = posixpath.dirname(bin_dir)
                 out.setdefault(prefix, Running(prefix, proc.uid, proc.pid, "program"))
+        for prefix in _mapped_prefixes(proc.maps or (), view):
+            out.setdefault(prefix, Running(prefix, proc.uid, proc.pid, "maps"))
     return list(out.values())
+
+
+def _mapped_prefixes(maps: Collection[str], view: View) -> Iterator[str]:
+    """The prefixes of the Python libraries a process has mapped: ``PREFIX/lib/pythonX.Y/...``
+    (an extension module) and ``PREFIX/lib/libpythonX.Y.so`` (conda's interpreter)."""
+    for mapped in maps:
+        at = mapped.find("/lib/python")
+        if at < 0:
+            at = mapped.find("/lib/libpython")
+        if at > 0:
+            prefix = view.path(mapped[:at])
+            if prefix is not None:
+                yield prefix

@@ -1,11 +1,12 @@
 """The process table, the edge the activity check reads: one psutil pass into plain records.
 
 Each process costs one ``process_iter`` entry (command line, executable, working directory and
-environment, read in psutil's one-shot mode), its effective uid, and, on Linux, one read of
-``/proc/PID/maps`` and one listing of ``/proc/PID/fd`` (the files it holds: a cache a process
-sits in or holds open is busy, whatever the process is called). Kernel threads and zombies (no
-command line to read) are passed over; a process that ends mid-pass simply drops out (psutil
-skips it).
+environment, read in psutil's one-shot mode), its effective uid and its parent, and, on Linux,
+one read of ``/proc/PID/maps`` and one listing of ``/proc/PID/fd``
+(the files it holds: a cache a process sits in or holds open is busy, whatever the process is
+called). Kernel threads, zombies (no command line to read) and fleetcache's own processes
+(:mod:`fleetcache.activity.own`) are passed over; a process that ends mid-pass simply drops out
+(psutil skips it).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import psutil
+
+from fleetcache.activity import own
 
 ATTRS = ["pid", "cmdline", "exe", "cwd", "environ"]
 MAPS_LIMIT = 16 << 20  # a process with more mappings than this is read that far
@@ -146,6 +149,34 @@ def read_fds(pid: int) -> Optional[frozenset[str]]:
     return frozenset(found)
 
 
+def read_ppid(pid: int) -> Optional[int]:
+    """A Linux process's parent pid from ``/proc/PID/stat`` (a few microseconds: psutil parses
+    every field); None when it has ended. Its name may hold anything: the fields follow the
+    last ``)``."""
+    try:
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    try:
+        return int(data[data.rindex(b")") + 2 :].split(b" ", 2)[1])
+    except (ValueError, IndexError):
+        return None
+
+
+def _ppid(proc: psutil.Process) -> Optional[int]:
+    """A process's parent pid through psutil (off Linux); None when it has ended."""
+    try:
+        return int(proc.ppid())
+    except psutil.Error:
+        return None
+
+
 def _ids(
     proc: psutil.Process, argv: Optional[list[str]], settings: bool, linux: bool
 ) -> tuple[Optional[int], bool]:
@@ -203,6 +234,8 @@ def snapshot(
 
 def _snapshot(process_iter: Callable[..., Iterator[psutil.Process]]) -> Snapshot:
     me = os.getpid()
+    mine: tuple[Optional[tuple[str, ...]], Optional[str]] = (None, None)
+    parents: dict[int, int] = {}
     linux = sys.platform.startswith("linux")
     procs = []
     seen = 0
@@ -210,8 +243,14 @@ def _snapshot(process_iter: Callable[..., Iterator[psutil.Process]]) -> Snapshot
         seen += 1
         info = p.info
         argv = info["cmdline"]
-        if info["pid"] == me or argv == [] or (argv is None and _zombie(p)):
-            continue  # ourselves; kernel threads and zombies (an empty command line)
+        if info["pid"] == me:
+            mine = (None if argv is None else tuple(argv), info["exe"])
+            continue
+        if argv == [] or (argv is None and _zombie(p)):
+            continue  # kernel threads and zombies (an empty command line)
+        parent = read_ppid(info["pid"]) if linux else _ppid(p)
+        if parent is not None:
+            parents[info["pid"]] = parent
         environ = info["environ"]
         kept = None if environ is None else {k: v for k, v in environ.items() if k in ENV_KEYS}
         uid, setid = _ids(p, argv, bool(kept), linux)
@@ -230,4 +269,5 @@ def _snapshot(process_iter: Callable[..., Iterator[psutil.Process]]) -> Snapshot
                 setid=setid,
             )
         )
-    return Snapshot(tuple(procs), seen)
+    ours = own.tree(me, mine, ((p.pid, p.argv, p.exe) for p in procs), parents)
+    return Snapshot(tuple(p for p in procs if p.pid not in ours), seen)

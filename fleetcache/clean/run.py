@@ -243,7 +243,10 @@ class Cleaner:
             item.state, item.reason = MISSING, "does not exist"
             return None
         except safefs.UnsafePath as exc:
-            item.state, item.reason = REFUSED, f"refused: {exc}"
+            if _absent(anchor, loc):  # a home that is a link (/bin), with no cache behind it
+                item.state, item.reason = MISSING, "does not exist"
+            else:
+                item.state, item.reason = REFUSED, f"refused: {exc}"
             return None
         os.close(opened.fd)
         uid = opened.st.st_uid
@@ -457,8 +460,9 @@ class Cleaner:
         self.log.add(record)
 
     def _log_cache(self, result: CleanResult, item: CacheClean) -> None:
-        """One line per cache when it is skipped or done (with its reason and what went)."""
-        if item.state == PLANNED:
+        """One line per cache when it is skipped or done (with its reason and what went); none
+        for a cache that does not exist: nothing was done, nor could be."""
+        if item.state in (PLANNED, MISSING):
             return
         reason = item.reason or item.state
         if item.busy_reasons:
@@ -474,6 +478,19 @@ class Cleaner:
         assert item.plan is not None
         reason = result.policy.describe() + (f"; {item.reason}" if item.reason else "")
         self._action(result, item, "", item.plan.bytes, "cache", reason, PLANNED, item.plan.files)
+
+
+def _absent(anchor: int, loc: CacheLocation) -> bool:
+    """Whether nothing is there even through the links the scan follows (root's and those of
+    the accounts that use the cache): then there is no cache to refuse, as the scan sees it."""
+    try:
+        opened = safefs.open_path(anchor, loc.path, trusted_links={0, *loc.trusted_owners})
+    except safefs.NotFound:
+        return True
+    except safefs.UnsafePath:
+        return False
+    os.close(opened.fd)
+    return False
 
 
 def _unexamined(plan: CachePlan) -> Optional[str]:

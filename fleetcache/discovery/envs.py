@@ -8,7 +8,7 @@ lives in ``~/.cache``), then the bounded walk of each home. One record per prefi
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
@@ -214,10 +214,15 @@ def _tool_dirs(machine: Machine, account: Account, env: Mapping[str, str]) -> li
 
 
 def running_prefixes(
-    machine: Machine, anchor: int, found: list[Environment], running: Sequence[Running]
+    machine: Machine,
+    anchor: int,
+    found: list[Environment],
+    running: Sequence[Running],
+    owners: Optional[Collection[int]] = None,
 ) -> list[Environment]:
     """The environments running processes use that discovery did not find (outside every home,
-    or deeper than the walk goes), found by the process that runs from them."""
+    or deeper than the walk goes), found by the process that runs from them: root's or that
+    process's account's (with ``owners``: only theirs)."""
     known = {e.prefix for e in found}
     join = machine.pathmod.join
     out: list[Environment] = []
@@ -232,7 +237,8 @@ def running_prefixes(
         access = AsRoot(anchor, frozenset({0, item.uid}))
         more, _ = homewalk.children(access, parent, label, machine.platform, join, only=name)
         # a variable can name any directory: only the process's own or root's are taken
-        out.extend(e for e in more if e.owner_uid in (0, item.uid))
+        allowed = (0, item.uid) if owners is None else owners
+        out.extend(e for e in more if e.owner_uid in allowed)
     return out
 
 

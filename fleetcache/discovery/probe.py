@@ -25,13 +25,14 @@ from dataclasses import dataclass, replace
 from typing import Optional, Union
 
 from fleetcache import dropped
+from fleetcache.activity import own
 from fleetcache.dropped import Identity
 from fleetcache.machine import Machine
 from fleetcache.model import Account, Environment
 
 TIMEOUT_SECONDS = 10.0
 MAX_ANSWER = 4096
-SCRIPT = "import sys; v = sys.version_info; print(v[0], v[1], v[2], v[3], v[4])"
+SCRIPT = own.PROBE_ARGS[-1]  # what the interpreter runs; the snapshot knows its probes by it
 ANSWER = re.compile(rb"(\d+) (\d+) (\d+) (alpha|beta|candidate|final) (\d+)\n")
 LEVELS = {b"alpha": "a", b"beta": "b", b"candidate": "rc", b"final": ""}
 ENVIRONMENT = {"PATH": os.defpath, "LC_ALL": "C"}
@@ -137,7 +138,7 @@ def _run(interpreter: str, cwd: int, out: int) -> None:
     dropped.no_new_privileges()
     try:
         os.dup2(out, 1)
-        os.execve(interpreter, [interpreter, "-I", "-S", "-c", SCRIPT], ENVIRONMENT)
+        os.execve(interpreter, [interpreter, *own.PROBE_ARGS], ENVIRONMENT)
     except OSError as exc:
         why = f"not run: {interpreter} cannot be run as uid {os.getuid()}: {exc.strerror}"
         dropped.write_all(out, json.dumps(["error", why]).encode() + b"\n")

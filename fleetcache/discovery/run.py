@@ -125,6 +125,7 @@ class Found:
     busy: Mapping[str, Sequence[ProcessUse]] = field(default_factory=dict)
     pip_caches: Sequence[CacheLocation] = ()
     snapshot: Optional[Snapshot] = None  # the process table the activity check read
+    envs_known: bool = True  # False: environments were not looked for (only those in use)
 
     def busy_of(self, machine: Machine, paths: Sequence[str]) -> dict[str, list[ProcessUse]]:
         """What makes each of these caches busy in this snapshot: the processes that use them
@@ -166,6 +167,8 @@ def discover(
                 prober = Prober(machine, every)
                 found = [prober.complete(env) for env in found]
             found, site = envs_mod.attach_caches(found, finder, every, chosen, resolved)
+        elif snap is not None:  # not listed: only what ties processes to the caches they use
+            found = _in_use(machine, anchor, snap, finder, every, chosen, resolved)
         names = accounts_mod.owner_names(every)
         found = [
             replace(e, owner=names.get(e.owner_uid, str(e.owner_uid)))
@@ -177,7 +180,9 @@ def discover(
         found.sort(key=lambda e: (not e.shared, e.owner_uid != 0, e.owner or "", e.prefix))
         if snap is None:
             return _sized_found(machine, selection, Found(every, resolved, found, site, skipped))
-        result = _activity(machine, snap, found, every, [*resolved, *site], finder, anchor)
+        result = _activity(
+            machine, snap, found, every, [*resolved, *site], finder, anchor, selection.envs
+        )
         pip_caches = _pip_caches(machine, finder, result.pip_caches, uids)
     finally:
         finder.close()
@@ -195,8 +200,28 @@ def discover(
             result.busy,
             pip_caches,
             snap,
+            selection.envs,
         ),
     )
+
+
+def _in_use(
+    machine: Machine,
+    anchor: int,
+    snap: Snapshot,
+    finder: caches_mod.Finder,
+    every: Sequence[Account],
+    chosen: Sequence[Account],
+    resolved: Sequence[AccountCaches],
+) -> list[Environment]:
+    """Without the search for environments (``--no-envs``), the selected accounts' environments
+    that any process runs from, found from the processes alone (no home walk), with their
+    caches: so that a cache used by a running environment is still busy, never idle."""
+    running = harvest.running(snap, View(machine), None)
+    owners = {a.uid for a in chosen}
+    found = envs_mod.running_prefixes(machine, anchor, [], running, owners)
+    found = envs_mod.check_bases(anchor, found)
+    return envs_mod.attach_caches(found, finder, every, chosen, resolved)[0]
 
 
 def _activity(
@@ -207,6 +232,7 @@ def _activity(
     resolved: Sequence[AccountCaches],
     finder: caches_mod.Finder,
     anchor: int,
+    envs_known: bool = True,
 ) -> activity_mod.Result:
     return activity_mod.check(
         machine,
@@ -217,6 +243,7 @@ def _activity(
         lambda account, prefix, env, cwd: finder.resolve(account, prefix, env, cwd),
         anchor,
         linux=sys.platform.startswith("linux"),
+        envs_known=envs_known,
     )
 
 
@@ -232,7 +259,14 @@ def busy_now(
         with caches_mod.Finder(machine, anchor, found.every) as finder:
             resolved = [*found.resolved, *found.site_caches]
             busy = _activity(
-                machine, snap, found.environments, found.every, resolved, finder, anchor
+                machine,
+                snap,
+                found.environments,
+                found.every,
+                resolved,
+                finder,
+                anchor,
+                found.envs_known,
             ).busy
     finally:
         os.close(anchor)

@@ -17,6 +17,7 @@ class RenderOptions:
     exact_bytes: bool = False
     processes: bool = False
     wide: bool = False  # every column, however wide (tables are made to fit 80 columns)
+    unprivileged: bool = False  # run as an account, not root: what it may not read is summed up
 
 
 class Formatter(Protocol):

@@ -9,7 +9,7 @@ from fleetcache import escape
 from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fit import PATH, WORD, Words, cut, page
 from fleetcache.formats.grid import grid
-from fleetcache.formats.table import COMMAND_WIDTH, human_size, narrowed, plural
+from fleetcache.formats.table import COMMAND_WIDTH, human_size, narrowed, plural, sources_phrase
 
 if TYPE_CHECKING:
     from fleetcache.clean.run import CleanResult
@@ -24,7 +24,8 @@ def clean_plan(result: CleanResult, options: RenderOptions) -> str:
     size: Callable[[int], str] = str if options.exact_bytes else human_size
     rows: list[list[Any]] = []
     files = total = 0
-    for c in result.caches:
+    shown = _existing(result)
+    for c in shown:
         plan = c.plan
         if plan is None:
             rows.append([escape.display(c.path), c.user or "", "", "", c.state])
@@ -33,9 +34,7 @@ def clean_plan(result: CleanResult, options: RenderOptions) -> str:
         if c.state in ("planned", "busy"):
             files += plan.files
             total += plan.bytes
-    rows.append(
-        [Words(f"TOTAL ({plural(len(result.caches), 'cache')})"), "", files, size(total), ""]
-    )
+    rows.append([Words(f"TOTAL ({plural(len(shown), 'cache')})"), "", files, size(total), ""])
     title = f"Plan: {result.policy.describe()}" + (
         " (dry run: nothing is deleted)" if result.dry_run else ""
     )
@@ -93,7 +92,8 @@ def clean_done(result: CleanResult, options: RenderOptions) -> str:
     """What a clean did, per cache: before, freed, after, and what failed or was skipped."""
     size: Callable[[int], str] = str if options.exact_bytes else human_size
     rows = []
-    for c in result.caches:
+    shown = _existing(result)
+    for c in shown:
         before = c.before.total_bytes if c.before is not None else None
         after = c.after.total_bytes if c.after is not None else None
         rows.append(
@@ -110,7 +110,7 @@ def clean_done(result: CleanResult, options: RenderOptions) -> str:
         )
     rows.append(
         [
-            Words(f"TOTAL ({plural(len(result.caches), 'cache')})"),
+            Words(f"TOTAL ({plural(len(shown), 'cache')})"),
             "",
             "",
             "",
@@ -142,9 +142,23 @@ def clean_done(result: CleanResult, options: RenderOptions) -> str:
     return page(table, lines, options.wide)
 
 
+def _existing(result: CleanResult) -> list[Any]:
+    """The caches a clean shows as rows: not those that do not exist (an account that never ran
+    pip, a system account whose home is a link or no directory at all)."""
+    return [c for c in result.caches if c.state != "missing"]
+
+
+def _no_cache(result: CleanResult) -> list[str]:
+    """``No cache yet: bin (default location), ...``, as the scan says it."""
+    missing = [c for c in result.caches if c.state == "missing"]
+    names = [sources_phrase(c.sources) if any(s.user for s in c.sources) else c.path
+             for c in missing]  # fmt: skip
+    return [f"No cache yet: {escape.display(', '.join(names))}"] if names else []
+
+
 def _clean_skipped(result: CleanResult) -> list[str]:
     out = []
-    for c in result.caches:
+    for c in _existing(result):
         if c.reason:
             out.append(f"  {escape.display(c.path)}: {escape.display(c.reason)}")
             for use in c.busy_reasons[:5]:
@@ -154,4 +168,4 @@ def _clean_skipped(result: CleanResult) -> list[str]:
                 )
                 out.append(f"    {who} {escape.display(use.user or '?')}: {what}")
     out.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in result.skipped)
-    return ["Notes:", *out] if out else []
+    return _no_cache(result) + (["Notes:", *out] if out else [])

@@ -11,7 +11,14 @@ from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import iso, totals
 from fleetcache.formats.fit import PATH, TEXT, WORD, Words, cut, page
 from fleetcache.formats.grid import cell, grid, plain
-from fleetcache.model import CacheEntry, CacheResult, Environment, ScanResult, Skipped
+from fleetcache.model import (
+    CacheEntry,
+    CacheResult,
+    CacheSource,
+    Environment,
+    ScanResult,
+    Skipped,
+)
 from fleetcache.report.views import KEY_FIELDS, Report
 
 HEADERS = [
@@ -41,6 +48,7 @@ ENV_HEADERS = [
 ]
 ACTIVE_HEADERS = ["PREFIX", "KIND", "OWNER", "ACTIVE", "PID", "USER", "WHY", "COMMAND"]
 COMMAND_WIDTH = 60
+DENIED = "permission denied"
 HEADERS_AGE = ["OLDEST", "NEWEST"]
 # the 80-column views: header -> (shown as, what it holds: how a cell too wide gives way,
 # fleetcache.formats.fit); --wide shows every column, every cell whole
@@ -91,8 +99,13 @@ def human_size(size: int) -> str:
 
 def used_by(cache: CacheResult) -> str:
     """``alice (default location), bob (/etc/pip.conf [global])``"""
+    return sources_phrase(cache.location.sources)
+
+
+def sources_phrase(sources: tuple[CacheSource, ...]) -> str:
+    """Whose pip uses a cache, and why: ``alice (default location)``."""
     parts = []
-    for source in cache.location.sources:
+    for source in sources:
         why = source.describe()
         parts.append(f"{source.user} ({why})" if source.user else why)
     return ", ".join(dict.fromkeys(parts))
@@ -158,7 +171,7 @@ class TableFormat:
                     escape.display(c.location.path),
                     escape.display(c.owner or ""),
                     escape.display(used_by(c)),
-                    len(c.environments),
+                    len(c.environments) if result.envs_searched else "?",
                     state(c.busy, c.busy_checked),
                     f.http_files,
                     size(f.http_bytes),
@@ -175,8 +188,8 @@ class TableFormat:
                 Words(f"TOTAL ({plural(len(present), 'cache')})"),
                 "",
                 "",
-                len({p for c in present for p in c.environments}),
-                sum(1 for c in present if c.busy),
+                len({p for c in present for p in c.environments}) if result.envs_searched else "?",
+                sum(1 for c in present if c.busy) if result.activity is not None else "?",
                 sums["http_files"],
                 size(sums["http_bytes"]),
                 sums["wheel_files"],
@@ -209,7 +222,7 @@ class TableFormat:
             lines.append("Cache disabled: " + "; ".join(disabled))
         lines.extend(_cache_problems(result))
         lines.extend(_env_problems(result))
-        lines.extend(_skipped(result))
+        lines.extend(_skipped(result, options))
         return self._page(table, lines, options)
 
     def envs(self, result: ScanResult, options: RenderOptions) -> str:
@@ -249,12 +262,12 @@ class TableFormat:
                 "",
                 size(total),
                 "",
-                str(active),
+                str(active) if result.activity is not None else "?",
                 "",
             ]
         )
         table = self._view(rows, ENV_HEADERS, ENV_NARROW, options)
-        return self._page(table, _env_problems(result) + _skipped(result), options)
+        return self._page(table, _env_problems(result) + _skipped(result, options), options)
 
     def merged(self, doc: dict[str, Any], options: RenderOptions) -> str:
         """``fleetcache merge``: every host's caches (or report rows), then the hosts."""
@@ -316,7 +329,7 @@ class TableFormat:
             table = "No environment is in use."
         else:
             table = self._view(rows, ACTIVE_HEADERS, ACTIVE_NARROW, options)
-        return self._page(table, _skipped(result), options)
+        return self._page(table, _skipped(result, options), options)
 
     def report(self, report: Report, skipped: list[Skipped], options: RenderOptions) -> str:
         """The view's rows, then the insights: duplicated, superseded, junk, unnamed, ages."""
@@ -350,7 +363,7 @@ class TableFormat:
             last: (last, TEXT),
         }
         table = self._view(rows, headers, narrow, options) if rows else "No cache entries."
-        lines = _insights(report, size) + _skipped(report.scan)
+        lines = _insights(report, size) + _skipped(report.scan, options)
         lines.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in skipped)
         return self._page(table, lines, options)
 
@@ -452,8 +465,8 @@ def _shorten(command: str) -> str:
 
 
 def _busy(result: ScanResult) -> list[str]:
-    """``Busy (N):`` then, per busy cache, what uses it; the running pips outside any cache."""
-    busy = [c for c in result.caches if c.busy_reasons]
+    """``Busy (N):`` then, per busy cache of the table, what uses it."""
+    busy = [c for c in result.caches if c.busy_reasons and c.exists and not c.skipped]
     if not busy:
         return []
     lines = [f"Busy ({len(busy)}):"]
@@ -468,12 +481,21 @@ def _busy(result: ScanResult) -> list[str]:
     return lines
 
 
-def _skipped(result: ScanResult) -> list[str]:
-    """``Skipped (N):`` then one line per thing not read, when there is any."""
+def _skipped(result: ScanResult, options: RenderOptions) -> list[str]:
+    """``Skipped (N):`` then one line per thing not read, when there is any; in an unprivileged
+    run, what it was denied is one line (root reads it; JSON lists each)."""
     if not result.skipped:
         return []
-    lines = [f"Skipped ({len(result.skipped)}):"]
-    lines.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in result.skipped)
+    shown = list(result.skipped)
+    lines = [f"Skipped ({len(shown)}):"]
+    denied = [s for s in shown if DENIED in s.reason]
+    if options.unprivileged and len(denied) > 1:
+        shown = [s for s in shown if DENIED not in s.reason]
+        homes = [(a.account.home.rstrip("/") + "/", a.account.name) for a in result.accounts]
+        names = dict.fromkeys(n for s in denied for h, n in homes if (s.path + "/").startswith(h))
+        whose = f" of {escape.display(', '.join(names))}" if names else ""
+        lines.append(f"  {DENIED} (run as root to read them): {plural(len(denied), 'path')}{whose}")
+    lines.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in shown)
     return lines
 
 

@@ -44,6 +44,7 @@ class WalkOutcome:
     skipped: Optional[str] = None
     way: tuple[safefs.Step, ...] = ()  # how the cache root was reached (see fleetcache.transitions)
     end: Optional[safefs.Seen] = None  # the cache root, as it was opened
+    via_links: tuple[str, ...] = ()  # the links followed on the way (a clean follows none)
 
 
 def walk_cache(task: WalkTask) -> WalkOutcome:
@@ -71,7 +72,9 @@ def walk_cache(task: WalkTask) -> WalkOutcome:
             except safefs.OverBudget as exc:  # figures of part of a cache would mislead
                 why = f"not measured: {exc} (the limit for one cache)"
                 return WalkOutcome(exists=True, owner_uid=owner, skipped=why)
-            return WalkOutcome(True, owner, walker.figures(), None, opened.steps, opened.seen)
+            return WalkOutcome(
+                True, owner, walker.figures(), None, opened.steps, opened.seen, opened.via_links
+            )
         finally:
             os.close(opened.fd)
     finally:
