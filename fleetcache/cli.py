@@ -454,7 +454,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     machine = _machine(args)
     if args.top is not None and args.top < 1:
         raise UsageError("--top must be at least 1")
-    selection = _selection(args, sizes=False, envs=args.by == "env")
+    # environments too, whatever the view: which pips use a cache decides what is junk
+    selection = _selection(args, sizes=False)
     from fleetcache.report.run import report as run_report  # naming entries: only when asked
 
     report, problems = run_report(machine, selection, args.by, args.top)

@@ -6,7 +6,12 @@ import fnmatch
 import posixpath
 from collections.abc import Iterable, Sequence
 
+from packaging.version import InvalidVersion, Version
+
 from fleetcache.model import CacheFigures
+
+# pip 23.3 moved its http cache from http/ to http-v2/; older pips read only http/
+HTTP_V2_SINCE = Version("23.3")
 
 
 def format_size(size: float) -> str:
@@ -31,6 +36,15 @@ def info_lines(cache_dir: str, figures: CacheFigures) -> list[str]:
         f"Locally built wheels size: {format_size(figures.wheel_bytes)}",
         f"Number of locally built wheels: {figures.wheel_files}",
     ]
+
+
+def reads_legacy_http(version: str) -> bool:
+    """Whether a pip of this version reads only the legacy ``http/`` tree: one before 23.3, or
+    one whose version cannot be told (it may be old)."""
+    try:
+        return Version(version) < HTTP_V2_SINCE
+    except InvalidVersion:
+        return True
 
 
 def wheel_pattern(pattern: str = "*") -> str:
