@@ -597,7 +597,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
                 _warn(f"{escape.display(cache.location.path)}: {cache.skipped}")
                 status = EXIT_PARTIAL
                 continue
-            lines = pipcompat.info_lines(cache.location.path, cache.figures)
+            lines = pipcache.info_lines(cache)
             if many:
                 name = item.account.account.name
                 why = "; ".join(

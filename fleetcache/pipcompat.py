@@ -47,6 +47,19 @@ def reads_legacy_http(version: str) -> bool:
         return True
 
 
+def legacy_info_lines(cache_dir: str, figures: CacheFigures) -> list[str]:
+    """The six lines of ``pip cache info`` of a pip before 23.3 (as 23.0.1 prints them): its
+    http figures are those of ``http/`` alone."""
+    return [
+        f"Package index page cache location: {posixpath.join(cache_dir, 'http')}",
+        f"Package index page cache size: {format_size(figures.legacy_http_bytes)}",
+        f"Number of HTTP files: {figures.legacy_http_files}",
+        f"Locally built wheels location: {posixpath.join(cache_dir, 'wheels')}",
+        f"Locally built wheels size: {format_size(figures.wheel_bytes)}",
+        f"Number of locally built wheels: {figures.wheel_files}",
+    ]
+
+
 def wheel_pattern(pattern: str = "*") -> str:
     """pip's completion of a `pip cache list/remove` pattern into a wheel file name glob."""
     return pattern + ("*.whl" if "-" in pattern else "-*.whl")
