@@ -343,8 +343,8 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
     what.add_argument(
         "--junk",
         action="store_true",
-        help="only what pip never uses again: orphan halves, tmp leftovers, legacy http/, dead "
-        "selfcheck keys, wheels built before pip 20.0",
+        help="only what pip never uses again: orphan halves, tmp leftovers, legacy http/ (when "
+        "no pip before 23.3 uses the cache), dead selfcheck keys, wheels built before pip 20.0",
     )
     what.add_argument("--older-than", metavar="AGE", help="entries older than AGE (30d, 12h)")
     what.add_argument(
