@@ -252,6 +252,11 @@ def test_pip_versions_come_from_installed_dist_info(tree: Tree):
     tree.write("/etc/METADATA", "Version: 99\n")
     (tree.host("/home/a/linked/lib/python3.11/site-packages")).mkdir(parents=True)
     os.symlink("/etc", tree.host("/home/a/linked/lib/python3.11/site-packages/pip-21.0.dist-info"))
+    tree.write("/home/a/many/pyvenv.cfg", cfg)  # more records than any install has: unknown
+    for n in range(20):
+        tree.host(f"/home/a/many/lib/python3.11/site-packages/pip-{n}.0.dist-info").mkdir(
+            parents=True
+        )
     tree.user("a", ALICE, "/home/a", make_home=False)
     chown_tree(tree.host("/home/a"), ALICE)
     found = environments(Machine(root=str(tree.root)), Selection(users=("a",), activity=False))
@@ -263,4 +268,5 @@ def test_pip_versions_come_from_installed_dist_info(tree: Tree):
         "/home/a/odd": "unknown",
         "/home/a/conda": "25.0",
         "/home/a/linked": "21.0",
+        "/home/a/many": "unknown",
     }

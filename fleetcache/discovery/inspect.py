@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Collection
-from typing import Optional
+from typing import Callable, Optional
 
 from fleetcache import safefs
 from fleetcache.discovery import markers
@@ -13,6 +13,7 @@ from fleetcache.model import Environment
 
 HISTORY_BYTES = 16 << 10
 METADATA_BYTES = 16 << 10
+MAX_PIP_RECORDS = 16  # more pips in one prefix than anyone installs: its pip is "unknown"
 
 
 def listdir(dir_fd: int, name: Optional[str] = None) -> list[str]:
@@ -221,18 +222,18 @@ def pip_version(
     versions: list[str] = []
     unknown = False
     for rel in _site_dirs(dir_fd, python, platform, usr):
-        names = _entries(dir_fd, rel)
-        if names is None:
+        names = _entries(dir_fd, rel, lambda n: n == "pip" or markers.PIP_RECORD.fullmatch(n))
+        if names is None or len(versions) + len(names) > MAX_PIP_RECORDS:
             unknown = True
             continue
         dated = []
         for name in names:
             named = markers.pip_record(name)
-            if (
-                named is not None
-            ):  # METADATA's Version is what pip reports; the name when it is unread
-                metadata = _read(dir_fd, f"{rel}/{name}/METADATA", METADATA_BYTES) or b""
-                dated.append(markers.metadata_version(metadata) or named)
+            if named is None:
+                continue
+            # METADATA's Version is what pip itself reports; the name only when it is unread
+            metadata = _read(dir_fd, f"{rel}/{name}/METADATA", METADATA_BYTES) or b""
+            dated.append(markers.metadata_version(metadata) or named)
         versions.extend(dated)
         unknown = unknown or (not dated and "pip" in names)
     if unknown:
@@ -241,13 +242,13 @@ def pip_version(
 
 
 def _site_dirs(dir_fd: int, python: Optional[str], platform: str, usr: bool) -> list[str]:
-    """Where a prefix's Python installs packages (the Python's own minor version's first)."""
+    """Where a prefix's Python installs packages (only its own minor version's, when known)."""
     if platform == "win32":
         return ["Lib/site-packages"]
     minor = ".".join(python.split(".")[:2]) if python else None
     dirs: list[str] = []
     for lib in ("lib", "local/lib") if usr else ("lib",):
-        names = sorted(n for n in _entries(dir_fd, lib) or () if markers.STDLIB_DIR.fullmatch(n))
+        names = sorted(_entries(dir_fd, lib, markers.STDLIB_DIR.fullmatch) or ())
         if minor:  # /usr holds several Pythons: each interpreter's own, when it is there
             names = [n for n in names if n.rstrip("t") == f"python{minor}"] or names
         dirs.extend(
@@ -256,16 +257,18 @@ def _site_dirs(dir_fd: int, python: Optional[str], platform: str, usr: bool) -> 
     return [*dirs, "lib/python3/dist-packages"]  # Debian's, shared by its Python 3s
 
 
-def _entries(dir_fd: int, rel: str) -> Optional[list[str]]:
-    """The names in a directory below ``dir_fd``, no link followed on the way; [] when it is not
-    there, None when it could not be read."""
+def _entries(dir_fd: int, rel: str, wanted: Callable[[str], object]) -> Optional[list[str]]:
+    """The ``wanted`` names in a directory below ``dir_fd`` (read as a stream: a huge one costs
+    no memory), no link followed on the way; [] when it is not there, None when it could not be
+    read."""
     fds: list[int] = []
     try:
         here = dir_fd
         for part in rel.split("/"):
             here = os.open(part, safefs.O_DIR, dir_fd=here)
             fds.append(here)
-        return os.listdir(here)
+        with os.scandir(here) as listing:
+            return [entry.name for entry in listing if wanted(entry.name)]
     except OSError as exc:
         return [] if exc.errno in (errno.ENOENT, errno.ENOTDIR) else None
     finally:
