@@ -10,6 +10,7 @@ from fleetcache import pipcompat, readas
 from fleetcache import scan as scan_mod
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery import pipusers
+from fleetcache.discovery.envs import EnvSearch
 from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, CacheEntry, CacheResult, Skipped
 from fleetcache.stats.wheels import WheelFile, find_wheels
@@ -41,7 +42,9 @@ def dirs(machine: Machine, users: tuple[str, ...]) -> list[AccountCaches]:
 def info(machine: Machine, users: tuple[str, ...], jobs: int | None = None) -> list[CacheInfo]:
     """Each named account's caches, walked, with the pips known to use each (from the
     environments found: which pip reads what differs before 23.3)."""
-    selection = scan_mod.Selection(users=users, activity=False, sizes=False)
+    # pip versions come from files: no interpreter need run for them
+    search = EnvSearch(probe=False)
+    selection = scan_mod.Selection(users=users, activity=False, sizes=False, env_search=search)
     with readas.Readers.of(machine) as readers:
         found = scan_mod.discover(machine, selection, readers)
         locations = caches_mod.locations(found.resolved)  # a shared cache is walked once
