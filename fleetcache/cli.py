@@ -382,8 +382,8 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
     what.add_argument(
         "--junk",
         action="store_true",
-        help="only what pip never uses again: orphan halves, tmp leftovers, legacy http/, dead "
-        "selfcheck keys, wheels built before pip 20.0",
+        help="only what pip never uses again: orphan halves, tmp leftovers, legacy http/ (when "
+        "no pip before 23.3 uses the cache), dead selfcheck keys, wheels built before pip 20.0",
     )
     what.add_argument("--older-than", metavar="AGE", help="entries older than AGE (30d, 12h)")
     what.add_argument(
@@ -502,7 +502,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     machine = _machine(args)
     if args.top is not None and args.top < 1:
         raise UsageError("--top must be at least 1")
-    selection = _selection(args, sizes=False, envs=args.by == "env")
+    # environments too, whatever the view: which pips use a cache decides what is junk
+    selection = _selection(args, sizes=False)
     from fleetcache.report.run import report as run_report  # naming entries: only when asked
 
     report, problems = run_report(machine, selection, args.by, args.top)
@@ -653,7 +654,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
                 _warn(f"{escape.display(cache.location.path)}: {cache.skipped}")
                 status = EXIT_PARTIAL
                 continue
-            lines = pipcompat.info_lines(cache.location.path, cache.figures)
+            lines = pipcache.info_lines(cache)
             if many:
                 name = item.account.account.name
                 why = "; ".join(

@@ -229,6 +229,17 @@ def busy_state(uses: tuple[ProcessUse, ...]) -> Optional[bool]:
 
 
 @dataclass(frozen=True)
+class PipUser:
+    """A pip known to use a cache: the environment it is installed in (a system interpreter's
+    executable), its version, and whether it reads only the legacy ``http/`` tree (pip < 23.3,
+    or a version nothing tells)."""
+
+    environment: str
+    version: str
+    legacy: bool
+
+
+@dataclass(frozen=True)
 class CacheResult:
     """One cache: where, why, whose, and its figures; or why it was not walked."""
 
@@ -242,11 +253,26 @@ class CacheResult:
     busy_reasons: tuple[ProcessUse, ...] = ()
     busy_checked: bool = False  # False: the process table was not read (busy unknown)
     problems: tuple[str, ...] = ()  # what is wrong with it, e.g. why a clean would refuse it
+    pips: tuple[PipUser, ...] = ()  # the pips known to use it
 
     @property
     def busy(self) -> Optional[bool]:
         """True: in use now; None: possibly, or not checked; False: nothing uses it."""
         return busy_state(self.busy_reasons) if self.busy_checked else None
+
+    @property
+    def legacy_http_junk(self) -> Optional[bool]:
+        """True when every pip known to use it is 23.3 or later (none reads its legacy http/);
+        False when an older one (or one of unknown version) does; None when no pip is known."""
+        return None if not self.pips else not any(p.legacy for p in self.pips)
+
+    @property
+    def junk_legacy_http(self) -> tuple[int, int]:
+        """(files, bytes) of its legacy http/ that pip never uses again: all of it once no pip
+        that may read it is known to use the cache, else none."""
+        if self.legacy_http_junk:
+            return self.figures.legacy_http_files, self.figures.legacy_http_bytes
+        return 0, 0
 
 
 @dataclass(frozen=True)
@@ -261,6 +287,8 @@ class Environment:
     owner: Optional[str] = None
     python_version: Optional[str] = None
     version_from: Optional[str] = None  # the file (or "probe") the version was read from
+    # its installed pip's version (from its dist-info), "unknown" when nothing dates it, None: none
+    pip_version: Optional[str] = None
     interpreter: Optional[str] = None
     base_interpreter: Optional[str] = None
     project: Optional[str] = None  # the project directory holding it (.venv, .tox/*, .pixi/envs/*)

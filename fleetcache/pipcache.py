@@ -6,8 +6,10 @@ from dataclasses import dataclass, replace
 
 from packaging.utils import canonicalize_name
 
+from fleetcache import pipcompat, readas
 from fleetcache import scan as scan_mod
 from fleetcache.discovery import caches as caches_mod
+from fleetcache.discovery import pipusers
 from fleetcache.discovery.envs import EnvSearch
 from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, CacheEntry, CacheResult, CacheUse, Skipped
@@ -50,11 +52,34 @@ def dirs(
 
 
 def info(machine: Machine, users: tuple[str, ...], jobs: int | None = None) -> list[CacheInfo]:
-    """Each named account's caches, walked."""
-    every, resolved = scan_mod.resolve(machine, scan_mod.Selection(users=users))
-    locations = caches_mod.locations(resolved)  # a cache shared by several accounts is walked once
-    by_path = {r.location.path: r for r in scan_mod.measure(machine, locations, every, jobs)}
-    return [CacheInfo(a, tuple(by_path[p] for p in a.cache_paths)) for a in resolved]
+    """Each named account's caches, walked, with the pips known to use each (from the
+    environments found: which pip reads what differs before 23.3)."""
+    # pip versions come from files: no interpreter need run for them
+    search = EnvSearch(probe=False)
+    selection = scan_mod.Selection(users=users, activity=False, sizes=False, env_search=search)
+    with readas.Readers.of(machine) as readers:
+        found = scan_mod.discover(machine, selection, readers)
+        locations = caches_mod.locations(found.resolved)  # a shared cache is walked once
+        walked = scan_mod.measure(machine, locations, found.every, jobs, readers=readers)
+    pips = pipusers.by_cache(found.environments, found.resolved)
+    by_path = {r.location.path: replace(r, pips=pips.get(r.location.path, ())) for r in walked}
+    return [CacheInfo(a, tuple(by_path[p] for p in a.cache_paths)) for a in found.resolved]
+
+
+def info_lines(cache: CacheResult) -> list[str]:
+    """What ``pip cache info`` prints for a cache: pip 26's lines; when a pip before 23.3 (which
+    reads only the legacy http/ tree) uses it, each view under a line naming whose it is."""
+    old = [p for p in cache.pips if p.legacy]
+    path, figures = cache.location.path, cache.figures
+    if not old:
+        return pipcompat.info_lines(path, figures)
+    new = [p for p in cache.pips if not p.legacy]
+    lines = []
+    if new:
+        lines.append(f"# pip 23.3 and later: {pipusers.describe(new)}")
+        lines.extend(pipcompat.info_lines(path, figures))
+    lines.append(f"# pip before 23.3 sees only the legacy http/ tree: {pipusers.describe(old)}")
+    return lines + pipcompat.legacy_info_lines(path, figures)
 
 
 def wheels(

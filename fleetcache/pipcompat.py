@@ -6,7 +6,12 @@ import fnmatch
 import posixpath
 from collections.abc import Iterable, Sequence
 
+from packaging.version import InvalidVersion, Version
+
 from fleetcache.model import CacheFigures
+
+# pip 23.3 moved its http cache from http/ to http-v2/; older pips read only http/
+HTTP_V2_SINCE = Version("23.3")
 
 
 def format_size(size: float) -> str:
@@ -27,6 +32,28 @@ def info_lines(cache_dir: str, figures: CacheFigures) -> list[str]:
         f"Package index page cache location (older pips): {posixpath.join(cache_dir, 'http')}",
         f"Package index page cache size: {format_size(figures.http_bytes)}",
         f"Number of HTTP files: {figures.http_files}",
+        f"Locally built wheels location: {posixpath.join(cache_dir, 'wheels')}",
+        f"Locally built wheels size: {format_size(figures.wheel_bytes)}",
+        f"Number of locally built wheels: {figures.wheel_files}",
+    ]
+
+
+def reads_legacy_http(version: str) -> bool:
+    """Whether a pip of this version reads only the legacy ``http/`` tree: one before 23.3, or
+    one whose version cannot be told (it may be old)."""
+    try:
+        return Version(version) < HTTP_V2_SINCE
+    except InvalidVersion:
+        return True
+
+
+def legacy_info_lines(cache_dir: str, figures: CacheFigures) -> list[str]:
+    """The six lines of ``pip cache info`` of a pip before 23.3 (as 23.0.1 prints them): its
+    http figures are those of ``http/`` alone."""
+    return [
+        f"Package index page cache location: {posixpath.join(cache_dir, 'http')}",
+        f"Package index page cache size: {format_size(figures.legacy_http_bytes)}",
+        f"Number of HTTP files: {figures.legacy_http_files}",
         f"Locally built wheels location: {posixpath.join(cache_dir, 'wheels')}",
         f"Locally built wheels size: {format_size(figures.wheel_bytes)}",
         f"Number of locally built wheels: {figures.wheel_files}",

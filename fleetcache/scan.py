@@ -11,6 +11,7 @@ from typing import Optional
 from fleetcache import dropped, readas, safefs, transitions
 from fleetcache.discovery import accounts as accounts_mod
 from fleetcache.discovery import caches as caches_mod
+from fleetcache.discovery import pipusers
 from fleetcache.discovery.run import (
     Found,
     ScanError,
@@ -249,12 +250,14 @@ def _scan(machine: Machine, selection: Selection, readers: readas.Readers) -> Sc
         for path in env.cache_paths:
             users.setdefault(path, []).append(env.prefix)
     checked = found.activity is not None
+    pips = pipusers.by_cache(envs, resolved)
     results = [
         replace(
             r,
             environments=tuple(users.get(r.location.path, ())),
             busy_reasons=tuple(busy.get(r.location.path, ())),
             busy_checked=checked,
+            pips=pips.get(r.location.path, ()),
         )
         for r in results
     ]

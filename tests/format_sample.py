@@ -16,6 +16,7 @@ from fleetcache.model import (
     CacheSource,
     CacheUse,
     Environment,
+    PipUser,
     ProcessUse,
     ScanResult,
     Skipped,
@@ -58,6 +59,7 @@ ENV = Environment(
     owner="alice",
     python_version="3.11.2",
     version_from="pyvenv.cfg",
+    pip_version="23.0.1",
     interpreter="/home/alice/proj/.venv/bin/python",
     base_interpreter="/usr/bin/python3.11",
     project="/home/alice/proj",
@@ -87,6 +89,7 @@ RESULT = ScanResult(
             environments=(ENV.prefix,),
             busy_reasons=(USE,),
             busy_checked=True,
+            pips=(PipUser(ENV.prefix, "23.0.1", True),),
             problems=(
                 "a clean would refuse it: /home is writable by group staff (gid 50),"
                 " not only by root or the owner",

@@ -224,6 +224,17 @@ def test_selectors_pick_exactly_their_entries(tree, state):
         assert code == 0
         return {k: [v["files"], v["bytes"]] for k, v in one(doc)["plan"]["why"].items()}
 
+    # no pip is known to use the cache: one before 23.3 may read its legacy http/
+    code, doc = run(tree, state, "--user", "alice", "--dry-run", "--junk")
+    assert (
+        code == 0
+        and "junk: legacy http/ (pip >= 23.3 never reads it)" not in one(doc)["plan"]["why"]
+    )
+    why = "legacy http/: no pip known to use this cache (an older one may read it)"
+    assert one(doc)["plan"]["left"][why] == {"files": 1, "bytes": 8}
+    # the system's pip (every account's) is 26.3: pip never reads http/ again
+    tree.write("/usr/bin/python3.11", "")
+    tree.write("/usr/lib/python3/dist-packages/pip-26.3.dist-info/METADATA", "Version: 26.3\n")
     junk = planned("--junk")
     assert junk == {
         "junk: orphan half of an http entry": [1, 100],

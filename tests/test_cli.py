@@ -62,7 +62,7 @@ def test_json_document_has_the_contract(machine: Tree, capsys):
         "activity",
         "skipped",
     }
-    assert doc["schema_version"] == 4
+    assert doc["schema_version"] == 5
     assert set(doc["activity"]) == {"processes", "examined", "unreadable", "pips"}
     assert [u["name"] for u in doc["users"]] == ["root", "alice", "bob"]
     alice = next(c for c in doc["caches"] if c["users"] == ["alice"])
@@ -291,7 +291,7 @@ def test_envs_table_lists_each_with_its_caches_then_problems(machine: Tree, caps
     assert max(map(len, narrow)) <= 80
     code, out, err = run(capsys, "envs", "--root", str(machine.root), "--user", "alice", "--wide")
     lines = out.splitlines()
-    assert lines[0].split() == ["PREFIX", "KIND", "OWNER", "PYTHON", "INTERPRETER", "BASE",
+    assert lines[0].split() == ["PREFIX", "KIND", "OWNER", "PYTHON", "PIP", "INTERPRETER", "BASE",
                                 "CACHES", "SIZE", "MODIFIED", "ACTIVE", "FOUND", "BY"]  # fmt: skip
     assert lines[2].split()[:3] == ["/usr", "system", "root"]
     venv = lines[3].split()

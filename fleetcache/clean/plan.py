@@ -19,6 +19,7 @@ from typing import Callable, Optional
 
 from fleetcache import safefs
 from fleetcache.clean.policy import Policy, age_text
+from fleetcache.discovery.pipusers import NONE_KNOWN
 from fleetcache.model import CacheFigures, Skipped
 from fleetcache.pipcompat import matches, wheel_pattern
 from fleetcache.stats.walk import PIP20_RELEASED, TMP_DIR, Walker
@@ -163,12 +164,14 @@ def plan_cache(
     mounts: Collection[tuple[int, int]] = (),
     prefix_exists: Callable[[str], bool] = lambda prefix: True,
     projects: Optional[Mapping[str, Optional[str]]] = None,
+    legacy_kept: Optional[str] = NONE_KNOWN,
 ) -> CachePlan:
     """Walk the opened cache once and plan what ``policy`` removes from it.
 
     ``mounts`` are the (device, inode) of mount points, never entered by the clean;
     ``prefix_exists`` tells whether an interpreter prefix a selfcheck key names is still there;
-    ``projects`` maps an entry's path (as ``report.entries`` names it) to its project.
+    ``projects`` maps an entry's path (as ``report.entries`` names it) to its project;
+    ``legacy_kept`` says why the legacy http/ tree is no junk (None: it is junk).
     The walk follows no link at all (one counts as a file of 0 bytes, a link to a directory too).
     """
     policy = policy.effective
@@ -195,12 +198,14 @@ def plan_cache(
         if policy.junk and parts == ("selfcheck",):
             _read_prefixes(dir_fd, here)
     before = walker.figures()
-    units = list(_units(dirs, prefix_exists))
+    units = list(_units(dirs, prefix_exists, legacy_kept is None))
     if projects is not None:
         for unit in units:
             if unit.name is not None:
                 unit.project = projects.get("/".join((*unit.where.parts, unit.name)))
     chosen = _select(units, policy, now, before.total_bytes)
+    if policy.junk and legacy_kept is not None:  # say why --junk leaves it
+        _leave(left, f"legacy http/: {legacy_kept}", _legacy_left(units, chosen))
     for unit, reason in chosen:
         for f in unit.files:
             f.reason = f.reason or reason
@@ -293,8 +298,11 @@ def _leave(left: dict[str, list[int]], why: str, files: list[_File]) -> None:
         got[1] += sum(f.size for f in files)
 
 
-def _units(dirs: Mapping[Parts, _Dir], prefix_exists: Callable[[str], bool]) -> Iterator[_Unit]:
-    """Every removable thing in the cache's areas, with what makes it junk."""
+def _units(
+    dirs: Mapping[Parts, _Dir], prefix_exists: Callable[[str], bool], legacy_junk: bool
+) -> Iterator[_Unit]:
+    """Every removable thing in the cache's areas, with what makes it junk (the legacy http/
+    tree only when ``legacy_junk``: no pip that may read it uses the cache)."""
     for parts, d in dirs.items():
         if not parts or d.blocked:
             continue
@@ -303,8 +311,9 @@ def _units(dirs: Mapping[Parts, _Dir], prefix_exists: Callable[[str], bool]) -> 
         if area == "http-v2":
             yield from _http_v2_units(d, mine)
         elif area == "http":
+            legacy = LEGACY_HTTP if legacy_junk else None
             for f in mine:
-                yield _Unit(d, [f], TMP if f.name.endswith(".tmp") else LEGACY_HTTP, f.name)
+                yield _Unit(d, [f], TMP if f.name.endswith(".tmp") else legacy, f.name)
         elif area == "wheels":
             in_tmp = any(TMP_DIR.fullmatch(p) for p in parts[1:])
             wheels = [f for f in mine if fnmatch.fnmatchcase(f.name, "*-*.whl")]
@@ -322,6 +331,17 @@ def _units(dirs: Mapping[Parts, _Dir], prefix_exists: Callable[[str], bool]) -> 
         elif area == "selfcheck":
             for f in mine:
                 yield _Unit(d, [f], _selfcheck_junk(f, prefix_exists), None)
+
+
+def _legacy_left(units: Iterable[_Unit], chosen: Iterable[tuple[_Unit, str]]) -> list[_File]:
+    """The legacy http/ files no selector took (a pip that uses the cache may read them)."""
+    taken = {id(u) for u, _ in chosen}
+    return [
+        f
+        for u in units
+        if u.where.parts[0] == "http" and not u.junk and id(u) not in taken
+        for f in u.files
+    ]
 
 
 def _http_v2_units(d: _Dir, mine: list[_File]) -> Iterator[_Unit]:

@@ -16,6 +16,7 @@ from fleetcache.clean import deleter, guard
 from fleetcache.clean.plan import CachePlan, plan_cache
 from fleetcache.clean.policy import Policy
 from fleetcache.discovery import caches as caches_mod
+from fleetcache.discovery import pipusers
 from fleetcache.dropped import Identity
 from fleetcache.machine import Machine
 from fleetcache.model import (
@@ -145,9 +146,13 @@ class Cleaner:
             who = dropped.identities(self.machine, found.every)
             locations = self._locations(found)
             busy = found.busy_of(self.machine, [loc.path for loc in locations])
+            pips = pipusers.by_cache(found.environments, found.resolved)
             cleans = [
                 self._plan_one(
-                    loc, busy.get(loc.path, ()), lambda p, u, b: readers.exists(who(u), p, b)
+                    loc,
+                    busy.get(loc.path, ()),
+                    lambda p, u, b: readers.exists(who(u), p, b),
+                    pipusers.legacy_kept(pips.get(loc.path, ())),
                 )
                 for loc in locations
             ]
@@ -181,9 +186,11 @@ class Cleaner:
         loc: CacheLocation,
         busy: Sequence[ProcessUse],
         there: Callable[[str, int, safefs.LinkBudget], Optional[bool]],
+        legacy_kept: Optional[str],
     ) -> CacheClean:
         """``there(path, uid, budget)``: whether the account sees the path there (None: cannot
-        tell), the links on the way charged to the cache's budget."""
+        tell), the links on the way charged to the cache's budget; ``legacy_kept``: why its
+        legacy http/ is no junk (a pip that may read it uses the cache), None when it is."""
         item = CacheClean(loc.path, sources=loc.sources, busy_reasons=tuple(busy))
         anchor = safefs.open_anchor(self.machine.root)
         try:
@@ -216,6 +223,7 @@ class Cleaner:
                     self.machine.clock(),
                     mounts=mounts,
                     prefix_exists=lambda p: there(p, uid, links) is not False,
+                    legacy_kept=legacy_kept,
                     projects=self._projects(loc) if self.request.policy.packages else None,
                 )
             except safefs.OverBudget as exc:  # no clean on what could not be found out

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Collection
-from typing import Optional
+from typing import Callable, Optional
 
 from fleetcache import safefs
 from fleetcache.discovery import markers
 from fleetcache.model import Environment
 
 HISTORY_BYTES = 16 << 10
+METADATA_BYTES = 16 << 10
+MAX_PIP_RECORDS = 16  # more pips in one prefix than anyone installs: its pip is "unknown"
 
 
 def listdir(dir_fd: int, name: Optional[str] = None) -> list[str]:
@@ -103,6 +106,7 @@ def _venv(
         owner_uid=owner,
         python_version=version,
         version_from=version_from,
+        pip_version=pip_version(dir_fd, version, platform),
         interpreter=_interpreter(prefix, bin_names, platform),
         base_interpreter=base_interpreter(cfg, platform),
         project=markers.project_of(prefix, kind),
@@ -155,6 +159,7 @@ def _conda(
         owner_uid=owner,
         python_version=version,
         version_from=version_from,
+        pip_version=pip_version(dir_fd, version, platform),
         interpreter=interpreter,
         project=markers.project_of(prefix, kind),
         marker=marker,
@@ -188,6 +193,7 @@ def installed_python(
         owner_uid=os.fstat(dir_fd).st_uid,
         python_version=version,
         version_from=version_from,
+        pip_version=pip_version(dir_fd, version, platform, usr=prefix == "/usr"),
         interpreter=interpreter,
         marker=found_by,
         found_by=(found_by,),
@@ -204,3 +210,67 @@ def patchlevel(dir_fd: int, minor: Optional[str] = None) -> Optional[str]:
         if data:
             return markers.patchlevel_version(data)
     return None
+
+
+def pip_version(
+    dir_fd: int, python: Optional[str], platform: str, usr: bool = False
+) -> Optional[str]:
+    """The version of the pip installed in the prefix, from its ``pip-*.dist-info``: the oldest
+    when several are (any of them may run); unknown when a pip is there that no record dates, or
+    a site directory could not be read; None when it holds no pip. ``usr``: the system's /usr,
+    whose pip may also lie in /usr/local (Debian's ``sudo pip install``)."""
+    versions: list[str] = []
+    unknown = False
+    for rel in _site_dirs(dir_fd, python, platform, usr):
+        names = _entries(dir_fd, rel, lambda n: n == "pip" or markers.PIP_RECORD.fullmatch(n))
+        if names is None or len(versions) + len(names) > MAX_PIP_RECORDS:
+            unknown = True
+            continue
+        dated = []
+        for name in names:
+            named = markers.pip_record(name)
+            if named is None:
+                continue
+            # METADATA's Version is what pip itself reports; the name only when it is unread
+            metadata = _read(dir_fd, f"{rel}/{name}/METADATA", METADATA_BYTES) or b""
+            dated.append(markers.metadata_version(metadata) or named)
+        versions.extend(dated)
+        unknown = unknown or (not dated and "pip" in names)
+    if unknown:
+        return markers.PIP_UNKNOWN
+    return markers.oldest_pip(versions) if versions else None
+
+
+def _site_dirs(dir_fd: int, python: Optional[str], platform: str, usr: bool) -> list[str]:
+    """Where a prefix's Python installs packages (only its own minor version's, when known)."""
+    if platform == "win32":
+        return ["Lib/site-packages"]
+    minor = ".".join(python.split(".")[:2]) if python else None
+    dirs: list[str] = []
+    for lib in ("lib", "local/lib") if usr else ("lib",):
+        names = sorted(_entries(dir_fd, lib, markers.STDLIB_DIR.fullmatch) or ())
+        if minor:  # /usr holds several Pythons: each interpreter's own, when it is there
+            names = [n for n in names if n.rstrip("t") == f"python{minor}"] or names
+        dirs.extend(
+            f"{lib}/{n}/{site}" for n in names for site in ("site-packages", "dist-packages")
+        )
+    return [*dirs, "lib/python3/dist-packages"]  # Debian's, shared by its Python 3s
+
+
+def _entries(dir_fd: int, rel: str, wanted: Callable[[str], object]) -> Optional[list[str]]:
+    """The ``wanted`` names in a directory below ``dir_fd`` (read as a stream: a huge one costs
+    no memory), no link followed on the way; [] when it is not there, None when it could not be
+    read."""
+    fds: list[int] = []
+    try:
+        here = dir_fd
+        for part in rel.split("/"):
+            here = os.open(part, safefs.O_DIR, dir_fd=here)
+            fds.append(here)
+        with os.scandir(here) as listing:
+            return [entry.name for entry in listing if wanted(entry.name)]
+    except OSError as exc:
+        return [] if exc.errno in (errno.ENOENT, errno.ENOTDIR) else None
+    finally:
+        for fd in fds:
+            os.close(fd)

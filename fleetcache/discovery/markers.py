@@ -10,6 +10,8 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Optional
 
+from packaging.version import InvalidVersion, Version
+
 # Every kind fleetcache names, interpreters first.
 KINDS = (
     "system",
@@ -41,6 +43,10 @@ RELEASE_LEVELS = {"alpha": "a", "beta": "b", "candidate": "rc", "final": ""}
 CONDA_PYTHON = re.compile(r"python-(\d+\.\d+\.\d+[a-z0-9]*)-[^-]+\.json")
 PATCHLEVEL = re.compile(rb'#define\s+PY_VERSION\s+"([^"]+)"')
 STDLIB_DIR = re.compile(r"python\d\.\d+t?")
+# an installed pip's record: pip-23.0.1.dist-info, or an old egg's pip-9.0.1-py2.7.egg-info
+PIP_RECORD = re.compile(r"pip-([^-]+?)(?:-py\d[\d.]*)?\.(?:dist|egg)-info")
+METADATA_VERSION = re.compile(rb"^Version:[ \t]*(\S+)[ \t]*\r?$", re.MULTILINE)
+PIP_UNKNOWN = "unknown"  # a pip is there, but nothing it installed says which version
 MINIFORGE_NAMES = ("miniforge", "mambaforge")
 MAMBA_NAMES = ("micromamba", "mamba")
 
@@ -200,3 +206,28 @@ def project_of(prefix: str, kind: str) -> Optional[str]:
 def is_stdlib_dir(parent: str, name: str) -> bool:
     """``lib/python3.11`` and the like: an installed Python's own files, never an environment."""
     return parent in ("lib", "lib64", "include") and STDLIB_DIR.fullmatch(name) is not None
+
+
+def pip_record(name: str) -> Optional[str]:
+    """The version in the name of pip's ``pip-*.dist-info`` (or egg-info); None for other names."""
+    match = PIP_RECORD.fullmatch(name)
+    return None if match is None else match.group(1)
+
+
+def metadata_version(metadata: bytes) -> Optional[str]:
+    """``Version:`` of a dist-info's METADATA (its headers end at the first blank line: the
+    description below may say anything)."""
+    found = METADATA_VERSION.search(metadata.split(b"\n\n", 1)[0])
+    return found.group(1).decode("ascii", "replace") if found else None
+
+
+def oldest_pip(versions: Collection[str]) -> str:
+    """The oldest of several installed pips' versions (any may run); unknown when one of them
+    is not a version at all."""
+    parsed = []
+    for text in versions:
+        try:
+            parsed.append((Version(text), text))
+        except InvalidVersion:
+            return PIP_UNKNOWN
+    return min(parsed)[1]

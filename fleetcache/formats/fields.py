@@ -25,7 +25,7 @@ from fleetcache.report.views import Report
 if TYPE_CHECKING:
     from fleetcache.clean.run import CleanResult
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class Field(NamedTuple):
@@ -129,6 +129,7 @@ CACHE_FIELDS: list[Field] = [
     Field("exists", "whether the directory exists", lambda r: r.exists),
     Field("environment_count", "environments whose pip uses this cache (system-wide interpreters not counted)", lambda r: len(r.environments)),
     Field("environments", "prefixes of those environments", lambda r: [escape.text(p) for p in r.environments], scalar=False),
+    Field("pips", "the pips known to use it: list of {environment, version}: the pip of each environment that resolves to it and, for every account's own caches, that of each system-wide interpreter (any account may run it); environment: a system interpreter's executable, else a prefix; version unknown when nothing dates it", lambda r: [{"environment": escape.text(p.environment), "version": p.version} for p in r.pips], scalar=False),
     Field("busy", "true when a process uses it now (an active environment that uses it, or a running pip), null when one possibly does (a process could not be read) or the process table was not read, else false", lambda r: r.busy),
     Field("busy_reasons", "what makes it busy: list of {pid, user, uid, command, why, certain, environment} (CSV: pids joined with ';')", lambda r: [process_record(u) for u in r.busy_reasons], scalar=False),
     Field("skipped", "why the cache was not walked (symlink, foreign owner, unreadable, links costing more than 20,000 steps to resolve), else null", lambda r: r.skipped),
@@ -149,6 +150,7 @@ CACHE_FIELDS: list[Field] = [
     Field("tmp_bytes", "bytes of those leftovers", _fig("tmp_bytes")),
     Field("legacy_http_files", "files under the legacy http/ tree, which pip >= 23.3 never reads", _fig("legacy_http_files")),
     Field("legacy_http_bytes", "bytes under http/", _fig("legacy_http_bytes")),
+    Field("legacy_http_junk", "true when every pip known to use it is 23.3 or later (none reads http/: junk), false when an older pip (or one of unknown version) uses it, null when no pip using it is known (http/ is then kept too)", lambda r: r.legacy_http_junk),
     Field("wheel_entries", "wheel cache entries (directories holding built wheels)", _fig("wheel_entries")),
     Field("legacy_wheel_entries", "wheel entries keyed before pip 20.0 (no origin.json, every file older than 2020-01-21): never read again", _fig("legacy_wheel_entries")),
     Field("legacy_wheel_bytes", "bytes of those entries", _fig("legacy_wheel_bytes")),
@@ -208,6 +210,7 @@ ENV_FIELDS: list[EnvField] = [
     EnvField("owner_uid", "uid owning the prefix", lambda e: e.owner_uid),
     EnvField("python_version", "its Python's version, e.g. 3.11.7 (3.11 when only a directory name tells)", lambda e: _opt(e.python_version)),
     EnvField("version_from", "where the version was read: pyvenv.cfg, conda-meta, patchlevel.h, directory name, lib/pythonX.Y or probe", lambda e: e.version_from),
+    EnvField("pip_version", "the version of its installed pip, read from its pip-*.dist-info (the oldest when several are installed); unknown when a pip is there that nothing dates, null when it holds none", lambda e: e.pip_version),
     EnvField("interpreter", "its python executable", lambda e: _opt(e.interpreter)),
     EnvField("base_interpreter", "the interpreter a venv was built on (pyvenv.cfg), else null", lambda e: _opt(e.base_interpreter)),
     EnvField("project", "the project directory holding it (.venv, .tox/*, .nox/*, .pixi/envs/*), else null", lambda e: _opt(e.project)),
@@ -281,7 +284,7 @@ def _envelope(result: ScanResult, **body: Any) -> dict[str, Any]:
 
 
 def document(result: ScanResult) -> dict[str, Any]:
-    """The whole scan as the JSON contract (schema_version 4)."""
+    """The whole scan as the JSON contract (schema_version 5)."""
     return _envelope(
         result,
         users=[user_record(result, i) for i in range(len(result.accounts))],

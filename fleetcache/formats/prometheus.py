@@ -86,7 +86,7 @@ class PrometheusFormat:
                 "cache_http_bytes", "Bytes of downloads (pip's http cache).", labels, f.http_bytes
             )
             m.add("cache_wheel_bytes", "Bytes of wheels pip built.", labels, f.wheel_bytes)
-            junk = f.orphan_bytes + f.tmp_bytes + f.legacy_http_bytes + f.legacy_wheel_bytes
+            junk = f.orphan_bytes + f.tmp_bytes + c.junk_legacy_http[1] + f.legacy_wheel_bytes
             m.add("cache_junk_bytes", "Bytes pip can never use again.", labels, junk)
             m.add("cache_environments", "Environments whose pip uses the cache.", labels,
                   len(c.environments))  # fmt: skip

@@ -38,6 +38,7 @@ ENV_HEADERS = [
     "KIND",
     "OWNER",
     "PYTHON",
+    "PIP",
     "INTERPRETER",
     "BASE",
     "CACHES",
@@ -207,7 +208,7 @@ class TableFormat:
                 f"  {escape.display(c.location.path)}: {escape.display(used_by(c))}"
                 for c in present
             )
-        lines.extend(_junk(sums, size))
+        lines.extend(_junk(present, sums, size))
         lines.extend(_busy(result))
         missing = [c for c in result.caches if not c.exists]
         if missing:
@@ -236,6 +237,7 @@ class TableFormat:
                 e.kind,
                 escape.display(e.owner or ""),
                 escape.display(e.python_version or "?"),
+                escape.display(e.pip_version or ""),
                 escape.display(_short(e.interpreter, e.prefix)),
                 escape.display(e.base_interpreter or ""),
                 escape.display(_caches(e)),
@@ -254,6 +256,7 @@ class TableFormat:
         rows.append(
             [
                 Words(f"TOTAL ({label})"),
+                "",
                 "",
                 "",
                 "",
@@ -420,6 +423,9 @@ def _insights(report: Report, size: Callable[[int], str]) -> list[str]:
             f"http/ {size(junk['legacy_http_bytes'])}, pre-20.0 wheels "
             f"{size(junk['legacy_wheel_bytes'])}, {junk['dead_selfcheck']} dead selfcheck keys)"
         )
+    if junk["legacy_http_kept_bytes"]:
+        kept = size(junk["legacy_http_kept_bytes"])
+        lines.append(f"Legacy http/ that pips before 23.3 may read: {kept}")
     unnamed = found["unattributed"]
     if unnamed["entries"]:
         lines.append(f"Unnamed: {plural(unnamed['entries'], 'entry')}, {size(unnamed['bytes'])}")
@@ -539,17 +545,27 @@ def _day(ts: float | None) -> str:
     return stamp[:10] if stamp else ""
 
 
-def _junk(sums: dict[str, int], size: Callable[[int], str]) -> list[str]:
-    """One line on what pip can never use again, when there is any."""
+def _junk(
+    present: list[CacheResult], sums: dict[str, int], size: Callable[[int], str]
+) -> list[str]:
+    """What pip can never use again, when there is any (a cache's legacy http/ only when no pip
+    that may read it uses the cache); then the legacy http/ such pips may still read."""
+    legacy = [c.junk_legacy_http for c in present]
+    legacy_files, legacy_bytes = sum(f for f, _ in legacy), sum(b for _, b in legacy)
     parts = [
         (sums["orphan_bytes"], plural(sums["orphan_files"], "orphan half", "orphan halves")),
         (sums["tmp_bytes"], f"{sums['tmp_files']} tmp leftovers"),
-        (sums["legacy_http_bytes"], f"{sums['legacy_http_files']} legacy http/ files"),
+        (legacy_bytes, f"{legacy_files} legacy http/ files"),
         (sums["legacy_wheel_bytes"], f"{sums['legacy_wheel_entries']} pre-20.0 wheel entries"),
     ]
     found = [(b, what) for b, what in parts if b]
-    if not found:
-        return []
-    total = sum(b for b, _ in found)
-    detail = ", ".join(f"{what} {size(b)}" for b, what in found)
-    return [f"Never used again by pip: {size(total)} ({detail})"]
+    lines = []
+    if found:
+        total = sum(b for b, _ in found)
+        detail = ", ".join(f"{what} {size(b)}" for b, what in found)
+        lines.append(f"Never used again by pip: {size(total)} ({detail})")
+    kept = sums["legacy_http_bytes"] - legacy_bytes
+    if kept:
+        files = sums["legacy_http_files"] - legacy_files
+        lines.append(f"Legacy http/ that pips before 23.3 may read: {files} files, {size(kept)}")
+    return lines

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from packaging.version import Version
 
-from fleetcache.model import CacheEntry, ScanResult
+from fleetcache.model import CacheEntry, CacheResult, ScanResult
 
 VIEWS = ("package", "cache", "user", "env", "host")
 # the field that names a row, per view
@@ -139,7 +139,7 @@ def insights(scan: ScanResult, entries: Sequence[CacheEntry], now: Optional[floa
     return {
         "duplicated": _duplicated(entries, owners),
         "superseded": _superseded(entries),
-        "junk": _junk(scan),
+        "junk": junk(scan.caches),
         "unattributed": {
             "entries": sum(1 for e in entries if not e.project),
             "bytes": sum(e.size for e in entries if not e.project),
@@ -194,17 +194,21 @@ def _ranked(sizes: Mapping[str, int]) -> list[Row]:
     return [{"package": p, "bytes": b} for p, b in ranked if b]
 
 
-def _junk(scan: ScanResult) -> Row:
-    """What pip can never use again, from the scan's own figures."""
-    present = [c for c in scan.caches if c.exists and not c.skipped]
+def junk(caches: Sequence[CacheResult]) -> Row:
+    """What pip can never use again, from the caches' own figures: a cache's legacy http/ only
+    when no pip that may read it (one before 23.3) is known to use the cache; what such pips
+    may still read is ``legacy_http_kept_bytes``."""
+    present = [c for c in caches if c.exists and not c.skipped]
     figures = {
         "orphan_bytes": sum(c.figures.orphan_bytes for c in present),
         "tmp_bytes": sum(c.figures.tmp_bytes for c in present),
-        "legacy_http_bytes": sum(c.figures.legacy_http_bytes for c in present),
+        "legacy_http_bytes": sum(c.junk_legacy_http[1] for c in present),
         "legacy_wheel_bytes": sum(c.figures.legacy_wheel_bytes for c in present),
         "dead_selfcheck": sum(1 for c in present for k in c.figures.selfcheck if k.exists is False),
     }
     figures["bytes"] = sum(v for k, v in figures.items() if k.endswith("_bytes"))
+    every = sum(c.figures.legacy_http_bytes for c in present)
+    figures["legacy_http_kept_bytes"] = every - figures["legacy_http_bytes"]
     return figures
 
 
