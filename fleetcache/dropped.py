@@ -129,11 +129,17 @@ def _capabilities() -> str:
 
 
 def start(
-    who: Identity, work: Callable[[int], None], keep: Collection[int] = (), refused: str = "refused"
+    who: Identity,
+    work: Callable[[int], None],
+    keep: Collection[int] = (),
+    refused: str = "refused",
+    on_interrupt: signal.Handlers = signal.SIG_DFL,
 ) -> tuple[int, int]:
     """Fork a child that drops to ``who`` and runs ``work(out)``, ``out`` the write end of a
     pipe; (its pid, the read end). A child that cannot drop writes ``["error", "<refused>: why"]``
-    and does nothing else. ``keep``: descriptors the work needs besides ``out``."""
+    and does nothing else. ``keep``: descriptors the work needs besides ``out``;
+    ``on_interrupt``: what a Ctrl-C does to it (by default it ends quietly; ``SIG_IGN``: its
+    parent stops it)."""
     read_fd, write_fd = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -142,7 +148,7 @@ def start(
         pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(read_fd)
-            _child(who, work, write_fd, keep, refused)
+            _child(who, work, write_fd, keep, refused, on_interrupt)
     except OSError:
         os.close(read_fd)
         os.close(write_fd)
@@ -154,12 +160,17 @@ def start(
 
 
 def _child(
-    who: Identity, work: Callable[[int], None], out: int, keep: Collection[int], refused: str
+    who: Identity,
+    work: Callable[[int], None],
+    out: int,
+    keep: Collection[int],
+    refused: str,
+    on_interrupt: signal.Handlers,
 ) -> None:
     status = 0
     try:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        interrupts.let_in(signal.SIG_DFL)
+        interrupts.let_in(on_interrupt)
         null = os.open(os.devnull, os.O_RDWR)
         for std in (0, 1, 2):  # no descriptor of root's stays open in the account's process
             if std != null:

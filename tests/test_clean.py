@@ -596,6 +596,54 @@ def test_the_deadline_stops_the_child_and_every_removal_is_logged(tree, state):
     assert len(files_below(cache)) == 6  # the rest of the plan is left
 
 
+def test_ctrl_c_while_deleting_stops_the_child_and_every_removal_is_logged(tree, state):
+    """A terminal's Ctrl-C reaches the whole process group, the deleting child too: the clean
+    stops it as at the deadline, logs every file it removed and the cache's outcome, and only
+    then ends with 130."""
+    cache = synthetic(tree, n=3)
+    shutil.rmtree(cache / "wheels")
+    big = stray_files(cache, "z", 150)
+    chown_tree(tree.host("/home/alice"), ALICE)
+    marks = tree.root.parent / "marks"
+    marks.mkdir()
+    os.lchown(marks, ALICE, ALICE)
+    script = textwrap.dedent(f"""
+        import sys, time
+        from fleetcache.clean.run import clean, Request
+        from fleetcache.clean.policy import Policy
+        from fleetcache.machine import Machine
+        from fleetcache.scan import Selection
+        from fleetcache.discovery.envs import EnvSearch
+        def slow(d):  # in the deleting child: the second directory takes 3 s
+            if d.parts == {big.parent.relative_to(cache).parts!r}:
+                open({str(marks / "slow")!r}, "w").close()
+                time.sleep(3)
+        try:
+            clean(Machine.local({str(tree.root)!r}),
+                  Request(Policy(), Selection(users=("alice",), env_search=EnvSearch(probe=False)),
+                          audit_log={state["log"]!r}, lock_dir={state["locks"]!r}), on_dir=slow)
+        except KeyboardInterrupt:
+            sys.exit(130)
+    """)
+    p = subprocess.Popen([sys.executable, "-c", script], start_new_session=True,
+                         stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (marks / "slow").exists():
+        assert time.monotonic() < deadline and p.poll() is None, "the clean never got there"
+        time.sleep(0.05)
+    os.killpg(p.pid, signal.SIGINT)  # as a terminal sends it: to the whole group
+    assert p.wait(60) == 130
+    assert p.stderr is not None and b"Traceback" not in p.stderr.read()
+    log = audit(state)
+    lines = [x for x in log if x["action"] in ("delete", "rmdir")]
+    assert not any(x["outcome"].startswith("unknown") for x in lines)  # it stopped and said so
+    deleted = {x["path"] for x in lines if x["outcome"] == "deleted" and x["action"] == "delete"}
+    assert deleted == {f"{big.relative_to(cache)}/stray{i:03}" for i in range(150)}
+    assert not big.exists() and len(files_below(cache)) == 6  # the rest of the plan is left
+    (done,) = [x for x in log if x["action"] == "cache"]
+    assert done["outcome"] == "partial" and "interrupted" in done["reason"], done
+
+
 def test_a_child_that_dies_leaves_unknown_outcomes_in_the_log_not_silence(tree, state):
     cache = synthetic(tree, n=1)
     shutil.rmtree(cache / "wheels")

@@ -215,6 +215,7 @@ class ChildOutcome:
 
     finished: bool
     error: Optional[str] = None
+    interrupted: bool = False  # a Ctrl-C stopped it: the caller logs, then stops too
 
 
 def run_as_owner(
@@ -233,17 +234,42 @@ def run_as_owner(
         return ChildOutcome(False, "not cleaned: threads are running; fork is not safe")
     executor = Executor(plan, root_fd, mounts, on_dir)
     pid, read_fd = dropped.start(
-        who, lambda out: _carry_out(executor, out), keep=(root_fd,), refused="not cleaned"
+        who,
+        lambda out: _carry_out(executor, out),
+        keep=(root_fd,),
+        refused="not cleaned",
+        on_interrupt=signal.SIG_IGN,  # a Ctrl-C is ours to handle: we stop it, as at the deadline
     )
+    parent = _Parent(pid, read_fd, plan, on_result)
     try:
-        return _Parent(pid, read_fd, plan, on_result).run(deadline)
-    except BaseException:  # the log failed, or an interrupt: the child stops with us
+        with _interrupts_noted(parent):
+            return parent.run(deadline)
+    except BaseException:  # the log failed: the child stops with us
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         raise
     finally:
         os.close(read_fd)
+
+
+@contextlib.contextmanager
+def _interrupts_noted(parent: _Parent) -> Iterator[None]:
+    """While the child deletes, a Ctrl-C is noted, not raised: the parent stops the child as at
+    the deadline and logs all it did before the clean ends (only in the main thread, where
+    Python runs signal handlers; elsewhere the caller's own handling stands)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def note(signum: int, frame: object) -> None:
+        parent.interrupted = True
+
+    previous = signal.signal(signal.SIGINT, note)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _carry_out(executor: Executor, out: int) -> None:
@@ -279,6 +305,7 @@ class _Parent:
         self.error: Optional[str] = None
         self.ready = False  # the child has dropped privileges and starts deleting
         self.ended = False  # the child said it reported all it did
+        self.interrupted = False  # a Ctrl-C came: stop the child now, as at the deadline
 
     def run(self, deadline: float) -> ChildOutcome:
         buffer = b""
@@ -286,6 +313,8 @@ class _Parent:
         stopped = killed = gave_up = False
         while True:
             now = time.monotonic()
+            if not stopped and self.interrupted:
+                stop_at, kill_at, give_up_at = now, now + GRACE, now + 2 * GRACE
             if not stopped and now >= stop_at:
                 stopped = True
                 os.kill(self.pid, signal.SIGTERM)
@@ -316,14 +345,15 @@ class _Parent:
         if not finished and self.ready and not self.ended:
             self._unknown()
         if not finished and stopped:
-            self.error = self.error or "stopped at the deadline; the rest is left"
+            why = "interrupted (Ctrl-C)" if self.interrupted else "stopped at the deadline"
+            self.error = self.error or f"{why}; the rest is left"
         if self.error is None and reaped and status != 0 and not finished:
             code = os.waitstatus_to_exitcode(status)
             how = f"was killed by signal {-code}" if code < 0 else f"ended with status {code}"
             self.error = f"the deleting process {how}"
         if self.error is None and not finished:
             self.error = "the deleting process stopped before the end"
-        return ChildOutcome(self.error is None and finished, self.error)
+        return ChildOutcome(self.error is None and finished, self.error, self.interrupted)
 
     def _take(self, line: bytes) -> None:
         got = self._parse(line)

@@ -345,6 +345,8 @@ class Cleaner:
             item.reason = outcome.error or _unexamined(plan) or item.reason
             item.after = self._measure(item, plan)
             self._log_cache(result, item)
+            if outcome.interrupted:  # logged whole: now the clean stops, as it was asked
+                raise KeyboardInterrupt
         finally:
             lock.release()
 
