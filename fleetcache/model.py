@@ -150,6 +150,10 @@ class CacheFigures:
     total_files: int = 0
     total_bytes: int = 0
     dirs: int = 0
+    # what the files take on disk, and what removing them all would free (see stats.walk)
+    disk_bytes: int = 0
+    reclaimable_bytes: int = 0
+    shared_bytes: int = 0
     # what pip does not show
     http_v2_files: int = 0
     http_v2_bytes: int = 0

@@ -25,7 +25,7 @@ from fleetcache.report.views import Report
 if TYPE_CHECKING:
     from fleetcache.clean.run import CleanResult
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class Field(NamedTuple):
@@ -141,6 +141,9 @@ CACHE_FIELDS: list[Field] = [
     Field("total_files", "files under the cache directory", _fig("total_files")),
     Field("total_bytes", "bytes under the cache directory (apparent size, like du -sb less directories)", _fig("total_bytes")),
     Field("dirs", "directories under the cache directory, itself included", _fig("dirs")),
+    Field("disk_bytes", "bytes the cache takes on disk, as du -sB1 counts them (allocated blocks, directories included, each inode once)", _fig("disk_bytes")),
+    Field("reclaimable_bytes", "of those, what removing the whole cache would free: directories and files all of whose hardlinks lie inside it", _fig("reclaimable_bytes")),
+    Field("shared_bytes", "the rest: files also hardlinked from outside the cache (an environment), which removing it would not free", _fig("shared_bytes")),
     Field("http_v2_files", "files under http-v2/ (pip >= 23.3)", _fig("http_v2_files")),
     Field("http_v2_bytes", "bytes under http-v2/", _fig("http_v2_bytes")),
     Field("http_entries", "usable http-v2 entries (metadata and body both present)", _fig("http_entries")),
@@ -284,7 +287,7 @@ def _envelope(result: ScanResult, **body: Any) -> dict[str, Any]:
 
 
 def document(result: ScanResult) -> dict[str, Any]:
-    """The whole scan as the JSON contract (schema_version 5)."""
+    """The whole scan as the JSON contract (schema_version 6)."""
     return _envelope(
         result,
         users=[user_record(result, i) for i in range(len(result.accounts))],

@@ -32,6 +32,8 @@ HEADERS = [
     "WHEELS",
     "WHEEL SIZE",
     "TOTAL",
+    "SIZE",
+    "FREES",
 ]
 ENV_HEADERS = [
     "PREFIX",
@@ -59,8 +61,10 @@ SCAN_NARROW = {
     "BUSY": ("BUSY", WORD),
     "ENVS": ("ENVS", WORD),
     "HTTP": ("HTTP", WORD),
-    "WHEEL SIZE": ("WHEELS", WORD),
-    "TOTAL": ("TOTAL", WORD),
+    # on disk, and what removing the cache frees (less when environments hardlink its files);
+    # pip's WHEEL SIZE and TOTAL (apparent bytes) are in --wide
+    "SIZE": ("SIZE", WORD),
+    "FREES": ("FREES", WORD),
 }
 ENV_NARROW = {
     "PREFIX": ("PREFIX", PATH),
@@ -179,6 +183,8 @@ class TableFormat:
                     f.wheel_files,
                     size(f.wheel_bytes),
                     size(f.total_bytes),
+                    size(f.disk_bytes),
+                    size(f.reclaimable_bytes),
                     _day(f.oldest_mtime),
                     _day(f.newest_mtime),
                 ]
@@ -196,6 +202,8 @@ class TableFormat:
                 sums["wheel_files"],
                 size(sums["wheel_bytes"]),
                 size(sums["total_bytes"]),
+                size(sums["disk_bytes"]),
+                size(sums["reclaimable_bytes"]),
                 "",
                 "",
             ]

@@ -23,6 +23,10 @@ PIP20_RELEASED = 1579564800.0
 TMP_DIR = re.compile(r"tmp[a-z0-9_]{8}")
 MAX_PROBLEMS = 20
 MAX_SELFCHECK_KEYS = 1_000  # interpreters named in selfcheck/: a few dozen on a busy account
+# Files with more than one link whose links are counted: about 120 bytes each (25 MB at most). Past
+# that, another link to one of the others is counted again and it counts as shared (said in problems).
+MAX_LINKED = 200_000
+LEFT = (1 << 32) - 1  # the low bits of a linked inode's record: its links not yet seen
 
 
 @dataclass(frozen=True)
@@ -95,11 +99,19 @@ class Walker:
         self.newest: Optional[float] = None
         self.selfcheck: list[SelfcheckKey] = []
         self.problems: list[Skipped] = []
+        # (st_dev << 64 | st_ino) of each file with st_nlink > 1 -> its disk bytes << 32 | links
+        # not yet seen: one int each (no tuple), as a uv cache links most of its files
+        self.linked: dict[int, int] = {}
+        self.linked_past = 0
 
     def figures(self) -> CacheFigures:
         """The figures gathered so far."""
+        c = dict(self.c)
+        freed = sum(v >> 32 for v in self.linked.values() if not v & LEFT)
+        c["reclaimable_bytes"] += freed
+        c["shared_bytes"] = c["disk_bytes"] - c["reclaimable_bytes"]
         return CacheFigures(
-            **self.c,
+            **c,
             oldest_mtime=self.oldest,
             newest_mtime=self.newest,
             selfcheck=tuple(self.selfcheck),
@@ -123,6 +135,10 @@ class Walker:
         """Count one directory's files (``parts`` below the cache root), by the area it is in, as
         its listing streams by."""
         self.c["dirs"] += 1
+        # one fstat a directory (none a file): du counts directories, and a clean removes them
+        blocks = os.fstat(dir_fd).st_blocks * 512
+        self.c["disk_bytes"] += blocks
+        self.c["reclaimable_bytes"] += blocks
         if not parts:
             for name, size, _ in self._files(dir_fd, files, parts):
                 if name == "selfcheck.json":
@@ -150,10 +166,11 @@ class Walker:
     ) -> Iterator[tuple[str, int, float]]:
         """(name, size, mtime) of each file pip counts, one at a time; totals, owners, ages and
         odd names noted. The one loop run for every file of every cache: one lstat, and local
-        counters (added up when the listing ends)."""
+        counters (added up when the listing ends). Disk bytes count each inode once: a file of
+        one link here, one of several in :meth:`_linked`."""
         owner = self.owner
         oldest, newest = self.oldest, self.newest
-        count = total = odd = foreign = foreign_bytes = 0
+        count = total = odd = foreign = foreign_bytes = disk = 0
         try:
             for entry in entries:
                 try:
@@ -165,6 +182,10 @@ class Walker:
                     self.problem((*parts, entry.name), exc.strerror or str(exc))
                     continue
                 size = st.st_size
+                if st.st_nlink > 1:
+                    self._linked(st, st.st_blocks * 512)
+                else:
+                    disk += st.st_blocks * 512
                 if stat.S_ISLNK(st.st_mode):
                     if self._points_to_dir(parts, entry.name):
                         continue  # os.walk lists it as a directory and does not enter it: pip skips it
@@ -187,12 +208,32 @@ class Walker:
             c = self.c
             c["total_files"] += count
             c["total_bytes"] += total
+            c["disk_bytes"] += disk
+            c["reclaimable_bytes"] += disk  # its only link is here
             if odd:
                 c["odd_names"] += odd
             if foreign:
                 c["foreign_files"] += foreign
                 c["foreign_bytes"] += foreign_bytes
             self.oldest, self.newest = oldest, newest
+
+    def _linked(self, st: os.stat_result, blocks: int) -> None:
+        """Count one link of a file with several: its disk bytes once, and how many of its links
+        are still to be seen (none left: all lie in the cache, so removing it frees it)."""
+        key = st.st_dev << 64 | st.st_ino
+        record = self.linked.get(key)
+        if record is not None:
+            if record & LEFT:  # a link made during the walk may be one more than st_nlink said
+                self.linked[key] = record - 1
+            return
+        self.c["disk_bytes"] += blocks
+        if len(self.linked) < MAX_LINKED:
+            self.linked[key] = blocks << 32 | min(st.st_nlink - 1, LEFT)
+            return
+        self.linked_past += 1
+        if self.linked_past == 1 and len(self.problems) < MAX_PROBLEMS:
+            why = f"files with several links past the first {MAX_LINKED:,}: counted as shared, each link again"
+            self.problems.append(Skipped(self.path, why))
 
     def _points_to_dir(self, parts: tuple[str, ...], name: str) -> bool:
         """Whether a link names a directory, as pip's os.walk decides (it then skips it). The link
