@@ -79,6 +79,7 @@ class CachePlan:
     problems: list[Skipped] = field(default_factory=list)
     over_limit: Optional[int] = None  # bytes still over --max-size once all it may remove is gone
     mounts: list[str] = field(default_factory=list)  # mount points below the cache: not entered
+    frees: int = 0  # disk bytes the removals free (see _frees)
 
     @property
     def files(self) -> int:
@@ -108,7 +109,18 @@ class CachePlan:
 
 @dataclass
 class _File:
-    __slots__ = ("ctime", "ino", "mine", "mtime", "name", "prefix", "reason", "size")
+    __slots__ = (
+        "ctime",
+        "disk",
+        "ino",
+        "mine",
+        "mtime",
+        "name",
+        "nlink",
+        "prefix",
+        "reason",
+        "size",
+    )
     name: str
     ino: int
     ctime: int
@@ -117,6 +129,8 @@ class _File:
     mine: bool
     reason: Optional[str]
     prefix: Optional[str]  # a selfcheck key's interpreter prefix
+    nlink: int
+    disk: int  # allocated bytes (st_blocks * 512)
 
 
 @dataclass
@@ -129,6 +143,7 @@ class _Dir:
     blocked: Optional[str] = None  # not planned below here, and why
     mine: bool = True
     rmdir: bool = False
+    disk: int = 0  # its own allocated bytes
 
 
 class _Unit:
@@ -241,7 +256,27 @@ def plan_cache(
         problems=list(walker.problems),
         over_limit=over,
         mounts=skipped,
+        frees=_frees(dirs),
     )
+
+
+def _frees(dirs: Mapping[Parts, _Dir]) -> int:
+    """Disk bytes the plan frees: each directory it removes, each planned file of one link, and a
+    file of several only when all its links are planned (one inode, counted once; the plan
+    never leaves the cache's filesystem, so its inode number says which)."""
+    freed = 0
+    linked: dict[int, list[int]] = {}  # inode -> [its links not planned, its disk bytes]
+    for d in dirs.values():
+        if d.parts and d.rmdir:
+            freed += d.disk
+        for f in d.files:
+            if not f.reason:
+                continue
+            if f.nlink == 1:
+                freed += f.disk
+            else:
+                linked.setdefault(f.ino, [f.nlink, f.disk])[0] -= 1
+    return freed + sum(disk for left, disk in linked.values() if left <= 0)
 
 
 def _old(mtime: float, cutoff: Optional[float]) -> bool:
@@ -269,6 +304,7 @@ def _listing(
     elif st.st_uid != uid:
         blocked = f"in a directory owned by uid {st.st_uid}"
     here = _Dir(parts, st.st_ino, st.st_mtime, [], [], blocked, st.st_uid == uid)
+    here.disk = st.st_blocks * 512
     dirs[parts] = here
     return here
 
@@ -287,8 +323,9 @@ def _kept(
         size = 0 if stat.S_ISLNK(fst.st_mode) else fst.st_size
         mine = fst.st_uid == uid
         files.append(
-            _File(entry.name, fst.st_ino, fst.st_ctime_ns, size, fst.st_mtime, mine, None, None)
-        )
+            _File(entry.name, fst.st_ino, fst.st_ctime_ns, size, fst.st_mtime, mine, None, None,
+                  fst.st_nlink, fst.st_blocks * 512)
+        )  # fmt: skip
 
 
 def _leave(left: dict[str, list[int]], why: str, files: list[_File]) -> None:

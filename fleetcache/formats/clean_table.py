@@ -23,23 +23,26 @@ def clean_plan(result: CleanResult, options: RenderOptions) -> str:
     """The plan of a clean, per cache: what goes, why, what stays and why, what is skipped."""
     size: Callable[[int], str] = str if options.exact_bytes else human_size
     rows: list[list[Any]] = []
-    files = total = 0
+    files = total = frees = 0
     shown = _existing(result)
     for c in shown:
         plan = c.plan
         if plan is None:
-            rows.append([escape.display(c.path), c.user or "", "", "", c.state])
+            rows.append([escape.display(c.path), c.user or "", "", "", "", c.state])
             continue
-        rows.append([escape.display(c.path), c.user or "", plan.files, size(plan.bytes), c.state])
+        row = [plan.files, size(plan.bytes), size(plan.frees)]  # SIZE as pip counts, FREES on disk
+        rows.append([escape.display(c.path), c.user or "", *row, c.state])
         if c.state in ("planned", "busy"):
             files += plan.files
             total += plan.bytes
-    rows.append([Words(f"TOTAL ({plural(len(shown), 'cache')})"), "", files, size(total), ""])
+            frees += plan.frees
+    label = Words(f"TOTAL ({plural(len(shown), 'cache')})")
+    rows.append([label, "", files, size(total), size(frees), ""])
     title = f"Plan: {result.policy.describe()}" + (
         " (dry run: nothing is deleted)" if result.dry_run else ""
     )
-    kinds = None if options.wide else [PATH, WORD, WORD, WORD, WORD]
-    table = grid(rows, ["CACHE", "USER", "FILES", "SIZE", "STATE"], kinds=kinds)
+    kinds = None if options.wide else [PATH, WORD, WORD, WORD, WORD, WORD]
+    table = grid(rows, ["CACHE", "USER", "FILES", "SIZE", "FREES", "STATE"], kinds=kinds)
     lines: list[str] = []
     why = [
         f"  {escape.display(c.path)}: "

@@ -402,7 +402,7 @@ CLEAN_FIELDS: list[tuple[str, str]] = [
     ("reason", "why it was skipped, refused or only partly cleaned; null when there is nothing to say"),
     ("busy", "true when a process uses it, null when one possibly does, false when none"),
     ("busy_reasons", "the processes that make it busy: {pid, user, uid, command, why, certain, environment}"),
-    ("plan", "{files, bytes, dirs, why: {reason: {files, bytes}}, left: {reason: {files, bytes}}, over_limit, mounts}: what the policy picked, what it leaves and why, how many bytes the cache stays over --max-size (null: none), and the mount points below the cache, never entered"),
+    ("plan", "{files, bytes, frees, dirs, why: {reason: {files, bytes}}, left: {reason: {files, bytes}}, over_limit, mounts}: what the policy picked (bytes: as pip counts them; frees: the disk bytes its removal frees, as du sees them: a file hardlinked from outside what is planned frees nothing), what it leaves and why, how many bytes the cache stays over --max-size (null: none), and the mount points below the cache, never entered"),
     ("deleted", "{files, bytes, dirs, gone}: what was removed (gone: planned but already absent)"),
     ("failed", "{count, first: [{path, reason}]} planned files that could not be removed (the first 50)"),
     ("before", "pip's figures when planned: {http_files, http_bytes, wheel_files, wheel_bytes, total_files, total_bytes}"),
@@ -457,6 +457,7 @@ def clean_document(result: CleanResult) -> dict[str, Any]:
                 else {
                     "files": plan.files,
                     "bytes": plan.bytes,
+                    "frees": plan.frees,
                     "dirs": plan.removed_dirs,
                     "why": _sums(plan.by_reason()),
                     "left": _sums(plan.left),
