@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +159,44 @@ def test_past_the_cap_linked_files_count_as_shared_and_it_says_so(
     assert any("past the first 2" in r and "counted as shared" in r for r in reasons), reasons
     assert capped["reclaimable_bytes"] < exact["reclaimable_bytes"]  # never more than is freed
     assert capped["total_bytes"] == exact["total_bytes"]
+
+
+def stat_calls(tree: Tree, tmp_path: Path) -> int:
+    """stat-family system calls of a whole ``fleetcache scan`` of the tree, as strace counts them."""
+    out = tmp_path / "strace.txt"
+    argv = ["strace", "-f", "-qq", "-c", "-o", str(out), sys.executable, "-m", "fleetcache",
+            "scan", "--root", str(tree.root), "--user", "alice", "-f", "json", "--no-activity",
+            "--no-envs"]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    calls = 0
+    for line in out.read_text().splitlines():
+        cols = line.split()
+        if cols and cols[-1] in ("newfstatat", "statx", "lstat", "stat", "fstat", "fstatat64"):
+            calls += int(cols[3] if len(cols) == 6 else cols[2])
+    return calls
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="counts system calls with strace")
+def test_hardlink_accounting_adds_no_system_call_per_file(open_tree: Tree, tmp_path: Path):
+    """N files hardlinked from a venv cost the walk the same stat calls as N files of one link,
+    and N more files cost at most N more: the one lstat the walk already does."""
+    n = 400
+    open_tree.user("alice", ALICE)
+    where = open_tree.host(CACHE) / "http-v2" / "a" / "b" / "c" / "d" / "e"
+    where.mkdir(parents=True)
+    venv = open_tree.host(VENV)
+    venv.mkdir()
+    for i in range(n):
+        (where / f"f{i}").write_bytes(b"x")
+    chown_tree(open_tree.host("/home/alice"), ALICE)
+    plain = stat_calls(open_tree, tmp_path)
+    for i in range(n):
+        os.link(where / f"f{i}", venv / f"f{i}")
+    assert scan_record(open_tree, tmp_path)["shared_bytes"] > 0
+    linked = stat_calls(open_tree, tmp_path)
+    assert abs(linked - plain) < n // 10, (plain, linked)
+    for i in range(n, 2 * n):
+        (where / f"f{i}").write_bytes(b"x")
+        os.lchown(where / f"f{i}", ALICE, ALICE)
+    assert stat_calls(open_tree, tmp_path) - plain <= n + n // 10
