@@ -298,14 +298,16 @@ class TableFormat:
             rows = [
                 [escape.display(str(c.get("host"))), escape.display(str(c.get("path"))),
                  escape.display(str(c.get("owner") or "")), busy.get(c.get("busy"), "?"),
-                 size(int(c.get("http_bytes") or 0)), size(int(c.get("total_bytes") or 0)),
+                 size(int(c.get("http_bytes") or 0)),
+                 *(size(int(c.get(k) or 0)) for k in MERGED_SIZES),
                  escape.display(", ".join(map(str, c.get("users") or [])))]
                 for c in doc["caches"] if c.get("exists") and not c.get("skipped")
             ]  # fmt: skip
-            headers = ["HOST", "CACHE", "OWNER", "BUSY", "HTTP", "TOTAL", "USERS"]
+            headers = ["HOST", "CACHE", "OWNER", "BUSY", "HTTP", "TOTAL", "SIZE", "FREES", "USERS"]
             narrow = MERGED_NARROW
-            total = sum(int(c.get("total_bytes") or 0) for c in doc["caches"] if c.get("exists"))
-            rows.append(["TOTAL", "", "", "", "", size(total), ""])
+            present = [c for c in doc["caches"] if c.get("exists")]
+            sums = [size(sum(int(c.get(k) or 0) for c in present)) for k in MERGED_SIZES]
+            rows.append(["TOTAL", "", "", "", "", *sums, ""])
         table = self._view(rows, headers, narrow, options) if rows else "No records."
         lines = ["Hosts:"]
         lines.extend(
@@ -385,8 +387,10 @@ MERGED_NARROW = {
     "OWNER": ("OWNER", WORD),
     "BUSY": ("BUSY", WORD),
     "HTTP": ("HTTP", WORD),
-    "TOTAL": ("TOTAL", WORD),
+    "SIZE": ("SIZE", WORD),  # as the scan's table: pip's TOTAL is in --wide
+    "FREES": ("FREES", WORD),
 }
+MERGED_SIZES = ("total_bytes", "disk_bytes", "reclaimable_bytes")  # TOTAL, SIZE, FREES
 # what the key column of each report view holds (views.KEY_FIELDS)
 KEY_KINDS = {"package": WORD, "cache": PATH, "user": WORD, "environment": PATH, "host": WORD}
 
