@@ -200,3 +200,17 @@ def test_hardlink_accounting_adds_no_system_call_per_file(open_tree: Tree, tmp_p
         (where / f"f{i}").write_bytes(b"x")
         os.lchown(where / f"f{i}", ALICE, ALICE)
     assert stat_calls(open_tree, tmp_path) - plain <= n + n // 10
+
+
+def test_prometheus_gauges_say_what_a_clean_frees(open_tree: Tree, tmp_path: Path, capsys):
+    linked_cache(open_tree)
+    c = scan_record(open_tree, tmp_path)
+    argv = ["scan", "--root", str(open_tree.root), "--user", "alice", "-f", "prometheus"]
+    assert main(argv) in (0, 3)
+    gauges = {
+        line.split("{")[0]: float(line.rsplit(" ", 1)[1])
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("fleetcache_cache_")
+    }
+    assert gauges["fleetcache_cache_disk_bytes"] == c["disk_bytes"]
+    assert gauges["fleetcache_cache_reclaimable_bytes"] == c["reclaimable_bytes"]

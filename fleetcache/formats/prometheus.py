@@ -68,6 +68,13 @@ def _run(m: _Metrics, result: ScanResult) -> None:
           len(result.skipped))  # fmt: skip
 
 
+def _disk(m: _Metrics, labels: Labels, disk: int, reclaimable: int) -> None:
+    """A cache's gauges as du sees the disk: what it takes, and what removing it would free."""
+    m.add("cache_disk_bytes", "Bytes a cache takes on disk (du -sB1).", labels, disk)
+    m.add("cache_reclaimable_bytes", "Bytes removing the cache would free (not those an "
+          "environment also hardlinks).", labels, reclaimable)  # fmt: skip
+
+
 class PrometheusFormat:
     """Gauges for caches, environments, report rows and cache entries."""
 
@@ -82,6 +89,7 @@ class PrometheusFormat:
                       "users": ",".join(c.location.users)}  # fmt: skip
             m.add("cache_bytes", "Bytes under a pip cache directory.", labels, f.total_bytes)
             m.add("cache_files", "Files under a pip cache directory.", labels, f.total_files)
+            _disk(m, labels, f.disk_bytes, f.reclaimable_bytes)
             m.add(
                 "cache_http_bytes", "Bytes of downloads (pip's http cache).", labels, f.http_bytes
             )
@@ -168,6 +176,7 @@ class PrometheusFormat:
                   int(c.get("total_bytes") or 0))  # fmt: skip
             m.add("cache_http_bytes", "Bytes of downloads (pip's http cache).", labels,
                   int(c.get("http_bytes") or 0))  # fmt: skip
+            _disk(m, labels, int(c.get("disk_bytes") or 0), int(c.get("reclaimable_bytes") or 0))
             m.add("cache_wheel_bytes", "Bytes of wheels pip built.", labels,
                   int(c.get("wheel_bytes") or 0))  # fmt: skip
             busy = c.get("busy")
