@@ -201,7 +201,7 @@ def plan_cache(
     for parts, dir_fd, entries, subdirs in walk:
         here = _listing(parts, dir_fd, uid, dirs, mounts)
         kept = _kept(entries, here.files, uid)
-        walker.visit(parts, dir_fd, kept)
+        walker.visit(parts, dir_fd, kept, here.disk)  # the directory's fstat: taken once
         safefs.rest(kept)
         here.children = subdirs
         if here.blocked == OUTSIDE or not parts:

@@ -131,12 +131,18 @@ class Walker:
             for parts, dir_fd, files, _dirs in walk:
                 self.visit(parts, dir_fd, files)
 
-    def visit(self, parts: tuple[str, ...], dir_fd: int, files: Iterable[os.DirEntry[str]]) -> None:
+    def visit(
+        self,
+        parts: tuple[str, ...],
+        dir_fd: int,
+        files: Iterable[os.DirEntry[str]],
+        disk: Optional[int] = None,
+    ) -> None:
         """Count one directory's files (``parts`` below the cache root), by the area it is in, as
-        its listing streams by."""
+        its listing streams by; ``disk``: the directory's own allocated bytes, when known."""
         self.c["dirs"] += 1
         # one fstat a directory (none a file): du counts directories, and a clean removes them
-        blocks = os.fstat(dir_fd).st_blocks * 512
+        blocks = os.fstat(dir_fd).st_blocks * 512 if disk is None else disk
         self.c["disk_bytes"] += blocks
         self.c["reclaimable_bytes"] += blocks
         if not parts:
