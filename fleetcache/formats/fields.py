@@ -142,7 +142,7 @@ CACHE_FIELDS: list[Field] = [
     Field("total_bytes", "bytes under the cache directory (apparent size, like du -sb less directories)", _fig("total_bytes")),
     Field("dirs", "directories under the cache directory, itself included", _fig("dirs")),
     Field("disk_bytes", "bytes the cache takes on disk, as du -sB1 counts them (allocated blocks, directories included, each inode once)", _fig("disk_bytes")),
-    Field("reclaimable_bytes", "of those, what removing the whole cache would free: directories and files all of whose hardlinks lie inside it", _fig("reclaimable_bytes")),
+    Field("reclaimable_bytes", "of those, what removing the whole cache would free: directories and files all of whose hardlinks lie inside it (past 200,000 files of several links in one cache, the others count as shared, said under skipped)", _fig("reclaimable_bytes")),
     Field("shared_bytes", "the rest: files also hardlinked from outside the cache (an environment), which removing it would not free", _fig("shared_bytes")),
     Field("http_v2_files", "files under http-v2/ (pip >= 23.3)", _fig("http_v2_files")),
     Field("http_v2_bytes", "bytes under http-v2/", _fig("http_v2_bytes")),

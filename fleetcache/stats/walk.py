@@ -23,7 +23,7 @@ PIP20_RELEASED = 1579564800.0
 TMP_DIR = re.compile(r"tmp[a-z0-9_]{8}")
 MAX_PROBLEMS = 20
 MAX_SELFCHECK_KEYS = 1_000  # interpreters named in selfcheck/: a few dozen on a busy account
-# Files with more than one link whose links are counted: about 120 bytes each (25 MB at most). Past
+# Files with more than one link whose links are counted: about 90 bytes each (18 MB at most). Past
 # that, another link to one of the others is counted again and it counts as shared (said in problems).
 MAX_LINKED = 200_000
 LEFT = (1 << 32) - 1  # the low bits of a linked inode's record: its links not yet seen
