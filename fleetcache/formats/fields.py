@@ -25,7 +25,7 @@ from fleetcache.report.views import Report
 if TYPE_CHECKING:
     from fleetcache.clean.run import CleanResult
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class Field(NamedTuple):
@@ -122,6 +122,7 @@ def _dead_selfcheck(r: CacheResult) -> int:
 
 CACHE_FIELDS: list[Field] = [
     Field("path", "the cache directory, as a path of the scanned machine", lambda r: escape.text(r.location.path)),
+    Field("kind", "which tool's cache it is: pip (pipenv's caches are pip caches too)", lambda r: r.location.kind),
     Field("owner", "account owning the cache directory (uid when it has no name)", lambda r: r.owner),
     Field("owner_uid", "uid owning the cache directory", lambda r: r.owner_uid),
     Field("users", "accounts whose pip uses this cache (CSV: joined with ';')", lambda r: list(r.location.users), scalar=False),

@@ -23,6 +23,7 @@ from fleetcache.report.views import KEY_FIELDS, Report
 
 HEADERS = [
     "CACHE",
+    "KIND",
     "OWNER",
     "USED BY",
     "ENVS",
@@ -55,6 +56,7 @@ HEADERS_AGE = ["OLDEST", "NEWEST"]
 # fleetcache.formats.fit); --wide shows every column, every cell whole
 SCAN_NARROW = {
     "CACHE": ("CACHE", PATH),
+    "KIND": ("KIND", WORD),
     "OWNER": ("OWNER", WORD),
     "BUSY": ("BUSY", WORD),
     "ENVS": ("ENVS", WORD),
@@ -170,6 +172,7 @@ class TableFormat:
             rows.append(
                 [
                     escape.display(c.location.path),
+                    c.location.kind,
                     escape.display(c.owner or ""),
                     escape.display(used_by(c)),
                     len(c.environments) if result.envs_searched else "?",
@@ -187,6 +190,7 @@ class TableFormat:
         rows.append(
             [
                 Words(f"TOTAL ({plural(len(present), 'cache')})"),
+                "",
                 "",
                 "",
                 len({p for c in present for p in c.environments}) if result.envs_searched else "?",

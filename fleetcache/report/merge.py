@@ -89,6 +89,7 @@ def _records(v: Any, fields: dict[str, Any]) -> bool:
 # what the renderers read of a record, and what each must be (an absent optional one is None)
 CACHE_CHECKS: dict[str, Any] = {
     "path": lambda v: isinstance(v, str),
+    "kind": _opt_str,
     "owner": _opt_str,
     "users": _strs,
     "exists": lambda v: isinstance(v, bool),
