@@ -31,6 +31,11 @@ def chosen(names: Sequence[str]) -> list[CacheKind]:
     return [kind for name, kind in KINDS.items() if not names or name in names]
 
 
+def names(kinds: Sequence[CacheKind]) -> set[str]:
+    """The names of these kinds."""
+    return {kind.NAME for kind in kinds}
+
+
 def measure(job: tuple[str, WalkTask]) -> WalkOutcome:
     """One (kind, cache) walked by its kind: a worker process's task (stats.pool.run_all)."""
     return KINDS[job[0]].measure(job[1])
