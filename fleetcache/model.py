@@ -121,7 +121,9 @@ class CacheLocation:
     sources: tuple[CacheSource, ...]
     # uids the cache root may belong to; empty means any owner (found by --search).
     trusted_owners: frozenset[int] = frozenset()
-    kind: str = "pip"  # which tool's cache: a name in fleetcache.kinds.KINDS (pipenv's is pip's)
+    kind: str = (
+        "pip"  # which tool's cache: a name in fleetcache.kinds.all.KINDS (pipenv's is pip's)
+    )
 
     @property
     def users(self) -> tuple[str, ...]:
