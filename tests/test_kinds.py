@@ -12,7 +12,7 @@ import pytest
 
 from fleetcache.kinds import all as kinds_all
 from fleetcache.kinds import pip as pip_kind
-from fleetcache.model import CacheLocation, CacheSource
+from fleetcache.model import CacheLocation, CacheSource, ProcessUse
 from tests.conftest import Tree, chown_tree
 from tests.test_cli import ALICE, run
 
@@ -84,7 +84,7 @@ def fake_kind(monkeypatch: pytest.MonkeyPatch) -> str:
         **{n: getattr(pip_kind, n) for n in ("search", "looks_like", "measure", "entries", "plan")},
         NAME="fake",
         locations=locations,
-        busy=lambda _machine, _found, _paths: {},
+        busy=lambda _machine, _found, _paths, again=False: {},
     )
     monkeypatch.setitem(kinds_all.KINDS, "fake", kind)
     return "/home/alice/.fake"
@@ -133,3 +133,26 @@ def test_merge_narrows_to_the_kinds_given(machine: Tree, capsys, tmp_path: Path,
                                 "skipped": []}))  # fmt: skip
     code, _, err = run(capsys, "merge", str(view), "--kind", "pip")
     assert code != 0 and err.count("\n") == 1 and "--kind" in err, err
+
+
+def test_a_kind_that_says_its_cache_is_busy_stops_the_clean(
+    machine: Tree, capsys, tmp_path: Path, fake_kind: str, monkeypatch: pytest.MonkeyPatch
+):
+    """The clean asks the cache's own kind whether it is in use, at its second look too: here
+    nothing uses it when planned, and the kind's fresh look right before deleting says busy."""
+    # a file the fake kind's plan (pip's) picks
+    blob = machine.write(f"{fake_kind}/wheels/ab/beta-1.0-py3-none-any.whl", b"x" * 700)
+    chown_tree(machine.host("/home/alice"), ALICE)
+    use = ProcessUse(4242, ALICE, "alice", "fake-tool run", "holds its lock")
+    kind = kinds_all.KINDS["fake"]
+    monkeypatch.setattr(
+        kind, "busy", lambda _m, _f, paths, again=False: {p: [use] for p in paths} if again else {}
+    )
+    monkeypatch.setattr(kind, "looks_like", lambda _fd, _names: True)
+    args = ("clean", "--root", str(machine.root), "--user", "alice", "--kind", "fake", "--yes")
+    logs = ("--audit-log", str(tmp_path / "audit.log"), "--lock-dir", str(tmp_path / "locks"))
+    code, out, _ = run(capsys, *args, *logs, "--format", "json")
+    (cache,) = json.loads(out)["caches"]
+    assert (cache["path"], cache["kind"], cache["state"]) == (fake_kind, "fake", "busy"), out
+    assert [u["pid"] for u in cache["busy_reasons"]] == [4242]
+    assert blob.exists() and code != 0

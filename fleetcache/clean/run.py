@@ -81,6 +81,7 @@ class CacheClean:
     failed_count: int = 0
     after: Optional[CacheFigures] = None
     sources: tuple[CacheSource, ...] = ()
+    kind: str = "pip"  # the cache kind (fleetcache.kinds) that plans it and says if it is busy
 
     @property
     def before(self) -> Optional[CacheFigures]:
@@ -194,7 +195,7 @@ class Cleaner:
         """``there(path, uid, budget)``: whether the account sees the path there (None: cannot
         tell), the links on the way charged to the cache's budget; ``legacy_kept``: why its
         legacy http/ is no junk (a pip that may read it uses the cache), None when it is."""
-        item = CacheClean(loc.path, sources=loc.sources, busy_reasons=tuple(busy))
+        item = CacheClean(loc.path, sources=loc.sources, busy_reasons=tuple(busy), kind=loc.kind)
         kind = kinds_mod.of(loc)
         anchor = safefs.open_anchor(self.machine.root)
         try:
@@ -360,7 +361,8 @@ class Cleaner:
         req = self.request
         until = time.monotonic() + (req.wait or 0.0)
         while True:
-            now = scan_mod.busy_now(self.machine, self.found, (item.path,))
+            kind = kinds_mod.KINDS[item.kind]
+            now = kind.busy(self.machine, self.found, (item.path,), again=True)
             busy = tuple(now.get(item.path, ()))
             item.busy_reasons = busy
             if not busy:

@@ -394,6 +394,7 @@ def entry_paths(entry: CacheEntry) -> list[str]:
 # the fields of each cache record of `clean --format json`
 CLEAN_FIELDS: list[tuple[str, str]] = [
     ("path", "the cache directory"),
+    ("kind", "which tool's cache it is: pip (pipenv's caches are pip caches too)"),
     ("user", "the account it belongs to (the clean runs as that account)"),
     ("uid", "that account's uid"),
     ("state", "planned (dry run), cleaned, partial, nothing to do, busy, refused, locked, missing (no cache there: not a row of the table) or not confirmed"),
@@ -444,6 +445,7 @@ def clean_document(result: CleanResult) -> dict[str, Any]:
         caches.append(
             {
                 "path": escape.text(c.path),
+                "kind": c.kind,
                 "user": c.user,
                 "uid": c.uid,
                 "state": c.state,

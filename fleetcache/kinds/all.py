@@ -48,9 +48,9 @@ def entries(job: tuple[str, WalkTask]) -> EntriesOutcome:
 
 def busy(
     machine: Machine, found: Found, locations: Sequence[CacheLocation]
-) -> dict[str, list[ProcessUse]]:
+) -> dict[str, Sequence[ProcessUse]]:
     """What makes each cache in use now, as its kind tells."""
-    out: dict[str, list[ProcessUse]] = {}
+    out: dict[str, Sequence[ProcessUse]] = {}
     for name, kind in KINDS.items():
         paths = [loc.path for loc in locations if loc.kind == name]
         if paths:

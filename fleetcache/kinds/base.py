@@ -55,6 +55,7 @@ class CacheKind(Protocol):
         """What a clean under ``policy`` removes from the opened cache."""
 
     def busy(
-        self, machine: Machine, found: Found, paths: Sequence[str]
-    ) -> dict[str, list[ProcessUse]]:
-        """What makes each of these caches in use now (processes using, sitting in or holding it)."""
+        self, machine: Machine, found: Found, paths: Sequence[str], again: bool = False
+    ) -> Mapping[str, Sequence[ProcessUse]]:
+        """What makes each of these caches in use (processes using, sitting in or holding it):
+        as discovery saw it, or ``again``, from a fresh look (a clean's, right before it deletes)."""

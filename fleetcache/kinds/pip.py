@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Callable, Optional
 from fleetcache.clean import plan as plan_mod
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery.pipusers import NONE_KNOWN
+from fleetcache.discovery.run import Found, busy_now
 from fleetcache.model import CacheLocation, ProcessUse, Skipped
 from fleetcache.report import entries as entries_mod
 from fleetcache.stats.walk import WalkOutcome, WalkTask, walk_cache
 
 if TYPE_CHECKING:
     from fleetcache.clean.policy import Policy
-    from fleetcache.discovery.run import Found
     from fleetcache.machine import Machine
 
 NAME = "pip"
@@ -74,6 +74,11 @@ def plan(
     )
 
 
-def busy(machine: Machine, found: Found, paths: Sequence[str]) -> dict[str, list[ProcessUse]]:
-    """The environments and pips that use each cache, and every process in it or holding it."""
+def busy(
+    machine: Machine, found: Found, paths: Sequence[str], again: bool = False
+) -> Mapping[str, Sequence[ProcessUse]]:
+    """The environments and pips that use each cache, and every process in it or holding it
+    (``again``: in a fresh pass over the process table)."""
+    if again:
+        return busy_now(machine, found, paths)
     return found.busy_of(machine, paths)
