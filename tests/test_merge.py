@@ -58,7 +58,7 @@ def test_two_hosts_merge_into_one_csv_and_json(tmp_path, capsys):
     assert hosts == {"one", "two"}
     assert main(["merge", str(one), str(two)]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["HOST", "CACHE", "OWNER", "BUSY", "HTTP", "TOTAL"]
+    assert table[0].split() == ["HOST", "CACHE", "KIND", "OWNER", "BUSY", "HTTP", "TOTAL"]
     assert "  one: " in "\n".join(table)
 
 

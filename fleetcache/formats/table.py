@@ -293,15 +293,16 @@ class TableFormat:
             busy = {True: "yes", False: "no", None: "maybe"}
             rows = [
                 [escape.display(str(c.get("host"))), escape.display(str(c.get("path"))),
+                 escape.display(str(c.get("kind") or "")),
                  escape.display(str(c.get("owner") or "")), busy.get(c.get("busy"), "?"),
                  size(int(c.get("http_bytes") or 0)), size(int(c.get("total_bytes") or 0)),
                  escape.display(", ".join(map(str, c.get("users") or [])))]
                 for c in doc["caches"] if c.get("exists") and not c.get("skipped")
             ]  # fmt: skip
-            headers = ["HOST", "CACHE", "OWNER", "BUSY", "HTTP", "TOTAL", "USERS"]
+            headers = ["HOST", "CACHE", "KIND", "OWNER", "BUSY", "HTTP", "TOTAL", "USERS"]
             narrow = MERGED_NARROW
             total = sum(int(c.get("total_bytes") or 0) for c in doc["caches"] if c.get("exists"))
-            rows.append(["TOTAL", "", "", "", "", size(total), ""])
+            rows.append(["TOTAL", "", "", "", "", "", size(total), ""])
         table = self._view(rows, headers, narrow, options) if rows else "No records."
         lines = ["Hosts:"]
         lines.extend(
@@ -378,6 +379,7 @@ class TableFormat:
 MERGED_NARROW = {
     "HOST": ("HOST", WORD),
     "CACHE": ("CACHE", PATH),
+    "KIND": ("KIND", WORD),
     "OWNER": ("OWNER", WORD),
     "BUSY": ("BUSY", WORD),
     "HTTP": ("HTTP", WORD),
