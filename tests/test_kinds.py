@@ -156,3 +156,15 @@ def test_a_kind_that_says_its_cache_is_busy_stops_the_clean(
     assert (cache["path"], cache["kind"], cache["state"]) == (fake_kind, "fake", "busy"), out
     assert [u["pid"] for u in cache["busy_reasons"]] == [4242]
     assert blob.exists() and code != 0
+
+
+def test_report_narrows_to_the_kinds_given(machine: Tree, capsys, fake_kind: str):
+    machine.write(f"{fake_kind}/wheels/ab/gamma-2.0-py3-none-any.whl", b"x" * 700)
+    chown_tree(machine.host("/home/alice"), ALICE)
+    args = ("report", "--root", str(machine.root), "--by", "cache", "-j", "1", "--no-activity")
+    every = {r["cache"] for r in _doc(capsys, *args)["rows"]}
+    assert every == {"/home/alice/.cache/pip", fake_kind}
+    assert {r["cache"] for r in _doc(capsys, *args, "--kind", "fake")["rows"]} == {fake_kind}
+    assert {r["cache"] for r in _doc(capsys, *args, "--kind", "pip")["rows"]} == {
+        "/home/alice/.cache/pip"
+    }
