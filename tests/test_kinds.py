@@ -168,3 +168,14 @@ def test_report_narrows_to_the_kinds_given(machine: Tree, capsys, fake_kind: str
     assert {r["cache"] for r in _doc(capsys, *args, "--kind", "pip")["rows"]} == {
         "/home/alice/.cache/pip"
     }
+
+
+def test_a_named_cache_left_out_by_kind_is_an_error_not_a_silent_no_op(
+    machine: Tree, capsys, fake_kind: str
+):
+    args = ("clean", "--root", str(machine.root), "--cache", "/home/alice/.cache/pip", "--dry-run")
+    code, out, err = run(capsys, *args, "--kind", "fake")
+    assert (code, out) == (1, "") and err.count("\n") == 1, err
+    assert "/home/alice/.cache/pip is a pip cache" in err
+    code, out, _ = run(capsys, *args, "--kind", "pip", "--format", "json")
+    assert [c["path"] for c in json.loads(out)["caches"]] == ["/home/alice/.cache/pip"]

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 from fleetcache import dropped, escape, readas, safefs, transitions
 from fleetcache import scan as scan_mod
-from fleetcache.clean import deleter, guard
+from fleetcache.clean import CleanError, deleter, guard
 from fleetcache.clean.plan import CachePlan
 from fleetcache.clean.policy import Policy
 from fleetcache.discovery import caches as caches_mod
@@ -179,10 +179,16 @@ class Cleaner:
             # a named cache is known by the accounts' config, not by what a running pip says
             config = replace(found, pip_caches=())
             known = {loc.path: loc for k in kinds for loc in k.locations(config)}
-            out = []
-            for path in self.request.caches:
-                out.append(known.get(path, CacheLocation(path, (CacheSource("layout"),))))
-            return [loc for loc in out if loc.kind in kinds_mod.names(kinds)]
+            out = [
+                known.get(p, CacheLocation(p, (CacheSource("layout"),)))
+                for p in self.request.caches
+            ]
+            for loc in out:  # a cache named and a kind that leaves it out: never a silent no-op
+                if loc.kind not in kinds_mod.names(kinds):
+                    raise CleanError(
+                        f"--cache {loc.path} is a {loc.kind} cache, not of --kind given"
+                    )
+            return out
         return caches_mod.merge_found([], (loc for k in kinds for loc in k.locations(found)))
 
     def _plan_one(
