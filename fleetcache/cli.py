@@ -20,6 +20,7 @@ from fleetcache.discovery.markers import KINDS
 from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats import FORMATS, RenderOptions, fit
 from fleetcache.formats.fields import entry_paths
+from fleetcache.kinds.all import KINDS as CACHE_KINDS
 from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, Skipped
 from fleetcache.output import OutputError
@@ -119,6 +120,19 @@ def _output_args(parser: argparse.ArgumentParser, choices: Sequence[str]) -> Non
     _wide_arg(parser)
 
 
+def _cache_kind_arg(parser: argparse._ActionsContainer) -> None:
+    """--kind: only caches of these kinds (the registry's names), for scan, report, clean, merge."""
+    parser.add_argument(
+        "--kind",
+        dest="cache_kind",
+        action="append",
+        default=[],
+        choices=tuple(CACHE_KINDS),
+        metavar="KIND",
+        help="only caches of this kind (repeatable): " + ", ".join(CACHE_KINDS),
+    )
+
+
 def _wide_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--wide", "-w", action="store_true", help="every column in the table (it fits 80 without)"
@@ -174,6 +188,7 @@ def _add_scan(sub: argparse._SubParsersAction[_Parser]) -> None:
         "site pip.conf are then not found; the ones processes run from are still found, "
         "to tell which caches are busy)",
     )
+    _cache_kind_arg(p)
     _env_args(p)
     _output_args(p, tuple(FORMATS))
     p.set_defaults(func=_cmd_scan)
@@ -218,6 +233,7 @@ def _add_report(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     p.add_argument("--top", type=int, metavar="N", help="only the N largest rows")
     _fleet_args(p, "read N caches at once")
+    _cache_kind_arg(p)
     _env_args(p)
     _output_args(p, tuple(FORMATS))
     p.set_defaults(func=_cmd_report)
@@ -244,6 +260,7 @@ def _add_merge(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="a host that gave no report, and why (repeatable): it is listed as failed, with its "
         "error, and the merge exits 3",
     )
+    _cache_kind_arg(p)
     p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
     _output_args(p, tuple(FORMATS))
     p.set_defaults(func=_cmd_merge)
@@ -356,6 +373,7 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
     whose.add_argument(
         "--cache", metavar="PATH", action="append", default=[], help="this cache (repeatable)"
     )
+    _cache_kind_arg(whose)
     what = p.add_argument_group(
         "what goes",
         "--purge, --pattern, --package and --junk add up; --older-than keeps only older "
@@ -477,6 +495,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         search=tuple(os.path.abspath(p) for p in args.search),
         envs=not args.no_envs,
         sizes=False,
+        cache_kinds=tuple(args.cache_kind),
     )
     result = scan_mod.scan(machine, selection)
     text = FORMATS[args.format].scan(result, _render(args))
@@ -503,7 +522,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.top is not None and args.top < 1:
         raise UsageError("--top must be at least 1")
     # environments too, whatever the view: which pips use a cache decides what is junk
-    selection = _selection(args, sizes=False)
+    selection = _selection(args, sizes=False, cache_kinds=tuple(args.cache_kind))
     from fleetcache.report.run import report as run_report  # naming entries: only when asked
 
     report, problems = run_report(machine, selection, args.by, args.top)
@@ -547,6 +566,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     selection = scan_mod.Selection(
         users=users,
         all_users=args.all_users,
+        cache_kinds=tuple(args.cache_kind),
         progress=progress.silent
         if args.quiet or not sys.stderr.isatty()
         else progress.bar(sys.stderr),
@@ -613,7 +633,7 @@ def _cmd_merge(args: argparse.Namespace) -> int:
         raise UsageError(
             "give the reports to merge (and --failed HOST=ERROR for hosts without one)"
         )
-    doc = merge_mod.merge(args.reports, failed)
+    doc = merge_mod.merge(args.reports, failed, tuple(args.cache_kind))
     _emit(FORMATS[args.format].merged(doc, _render(args)), args.output)
     return EXIT_PARTIAL if doc["skipped"] else EXIT_OK
 

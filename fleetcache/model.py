@@ -115,12 +115,15 @@ class AccountCaches:
 
 @dataclass(frozen=True)
 class CacheLocation:
-    """A pip cache directory to examine, and every reason it is one."""
+    """A cache directory to examine, its kind (fleetcache.kinds), and every reason it is one."""
 
     path: str
     sources: tuple[CacheSource, ...]
     # uids the cache root may belong to; empty means any owner (found by --search).
     trusted_owners: frozenset[int] = frozenset()
+    kind: str = (
+        "pip"  # which tool's cache: a name in fleetcache.kinds.all.KINDS (pipenv's is pip's)
+    )
 
     @property
     def users(self) -> tuple[str, ...]:

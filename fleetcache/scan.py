@@ -24,6 +24,8 @@ from fleetcache.discovery.run import (
     resolve,
     select_accounts,
 )
+from fleetcache.kinds import all as kinds_mod
+from fleetcache.kinds.base import CacheKind
 from fleetcache.machine import Machine
 from fleetcache.model import (
     Account,
@@ -35,7 +37,7 @@ from fleetcache.model import (
     Skipped,
 )
 from fleetcache.progress import Progress, silent
-from fleetcache.stats.pool import walk_all
+from fleetcache.stats.pool import run_all
 from fleetcache.stats.walk import WalkOutcome, WalkTask, selfcheck_keys
 
 __all__ = [
@@ -62,12 +64,12 @@ def measure(
     progress: Progress = silent,
     readers: Optional[readas.Readers] = None,
 ) -> list[CacheResult]:
-    """Walk each location once (in parallel) and name the owners; whether each selfcheck key's
+    """Walk each location once (in parallel, as its kind measures) and name the owners; whether each selfcheck key's
     prefix is still there is asked as the cache's owner (through ``readers`` when given)."""
-    tasks = [WalkTask(machine.root, loc.path, loc.trusted_owners) for loc in locations]
+    tasks = [(loc.kind, WalkTask(machine.root, loc.path, loc.trusted_owners)) for loc in locations]
     outcomes = []
     tick = progress("walking caches", len(tasks), "cache")
-    for outcome in walk_all(tasks, jobs):
+    for outcome in run_all(kinds_mod.measure, tasks, jobs):
         tick()
         outcomes.append(outcome)
     if readers is None:
@@ -211,8 +213,32 @@ def _with_evidence(
     return tied
 
 
+def _located(
+    machine: Machine,
+    found: Found,
+    kinds: Sequence[CacheKind],
+    search: Sequence[str],
+    skipped: list[Skipped],
+) -> list[CacheLocation]:
+    """Each kind's caches of the discovered accounts, then those found by layout below each
+    ``search`` path (what could not be read there is added to ``skipped``)."""
+    locations = caches_mod.merge_found([], (loc for k in kinds for loc in k.locations(found)))
+    if search:
+        anchor = anchor_of(machine)
+        try:
+            for top in search:
+                for kind in kinds:
+                    by_layout, missed = kind.search(machine, anchor, top)
+                    locations = caches_mod.merge_found(locations, by_layout)
+                    skipped.extend(missed)
+        finally:
+            os.close(anchor)
+    return locations
+
+
 def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
-    """Find every selected account's pip caches (and any below --search paths) and measure each."""
+    """Find every selected account's caches of the chosen kinds (and any below --search paths)
+    and measure each."""
     with readas.Readers.of(machine) as readers:  # one process per account reads as it
         return _scan(machine, selection, readers)
 
@@ -220,20 +246,11 @@ def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:
 def _scan(machine: Machine, selection: Selection, readers: readas.Readers) -> ScanResult:
     found = discover(machine, selection, readers)
     every, resolved = found.every, found.resolved
-    locations = caches_mod.locations([*resolved, *found.site_caches])
-    locations = caches_mod.merge_found(locations, found.pip_caches)
+    kinds = kinds_mod.chosen(selection.cache_kinds)
     skipped: list[Skipped] = [p for r in resolved for p in r.problems]
     skipped.extend(found.skipped)
-    if selection.search:
-        anchor = anchor_of(machine)
-        try:
-            for top in selection.search:
-                by_layout, missed = caches_mod.search(machine, anchor, top)
-                locations = caches_mod.merge_found(locations, by_layout)
-                skipped.extend(missed)
-        finally:
-            os.close(anchor)
-    busy = found.busy_of(machine, [loc.path for loc in locations])
+    locations = _located(machine, found, kinds, selection.search, skipped)
+    busy = kinds_mod.busy(machine, found, locations)
     results = measure(machine, locations, every, selection.jobs, selection.progress, readers)
     for result in results:
         if result.skipped:

@@ -123,10 +123,11 @@ def test_table_shows_caches_totals_and_who_has_none(machine: Tree, capsys):
     code, out, _ = run(capsys, "scan", "--root", str(machine.root), "--bytes")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["CACHE", "OWNER", "BUSY", "ENVS", "HTTP", "SIZE", "FREES"]
+    header = ["CACHE", "KIND", "OWNER", "BUSY", "ENVS", "HTTP", "SIZE", "FREES"]
+    assert lines[0].split() == header
     assert max(len(line) for line in lines[: lines.index("Used by:")]) <= 80
     assert "  /home/alice/.cache/pip: alice (default location)" in lines
-    assert any(line.startswith("/home/alice/.cache/pip  alice") for line in lines)
+    assert any(line.split()[:3] == ["/home/…/.cache/pip", "pip", "alice"] for line in lines)
     assert any(line.startswith("TOTAL (1 cache)") and " 2100 " in line for line in lines)
     assert "No cache yet: root (default location), bob (default location)" in lines
 

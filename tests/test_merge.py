@@ -58,7 +58,7 @@ def test_two_hosts_merge_into_one_csv_and_json(tmp_path, capsys):
     assert hosts == {"one", "two"}
     assert main(["merge", str(one), str(two)]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["HOST", "CACHE", "OWNER", "BUSY", "HTTP", "SIZE", "FREES"]
+    assert table[0].split() == ["HOST", "CACHE", "KIND", "OWNER", "BUSY", "HTTP", "SIZE", "FREES"]
     assert main(["merge", str(one), str(two), "--bytes"]) == 0  # each host's du-like figures
     disk = sum(c["disk_bytes"] for c in doc["caches"] if c["exists"])
     frees = sum(c["reclaimable_bytes"] for c in doc["caches"] if c["exists"])

@@ -89,7 +89,7 @@ def test_totals_are_unknown_without_the_process_table(tree, capsys):
     assert main(["scan", *args]) == 0
     lines = capsys.readouterr().out.splitlines()
     header, total = lines[0].split(), next(x for x in lines if x.startswith("TOTAL"))
-    assert header[:4] == ["CACHE", "OWNER", "BUSY", "ENVS"]
+    assert header[:5] == ["CACHE", "KIND", "OWNER", "BUSY", "ENVS"]
     assert total.split()[3] == "?", total  # BUSY of TOTAL (1 cache): before, 0
     assert main(["envs", *args, "--no-size"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -99,5 +99,5 @@ def test_totals_are_unknown_without_the_process_table(tree, capsys):
     assert main(["scan", "--root", str(tree.root), "--user", "alice", "--no-envs"]) == 0
     lines = capsys.readouterr().out.splitlines()
     row, total = lines[2].split(), next(x for x in lines if x.startswith("TOTAL")).split()
-    assert (row[0], row[2], row[3]) == (f"{A}/.cache/pip", "no", "?"), lines
+    assert row[0].endswith("/.cache/pip") and (row[1], row[3], row[4]) == ("pip", "no", "?"), lines
     assert total[3:5] == ["0", "?"], total

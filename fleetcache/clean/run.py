@@ -12,12 +12,13 @@ from typing import Callable, Optional
 
 from fleetcache import dropped, escape, readas, safefs, transitions
 from fleetcache import scan as scan_mod
-from fleetcache.clean import deleter, guard
-from fleetcache.clean.plan import CachePlan, plan_cache
+from fleetcache.clean import CleanError, deleter, guard
+from fleetcache.clean.plan import CachePlan
 from fleetcache.clean.policy import Policy
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery import pipusers
 from fleetcache.dropped import Identity
+from fleetcache.kinds import all as kinds_mod
 from fleetcache.machine import Machine
 from fleetcache.model import (
     Account,
@@ -80,6 +81,7 @@ class CacheClean:
     failed_count: int = 0
     after: Optional[CacheFigures] = None
     sources: tuple[CacheSource, ...] = ()
+    kind: str = "pip"  # the cache kind (fleetcache.kinds) that plans it and says if it is busy
 
     @property
     def before(self) -> Optional[CacheFigures]:
@@ -145,7 +147,7 @@ class Cleaner:
             self.groups = scan_mod.load_groups(self.machine, found.every)
             who = dropped.identities(self.machine, found.every)
             locations = self._locations(found)
-            busy = found.busy_of(self.machine, [loc.path for loc in locations])
+            busy = kinds_mod.busy(self.machine, found, locations)
             pips = pipusers.by_cache(found.environments, found.resolved)
             cleans = [
                 self._plan_one(
@@ -170,16 +172,24 @@ class Cleaner:
         )
 
     def _locations(self, found: scan_mod.Found) -> list[CacheLocation]:
+        """The caches of the chosen kinds to clean: those named with --cache, else every one the
+        selected accounts use."""
+        kinds = kinds_mod.chosen(self.request.selection.cache_kinds)
         if self.request.caches:
-            known = {
-                loc.path: loc for loc in caches_mod.locations([*found.resolved, *found.site_caches])
-            }
-            out = []
-            for path in self.request.caches:
-                out.append(known.get(path, CacheLocation(path, (CacheSource("layout"),))))
+            # a named cache is known by the accounts' config, not by what a running pip says
+            config = replace(found, pip_caches=())
+            known = {loc.path: loc for k in kinds for loc in k.locations(config)}
+            out = [
+                known.get(p, CacheLocation(p, (CacheSource("layout"),)))
+                for p in self.request.caches
+            ]
+            for loc in out:  # a cache named and a kind that leaves it out: never a silent no-op
+                if loc.kind not in kinds_mod.names(kinds):
+                    raise CleanError(
+                        f"--cache {loc.path} is a {loc.kind} cache, not of --kind given"
+                    )
             return out
-        locations = caches_mod.locations([*found.resolved, *found.site_caches])
-        return caches_mod.merge_found(locations, found.pip_caches)
+        return caches_mod.merge_found([], (loc for k in kinds for loc in k.locations(found)))
 
     def _plan_one(
         self,
@@ -191,7 +201,8 @@ class Cleaner:
         """``there(path, uid, budget)``: whether the account sees the path there (None: cannot
         tell), the links on the way charged to the cache's budget; ``legacy_kept``: why its
         legacy http/ is no junk (a pip that may read it uses the cache), None when it is."""
-        item = CacheClean(loc.path, sources=loc.sources, busy_reasons=tuple(busy))
+        item = CacheClean(loc.path, sources=loc.sources, busy_reasons=tuple(busy), kind=loc.kind)
+        kind = kinds_mod.of(loc)
         anchor = safefs.open_anchor(self.machine.root)
         try:
             uid = self._owner(anchor, loc, item)
@@ -210,12 +221,12 @@ class Cleaner:
                     return item
                 if not loc.sources or loc.sources[0].kind == "layout":
                     names = set(os.listdir(opened.fd))
-                    if not caches_mod.looks_like_cache(opened.fd, names) and names:
+                    if not kind.looks_like(opened.fd, names) and names:
                         item.state = REFUSED
-                        item.reason = "refused: it does not have pip's cache layout"
+                        item.reason = f"refused: it does not have {kind.NAME}'s cache layout"
                         return item
                 links = safefs.LinkBudget()  # what the cache's selfcheck keys may cost
-                item.plan = plan_cache(
+                item.plan = kind.plan(
                     opened.fd,
                     loc.path,
                     uid,
@@ -356,7 +367,8 @@ class Cleaner:
         req = self.request
         until = time.monotonic() + (req.wait or 0.0)
         while True:
-            now = scan_mod.busy_now(self.machine, self.found, (item.path,))
+            kind = kinds_mod.KINDS[item.kind]
+            now = kind.busy(self.machine, self.found, (item.path,), again=True)
             busy = tuple(now.get(item.path, ()))
             item.busy_reasons = busy
             if not busy:

@@ -136,7 +136,7 @@ def merge_found(known: list[CacheLocation], found: Iterable[CacheLocation]) -> l
         if loc.path in index:
             i = index[loc.path]
             old = merged[i]
-            merged[i] = CacheLocation(old.path, (*old.sources, *loc.sources), old.trusted_owners)
+            merged[i] = replace(old, sources=(*old.sources, *loc.sources))  # its kind stays
         else:
             index[loc.path] = len(merged)
             merged.append(loc)

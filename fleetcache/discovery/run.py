@@ -51,6 +51,7 @@ class Selection:
     env_search: envs_mod.EnvSearch = field(default_factory=envs_mod.EnvSearch)
     sizes: bool = True  # measure each environment's size on disk
     kinds: tuple[str, ...] = ()  # only environments of these kinds (empty: all)
+    cache_kinds: tuple[str, ...] = ()  # only caches of these kinds (fleetcache.kinds; empty: all)
     activity: bool = True  # read the process table: busy caches, active environments, settings
     progress: Progress = silent  # how the long steps show their progress (the CLI: tqdm on a TTY)
 

@@ -122,6 +122,7 @@ def _dead_selfcheck(r: CacheResult) -> int:
 
 CACHE_FIELDS: list[Field] = [
     Field("path", "the cache directory, as a path of the scanned machine", lambda r: escape.text(r.location.path)),
+    Field("kind", "which tool's cache it is: pip (pipenv's caches are pip caches too)", lambda r: r.location.kind),
     Field("owner", "account owning the cache directory (uid when it has no name)", lambda r: r.owner),
     Field("owner_uid", "uid owning the cache directory", lambda r: r.owner_uid),
     Field("users", "accounts whose pip uses this cache (CSV: joined with ';')", lambda r: list(r.location.users), scalar=False),
@@ -396,6 +397,7 @@ def entry_paths(entry: CacheEntry) -> list[str]:
 # the fields of each cache record of `clean --format json`
 CLEAN_FIELDS: list[tuple[str, str]] = [
     ("path", "the cache directory"),
+    ("kind", "which tool's cache it is: pip (pipenv's caches are pip caches too)"),
     ("user", "the account it belongs to (the clean runs as that account)"),
     ("uid", "that account's uid"),
     ("state", "planned (dry run), cleaned, partial, nothing to do, busy, refused, locked, missing (no cache there: not a row of the table) or not confirmed"),
@@ -446,6 +448,7 @@ def clean_document(result: CleanResult) -> dict[str, Any]:
         caches.append(
             {
                 "path": escape.text(c.path),
+                "kind": c.kind,
                 "user": c.user,
                 "uid": c.uid,
                 "state": c.state,

@@ -85,7 +85,7 @@ class PrometheusFormat:
             if not c.exists or c.skipped:
                 continue
             f = c.figures
-            labels = {"path": c.location.path, "owner": c.owner,
+            labels = {"path": c.location.path, "kind": c.location.kind, "owner": c.owner,
                       "users": ",".join(c.location.users)}  # fmt: skip
             m.add("cache_bytes", "Bytes under a pip cache directory.", labels, f.total_bytes)
             m.add("cache_files", "Files under a pip cache directory.", labels, f.total_files)
@@ -170,7 +170,7 @@ class PrometheusFormat:
         for c in doc.get("caches", []):
             if not c.get("exists") or c.get("skipped"):
                 continue
-            labels = {"host": str(c.get("host")), "path": str(c.get("path")),
+            labels = {"host": str(c.get("host")), "path": str(c.get("path")), "kind": c.get("kind"),
                       "owner": c.get("owner"), "users": ",".join(map(str, c.get("users") or []))}  # fmt: skip
             m.add("cache_bytes", "Bytes under a pip cache directory.", labels,
                   int(c.get("total_bytes") or 0))  # fmt: skip

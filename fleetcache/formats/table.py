@@ -23,6 +23,7 @@ from fleetcache.report.views import KEY_FIELDS, Report
 
 HEADERS = [
     "CACHE",
+    "KIND",
     "OWNER",
     "USED BY",
     "ENVS",
@@ -57,6 +58,7 @@ HEADERS_AGE = ["OLDEST", "NEWEST"]
 # fleetcache.formats.fit); --wide shows every column, every cell whole
 SCAN_NARROW = {
     "CACHE": ("CACHE", PATH),
+    "KIND": ("KIND", WORD),
     "OWNER": ("OWNER", WORD),
     "BUSY": ("BUSY", WORD),
     "ENVS": ("ENVS", WORD),
@@ -174,6 +176,7 @@ class TableFormat:
             rows.append(
                 [
                     escape.display(c.location.path),
+                    c.location.kind,
                     escape.display(c.owner or ""),
                     escape.display(used_by(c)),
                     len(c.environments) if result.envs_searched else "?",
@@ -193,6 +196,7 @@ class TableFormat:
         rows.append(
             [
                 Words(f"TOTAL ({plural(len(present), 'cache')})"),
+                "",
                 "",
                 "",
                 len({p for c in present for p in c.environments}) if result.envs_searched else "?",
@@ -297,17 +301,19 @@ class TableFormat:
             busy = {True: "yes", False: "no", None: "maybe"}
             rows = [
                 [escape.display(str(c.get("host"))), escape.display(str(c.get("path"))),
+                 escape.display(str(c.get("kind") or "")),
                  escape.display(str(c.get("owner") or "")), busy.get(c.get("busy"), "?"),
                  size(int(c.get("http_bytes") or 0)),
                  *(size(int(c.get(k) or 0)) for k in MERGED_SIZES),
                  escape.display(", ".join(map(str, c.get("users") or [])))]
                 for c in doc["caches"] if c.get("exists") and not c.get("skipped")
             ]  # fmt: skip
-            headers = ["HOST", "CACHE", "OWNER", "BUSY", "HTTP", "TOTAL", "SIZE", "FREES", "USERS"]
+            headers = ["HOST", "CACHE", "KIND", "OWNER", "BUSY", "HTTP", "TOTAL", "SIZE", "FREES",
+                       "USERS"]  # fmt: skip
             narrow = MERGED_NARROW
             present = [c for c in doc["caches"] if c.get("exists")]
             sums = [size(sum(int(c.get(k) or 0) for c in present)) for k in MERGED_SIZES]
-            rows.append(["TOTAL", "", "", "", "", *sums, ""])
+            rows.append(["TOTAL", "", "", "", "", "", *sums, ""])
         table = self._view(rows, headers, narrow, options) if rows else "No records."
         lines = ["Hosts:"]
         lines.extend(
@@ -384,6 +390,7 @@ class TableFormat:
 MERGED_NARROW = {
     "HOST": ("HOST", WORD),
     "CACHE": ("CACHE", PATH),
+    "KIND": ("KIND", WORD),
     "OWNER": ("OWNER", WORD),
     "BUSY": ("BUSY", WORD),
     "HTTP": ("HTTP", WORD),

@@ -89,6 +89,7 @@ def _records(v: Any, fields: dict[str, Any]) -> bool:
 # what the renderers read of a record, and what each must be (an absent optional one is None)
 CACHE_CHECKS: dict[str, Any] = {
     "path": lambda v: isinstance(v, str),
+    "kind": _opt_str,
     "owner": _opt_str,
     "users": _strs,
     "exists": lambda v: isinstance(v, bool),
@@ -134,10 +135,25 @@ def _malformed(doc: dict[str, Any], kind: str) -> str | None:
     return None
 
 
-def merge(args: Sequence[str], failed: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+def merge(
+    args: Sequence[str], failed: Sequence[tuple[str, str]] = (), kinds: Sequence[str] = ()
+) -> dict[str, Any]:
     """The reports in these files as one document: every record tagged with its host; hosts in
-    ``failed`` (host, error) gave none and are listed as failed, never silently missing."""
-    return combine([load(a) for a in args], failed)
+    ``failed`` (host, error) gave none and are listed as failed, never silently missing; with
+    ``kinds``, only caches of those kinds (scan reports only: a view's rows have no kind)."""
+    docs = [load(a) for a in args]
+    if kinds:
+        if any("by" in d for d in docs):
+            raise MergeError("--kind narrows scan reports only: give report --kind to each host")
+        docs = [_of_kinds(d, kinds) for d in docs]
+    return combine(docs, failed)
+
+
+def _of_kinds(doc: dict[str, Any], kinds: Sequence[str]) -> dict[str, Any]:
+    """A scan report with only the caches of these kinds, its totals summed over them."""
+    caches = [c for c in doc["caches"] if c.get("kind") in kinds]
+    totals = {name: sum(int(c.get(name) or 0) for c in caches) for name in TOTAL_FIELDS}
+    return {**doc, "caches": caches, "totals": totals}
 
 
 def combine(

@@ -9,11 +9,12 @@ from typing import Optional
 from fleetcache import safefs
 from fleetcache import scan as scan_mod
 from fleetcache.discovery import pipconfig
+from fleetcache.kinds import all as kinds_mod
 from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, CacheEntry, CacheLocation, Skipped
 from fleetcache.progress import Progress, silent
 from fleetcache.report import views
-from fleetcache.report.entries import Page, read_entries
+from fleetcache.report.entries import Page
 from fleetcache.report.links import name_by_links
 from fleetcache.stats.pool import run_all
 from fleetcache.stats.walk import WalkTask
@@ -28,12 +29,12 @@ def named_entries(
 ) -> tuple[list[CacheEntry], list[Skipped]]:
     """Every entry of these caches, named as well as pip's files allow (the accounts' config
     gives the index URLs that place relative page links)."""
-    tasks = [WalkTask(machine.root, loc.path, loc.trusted_owners) for loc in locations]
+    tasks = [(loc.kind, WalkTask(machine.root, loc.path, loc.trusted_owners)) for loc in locations]
     entries: list[CacheEntry] = []
     pages: list[Page] = []
     problems: list[Skipped] = []
     tick = progress("reading entries", len(tasks), "cache")
-    for outcome in run_all(read_entries, tasks, jobs):
+    for outcome in run_all(kinds_mod.entries, tasks, jobs):
         tick()
         entries.extend(outcome.entries)
         pages.extend(outcome.pages)

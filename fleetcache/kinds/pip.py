@@ -1,0 +1,84 @@
+"""pip's caches (pipenv's too: pipenv runs pip with its own cache directory), behind the cache
+kind members (fleetcache.kinds.base): each one delegates to the modules that did it before kinds."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Optional
+
+from fleetcache.clean import plan as plan_mod
+from fleetcache.discovery import caches as caches_mod
+from fleetcache.discovery.pipusers import NONE_KNOWN
+from fleetcache.discovery.run import Found, busy_now
+from fleetcache.model import CacheLocation, ProcessUse, Skipped
+from fleetcache.report import entries as entries_mod
+from fleetcache.stats.walk import WalkOutcome, WalkTask, walk_cache
+
+if TYPE_CHECKING:
+    from fleetcache.clean.policy import Policy
+    from fleetcache.machine import Machine
+
+NAME = "pip"
+
+
+def locations(found: Found) -> list[CacheLocation]:
+    """Each cache the accounts' pip resolves to (config files, variables, defaults, the site
+    configs of their environments) and those running pips use, one per path."""
+    known = caches_mod.locations([*found.resolved, *found.site_caches])
+    return caches_mod.merge_found(known, found.pip_caches)
+
+
+def search(machine: Machine, anchor: int, top: str) -> tuple[list[CacheLocation], list[Skipped]]:
+    """Directories below ``top`` with pip's cache layout."""
+    return caches_mod.search(machine, anchor, top)
+
+
+def looks_like(dir_fd: int, names: set[str]) -> bool:
+    """Whether the opened directory has pip's cache layout (http-v2/, wheels/, selfcheck/...)."""
+    return caches_mod.looks_like_cache(dir_fd, names)
+
+
+def measure(task: WalkTask) -> WalkOutcome:
+    """pip's figures (what `pip cache info` says, and more) from one walk."""
+    return walk_cache(task)
+
+
+def entries(task: WalkTask) -> entries_mod.EntriesOutcome:
+    """Every http-v2/http entry and built wheel, named from its stored headers and body."""
+    return entries_mod.read_entries(task)
+
+
+def plan(
+    cache_fd: int,
+    path: str,
+    uid: int,
+    policy: Policy,
+    now: float,
+    *,
+    mounts: Collection[tuple[int, int]] = (),
+    prefix_exists: Callable[[str], bool] = lambda prefix: True,
+    projects: Optional[Mapping[str, Optional[str]]] = None,
+    legacy_kept: Optional[str] = NONE_KNOWN,
+) -> plan_mod.CachePlan:
+    """pip's clean plan: whole entries (an http-v2 entry with its body), junk first."""
+    return plan_mod.plan_cache(
+        cache_fd,
+        path,
+        uid,
+        policy,
+        now,
+        mounts=mounts,
+        prefix_exists=prefix_exists,
+        projects=projects,
+        legacy_kept=legacy_kept,
+    )
+
+
+def busy(
+    machine: Machine, found: Found, paths: Sequence[str], again: bool = False
+) -> Mapping[str, Sequence[ProcessUse]]:
+    """The environments and pips that use each cache, and every process in it or holding it
+    (``again``: in a fresh pass over the process table)."""
+    if again:
+        return busy_now(machine, found, paths)
+    return found.busy_of(machine, paths)
