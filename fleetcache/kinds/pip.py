@@ -3,19 +3,17 @@ kind members (fleetcache.kinds.base): each one delegates to the modules that did
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from typing import TYPE_CHECKING, Callable, Optional
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from fleetcache.clean import plan as plan_mod
 from fleetcache.discovery import caches as caches_mod
-from fleetcache.discovery.pipusers import NONE_KNOWN
 from fleetcache.discovery.run import Found, busy_now
 from fleetcache.model import CacheLocation, ProcessUse, Skipped
 from fleetcache.report import entries as entries_mod
 from fleetcache.stats.walk import WalkOutcome, WalkTask, walk_cache
 
 if TYPE_CHECKING:
-    from fleetcache.clean.policy import Policy
     from fleetcache.machine import Machine
 
 NAME = "pip"
@@ -48,30 +46,8 @@ def entries(task: WalkTask) -> entries_mod.EntriesOutcome:
     return entries_mod.read_entries(task)
 
 
-def plan(
-    cache_fd: int,
-    path: str,
-    uid: int,
-    policy: Policy,
-    now: float,
-    *,
-    mounts: Collection[tuple[int, int]] = (),
-    prefix_exists: Callable[[str], bool] = lambda prefix: True,
-    projects: Optional[Mapping[str, Optional[str]]] = None,
-    legacy_kept: Optional[str] = NONE_KNOWN,
-) -> plan_mod.CachePlan:
-    """pip's clean plan: whole entries (an http-v2 entry with its body), junk first."""
-    return plan_mod.plan_cache(
-        cache_fd,
-        path,
-        uid,
-        policy,
-        now,
-        mounts=mounts,
-        prefix_exists=prefix_exists,
-        projects=projects,
-        legacy_kept=legacy_kept,
-    )
+# pip's clean plan: whole entries (an http-v2 entry with its body), junk first
+plan = plan_mod.plan_cache
 
 
 def busy(
