@@ -13,7 +13,7 @@ import tempfile
 import termios
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import pytest
 
@@ -79,6 +79,18 @@ def open_tree() -> Iterator[Tree]:
         yield Tree(top / "machine")
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def procs() -> Iterator[Any]:
+    """Real processes a test starts (``tests.test_activity.Procs``), all killed at the end."""
+    from tests.test_activity import Procs  # the module imports this one: not at load time
+
+    started = Procs()
+    try:
+        yield started
+    finally:
+        started.stop()
 
 
 @pytest.fixture

@@ -85,15 +85,6 @@ class Procs:
             proc.wait()
 
 
-@pytest.fixture
-def procs() -> Iterator[Procs]:
-    started = Procs()
-    try:
-        yield started
-    finally:
-        started.stop()
-
-
 def make_venv(tree: Tree, machine_path: str, tool: str = "venv", *more: str) -> Path:
     """A real venv (or virtualenv) on BASE; its base interpreter exists in the tree too."""
     target = tree.host(machine_path)

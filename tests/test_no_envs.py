@@ -5,7 +5,6 @@ themselves, and what could not be read is "maybe"; without the process table, to
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -15,7 +14,7 @@ from fleetcache.cli import main
 from fleetcache.machine import Machine
 from fleetcache.scan import scan
 from tests.conftest import Tree
-from tests.test_activity import BASE, BOB, ROOT_ONLY, SELECT, SLEEPER, A, Procs, build
+from tests.test_activity import BASE, BOB, ROOT_ONLY, SELECT, SLEEPER, A, build
 
 ALICES = replace(SELECT, users=("alice",))
 
@@ -25,13 +24,6 @@ def tree(open_tree: Tree) -> Tree:
     if not os.path.exists(BASE):
         pytest.skip(f"{BASE} is missing: processes of another uid need a Python it may run")
     return open_tree
-
-
-@pytest.fixture
-def procs() -> Iterator[Procs]:
-    started = Procs()
-    yield started
-    started.stop()
 
 
 def busy(machine: Machine, envs: bool = True) -> dict[str, object]:

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -25,7 +24,7 @@ from fleetcache.machine import Machine
 from fleetcache.scan import Selection, scan
 from tests.conftest import Tree
 from tests.index_server import Hold, default_index, serve
-from tests.test_activity import SLEEPER, Procs, make_venv
+from tests.test_activity import SLEEPER, make_venv
 from tests.test_clean import FLEETCACHE_IMPORTS, KEYS, copy_of_pip, http_entry, portable
 from tests.test_selection_attacks import held_pip
 
@@ -50,13 +49,6 @@ def tree(open_tree: Tree) -> Tree:
         http_entry(open_tree.host("/root/.cache/pip"), key)
     open_tree.host("/root").chmod(0o700)
     return open_tree
-
-
-@pytest.fixture
-def procs() -> Iterator[Procs]:
-    started = Procs()
-    yield started
-    started.stop()
 
 
 def roots_cache(tree: Tree) -> tuple[bool | None, dict[int | None, str]]:

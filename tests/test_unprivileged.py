@@ -8,13 +8,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Tree, chown_tree, unwrapped
-from tests.test_activity import BASE, SLEEPER, Procs, make_venv
+from tests.test_activity import BASE, SLEEPER, make_venv
 from tests.test_clean import FLEETCACHE_IMPORTS, KEYS, http_entry, portable
 
 ROOT = os.geteuid() == 0
@@ -22,13 +21,6 @@ pytestmark = pytest.mark.skipif(not ROOT, reason="runs fleetcache as another uid
 ALICE, CAROL = 12345, 12347
 PRIVATE = {"bob": 12346, "dave": 12348, "erin": 12349, "frank": 12350}
 A = "/home/alice"
-
-
-@pytest.fixture
-def procs() -> Iterator[Procs]:
-    started = Procs()
-    yield started
-    started.stop()
 
 
 def machine(tree: Tree) -> None:
