@@ -81,7 +81,10 @@ def fake_kind(monkeypatch: pytest.MonkeyPatch) -> str:
         ]
 
     kind = types.SimpleNamespace(
-        **{n: getattr(pip_kind, n) for n in ("search", "looks_like", "measure", "entries", "plan")},
+        **{
+            n: getattr(pip_kind, n)
+            for n in ("find", "search", "looks_like", "measure", "entries", "plan", "exclusive")
+        },
         NAME="fake",
         locations=locations,
         busy=lambda _machine, _found, _paths, again=False: {},

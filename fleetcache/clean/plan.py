@@ -79,7 +79,7 @@ class CachePlan:
     problems: list[Skipped] = field(default_factory=list)
     over_limit: Optional[int] = None  # bytes still over --max-size once all it may remove is gone
     mounts: list[str] = field(default_factory=list)  # mount points below the cache: not entered
-    frees: int = 0  # disk bytes the removals free (see _frees)
+    frees: int = 0  # disk bytes the removals free (see frees)
 
     @property
     def files(self) -> int:
@@ -108,7 +108,7 @@ class CachePlan:
 
 
 @dataclass
-class _File:
+class File:
     __slots__ = (
         "ctime",
         "disk",
@@ -134,11 +134,11 @@ class _File:
 
 
 @dataclass
-class _Dir:
+class Dir:
     parts: Parts
     ino: int
     mtime: float
-    files: list[_File]
+    files: list[File]
     children: list[str]
     blocked: Optional[str] = None  # not planned below here, and why
     mine: bool = True
@@ -152,7 +152,7 @@ class _Unit:
     __slots__ = ("files", "junk", "name", "project", "where")  # one per entry: a plan may hold many
 
     def __init__(
-        self, where: _Dir, files: list[_File], junk: Optional[str], name: Optional[str]
+        self, where: Dir, files: list[File], junk: Optional[str], name: Optional[str]
     ) -> None:
         self.where = where
         self.files = files
@@ -191,27 +191,13 @@ def plan_cache(
     """
     policy = policy.effective
     root_st = os.fstat(cache_fd)
-    walker = Walker(path, uid)
-    dirs: dict[Parts, _Dir] = {}
-    left: dict[str, list[int]] = {}
-    skipped: list[str] = []
-    walk = safefs.walk(
-        cache_fd, walker.problem, skip=mounts, on_skip=lambda p: skipped.append("/".join(p))
-    )
-    for parts, dir_fd, entries, subdirs in walk:
-        here = _listing(parts, dir_fd, uid, dirs, mounts)
-        kept = _kept(entries, here.files, uid)
-        walker.visit(parts, dir_fd, kept, here.disk)  # the directory's fstat: taken once
-        safefs.rest(kept)
-        here.children = subdirs
-        if here.blocked == OUTSIDE or not parts:
-            continue
-        if here.blocked:
-            _leave(left, here.blocked, here.files)
-            continue
-        _leave(left, "owned by another account", [f for f in here.files if not f.mine])
+
+    def read(parts: Parts, dir_fd: int, here: Dir) -> None:
         if policy.junk and parts == ("selfcheck",):
             _read_prefixes(dir_fd, here)
+
+    walked = walk_dirs(cache_fd, path, uid, mounts, AREAS, read)
+    dirs, left, walker = walked.dirs, walked.left, walked.walker
     before = walker.figures()
     units = list(_units(dirs, prefix_exists, legacy_kept is None))
     if projects is not None:
@@ -255,12 +241,58 @@ def plan_cache(
         left=left,
         problems=list(walker.problems),
         over_limit=over,
-        mounts=skipped,
-        frees=_frees(dirs),
+        mounts=walked.skipped,
+        frees=frees(dirs),
     )
 
 
-def _frees(dirs: Mapping[Parts, _Dir]) -> int:
+@dataclass
+class Walked:
+    """One cache walked for a plan: every directory with its files, what was left and why, the
+    cache's figures before the clean (``walker``), and the mount points not entered."""
+
+    dirs: dict[Parts, Dir]
+    left: dict[str, list[int]]
+    walker: Walker
+    skipped: list[str]
+
+
+def walk_dirs(
+    cache_fd: int,
+    path: str,
+    uid: int,
+    mounts: Collection[tuple[int, int]] = (),
+    areas: Optional[Collection[str]] = None,
+    on_dir: Optional[Callable[[Parts, int, Dir], None]] = None,
+) -> Walked:
+    """Walk the opened cache once, following no link, noting every directory and file; below a
+    top directory not in ``areas`` (None: all are), nothing is ever planned. ``on_dir`` reads
+    what it needs from each directory that may be planned (its descriptor, open meanwhile)."""
+    walker = Walker(path, uid)
+    dirs: dict[Parts, Dir] = {}
+    left: dict[str, list[int]] = {}
+    skipped: list[str] = []
+    walk = safefs.walk(
+        cache_fd, walker.problem, skip=mounts, on_skip=lambda p: skipped.append("/".join(p))
+    )
+    for parts, dir_fd, entries, subdirs in walk:
+        here = _listing(parts, dir_fd, uid, dirs, mounts, areas)
+        kept = _kept(entries, here.files, uid)
+        walker.visit(parts, dir_fd, kept, here.disk)  # the directory's fstat: taken once
+        safefs.rest(kept)
+        here.children = subdirs
+        if here.blocked == OUTSIDE or not parts:
+            continue
+        if here.blocked:
+            _leave(left, here.blocked, here.files)
+            continue
+        _leave(left, "owned by another account", [f for f in here.files if not f.mine])
+        if on_dir is not None:
+            on_dir(parts, dir_fd, here)
+    return Walked(dirs, left, walker, skipped)
+
+
+def frees(dirs: Mapping[Parts, Dir]) -> int:
     """Disk bytes the plan frees: each directory it removes, each planned file of one link, and a
     file of several only when all its links are planned (one inode, counted once; the plan
     never leaves the cache's filesystem, so its inode number says which)."""
@@ -288,9 +320,10 @@ def _listing(
     parts: Parts,
     dir_fd: int,
     uid: int,
-    dirs: dict[Parts, _Dir],
+    dirs: dict[Parts, Dir],
     mounts: Collection[tuple[int, int]],
-) -> _Dir:
+    areas: Optional[Collection[str]],
+) -> Dir:
     """The plan's record of one directory (its files are noted as the walk lists them)."""
     st = os.fstat(dir_fd)
     parent = dirs.get(parts[:-1]) if parts else None
@@ -299,18 +332,18 @@ def _listing(
         blocked = MOUNTED
     elif parent is not None and parent.blocked:
         blocked = parent.blocked
-    elif len(parts) == 1 and parts[0] not in AREAS:
+    elif len(parts) == 1 and areas is not None and parts[0] not in areas:
         blocked = OUTSIDE
     elif st.st_uid != uid:
         blocked = f"in a directory owned by uid {st.st_uid}"
-    here = _Dir(parts, st.st_ino, st.st_mtime, [], [], blocked, st.st_uid == uid)
+    here = Dir(parts, st.st_ino, st.st_mtime, [], [], blocked, st.st_uid == uid)
     here.disk = st.st_blocks * 512
     dirs[parts] = here
     return here
 
 
 def _kept(
-    entries: Iterable[os.DirEntry[str]], files: list[_File], uid: int
+    entries: Iterable[os.DirEntry[str]], files: list[File], uid: int
 ) -> Iterator[os.DirEntry[str]]:
     """The entries, passed on one at a time (to the walker that counts them); each is then noted
     in ``files`` from the stat the walker took (a DirEntry keeps it), and dropped."""
@@ -323,12 +356,12 @@ def _kept(
         size = 0 if stat.S_ISLNK(fst.st_mode) else fst.st_size
         mine = fst.st_uid == uid
         files.append(
-            _File(entry.name, fst.st_ino, fst.st_ctime_ns, size, fst.st_mtime, mine, None, None,
+            File(entry.name, fst.st_ino, fst.st_ctime_ns, size, fst.st_mtime, mine, None, None,
                   fst.st_nlink, fst.st_blocks * 512)
         )  # fmt: skip
 
 
-def _leave(left: dict[str, list[int]], why: str, files: list[_File]) -> None:
+def _leave(left: dict[str, list[int]], why: str, files: list[File]) -> None:
     if files:
         got = left.setdefault(why, [0, 0])
         got[0] += len(files)
@@ -336,7 +369,7 @@ def _leave(left: dict[str, list[int]], why: str, files: list[_File]) -> None:
 
 
 def _units(
-    dirs: Mapping[Parts, _Dir], prefix_exists: Callable[[str], bool], legacy_junk: bool
+    dirs: Mapping[Parts, Dir], prefix_exists: Callable[[str], bool], legacy_junk: bool
 ) -> Iterator[_Unit]:
     """Every removable thing in the cache's areas, with what makes it junk (the legacy http/
     tree only when ``legacy_junk``: no pip that may read it uses the cache)."""
@@ -370,7 +403,7 @@ def _units(
                 yield _Unit(d, [f], _selfcheck_junk(f, prefix_exists), None)
 
 
-def _legacy_left(units: Iterable[_Unit], chosen: Iterable[tuple[_Unit, str]]) -> list[_File]:
+def _legacy_left(units: Iterable[_Unit], chosen: Iterable[tuple[_Unit, str]]) -> list[File]:
     """The legacy http/ files no selector took (a pip that uses the cache may read them)."""
     taken = {id(u) for u, _ in chosen}
     return [
@@ -381,8 +414,8 @@ def _legacy_left(units: Iterable[_Unit], chosen: Iterable[tuple[_Unit, str]]) ->
     ]
 
 
-def _http_v2_units(d: _Dir, mine: list[_File]) -> Iterator[_Unit]:
-    halves: dict[str, list[_File]] = {}
+def _http_v2_units(d: Dir, mine: list[File]) -> Iterator[_Unit]:
+    halves: dict[str, list[File]] = {}
     for f in mine:
         key = f.name[:-5] if f.name.endswith(".body") else f.name
         if KEY.fullmatch(key):
@@ -398,7 +431,7 @@ def _http_v2_units(d: _Dir, mine: list[_File]) -> Iterator[_Unit]:
         yield _Unit(d, got, None if whole else ORPHAN, named)
 
 
-def _selfcheck_junk(f: _File, prefix_exists: Callable[[str], bool]) -> Optional[str]:
+def _selfcheck_junk(f: File, prefix_exists: Callable[[str], bool]) -> Optional[str]:
     if f.name.endswith(".tmp"):
         return TMP
     if f.prefix is None or prefix_exists(f.prefix):
@@ -406,7 +439,7 @@ def _selfcheck_junk(f: _File, prefix_exists: Callable[[str], bool]) -> Optional[
     return DEAD_SELFCHECK
 
 
-def _read_prefixes(dir_fd: int, d: _Dir) -> None:
+def _read_prefixes(dir_fd: int, d: Dir) -> None:
     """Note on each selfcheck file the interpreter prefix its JSON names (a few hundred bytes)."""
     for f in d.files:
         if not f.mine or f.name.endswith(".tmp"):
@@ -471,7 +504,7 @@ class _Tidy:
 
     def __init__(
         self,
-        dirs: Mapping[Parts, _Dir],
+        dirs: Mapping[Parts, Dir],
         pip_rules: bool,
         junk: bool,
         emptied: set[Parts],

@@ -19,6 +19,7 @@ from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery import pipusers
 from fleetcache.dropped import Identity
 from fleetcache.kinds import all as kinds_mod
+from fleetcache.kinds.base import PlanContext
 from fleetcache.machine import Machine
 from fleetcache.model import (
     Account,
@@ -225,20 +226,23 @@ class Cleaner:
                         item.state = REFUSED
                         item.reason = f"refused: it does not have {kind.NAME}'s cache layout"
                         return item
-                links = safefs.LinkBudget()  # what the cache's selfcheck keys may cost
-                item.plan = kind.plan(
-                    opened.fd,
-                    loc.path,
-                    uid,
-                    self.request.policy,
-                    self.machine.clock(),
+                links = safefs.LinkBudget()  # what the paths the cache names may cost
+                assert self.found is not None
+                context = PlanContext(
                     mounts=mounts,
-                    prefix_exists=lambda p: there(p, uid, links) is not False,
-                    legacy_kept=legacy_kept,
+                    exists=lambda p: there(p, uid, links),
                     projects=self._projects(loc) if self.request.policy.packages else None,
+                    legacy_kept=legacy_kept,
+                    environments=self.found.environments,
+                )
+                item.plan = kind.plan(
+                    opened.fd, loc.path, uid, self.request.policy, self.machine.clock(), context
                 )
             except safefs.OverBudget as exc:  # no clean on what could not be found out
                 item.state, item.reason = REFUSED, f"refused: {exc} (the limit for one cache)"
+                return item
+            except guard.Refused as exc:  # the kind's own reason never to clean it
+                item.state, item.reason = REFUSED, str(exc)
                 return item
             finally:
                 os.close(opened.fd)
@@ -340,15 +344,20 @@ class Cleaner:
                 self._log_cache(result, item)
                 return
             try:
-                outcome = deleter.run_as_owner(
-                    plan,
-                    opened.fd,
-                    self._identity(item.uid, opened.st.st_gid),
-                    time.monotonic() + req.timeout,
-                    lambda *report: self._record(result, item, *report),
-                    mounts=mounts,
-                    on_dir=self.on_dir,
-                )
+                with kinds_mod.KINDS[item.kind].exclusive(opened.fd) as busy:
+                    if busy is not None:  # its tool's own lock is held: in use now
+                        item.state, item.reason = BUSY, busy
+                        self._log_cache(result, item)
+                        return
+                    outcome = deleter.run_as_owner(
+                        plan,
+                        opened.fd,
+                        self._identity(item.uid, opened.st.st_gid),
+                        time.monotonic() + req.timeout,
+                        lambda *report: self._record(result, item, *report),
+                        mounts=mounts,
+                        on_dir=self.on_dir,
+                    )
             finally:
                 os.close(opened.fd)
             whole = outcome.finished and not item.failed_count and not plan.problems

@@ -18,6 +18,7 @@ from fleetcache.discovery import accounts as accounts_mod
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery import envs as envs_mod
 from fleetcache.discovery.probe import Prober
+from fleetcache.kinds.base import Look
 from fleetcache.machine import Machine
 from fleetcache.model import (
     Account,
@@ -127,6 +128,7 @@ class Found:
     pip_caches: Sequence[CacheLocation] = ()
     snapshot: Optional[Snapshot] = None  # the process table the activity check read
     envs_known: bool = True  # False: environments were not looked for (only those in use)
+    kind_caches: Mapping[str, Sequence[CacheLocation]] = field(default_factory=dict)  # kind's find
 
     def busy_of(self, machine: Machine, paths: Sequence[str]) -> dict[str, list[ProcessUse]]:
         """What makes each of these caches busy in this snapshot: the processes that use them
@@ -179,8 +181,14 @@ def discover(
         ]
         # system-wide ones first, then each owner's, by prefix
         found.sort(key=lambda e: (not e.shared, e.owner_uid != 0, e.owner or "", e.prefix))
+        look = Look(machine, finder.readers, every, chosen, settings, found)
+        by_kind = _kinds_found(look, selection.cache_kinds, skipped)
         if snap is None:
-            return _sized_found(machine, selection, Found(every, resolved, found, site, skipped))
+            return _sized_found(
+                machine,
+                selection,
+                Found(every, resolved, found, site, skipped, kind_caches=by_kind),
+            )
         result = _activity(
             machine, snap, found, every, [*resolved, *site], finder, anchor, selection.envs
         )
@@ -202,8 +210,23 @@ def discover(
             pip_caches,
             snap,
             selection.envs,
+            by_kind,
         ),
     )
+
+
+def _kinds_found(
+    look: Look, names: Sequence[str], skipped: list[Skipped]
+) -> dict[str, Sequence[CacheLocation]]:
+    """Each chosen kind's caches as its own ``find`` tells (pip's: resolved above)."""
+    from fleetcache.kinds import all as kinds_all  # the kinds import discovery: not at load
+
+    out: dict[str, Sequence[CacheLocation]] = {}
+    for kind in kinds_all.chosen(names):
+        got, missed = kind.find(look)
+        out[kind.NAME] = got
+        skipped.extend(missed)
+    return out
 
 
 def _in_use(

@@ -3,10 +3,15 @@ registry (fleetcache.kinds.all)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import contextlib
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Optional, Protocol
 
-from fleetcache.model import CacheLocation, ProcessUse, Skipped
+from fleetcache.activity.harvest import Settings
+from fleetcache.discovery.pipusers import NONE_KNOWN
+from fleetcache.model import Account, CacheLocation, Environment, ProcessUse, Skipped
 from fleetcache.stats.walk import WalkOutcome, WalkTask
 
 if TYPE_CHECKING:  # discovery and the clean import the registry; only their types are needed
@@ -14,13 +19,55 @@ if TYPE_CHECKING:  # discovery and the clean import the registry; only their typ
     from fleetcache.clean.policy import Policy
     from fleetcache.discovery.run import Found
     from fleetcache.machine import Machine
+    from fleetcache.readas import Readers
     from fleetcache.report.entries import EntriesOutcome
+
+
+@dataclass(frozen=True)
+class Look:
+    """What a kind finds an account's caches with (``find``), while discovery runs: the machine,
+    readers that read and open as each account, and what its processes' environments say."""
+
+    machine: Machine
+    readers: Readers
+    every: Sequence[Account]
+    chosen: Sequence[Account]  # the accounts whose caches are wanted
+    settings: Mapping[int, Sequence[Settings]]  # uid -> what its processes' environments say
+    environments: Sequence[Environment] = ()  # the environments found (a project's config)
+
+    def read(self, account: Account, path: str) -> Optional[bytes]:
+        """A small file of the machine as ``account`` may read it (None: absent or unreadable)."""
+        from fleetcache import dropped  # the drop is only needed when a kind reads
+
+        return self.readers.read(dropped.identity(self.machine, account), path)
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What a clean's plan of one cache may ask beyond the cache itself."""
+
+    mounts: Collection[tuple[int, int]] = ()  # mount points: never entered
+    # whether the cache's owner sees a path there (None: cannot tell)
+    exists: Callable[[str], Optional[bool]] = lambda path: None
+    projects: Optional[Mapping[str, Optional[str]]] = None  # entry path -> its project (--package)
+    legacy_kept: Optional[str] = NONE_KNOWN  # pip: why its legacy http/ is no junk (None: junk)
+    environments: Sequence[Environment] = field(default=())  # every environment discovery found
+
+
+@contextlib.contextmanager
+def no_lock(cache_fd: int) -> Iterator[Optional[str]]:
+    """A kind whose tool has no lock to take: nothing to hold while deleting."""
+    yield None
 
 
 class CacheKind(Protocol):
     """One tool's caches: where they are and why, how one is measured, named, cleaned, in use."""
 
     NAME: str  # the kind as `--kind`, JSON's `kind` and the KIND column say it
+
+    def find(self, look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
+        """This kind's caches of the chosen accounts, found as its tool finds them (config files
+        read as the account, its processes' variables, the defaults), while discovery runs."""
 
     def locations(self, found: Found) -> list[CacheLocation]:
         """Each cache of this kind the discovered accounts (and running processes) use, and why."""
@@ -40,19 +87,14 @@ class CacheKind(Protocol):
         """Every entry of one cache, named as well as its files allow."""
 
     def plan(
-        self,
-        cache_fd: int,
-        path: str,
-        uid: int,
-        policy: Policy,
-        now: float,
-        *,
-        mounts: Collection[tuple[int, int]] = (),
-        prefix_exists: Callable[[str], bool] = ...,
-        projects: Optional[Mapping[str, Optional[str]]] = None,
-        legacy_kept: Optional[str] = ...,
+        self, cache_fd: int, path: str, uid: int, policy: Policy, now: float, context: PlanContext
     ) -> CachePlan:
-        """What a clean under ``policy`` removes from the opened cache."""
+        """What a clean under ``policy`` removes from the opened cache (raises
+        fleetcache.clean.guard.Refused when the cache must not be cleaned at all)."""
+
+    def exclusive(self, cache_fd: int) -> AbstractContextManager[Optional[str]]:
+        """Held while a clean deletes from the opened cache: the tool's own lock, taken without
+        waiting; yields None when held, else why the cache is busy."""
 
     def busy(
         self, machine: Machine, found: Found, paths: Sequence[str], again: bool = False

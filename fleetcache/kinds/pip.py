@@ -7,8 +7,11 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from fleetcache.clean import plan as plan_mod
+from fleetcache.clean.plan import CachePlan
+from fleetcache.clean.policy import Policy
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery.run import Found, busy_now
+from fleetcache.kinds.base import Look, PlanContext, no_lock
 from fleetcache.model import CacheLocation, ProcessUse, Skipped
 from fleetcache.report import entries as entries_mod
 from fleetcache.stats.walk import WalkOutcome, WalkTask, walk_cache
@@ -17,6 +20,11 @@ if TYPE_CHECKING:
     from fleetcache.machine import Machine
 
 NAME = "pip"
+
+
+def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
+    """Nothing more: discovery resolves pip's caches itself (``Found.resolved``), as pip would."""
+    return [], []
 
 
 def locations(found: Found) -> list[CacheLocation]:
@@ -46,8 +54,24 @@ def entries(task: WalkTask) -> entries_mod.EntriesOutcome:
     return entries_mod.read_entries(task)
 
 
-# pip's clean plan: whole entries (an http-v2 entry with its body), junk first
-plan = plan_mod.plan_cache
+def plan(
+    cache_fd: int, path: str, uid: int, policy: Policy, now: float, context: PlanContext
+) -> CachePlan:
+    """pip's clean plan: whole entries (an http-v2 entry with its body), junk first."""
+    return plan_mod.plan_cache(
+        cache_fd,
+        path,
+        uid,
+        policy,
+        now,
+        mounts=context.mounts,
+        prefix_exists=lambda p: context.exists(p) is not False,
+        projects=context.projects,
+        legacy_kept=context.legacy_kept,
+    )
+
+
+exclusive = no_lock  # pip takes no lock on its cache
 
 
 def busy(

@@ -1,0 +1,221 @@
+"""What most cache kinds share: a clean that removes whole entries (a package's directory, an
+archive, one file). The kind names its entries from one walk; the policy picks among them; the
+plan removes each picked entry whole, files first, then its directories, children first."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Callable, Optional
+
+from fleetcache.clean.plan import (
+    PURGE,
+    CachePlan,
+    Dir,
+    DirPlan,
+    File,
+    FileItem,
+    Parts,
+    Walked,
+    frees,
+    walk_dirs,
+)
+from fleetcache.clean.policy import Policy, age_text
+from fleetcache.kinds.base import PlanContext
+from fleetcache.model import CacheFigures
+from fleetcache.stats.walk import WalkOutcome, WalkTask, walk_cache
+
+OnDir = Callable[[Parts, int, Dir], None]
+
+
+@dataclass
+class Unit:
+    """An entry a clean removes whole, or leaves whole."""
+
+    parts: Parts  # where in the cache: a directory (and all below it), or one file
+    project: Optional[str] = None  # its package, PEP 503-normalised (--package)
+    version: Optional[str] = None
+    junk: Optional[str] = None  # why --junk takes it (None: it is no junk)
+    keep: Optional[str] = None  # why no clean ever takes it (counted as left, with this reason)
+    purge: bool = True  # whether a purge takes it (False: the tool's own purge leaves it)
+
+
+@dataclass
+class _Sized:
+    unit: Unit
+    files: list[tuple[Dir, File]]
+    dirs: list[Dir]
+    whole: bool  # every file and directory of it is the owner's, and none is blocked
+    size: int = 0
+    mtime: float = 0.0
+
+
+def plan_units(
+    cache_fd: int,
+    path: str,
+    uid: int,
+    policy: Policy,
+    now: float,
+    context: PlanContext,
+    units: Callable[[Walked], Iterable[Unit]],
+    *,
+    areas: Optional[Collection[str]] = None,
+    on_dir: Optional[OnDir] = None,
+) -> CachePlan:
+    """Walk the opened cache once, let ``units`` name its entries, and plan what ``policy``
+    removes: whole entries only. ``areas``: the top directories a clean may touch (None: all);
+    ``on_dir``: reads what ``units`` needs from each directory while the walk has it open."""
+    policy = policy.effective
+    root_st = os.fstat(cache_fd)
+    walked = walk_dirs(cache_fd, path, uid, context.mounts, areas, on_dir)
+    before = walked.walker.figures()
+    sized = _sized(walked.dirs, units(walked))
+    left = walked.left
+    chosen = _select(sized, policy, now, before.total_bytes, left)
+    for item, why in chosen:
+        for _, f in item.files:
+            f.reason = why
+        for d in item.dirs:
+            d.rmdir = True
+    out = []
+    for d in sorted(walked.dirs.values(), key=lambda d: d.parts, reverse=True):
+        files = [FileItem(f.name, f.ino, f.ctime, f.size, f.reason) for f in d.files if f.reason]
+        remove = _dir_reason(d) if d.parts and d.rmdir else None
+        if files or remove:
+            out.append(DirPlan(d.parts, files, remove))
+    over = None
+    if policy.max_size is not None:
+        after = before.total_bytes - sum(f.size for d in out for f in d.files)
+        over = after - policy.max_size if after > policy.max_size else None
+    return CachePlan(
+        path=path,
+        uid=uid,
+        device=root_st.st_dev,
+        dirs=out,
+        inos={p: d.ino for p, d in walked.dirs.items()},
+        before=before,
+        left=left,
+        problems=list(walked.walker.problems),
+        over_limit=over,
+        mounts=walked.skipped,
+        frees=frees(walked.dirs),
+    )
+
+
+def _dir_reason(d: Dir) -> str:
+    """A removed directory's reason: its entry's (any file's reason in it says it)."""
+    return next((f.reason for f in d.files if f.reason), "its entry is removed")
+
+
+def _sized(dirs: Mapping[Parts, Dir], units: Iterable[Unit]) -> list[_Sized]:
+    """Each unit with its files and directories (one pass over the directories: a directory
+    belongs to the unit of its nearest ancestor that is one)."""
+    out: list[_Sized] = []
+    of_dir: dict[Parts, _Sized] = {}
+    for unit in units:
+        parent = dirs.get(unit.parts[:-1])
+        if unit.parts in dirs:
+            item = _Sized(unit, [], [], True)
+            of_dir[unit.parts] = item
+        elif parent is not None:
+            got = [f for f in parent.files if f.name == unit.parts[-1]]
+            mine = not parent.blocked and all(f.mine for f in got)
+            item = _Sized(unit, [(parent, f) for f in got], [], mine and bool(got))
+        else:
+            continue  # named, but not walked (unreadable, below a mount point)
+        out.append(item)
+    for parts, d in dirs.items():
+        owner = next((of_dir[parts[:k]] for k in range(len(parts), 0, -1) if parts[:k] in of_dir),
+                     None)  # fmt: skip
+        if owner is None:
+            continue
+        owner.dirs.append(d)
+        owner.files.extend((d, f) for f in d.files)
+        if d.blocked or not d.mine or not all(f.mine for f in d.files):
+            owner.whole = False
+        if set(d.children) - {c[-1] for c in dirs if c[:-1] == parts}:
+            owner.whole = False  # a subdirectory not walked: it would stay
+    for item in out:
+        item.size = sum(f.size for _, f in item.files)
+        times = [f.mtime for _, f in item.files] + [d.mtime for d in item.dirs]
+        item.mtime = max(times, default=0.0)
+    return out
+
+
+def _select(
+    items: list[_Sized], policy: Policy, now: float, total: int, left: dict[str, list[int]]
+) -> list[tuple[_Sized, str]]:
+    """The entries the policy removes, each with its reason; what is kept whole for a reason
+    of the kind's is counted in ``left``."""
+    cutoff = None if policy.older_than is None else now - policy.older_than
+    aged = "" if policy.older_than is None else f"older than {age_text(policy.older_than)}"
+    chosen: list[tuple[_Sized, str]] = []
+    rest: list[_Sized] = []
+    for item in items:
+        if item.unit.keep is not None or not item.whole:
+            why_kept = item.unit.keep or "part of an entry another account owns"
+            got = left.setdefault(why_kept, [0, 0])
+            got[0] += len(item.files)
+            got[1] += item.size
+            continue
+        why = _why(item.unit, policy)
+        if why is None and not policy.selects and cutoff is not None:
+            why = aged
+        if why is not None and cutoff is not None:
+            why = why if item.mtime < cutoff else None
+            if why is not None and policy.selects:
+                why = f"{why}, {aged}"
+        if why is not None:
+            chosen.append((item, why))
+        else:
+            rest.append(item)
+    if policy.max_size is not None:
+        size = total - sum(i.size for i, _ in chosen)
+        for item in sorted(rest, key=lambda i: i.mtime):
+            if size <= policy.max_size:
+                break
+            chosen.append((item, "oldest first, over the size limit"))
+            size -= item.size
+    return chosen
+
+
+def _why(unit: Unit, policy: Policy) -> Optional[str]:
+    if policy.purge and unit.purge:
+        return PURGE
+    if unit.project is not None and unit.project in policy.packages:
+        return f"package {unit.project}"
+    named = unit.project if unit.version is None else f"{unit.project}-{unit.version}"
+    if unit.project is not None and any(
+        fnmatch.fnmatch(unit.project, p) or fnmatch.fnmatch(named or "", p) for p in policy.patterns
+    ):
+        return "pattern"
+    if policy.junk and unit.junk is not None:
+        return unit.junk
+    return None
+
+
+def measure(task: WalkTask) -> WalkOutcome:
+    """Any cache's figures from one walk (the totals and link-aware bytes; pip's own figures
+    are for pip's layout alone, and are left at zero)."""
+    got = walk_cache(task)
+    f = got.figures
+    figures = CacheFigures(
+        total_files=f.total_files,
+        total_bytes=f.total_bytes,
+        dirs=f.dirs,
+        disk_bytes=f.disk_bytes,
+        reclaimable_bytes=f.reclaimable_bytes,
+        shared_bytes=f.shared_bytes,
+        other_files=f.total_files,
+        other_bytes=f.total_bytes,
+        foreign_files=f.foreign_files,
+        foreign_bytes=f.foreign_bytes,
+        odd_names=f.odd_names,
+        vanished=f.vanished,
+        unreadable=f.unreadable,
+        oldest_mtime=f.oldest_mtime,
+        newest_mtime=f.newest_mtime,
+    )
+    return replace(got, figures=figures)
