@@ -126,6 +126,10 @@ def _sized(dirs: Mapping[Parts, Dir], units: Iterable[Unit]) -> list[_Sized]:
         else:
             continue  # named, but not walked (unreadable, below a mount point)
         out.append(item)
+    walked: dict[Parts, set[str]] = {}
+    for parts in dirs:
+        if parts:
+            walked.setdefault(parts[:-1], set()).add(parts[-1])
     for parts, d in dirs.items():
         owner = next((of_dir[parts[:k]] for k in range(len(parts), 0, -1) if parts[:k] in of_dir),
                      None)  # fmt: skip
@@ -135,7 +139,7 @@ def _sized(dirs: Mapping[Parts, Dir], units: Iterable[Unit]) -> list[_Sized]:
         owner.files.extend((d, f) for f in d.files)
         if d.blocked or not d.mine or not all(f.mine for f in d.files):
             owner.whole = False
-        if set(d.children) - {c[-1] for c in dirs if c[:-1] == parts}:
+        if not walked.get(parts, set()).issuperset(d.children):
             owner.whole = False  # a subdirectory not walked: it would stay
     for item in out:
         item.size = sum(f.size for _, f in item.files)
@@ -156,9 +160,11 @@ def _select(
     for item in items:
         if item.unit.keep is not None or not item.whole:
             why_kept = item.unit.keep or "part of an entry another account owns"
+            # (what is not the owner's, the walk has counted as left already)
+            mine = [f for d, f in item.files if f.mine and not d.blocked]
             got = left.setdefault(why_kept, [0, 0])
-            got[0] += len(item.files)
-            got[1] += item.size
+            got[0] += len(mine)
+            got[1] += sum(f.size for f in mine)
             continue
         why = _why(item.unit, policy)
         if why is None and not policy.selects and cutoff is not None:
