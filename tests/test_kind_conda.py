@@ -4,14 +4,17 @@ rules on pkgs dirs built by hand the way conda lays them out (conda cannot be in
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from fleetcache import yamlfile
+from fleetcache.cli import main
 from fleetcache.machine import Machine
 from fleetcache.scan import Selection, environments
 from tests.conftest import Tree, chown_tree
@@ -20,6 +23,7 @@ from tests.test_envs import conda_prefix
 ROOT = os.geteuid() == 0
 ROOT_ONLY = pytest.mark.skipif(not ROOT, reason="gives files to other uids: needs root")
 ALICE, BOB = 12345, 12346
+SHELL_SLEEPER = ["/bin/sh", "-c", "echo ready; exec sleep 120"]
 A = "/home/alice"
 
 
@@ -77,6 +81,7 @@ BOMBS = {
 CHILD = """
 import resource, sys
 from fleetcache import yamlfile
+from fleetcache.cli import main
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 resource.setrlimit(resource.RLIMIT_CPU, (60, 60))
 table = yamlfile.loads(sys.stdin.buffer.read())
@@ -97,3 +102,130 @@ def test_a_condarc_bomb_neither_hangs_nor_blows_memory(name: str):
     )
     assert got.returncode == 0, got.stderr.decode()[-500:]
     assert got.stdout.decode().split()[-1] == "True"  # the bomb says nothing
+
+
+# -- item 2: each account's pkgs dirs, found as conda finds them ----------------------------------
+
+
+def scan_json(tree: Tree, capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    code = main(["scan", "--root", str(tree.root), "--format", "json", *argv])
+    out, err = capsys.readouterr()
+    assert code in (0, 3), err
+    doc: dict[str, Any] = json.loads(out)
+    return doc
+
+
+def caches_of(doc: dict[str, Any], kind: str = "conda") -> dict[str, dict[str, Any]]:
+    return {c["path"]: c for c in doc["caches"] if c["kind"] == kind}
+
+
+def pkgs_dir(tree: Tree, path: str, uid: int = 0) -> None:
+    """A small pkgs dir as conda leaves it: urls.txt and one extracted package."""
+    tree.write(f"{path}/urls.txt", "", uid)
+    tree.write(f"{path}/zlib-1.3.1-hb9d3cd8_2/info/index.json", '{"name": "zlib"}', uid)
+    chown_tree(tree.host(path), uid)
+
+
+@ROOT_ONLY
+def test_defaults_are_each_install_pkgs_and_the_home_one_each_its_owners(tree: Tree, capsys):
+    tree.user("alice", ALICE)
+    tree.user("bob", BOB)
+    conda_prefix(tree, "/opt/conda", "3.12.1", "/opt/conda/bin/conda install -y x", base=True)
+    conda_prefix(tree, "/opt/bobconda", "3.11.5", "/opt/bobconda/bin/conda install", base=True)
+    chown_tree(tree.host("/opt/bobconda"), BOB)
+    pkgs_dir(tree, "/opt/conda/pkgs")
+    pkgs_dir(tree, "/opt/bobconda/pkgs", BOB)
+    pkgs_dir(tree, f"{A}/.conda/pkgs", ALICE)
+    chown_tree(tree.host(A), ALICE)
+    found = caches_of(scan_json(tree, capsys, "--no-activity", "--kind", "conda"))
+    assert set(found) == {"/opt/conda/pkgs", "/opt/bobconda/pkgs", f"{A}/.conda/pkgs"}
+    assert found[f"{A}/.conda/pkgs"]["owner"] == "alice"
+    assert found["/opt/bobconda/pkgs"]["owner"] == "bob"  # bob's install: bob's cache
+    assert found["/opt/conda/pkgs"]["owner_uid"] == 0
+    for cache in found.values():
+        assert cache["skipped"] is None and cache["total_files"] == 2
+        assert {s["kind"] for s in cache["sources"]} == {"default"}
+    assert "alice" in found["/opt/conda/pkgs"]["users"]
+    assert "alice" in found["/opt/bobconda/pkgs"]["users"]
+
+
+@ROOT_ONLY
+def test_pkgs_dirs_of_every_condarc_on_condas_search_path(tree: Tree, capsys):
+    tree.user("alice", ALICE)
+    tree.user("bob", BOB)
+    tree.write("/etc/conda/condarc", "pkgs_dirs: [/srv/conda/pkgs]\n")
+    tree.write("/etc/conda/condarc.d/10-team.yml", "pkgs_dirs:\n  - /srv/team/pkgs\n")
+    pkgs_dir(tree, "/srv/conda/pkgs")
+    pkgs_dir(tree, "/srv/team/pkgs")
+    pkgs_dir(tree, "/home/bob/.conda/pkgs", BOB)
+    tree.write(f"{A}/.condarc", "pkgs_dirs: [~/pk, '${HOME}/pk2', /home/bob/.conda/pkgs, /etc]\n")
+    tree.write(f"{A}/.config/conda/condarc.d/a.yaml", "pkgs_dirs: [$HOME/pk3]\n")
+    for name in ("pk", "pk2", "pk3"):
+        pkgs_dir(tree, f"{A}/{name}", ALICE)
+    chown_tree(tree.host(A), ALICE)
+    found = caches_of(
+        scan_json(tree, capsys, "--no-activity", "--kind", "conda", "--user", "alice")
+    )
+    assert set(found) >= {"/srv/conda/pkgs", "/srv/team/pkgs", f"{A}/pk", f"{A}/pk2", f"{A}/pk3"}
+    assert not any(p.endswith(".conda/pkgs") and p.startswith(A) for p in found)  # configured
+    why = {p: [s["description"] for s in c["sources"]] for p, c in found.items()}
+    assert why["/srv/team/pkgs"] == ["/etc/conda/condarc.d/10-team.yml [pkgs_dirs]"]
+    assert why[f"{A}/pk2"] == [f"{A}/.condarc [pkgs_dirs]"]
+    assert why[f"{A}/pk3"] == [f"{A}/.config/conda/condarc.d/a.yaml [pkgs_dirs]"]
+    for path in ("/srv/conda/pkgs", "/srv/team/pkgs", f"{A}/pk"):
+        assert found[path]["skipped"] is None and found[path]["total_files"] == 2, path
+    # alice's own .condarc cannot make another account's directory (or /etc) hers to measure
+    for path in ("/home/bob/.conda/pkgs", "/etc"):
+        assert found[path]["skipped"] and found[path]["total_files"] == 0, found[path]
+
+
+@ROOT_ONLY
+def test_conda_pkgs_dirs_and_condarc_of_the_accounts_processes(open_tree: Tree, capsys, procs):
+    tree = open_tree
+    home = tree.user("alice", ALICE)
+    for name in ("a", "b", "c"):
+        pkgs_dir(tree, f"{A}/{name}", ALICE)
+    tree.write(f"{A}/rc.yml", "pkgs_dirs: [~/c]\n")
+    chown_tree(home, ALICE)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CONDA_PKGS_DIRS": f"{home}/a,{home}/b",
+        "CONDARC": f"{home}/rc.yml",
+    }
+    proc = procs.start(SHELL_SLEEPER, cwd=home, uid=ALICE, env=env)
+    found = caches_of(scan_json(tree, capsys, "--kind", "conda", "--user", "alice"))
+    assert set(found) == {f"{A}/a", f"{A}/b", f"{A}/c"}
+    source = found[f"{A}/a"]["sources"][0]
+    assert (source["kind"], source["variable"], source["pid"]) == (
+        "env",
+        "CONDA_PKGS_DIRS",
+        proc.pid,
+    )
+    source = found[f"{A}/c"]["sources"][0]
+    assert (source["file"], source["pid"]) == (f"{A}/rc.yml", proc.pid)
+
+
+@ROOT_ONLY
+def test_rattler_cache_pixi_over_rattler_over_the_default(open_tree: Tree, capsys, procs):
+    tree = open_tree
+    home = tree.user("alice", ALICE)
+    tree.user("bob", BOB)
+    tree.write(f"{A}/.cache/rattler/cache/pkgs/zlib-1.3.1-h0_2/info/index.json", "{}")
+    tree.write(f"{A}/pixi-cache/pkgs/zlib-1.3.1-h0_2/info/index.json", "{}")
+    tree.write(f"{A}/rattler-cache/pkgs/zlib-1.3.1-h0_2/info/index.json", "{}")
+    tree.write("/home/bob/.cache/rattler/cache/repodata/x.json", "{}")
+    chown_tree(home, ALICE)
+    chown_tree(tree.host("/home/bob"), BOB)
+    found = caches_of(scan_json(tree, capsys, "--no-activity", "--kind", "rattler"), "rattler")
+    assert set(found) == {f"{A}/.cache/rattler/cache", "/home/bob/.cache/rattler/cache"}
+    env = {"PATH": "/usr/bin:/bin", "RATTLER_CACHE_DIR": f"{home}/rattler-cache"}
+    procs.start(SHELL_SLEEPER, cwd=home, uid=ALICE, env=env)
+    procs.start(
+        SHELL_SLEEPER,
+        uid=ALICE,
+        cwd=home,
+        env={**env, "PIXI_CACHE_DIR": f"{home}/pixi-cache"},
+    )
+    found = caches_of(scan_json(tree, capsys, "--kind", "rattler", "--user", "alice"), "rattler")
+    assert set(found) == {f"{A}/.cache/rattler/cache", f"{A}/rattler-cache", f"{A}/pixi-cache"}
+    assert found[f"{A}/pixi-cache"]["sources"][0]["variable"] == "PIXI_CACHE_DIR"

@@ -234,6 +234,7 @@ class Cleaner:
                     projects=self._projects(loc) if self.request.policy.packages else None,
                     legacy_kept=legacy_kept,
                     environments=self.found.environments,
+                    root=self.machine.root,
                 )
                 item.plan = kind.plan(
                     opened.fd, loc.path, uid, self.request.policy, self.machine.clock(), context

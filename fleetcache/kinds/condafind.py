@@ -1,0 +1,185 @@
+"""Where conda (and rattler) caches are for each account, as the tool finds them: conda's
+settings search path (base/constants.py SEARCH_PATH) read as the account, the variables of its
+processes, the defaults (base/context.py pkgs_dirs); each directory kept with why it is one."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Optional
+
+from fleetcache import dropped, safefs
+from fleetcache.discovery import conda
+from fleetcache.kinds.base import Look
+from fleetcache.model import Account, CacheLocation, CacheSource, Environment, Skipped
+
+INSTALL_KINDS = ("conda", "mamba", "miniforge")  # environment kinds that are a conda install
+SNIPPETS = 64  # condarc.d files read per directory: more is no configuration
+_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+def environs(look: Look, account: Account) -> Iterator[tuple[Mapping[str, str], Optional[int]]]:
+    """The variables the account's tools run with: its login's (pid None), then each distinct
+    set its running processes show (with the pid that shows it)."""
+    base = {"HOME": account.home, **look.machine.env_for(account.uid)}
+    yield base, None
+    for settings in look.settings.get(account.uid, ()):
+        yield {**base, **settings.env}, settings.pid
+
+
+def expand(path: str, home: str, env: Mapping[str, str]) -> Optional[str]:
+    """A configured path as conda expands it (``~`` and ``$VARS``, from this account's own
+    variables only); None unless it is then absolute (conda would make it so from a cwd)."""
+    path = path.strip()
+    if path == "~" or path.startswith("~/"):
+        path = home + path[1:]
+    path = _VAR.sub(lambda m: env.get(m.group(1) or m.group(2), m.group(0)), path)
+    return posixpath.normpath(path) if path.startswith("/") and "\0" not in path else None
+
+
+class Places:
+    """The caches found so far, one per path, each with every reason and the uids its root may
+    belong to (the owner rule: an account's own settings name only its own directories)."""
+
+    def __init__(self, look: Look, kind: str) -> None:
+        self.look = look
+        self.kind = kind
+        self.sources: dict[str, list[CacheSource]] = {}
+        self.trusted: dict[str, set[int]] = {}
+        self.skipped: list[Skipped] = []
+
+    def add(self, account: Account, path: str, source: CacheSource, trusted: set[int]) -> None:
+        """A directory the account's tool uses, if the account sees one there."""
+        if path not in self.sources:
+            who = dropped.identity(self.look.machine, account)
+            try:
+                if self.look.readers.exists(who, path) is False:
+                    return
+            except (OSError, safefs.UnsafePath):
+                return
+        got = self.sources.setdefault(path, [])
+        if source not in got:
+            got.append(source)
+        self.trusted.setdefault(path, set()).update(trusted)
+
+    def locations(self) -> list[CacheLocation]:
+        """One location per path, in the order found."""
+        return [
+            CacheLocation(p, tuple(s), frozenset(self.trusted[p]), kind=self.kind)
+            for p, s in self.sources.items()
+        ]
+
+    def read(self, account: Account, path: str) -> Optional[bytes]:
+        """A config file as the account reads it (None: absent, unreadable: then it says nothing)."""
+        try:
+            return self.look.read(account, path)
+        except PermissionError:
+            return None
+        except OSError as exc:
+            self.skipped.append(Skipped(path, f"not read: {exc}"))
+            return None
+
+
+def installs(look: Look, account: Account) -> list[Environment]:
+    """The conda installs the account may run conda from: root's, its own, and any outside
+    every account's home."""
+    homes = tuple(a.home.rstrip("/") + "/" for a in look.every if a.home not in ("", "/"))
+    return [
+        e
+        for e in look.environments
+        if e.role == "interpreter"
+        and e.kind in INSTALL_KINDS
+        and e.exists
+        and (e.owner_uid in (0, account.uid) or not e.prefix.startswith(homes))
+    ]
+
+
+def condarcs(
+    places: Places, account: Account, env: Mapping[str, str], roots: Sequence[str]
+) -> list[str]:
+    """The ``.condarc`` files conda reads for this account, in conda's order."""
+    join = posixpath.join
+    home = account.home
+    dirs = ["/etc/conda", "/var/lib/conda", *roots]
+    if env.get("XDG_CONFIG_HOME", "").startswith("/"):
+        dirs.append(join(env["XDG_CONFIG_HOME"], "conda"))
+    dirs += [join(home, ".config", "conda"), join(home, ".conda")]
+    out: list[str] = []
+    for d in dirs:
+        out += [
+            join(d, ".condarc"),
+            join(d, "condarc"),
+            *_snippets(places, account, join(d, "condarc.d")),
+        ]
+    out.append(join(home, ".condarc"))
+    prefix = env.get("CONDA_PREFIX", "")
+    if prefix.startswith("/"):
+        out += [join(prefix, ".condarc"), join(prefix, "condarc")]
+        out += _snippets(places, account, join(prefix, "condarc.d"))
+    if env.get("CONDARC", "").startswith("/"):
+        out.append(env["CONDARC"])
+    return list(dict.fromkeys(out))
+
+
+def _snippets(places: Places, account: Account, directory: str) -> list[str]:
+    """The ``*.yml`` and ``*.yaml`` files of a condarc.d directory, in name order, as the
+    account lists it."""
+    who = dropped.identity(places.look.machine, account)
+    try:
+        opened = places.look.readers.open_dir(who, directory)
+    except (OSError, safefs.UnsafePath):
+        return []
+    try:
+        names = sorted(n for n in os.listdir(opened.fd) if n.endswith((".yml", ".yaml")))
+    except OSError:
+        return []
+    finally:
+        os.close(opened.fd)
+    return [posixpath.join(directory, n) for n in names[:SNIPPETS]]
+
+
+def find_pkgs(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
+    """Each chosen account's conda pkgs dirs: ``CONDA_PKGS_DIRS`` and every ``.condarc``'s
+    ``pkgs_dirs``, else the defaults (each install's ``pkgs`` and ``~/.conda/pkgs``)."""
+    places = Places(look, "conda")
+    for account in look.chosen:
+        roots = installs(look, account)
+        for env, pid in environs(look, account):
+            _account_pkgs(places, account, env, pid, roots)
+    return places.locations(), places.skipped
+
+
+def _account_pkgs(
+    places: Places,
+    account: Account,
+    env: Mapping[str, str],
+    pid: Optional[int],
+    roots: Sequence[Environment],
+) -> None:
+    home, user, mine = account.home, account.name, {account.uid}
+    configured: list[tuple[str, CacheSource, set[int]]] = []
+    for value in env.get("CONDA_PKGS_DIRS", "").split(","):
+        path = expand(value, home, env) if value.strip() else None
+        if path is not None:
+            configured.append(
+                (path, CacheSource("env", user=user, variable="CONDA_PKGS_DIRS", pid=pid), mine)
+            )
+    for rc in condarcs(places, account, env, [r.prefix for r in roots]):
+        # a file outside the account's home is the admin's: it may name root's directories
+        trusted = mine if rc.startswith(home.rstrip("/") + "/") else {*mine, 0}
+        source = CacheSource("config", user=user, file=rc, section="pkgs_dirs", pid=pid)
+        for value in conda.pkgs_dirs(places.read(account, rc)):
+            path = expand(value, home, env)
+            if path is not None:
+                configured.append((path, source, trusted))
+    if not configured:  # conda's defaults: the install's own pkgs/, then the account's
+        for root in roots:
+            owner = {root.owner_uid if root.owner_uid is not None else 0}
+            source = CacheSource("default", user=user, file=root.prefix, pid=pid)
+            configured.append((posixpath.join(root.prefix, "pkgs"), source, owner))
+        source = CacheSource("default", user=user, pid=pid)
+        configured.append((posixpath.join(home, ".conda", "pkgs"), source, mine))
+    for path, source, trusted in configured:
+        places.add(account, path, source, trusted)
