@@ -9,14 +9,17 @@ import os
 import resource
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fleetcache import yamlfile
 from fleetcache.cli import main
+from fleetcache.kinds import conda as conda_kind
 from fleetcache.machine import Machine
 from fleetcache.scan import Selection, environments
+from fleetcache.stats.walk import WalkTask
 from tests.conftest import Tree, chown_tree
 from tests.test_envs import conda_prefix
 
@@ -82,6 +85,7 @@ CHILD = """
 import resource, sys
 from fleetcache import yamlfile
 from fleetcache.cli import main
+from fleetcache.kinds import conda as conda_kind
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 resource.setrlimit(resource.RLIMIT_CPU, (60, 60))
 table = yamlfile.loads(sys.stdin.buffer.read())
@@ -229,3 +233,162 @@ def test_rattler_cache_pixi_over_rattler_over_the_default(open_tree: Tree, capsy
     found = caches_of(scan_json(tree, capsys, "--kind", "rattler", "--user", "alice"), "rattler")
     assert set(found) == {f"{A}/.cache/rattler/cache", f"{A}/rattler-cache", f"{A}/pixi-cache"}
     assert found[f"{A}/pixi-cache"]["sources"][0]["variable"] == "PIXI_CACHE_DIR"
+
+
+# -- items 3-7: a pkgs dir built the way conda lays it out ----------------------------------------
+
+PKGS = f"{A}/.conda/pkgs"
+ML, WEB = f"{A}/.conda/envs/ml", f"{A}/.conda/envs/web"
+NUMPY, REQUESTS, SIX = (
+    "numpy-1.26.4-py311_0",
+    "requests-2.32.3-pyhd8ed1ab_0",
+    "six-1.16.0-pyh6c4a22f_0",
+)
+SITE = "lib/python3.11/site-packages"
+
+
+def package(tree: Tree, pkgs: str, dist: str, name: str, version: str, size: int) -> list[str]:
+    """An extracted package: info/index.json, info/files and its files; their paths in it."""
+    files = [f"{SITE}/{name}/__init__.py", f"{SITE}/{name}/core.py"]
+    tree.write(f"{pkgs}/{dist}/info/index.json", json.dumps({"name": name, "version": version}))
+    tree.write(f"{pkgs}/{dist}/info/files", "\n".join(files) + "\n")
+    for i, f in enumerate(files):
+        tree.write(f"{pkgs}/{dist}/{f}", bytes([65 + i]) * size)
+    return files
+
+
+def record(tree: Tree, env: str, dist: str, source: str, link_type: int) -> None:
+    name, version, build = dist.rsplit("-", 2)
+    doc = {"name": name, "version": version, "build": build, "files": [],
+           "extracted_package_dir": source, "link": {"source": source, "type": link_type}}  # fmt: skip
+    tree.write(f"{env}/conda-meta/{dist}.json", json.dumps(doc, indent=2, sort_keys=True))
+
+
+def conda_fleet(tree: Tree) -> None:
+    """alice's pkgs dir: numpy hardlinked into env ml, requests symlinked into env web, six
+    unused; tarballs, the index cache, a log, a trash dir, urls.txt and urls."""
+    tree.user("alice", ALICE)
+    conda_prefix(tree, ML, "3.11.5", "conda create -n ml numpy")
+    conda_prefix(tree, WEB, "3.11.5", "conda create -n web requests")
+    for dist, name, version in ((NUMPY, "numpy", "1.26.4"), (REQUESTS, "requests", "2.32.3")):
+        env = ML if name == "numpy" else WEB
+        for f in package(tree, PKGS, dist, name, version, 30_000):
+            tree.host(f"{env}/{f}").parent.mkdir(parents=True, exist_ok=True)
+            if name == "numpy":
+                os.link(tree.host(f"{PKGS}/{dist}/{f}"), tree.host(f"{env}/{f}"))
+            else:
+                # absolute, as conda makes them (to the tree's copy of the machine path)
+                os.symlink(tree.host(f"{PKGS}/{dist}/{f}"), tree.host(f"{env}/{f}"))
+        record(tree, env, dist, f"{PKGS}/{dist}", 1 if name == "numpy" else 2)
+    package(tree, PKGS, SIX, "six", "1.16.0", 20_000)
+    tree.write(f"{PKGS}/{NUMPY}.conda", b"z" * 40_000)
+    tree.write(f"{PKGS}/{SIX}.tar.bz2", b"b" * 15_000)
+    tree.write(f"{PKGS}/cache/497d6b2a.json", b"{}" * 10_000)
+    tree.write(f"{PKGS}/cache/497d6b2a.info.json", b"{}")
+    tree.write(f"{PKGS}/.trash/a1b2.c~", b"t" * 5_000)
+    tree.write(f"{PKGS}/conda-2026.log", b"l" * 100)
+    tree.write(f"{PKGS}/urls.txt", f"https://conda.anaconda.org/conda-forge/{NUMPY}.conda\n")
+    tree.write(f"{PKGS}/urls", "")
+    tree.write(f"{A}/.conda/environments.txt", f"{ML}\n{WEB}\n")
+    chown_tree(tree.host(A), ALICE)
+
+
+def du(*paths: Path) -> int:
+    """``du -sB1`` of the paths together: allocated bytes, each inode once."""
+    out = subprocess.run(["du", "-csB1", *map(str, paths)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout.splitlines()[-1].split()[0])
+
+
+def every_file(top: Path) -> dict[str, bytes]:
+    """Each file below ``top`` (through its links) and its bytes."""
+    out = {}
+    for dirpath, _, files in os.walk(top):
+        for name in files:
+            path = Path(dirpath, name)
+            out[str(path.relative_to(top))] = path.read_bytes()
+    return out
+
+
+def clean_doc(tree: Tree, tmp_path: Path, *args: str, code: int = 0) -> dict[str, Any]:
+    """``fleetcache clean --yes --format json`` over alice's conda caches; their records."""
+    out = tmp_path / "clean.json"
+    argv = ["clean", "--root", str(tree.root), "--user", "alice", "--kind", "conda", "--yes",
+            "-f", "json", "--audit-log", str(tmp_path / "log" / "audit.log"),
+            "--lock-dir", str(tmp_path / "locks"), "-o", str(out), *args]  # fmt: skip
+    assert main(argv) == code
+    doc: dict[str, Any] = json.loads(out.read_text())
+    return {c["path"]: c for c in doc["caches"]}
+
+
+@ROOT_ONLY
+def test_a_pkgs_dir_is_found_by_layout_an_environment_is_not(tree: Tree, capsys):
+    conda_fleet(tree)
+    tree.write(f"{A}/other/pkgs/urls.txt", "")  # an empty pkgs dir: urls.txt alone
+    tree.write(f"{A}/third/pkgs/zlib-1.3.1-h0_2/info/index.json", "{}")  # no urls.txt
+    tree.write(f"{ML}/urls.txt", "")  # an environment, whatever else it holds
+    chown_tree(tree.host(A), ALICE)
+    doc = scan_json(tree, capsys, "--no-activity", "--kind", "conda", "--search", A)
+    found = caches_of(doc)
+    assert set(found) == {PKGS, f"{A}/other/pkgs", f"{A}/third/pkgs"}  # never ml nor web
+    assert [s["kind"] for s in found[f"{A}/third/pkgs"]["sources"]] == ["layout"]
+    assert "layout" in [s["kind"] for s in found[PKGS]["sources"]]
+
+
+@ROOT_ONLY
+def test_disk_reclaimable_and_shared_bytes_of_a_pkgs_dir_with_hardlinked_envs(tree: Tree, capsys):
+    conda_fleet(tree)
+    (cache,) = caches_of(
+        scan_json(tree, capsys, "--no-activity", "--kind", "conda", "--user", "alice")
+    ).values()
+    assert cache["disk_bytes"] == du(tree.host(PKGS))
+    numpy = [tree.host(f"{PKGS}/{NUMPY}/{SITE}/numpy/{n}") for n in ("__init__.py", "core.py")]
+    shared = sum(os.lstat(p).st_blocks * 512 for p in numpy)
+    assert cache["shared_bytes"] == shared > 0  # numpy's files: held by env ml too
+    assert cache["reclaimable_bytes"] == cache["disk_bytes"] - shared
+
+
+def test_entries_are_named_from_index_json_else_from_the_dist_name(tree: Tree):
+    conda_fleet(tree)
+    tree.write(f"{PKGS}/scipy-1.14.0-py311h0_1/info/files", "")  # no index.json: the name says
+    tree.write(f"{PKGS}/odd-dir/info/index.json", '{"name": "Odd_Name", "version": "2.0"}')
+    chown_tree(tree.host(A), ALICE)
+    got = conda_kind.entries(WalkTask(str(tree.root), PKGS))
+    named = {e.path: (e.project, e.version, e.how) for e in got.entries}
+    assert named[NUMPY] == ("numpy", "1.26.4", "info/index.json")
+    assert named[f"{NUMPY}.conda"] == ("numpy", "1.26.4", "info/index.json")
+    assert named[f"{SIX}.tar.bz2"] == ("six", "1.16.0", "info/index.json")
+    assert named["scipy-1.14.0-py311h0_1"] == ("scipy", "1.14.0", "its name")
+    assert named["odd-dir"] == ("odd-name", "2.0", "info/index.json")
+    assert not {"cache", "urls.txt", "urls", ".trash"} & set(named)
+    sizes = {e.path: e.size for e in got.entries}
+    assert sizes[NUMPY] == 60_000 + len(json.dumps({"name": "numpy", "version": "1.26.4"})) + len(
+        f"{SITE}/numpy/__init__.py\n{SITE}/numpy/core.py\n"
+    )
+
+
+@ROOT_ONLY
+def test_clean_takes_only_the_unused_package_tarballs_and_caches(tree: Tree, tmp_path: Path):
+    conda_fleet(tree)
+    envs = {env: every_file(tree.host(env)) for env in (ML, WEB)}
+    planned = clean_doc(tree, tmp_path, "--dry-run")[PKGS]["plan"]
+    before = du(tree.host(A))
+    done = clean_doc(tree, tmp_path)[PKGS]
+    assert done["state"] == "cleaned", done
+    left = sorted(os.listdir(tree.host(PKGS)))
+    assert left == sorted([NUMPY, REQUESTS, "urls", "urls.txt"])
+    assert before - du(tree.host(A)) == planned["frees"] == done["plan"]["frees"] > 0
+    why = done["plan"]["left"]
+    assert any("hard links" in reason for reason in why), why
+    assert any(f"linked into {WEB} (symbolic links)" in reason for reason in why), why
+    for env, files in envs.items():  # every file of both environments is still there, intact
+        assert every_file(tree.host(env)) == files
+
+
+@ROOT_ONLY
+def test_junk_and_package_selectors(tree: Tree, tmp_path: Path):
+    conda_fleet(tree)
+    clean_doc(tree, tmp_path, "--junk")
+    assert sorted(os.listdir(tree.host(PKGS))) == sorted([NUMPY, REQUESTS, SIX, "urls", "urls.txt"])
+    clean_doc(tree, tmp_path, "--package", "numpy", "--package", "six")
+    assert sorted(os.listdir(tree.host(PKGS))) == sorted([NUMPY, REQUESTS, "urls", "urls.txt"])
