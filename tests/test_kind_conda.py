@@ -392,3 +392,87 @@ def test_junk_and_package_selectors(tree: Tree, tmp_path: Path):
     assert sorted(os.listdir(tree.host(PKGS))) == sorted([NUMPY, REQUESTS, SIX, "urls", "urls.txt"])
     clean_doc(tree, tmp_path, "--package", "numpy", "--package", "six")
     assert sorted(os.listdir(tree.host(PKGS))) == sorted([NUMPY, REQUESTS, "urls", "urls.txt"])
+
+
+# -- attacks ------------------------------------------------------------------------------------
+
+
+@ROOT_ONLY
+def test_hostile_conda_meta_records_neither_break_the_clean_nor_free_a_package(
+    tree: Tree, tmp_path: Path
+):
+    """Records too big, too deep, not JSON or not a file: the clean goes on, and the package
+    of the record's name stays (what it links cannot be told: keeping is the safe side)."""
+    conda_fleet(tree)
+    meta = f"{WEB}/conda-meta"
+    hostile = {
+        "huge-1.0-0": b'{"link": {"type": 2, "source": "x"}, "pad": "' + b"x" * (9 << 20) + b'"}',
+        "deep-1.0-0": b'{"link": {"type": 2, "source": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}",
+        "bad-1.0-0": b'{"link": {"type": 2, "source": ',
+    }
+    for dist, data in hostile.items():
+        tree.write(f"{meta}/{dist}.json", data)
+    os.mkfifo(tree.host(f"{meta}/fifo-1.0-0.json"))  # read, it would hang the clean
+    for dist in (*hostile, "fifo-1.0-0", "free-1.0-0"):
+        package(tree, PKGS, dist, dist.split("-")[0], "1.0", 1_000)
+    chown_tree(tree.host(A), ALICE)
+    done = clean_doc(tree, tmp_path)[PKGS]
+    assert done["state"] == "cleaned", done
+    left = set(os.listdir(tree.host(PKGS)))
+    assert {*hostile, "fifo-1.0-0", NUMPY, REQUESTS} <= left
+    assert not {"free-1.0-0", SIX} & left
+
+
+@ROOT_ONLY
+def test_link_sources_outside_the_pkgs_dir_or_in_another_accounts_touch_nothing(
+    tree: Tree, tmp_path: Path
+):
+    conda_fleet(tree)
+    tree.user("bob", BOB)
+    package(tree, "/home/bob/.conda/pkgs", SIX, "six", "1.16.0", 1_000)
+    chown_tree(tree.host("/home/bob"), BOB)
+    tree.write("/srv/outside/keep-me", "precious")
+    for i, source in enumerate(
+        ["/etc", "/srv/outside", f"{PKGS}/../../../..", f"/home/bob/.conda/pkgs/{SIX}", "", 7]
+    ):
+        tree.write(
+            f"{WEB}/conda-meta/evil{i}-1.0-0.json",
+            json.dumps({"link": {"source": source, "type": 2}}),
+        )
+    chown_tree(tree.host(A), ALICE)
+    before = (
+        every_file(tree.host("/home/bob")),
+        every_file(tree.host("/srv")),
+        every_file(tree.host("/etc")),
+    )
+    done = clean_doc(tree, tmp_path)
+    assert set(done) == {PKGS} and done[PKGS]["state"] == "cleaned"
+    assert SIX not in os.listdir(tree.host(PKGS))  # bob's six named: alice's unused one goes
+    after = (
+        every_file(tree.host("/home/bob")),
+        every_file(tree.host("/srv")),
+        every_file(tree.host("/etc")),
+    )
+    assert after == before
+
+
+@ROOT_ONLY
+def test_pkgs_dirs_an_accounts_condarc_names_elsewhere_are_not_cleaned_as_it(
+    tree: Tree, tmp_path: Path
+):
+    """alice's .condarc names bob's pkgs dir and /etc: she is not their owner (bob, root), so
+    nothing there is cleaned for her, neither as her nor as its owner."""
+    tree.user("alice", ALICE)
+    tree.user("bob", BOB)
+    pkgs_dir(tree, "/home/bob/.conda/pkgs", BOB)
+    tree.write("/home/bob/.conda/pkgs/zlib-1.3.1-hb9d3cd8_2.conda", b"z" * 1000, BOB)
+    tree.write(f"{A}/.condarc", "pkgs_dirs: [/home/bob/.conda/pkgs, /etc, /]\n")
+    tree.write("/etc/zlib-1.3.1-hb9d3cd8_2.conda", b"z" * 1000)
+    tree.write("/etc/cache/keep", b"k")
+    chown_tree(tree.host(A), ALICE)
+    before = every_file(tree.host("/home/bob")), every_file(tree.host("/etc"))
+    done = clean_doc(tree, tmp_path, code=3)
+    assert set(done) == {"/home/bob/.conda/pkgs", "/etc", "/"}
+    for path, cache in done.items():
+        assert cache["state"] != "cleaned" and "refused" in (cache["reason"] or ""), (path, cache)
+    assert (every_file(tree.host("/home/bob")), every_file(tree.host("/etc"))) == before
