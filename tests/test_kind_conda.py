@@ -9,6 +9,7 @@ import os
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from fleetcache import yamlfile
 from fleetcache.cli import main
 from fleetcache.kinds import conda as conda_kind
+from fleetcache.kinds import rattler as rattler_kind
 from fleetcache.machine import Machine
 from fleetcache.scan import Selection, environments
 from fleetcache.stats.walk import WalkTask
@@ -86,6 +88,7 @@ import resource, sys
 from fleetcache import yamlfile
 from fleetcache.cli import main
 from fleetcache.kinds import conda as conda_kind
+from fleetcache.kinds import rattler as rattler_kind
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 resource.setrlimit(resource.RLIMIT_CPU, (60, 60))
 table = yamlfile.loads(sys.stdin.buffer.read())
@@ -476,3 +479,57 @@ def test_pkgs_dirs_an_accounts_condarc_names_elsewhere_are_not_cleaned_as_it(
     for path, cache in done.items():
         assert cache["state"] != "cleaned" and "refused" in (cache["reason"] or ""), (path, cache)
     assert (every_file(tree.host("/home/bob")), every_file(tree.host("/etc"))) == before
+
+
+def age(tree: Tree, path: str, days: float) -> None:
+    """Make a machine path and everything below it ``days`` old (mtimes)."""
+    old = time.time() - days * 86400
+    top = tree.host(path)
+    below = [Path(d, n) for d, dirs, files in os.walk(top) for n in dirs + files]
+    for p in [top, *below]:
+        os.utime(p, (old, old), follow_symlinks=False)
+
+
+@ROOT_ONLY
+def test_older_than_and_max_size_pick_among_what_may_go(tree: Tree, tmp_path: Path):
+    conda_fleet(tree)
+    for path in (f"{PKGS}/{SIX}", f"{PKGS}/{NUMPY}", f"{PKGS}/{SIX}.tar.bz2"):
+        age(tree, path, 100)
+    clean_doc(tree, tmp_path, "--older-than", "30d")
+    left = set(os.listdir(tree.host(PKGS)))
+    assert {SIX, f"{SIX}.tar.bz2"}.isdisjoint(left)  # old and unused
+    assert {NUMPY, REQUESTS, f"{NUMPY}.conda", "cache"} <= left  # linked, or recent
+    clean_doc(tree, tmp_path, "--max-size", "1")  # all that may go, oldest first
+    assert set(os.listdir(tree.host(PKGS))) == {NUMPY, REQUESTS, "urls", "urls.txt"}
+
+
+RATTLER = f"{A}/.cache/rattler/cache"
+
+
+@ROOT_ONLY
+def test_rattler_clean_keeps_linked_packages_and_takes_repodata(tree: Tree, tmp_path: Path):
+    tree.user("alice", ALICE)
+    env = f"{A}/proj/.pixi/envs/default"
+    conda_prefix(tree, env, "3.12.1", "pixi install")
+    for f in package(tree, f"{RATTLER}/pkgs", NUMPY, "numpy", "1.26.4", 10_000):
+        tree.host(f"{env}/{f}").parent.mkdir(parents=True, exist_ok=True)
+        os.link(tree.host(f"{RATTLER}/pkgs/{NUMPY}/{f}"), tree.host(f"{env}/{f}"))
+    package(tree, f"{RATTLER}/pkgs", SIX, "six", "1.16.0", 10_000)
+    tree.write(f"{RATTLER}/repodata/conda-forge-linux-64.json", b"{}" * 5_000)
+    tree.write(f"{RATTLER}/uv-cache/wheels-v5/x.whl", b"w" * 5_000)
+    chown_tree(tree.host(A), ALICE)
+    out = tmp_path / "clean.json"
+    argv = ["clean", "--root", str(tree.root), "--user", "alice", "--kind", "rattler", "--yes",
+            "-f", "json", "--audit-log", str(tmp_path / "audit.log"),
+            "--lock-dir", str(tmp_path / "locks"), "-o", str(out)]  # fmt: skip
+    files = every_file(tree.host(env))
+    assert main([*argv, "--junk"]) == 0
+    assert sorted(os.listdir(tree.host(RATTLER))) == ["pkgs", "uv-cache"]
+    assert main([*argv, "--purge"]) == 0
+    assert sorted(os.listdir(tree.host(RATTLER))) == ["pkgs"]
+    assert os.listdir(tree.host(f"{RATTLER}/pkgs")) == [NUMPY]
+    assert every_file(tree.host(env)) == files
+    entries = conda_kind.entries(WalkTask(str(tree.root), RATTLER))
+    assert entries.entries == ()  # a rattler cache is no conda pkgs dir: its kind names it
+    got = rattler_kind.entries(WalkTask(str(tree.root), RATTLER))
+    assert [(e.path, e.project) for e in got.entries] == [(f"pkgs/{NUMPY}", "numpy")]
