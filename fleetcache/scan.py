@@ -230,7 +230,8 @@ def _located(
                 for kind in kinds:
                     by_layout, missed = kind.search(machine, anchor, top)
                     locations = caches_mod.merge_found(locations, by_layout)
-                    skipped.extend(missed)
+                    # each kind walks the same path: what it could not read, said once
+                    skipped.extend(m for m in missed if m not in skipped)
         finally:
             os.close(anchor)
     return locations

@@ -55,6 +55,24 @@ def test_envs_dirs_written_as_yaml_conda_reads_are_all_found(tree: Tree):
     assert found[f"{A}/more-envs/web"][0] == f"envs_dirs in {A}/.condarc"
 
 
+@ROOT_ONLY
+def test_envs_dirs_of_the_whole_search_path_with_vars_expanded(open_tree: Tree, procs):
+    """envs reads the same search path as the pkgs dirs: condarc.d snippets in the account's
+    config dirs, ``$CONDARC`` of its processes, and ``$VARS`` expanded from its own."""
+    tree = open_tree
+    home = tree.user("alice", ALICE)
+    conda_prefix(tree, f"{A}/snip-envs/one", "3.11.5", "conda create -n one")
+    conda_prefix(tree, f"{A}/rc-envs/two", "3.11.5", "conda create -n two")
+    tree.write(f"{A}/.conda/condarc.d/team.yml", "envs_dirs: [$HOME/snip-envs]\n")
+    tree.write(f"{A}/rc.yml", "envs_dirs: ['${HOME}/rc-envs']\n")
+    chown_tree(home, ALICE)
+    procs.start(SHELL_SLEEPER, cwd=home, uid=ALICE, env={"CONDARC": f"{home}/rc.yml"})
+    result = environments(Machine(root=str(tree.root)), Selection(users=("alice",)))
+    found = {e.prefix: e.found_by for e in result.environments}
+    assert found[f"{A}/snip-envs/one"][0] == f"envs_dirs in {A}/.conda/condarc.d/team.yml"
+    assert found[f"{A}/rc-envs/two"][0].startswith(f"envs_dirs in {A}/rc.yml")
+
+
 def test_a_condarc_that_is_no_config_says_nothing():
     assert yamlfile.loads(None) is None
     assert yamlfile.loads(b"- /a\n- /b\n") is None  # a list, not a mapping

@@ -89,6 +89,19 @@ def discover(
     return list(found.by_prefix.values()), found.skipped
 
 
+def _listed(access: Access, directory: str) -> list[str]:
+    """The snippet files of a condarc.d directory, as ``access`` lists it (none: not there)."""
+    try:
+        opened = access.open_dir(directory)
+    except safefs.UnsafePath:
+        return []
+    try:
+        names = conda.snippet_names(inspect_mod.listdir(opened.fd))
+    finally:
+        os.close(opened.fd)
+    return [f"{directory}/{n}" for n in names]
+
+
 def _snippets(anchor: int, directories: Sequence[str], join: Join) -> list[str]:
     """The ``*.yml`` and ``*.yaml`` files of condarc.d directories, in name order."""
     paths: list[str] = []
@@ -128,17 +141,19 @@ def _account(
     them, its running processes' settings place them), its registries, then its home. What
     its settings and records name is opened only where the account can open it itself."""
     join = machine.pathmod.join
-    env = machine.env_for(account.uid)
+    env = {"HOME": account.home, **machine.env_for(account.uid)}
     trusted = frozenset({0, account.uid})
-    places = _places(machine, account, env)
-    _visit(machine, access, account, places[:2], "", found)  # installed Pythons first
+    places = _places(machine, account, env, access)
+    _visit(machine, access, account, places[:2], "", found, env)  # installed Pythons first
     found.add(*_registered(machine, access, account, join))
-    _visit(machine, access, account, places[2:], "", found)
+    _visit(machine, access, account, places[2:], "", found, env)
     seen = set(places)
     for harvested in settings:
-        more = [p for p in _places(machine, account, {**env, **harvested.env}) if p not in seen]
+        theirs = {**env, **harvested.env}
+        more = [p for p in _places(machine, account, theirs, access) if p not in seen]
         seen.update(more)
-        _visit(machine, access, account, more, f", environment of pid {harvested.pid}", found)
+        suffix = f", environment of pid {harvested.pid}"
+        _visit(machine, access, account, more, suffix, found, theirs)
     anchor = access.readers.anchor
     found.add(*homewalk.walk_home(machine, anchor, account.home, trusted, search.limits))
 
@@ -147,8 +162,11 @@ def _account(
 _Place = tuple[str, str, str]
 
 
-def _places(machine: Machine, account: Account, env: Mapping[str, str]) -> list[_Place]:
-    """Where an account's tools keep interpreters and environments, under these settings."""
+def _places(
+    machine: Machine, account: Account, env: Mapping[str, str], access: Access
+) -> list[_Place]:
+    """Where an account's tools keep interpreters and environments, under these settings
+    (conda's settings files: its search path, condarc.d directories listed as ``access``)."""
     join = machine.pathmod.join
     home = account.home
     data_home = env.get("XDG_DATA_HOME") or join(home, ".local", "share")
@@ -158,9 +176,7 @@ def _places(machine: Machine, account: Account, env: Mapping[str, str]) -> list[
         ("versions:pyenv", join(pyenv, "versions"), "pyenv versions/"),
         ("versions:uv-python", uv_pythons, "uv python dir"),
     ]
-    condarcs = [join(home, rc) for rc in conda.USER_CONDARCS]
-    if env.get("XDG_CONFIG_HOME"):
-        condarcs[:2] = [join(env["XDG_CONFIG_HOME"], "conda", n) for n in (".condarc", "condarc")]
+    condarcs = conda.user_condarcs(home, env, lambda d: _listed(access, d))
     places.extend(("condarc", rc, rc) for rc in condarcs)
     places.extend(("children", d, label) for d, label in _tool_dirs(machine, account, env))
     return places
@@ -173,6 +189,7 @@ def _visit(
     places: Sequence[_Place],
     suffix: str,
     found: _Found,
+    env: Mapping[str, str],
 ) -> None:
     join = machine.pathmod.join
     for what, directory, label in places:
@@ -183,7 +200,7 @@ def _visit(
                 envs = [replace(e, found_by=tuple(f + suffix for f in e.found_by)) for e in envs]
             found.add(envs)
         elif what == "condarc":
-            more, missed = _envs_dirs(machine, access, directory, account, join)
+            more, missed = _envs_dirs(machine, access, directory, account, join, env)
             if suffix:
                 more = [replace(e, found_by=tuple(f + suffix for f in e.found_by)) for e in more]
             found.add(more, missed)
@@ -295,16 +312,24 @@ def _stale(prefix: str, account: Account, problem: str) -> Environment:
 
 
 def _envs_dirs(
-    machine: Machine, access: Access, condarc: str, account: Optional[Account], join: Join
+    machine: Machine,
+    access: Access,
+    condarc: str,
+    account: Optional[Account],
+    join: Join,
+    env: Optional[Mapping[str, str]] = None,
 ) -> tuple[list[Environment], list[Skipped]]:
-    """The environments in each ``envs_dirs`` directory a ``.condarc`` names (``~`` is the
-    account's home)."""
+    """The environments in each ``envs_dirs`` directory a ``.condarc`` names (``~`` and
+    ``$VARS`` expanded as conda does, for the account reading it; a system-wide file read once
+    for everyone names only absolute paths)."""
     data, skipped = _read_record(access, condarc)
     envs: list[Environment] = []
-    for directory in conda.envs_dirs(data or b""):
-        if directory.startswith("~") and account is not None:
-            directory = account.home + directory[1:]
-        if not machine.pathmod.isabs(directory):
+    for named in conda.envs_dirs(data):
+        if account is not None:
+            directory = conda.expand(named, account.home, env or {"HOME": account.home})
+        else:
+            directory = named if machine.pathmod.isabs(named) else None
+        if directory is None:
             continue
         more, missed = homewalk.children(
             access, directory, f"envs_dirs in {condarc}", machine.platform, join

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Optional
 
@@ -16,8 +15,6 @@ from fleetcache.kinds.base import Look
 from fleetcache.model import Account, CacheLocation, CacheSource, Environment, Skipped
 
 INSTALL_KINDS = ("conda", "mamba", "miniforge")  # environment kinds that are a conda install
-SNIPPETS = 64  # condarc.d files read per directory: more is no configuration
-_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
 
 def environs(look: Look, account: Account) -> Iterator[tuple[Mapping[str, str], Optional[int]]]:
@@ -27,16 +24,6 @@ def environs(look: Look, account: Account) -> Iterator[tuple[Mapping[str, str], 
     yield base, None
     for settings in look.settings.get(account.uid, ()):
         yield {**base, **settings.env}, settings.pid
-
-
-def expand(path: str, home: str, env: Mapping[str, str]) -> Optional[str]:
-    """A configured path as conda expands it (``~`` and ``$VARS``, from this account's own
-    variables only); None unless it is then absolute (conda would make it so from a cwd)."""
-    path = path.strip()
-    if path == "~" or path.startswith("~/"):
-        path = home + path[1:]
-    path = _VAR.sub(lambda m: env.get(m.group(1) or m.group(2), m.group(0)), path)
-    return posixpath.normpath(path) if path.startswith("/") and "\0" not in path else None
 
 
 class Places:
@@ -99,45 +86,32 @@ def installs(look: Look, account: Account) -> list[Environment]:
 def condarcs(
     places: Places, account: Account, env: Mapping[str, str], roots: Sequence[str]
 ) -> list[str]:
-    """The ``.condarc`` files conda reads for this account, in conda's order."""
-    join = posixpath.join
-    home = account.home
-    dirs = ["/etc/conda", "/var/lib/conda", *roots]
-    if env.get("XDG_CONFIG_HOME", "").startswith("/"):
-        dirs.append(join(env["XDG_CONFIG_HOME"], "conda"))
-    dirs += [join(home, ".config", "conda"), join(home, ".conda")]
-    out: list[str] = []
-    for d in dirs:
-        out += [
-            join(d, ".condarc"),
-            join(d, "condarc"),
-            *_snippets(places, account, join(d, "condarc.d")),
-        ]
-    out.append(join(home, ".condarc"))
-    prefix = env.get("CONDA_PREFIX", "")
-    if prefix.startswith("/"):
-        out += [join(prefix, ".condarc"), join(prefix, "condarc")]
-        out += _snippets(places, account, join(prefix, "condarc.d"))
-    if env.get("CONDARC", "").startswith("/"):
-        out.append(env["CONDARC"])
-    return list(dict.fromkeys(out))
+    """The ``.condarc`` files conda reads for this account, in conda's order: the system's,
+    its install's, then its own (condarc.d directories listed as the account)."""
+
+    def snippets(directory: str) -> list[str]:
+        return _snippets(places, account, directory)
+
+    system = [
+        f for d in ("/etc/conda", "/var/lib/conda", *roots) for f in conda.rc_files(d, snippets)
+    ]
+    return list(dict.fromkeys([*system, *conda.user_condarcs(account.home, env, snippets)]))
 
 
 def _snippets(places: Places, account: Account, directory: str) -> list[str]:
-    """The ``*.yml`` and ``*.yaml`` files of a condarc.d directory, in name order, as the
-    account lists it."""
+    """The snippet files of a condarc.d directory, as the account lists it."""
     who = dropped.identity(places.look.machine, account)
     try:
         opened = places.look.readers.open_dir(who, directory)
     except (OSError, safefs.UnsafePath):
         return []
     try:
-        names = sorted(n for n in os.listdir(opened.fd) if n.endswith((".yml", ".yaml")))
+        names = conda.snippet_names(os.listdir(opened.fd))
     except OSError:
         return []
     finally:
         os.close(opened.fd)
-    return [posixpath.join(directory, n) for n in names[:SNIPPETS]]
+    return [posixpath.join(directory, n) for n in names]
 
 
 def find_pkgs(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
@@ -161,7 +135,7 @@ def _account_pkgs(
     home, user, mine = account.home, account.name, {account.uid}
     configured: list[tuple[str, CacheSource, set[int]]] = []
     for value in env.get("CONDA_PKGS_DIRS", "").split(","):
-        path = expand(value, home, env) if value.strip() else None
+        path = conda.expand(value, home, env) if value.strip() else None
         if path is not None:
             configured.append(
                 (path, CacheSource("env", user=user, variable="CONDA_PKGS_DIRS", pid=pid), mine)
@@ -171,7 +145,7 @@ def _account_pkgs(
         trusted = mine if rc.startswith(home.rstrip("/") + "/") else {*mine, 0}
         source = CacheSource("config", user=user, file=rc, section="pkgs_dirs", pid=pid)
         for value in conda.pkgs_dirs(places.read(account, rc)):
-            path = expand(value, home, env)
+            path = conda.expand(value, home, env)
             if path is not None:
                 configured.append((path, source, trusted))
     if not configured:  # conda's defaults: the install's own pkgs/, then the account's
