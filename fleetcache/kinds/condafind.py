@@ -38,13 +38,15 @@ class Places:
         self.skipped: list[Skipped] = []
 
     def add(self, account: Account, path: str, source: CacheSource, trusted: set[int]) -> None:
-        """A directory the account's tool uses, if the account sees one there."""
+        """A directory the account's tool uses, if the account sees one there (a default one
+        only when that is known: unprivileged, another's private home says nothing)."""
         if path not in self.sources:
             who = dropped.identity(self.look.machine, account)
             try:
-                if self.look.readers.exists(who, path) is False:
-                    return
+                there = self.look.readers.exists(who, path)
             except (OSError, safefs.UnsafePath):
+                return
+            if there is False or (there is None and source.kind == "default"):
                 return
         got = self.sources.setdefault(path, [])
         if source not in got:
