@@ -369,6 +369,7 @@ def test_disk_reclaimable_and_shared_bytes_of_a_pkgs_dir_with_hardlinked_envs(tr
     assert cache["reclaimable_bytes"] == cache["disk_bytes"] - shared
 
 
+@ROOT_ONLY
 def test_entries_are_named_from_index_json_else_from_the_dist_name(tree: Tree):
     conda_fleet(tree)
     tree.write(f"{PKGS}/scipy-1.14.0-py311h0_1/info/files", "")  # no index.json: the name says
@@ -386,6 +387,15 @@ def test_entries_are_named_from_index_json_else_from_the_dist_name(tree: Tree):
     assert sizes[NUMPY] == 60_000 + len(json.dumps({"name": "numpy", "version": "1.26.4"})) + len(
         f"{SITE}/numpy/__init__.py\n{SITE}/numpy/core.py\n"
     )
+
+
+@ROOT_ONLY
+def test_report_by_package_counts_conda_packages_and_their_tarballs(tree: Tree, capsys):
+    conda_fleet(tree)
+    argv = ["report", "--root", str(tree.root), "--by", "package", "--kind", "conda"]
+    assert main([*argv, "--no-activity"]) == 0
+    rows = {line.split()[0]: line.split()[1:3] for line in capsys.readouterr().out.splitlines()}
+    assert rows["numpy"][0] == "2" and rows["six"][0] == "2" and rows["requests"][0] == "1"
 
 
 @ROOT_ONLY
