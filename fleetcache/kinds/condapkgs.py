@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 from fleetcache import safefs
 from fleetcache.clean.plan import Dir, File, Parts, Walked, walk_dirs
@@ -23,6 +23,7 @@ MAGIC = ("urls.txt", "urls")  # conda decides a pkgs dir's writability by these:
 INDEX_LIMIT = 1 << 16  # info/index.json: a few hundred bytes
 RECORD_LIMIT = 8 << 20  # a conda-meta record lists every file of its package: MBs for big ones
 RECORDS = 20_000  # records read per environment: more is no environment
+ENV_BYTES = 512 << 20  # record bytes read per environment; past it, each record keeps its package
 SOFTLINK = re.compile(rb'"type"\s*:\s*2\b')  # link.type 2: installed by symbolic links
 HARD = "linked into an environment (a file of it has hard links)"
 _DIST = re.compile(r"(.+)-([^-]+)-([^-]+)")
@@ -148,7 +149,7 @@ def _inside(source: str, cache: str) -> Optional[str]:
 
 def _records(anchor: int, env: Environment) -> Iterator[tuple[str, Optional[str]]]:
     """(dist name, link.source) of each record linking by symbolic links (source None: the
-    record could not be read)."""
+    record could not be read, or the environment's bytes to read ran out)."""
     trusted = {0} if env.owner_uid is None else {0, env.owner_uid}
     try:
         opened = safefs.open_path(anchor, env.prefix + "/conda-meta", trusted_links=trusted)
@@ -156,33 +157,35 @@ def _records(anchor: int, env: Environment) -> Iterator[tuple[str, Optional[str]
         return
     try:
         names = [n for n in os.listdir(opened.fd) if n.endswith(".json")][:RECORDS]
+        left = ENV_BYTES  # many links to one big record must not make a clean read for hours
         for name in names:
-            source = _softlink_source(opened.fd, name)
-            if source is not False:
-                yield name[: -len(".json")], source or None
+            linked, source, spent = _link(opened.fd, name) if left > 0 else (True, None, 0)
+            left -= spent
+            if linked:
+                yield name[: -len(".json")], source
     finally:
         os.close(opened.fd)
 
 
-def _softlink_source(meta_fd: int, name: str) -> Any:
-    """A record's ``link.source`` when it links by symbolic links; False when it does not;
-    None when it cannot be told (too big, not JSON, not readable)."""
+def _link(meta_fd: int, name: str) -> tuple[bool, Optional[str], int]:
+    """Whether a record may link by symbolic links, its ``link.source`` when it can be told,
+    and the bytes read to tell (too big, not JSON, not readable: it may, from where is unknown)."""
     try:
         data = safefs.read_at(meta_fd, name, RECORD_LIMIT + 1)
     except (OSError, safefs.UnsafePath):
-        return None
+        return True, None, 0
     if len(data) > RECORD_LIMIT:
-        return None
+        return True, None, len(data)
     if not SOFTLINK.search(data):
-        return False
+        return False, None, len(data)
     try:
         link = json.loads(data).get("link")
     except (ValueError, RecursionError, AttributeError):
-        return None
+        return True, None, len(data)
     if not isinstance(link, dict) or link.get("type") != 2:
-        return False
+        return False, None, len(data)
     source = link.get("source")
-    return source if isinstance(source, str) else None
+    return True, source if isinstance(source, str) else None, len(data)
 
 
 def entries(task: WalkTask, base: Parts) -> EntriesOutcome:
