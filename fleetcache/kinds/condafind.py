@@ -4,13 +4,13 @@ processes, the defaults (base/context.py pkgs_dirs); each directory kept with wh
 
 from __future__ import annotations
 
-import os
 import posixpath
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Optional
 
 from fleetcache import dropped, safefs
-from fleetcache.discovery import conda
+from fleetcache.discovery import conda, condaenvs
+from fleetcache.discovery.access import AsAccount
 from fleetcache.kinds.base import Look
 from fleetcache.model import Account, CacheLocation, CacheSource, Environment, Skipped
 
@@ -90,30 +90,15 @@ def condarcs(
 ) -> list[str]:
     """The ``.condarc`` files conda reads for this account, in conda's order: the system's,
     its install's, then its own (condarc.d directories listed as the account)."""
+    access = AsAccount(places.look.readers, dropped.identity(places.look.machine, account))
 
     def snippets(directory: str) -> list[str]:
-        return _snippets(places, account, directory)
+        return condaenvs.listed(access, directory)
 
     system = [
         f for d in ("/etc/conda", "/var/lib/conda", *roots) for f in conda.rc_files(d, snippets)
     ]
     return list(dict.fromkeys([*system, *conda.user_condarcs(account.home, env, snippets)]))
-
-
-def _snippets(places: Places, account: Account, directory: str) -> list[str]:
-    """The snippet files of a condarc.d directory, as the account lists it."""
-    who = dropped.identity(places.look.machine, account)
-    try:
-        opened = places.look.readers.open_dir(who, directory)
-    except (OSError, safefs.UnsafePath):
-        return []
-    try:
-        names = conda.snippet_names(os.listdir(opened.fd))
-    except OSError:
-        return []
-    finally:
-        os.close(opened.fd)
-    return [posixpath.join(directory, n) for n in names]
 
 
 def find_pkgs(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
