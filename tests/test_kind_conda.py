@@ -561,3 +561,46 @@ def test_rattler_clean_keeps_linked_packages_and_takes_repodata(tree: Tree, tmp_
     assert entries.entries == ()  # a rattler cache is no conda pkgs dir: its kind names it
     got = rattler_kind.entries(WalkTask(str(tree.root), RATTLER))
     assert [(e.path, e.project) for e in got.entries] == [(f"pkgs/{NUMPY}", "numpy")]
+
+
+@ROOT_ONLY
+def test_a_shared_install_keeps_what_another_accounts_env_symlinks(tree: Tree, tmp_path: Path):
+    """root cleans its own install's pkgs dir: alice's env (her home is not searched: she is
+    not chosen) installed requests from it by symbolic links, and registered it, as conda does."""
+    tree.user("alice", ALICE)
+    conda_prefix(tree, "/opt/conda", "3.12.1", "/opt/conda/bin/conda install -y x", base=True)
+    shared = "/opt/conda/pkgs"
+    package(tree, shared, SIX, "six", "1.16.0", 1_000)
+    for f in package(tree, shared, REQUESTS, "requests", "2.32.3", 1_000):
+        tree.host(f"{WEB}/{f}").parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(tree.host(f"{shared}/{REQUESTS}/{f}"), tree.host(f"{WEB}/{f}"))
+    conda_prefix(tree, WEB, "3.11.5", "/opt/conda/bin/conda create -n web requests")
+    record(tree, WEB, REQUESTS, f"{shared}/{REQUESTS}", 2)
+    tree.write(f"{A}/.conda/environments.txt", f"{WEB}\n")
+    chown_tree(tree.host(A), ALICE)
+    out = tmp_path / "clean.json"
+    argv = ["clean", "--root", str(tree.root), "--user", "root", "--kind", "conda", "--yes",
+            "-f", "json", "--audit-log", str(tmp_path / "audit.log"),
+            "--lock-dir", str(tmp_path / "locks"), "-o", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    assert sorted(os.listdir(tree.host(shared))) == ["python-3.12.1", REQUESTS]  # six went
+    caches = {c["path"]: c for c in json.loads(out.read_text())["caches"]}
+    assert f"linked into {WEB} (symbolic links)" in caches[shared]["plan"]["left"]
+
+
+@ROOT_ONLY
+def test_a_conda_meta_that_is_a_link_is_not_read(tree: Tree, tmp_path: Path):
+    """alice's env's conda-meta links to a root directory: reading it, root would tell her
+    (by what the clean keeps) which names are there. It is not read."""
+    conda_fleet(tree)
+    tree.write(f"/srv/private/conda-meta/{SIX}.json", '{"link": {"type": 2, "source": ')
+    conda_prefix(tree, f"{A}/.conda/envs/linked", "3.11.5", "conda create -n linked")
+    meta = tree.host(f"{A}/.conda/envs/linked/conda-meta")
+    for name in os.listdir(meta):
+        os.unlink(meta / name)
+    meta.rmdir()
+    meta.symlink_to("/srv/private/conda-meta")
+    tree.write(f"{A}/.conda/environments.txt", f"{ML}\n{WEB}\n{A}/.conda/envs/linked\n")
+    chown_tree(tree.host(A), ALICE)
+    clean_doc(tree, tmp_path)
+    assert SIX not in os.listdir(tree.host(PKGS))

@@ -235,6 +235,7 @@ class Cleaner:
                     legacy_kept=legacy_kept,
                     environments=self.found.environments,
                     root=self.machine.root,
+                    accounts=self.found.every,
                 )
                 item.plan = kind.plan(
                     opened.fd, loc.path, uid, self.request.policy, self.machine.clock(), context

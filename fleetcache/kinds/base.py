@@ -53,6 +53,7 @@ class PlanContext:
     legacy_kept: Optional[str] = NONE_KNOWN  # pip: why its legacy http/ is no junk (None: junk)
     environments: Sequence[Environment] = field(default=())  # every environment discovery found
     root: str = "/"  # the machine's root on this host (the environments' paths are below it)
+    accounts: Sequence[Account] = ()  # every account of the machine (chosen or not)
 
 
 @contextlib.contextmanager

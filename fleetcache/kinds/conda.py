@@ -85,7 +85,7 @@ def plan(
     """conda clean's rules: unused packages, tarballs, the index cache, logs and temp files go;
     a package with a hard-linked file, or linked by symbolic links into an environment,
     stays; so do ``urls.txt`` and ``urls``. A purge is ``conda clean --all``."""
-    linked = condapkgs.softlinked(context.root, path, linking(context.environments))
+    linked = condapkgs.softlinked(context.root, path, linking(context))
     names = condapkgs.Names(())
 
     def units(walked: Walked) -> Iterator[tree.Unit]:
@@ -94,9 +94,13 @@ def plan(
     return tree.plan_units(cache_fd, path, uid, policy, now, context, units, on_dir=names.on_dir)
 
 
-def linking(environments: Sequence[Environment]) -> Iterator[Environment]:
-    """The environments whose ``conda-meta`` records may link packages from a cache."""
-    return (e for e in environments if e.exists and e.kind in LINKERS)
+def linking(context: PlanContext) -> list[Environment]:
+    """The environments whose ``conda-meta`` records may link packages from a cache: those
+    discovery found, and those every account's conda registered (their homes may not have been
+    searched: only the chosen accounts' are)."""
+    envs = [e for e in context.environments if e.exists and e.kind in LINKERS]
+    known = {e.prefix for e in context.environments}
+    return [*envs, *condapkgs.registered(context.root, context.accounts, known)]
 
 
 exclusive = no_lock  # conda's own locks guard its installs, not a clean from outside

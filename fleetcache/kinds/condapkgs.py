@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Optional
 
 from fleetcache import safefs
 from fleetcache.clean.plan import Dir, File, Parts, Walked, walk_dirs
+from fleetcache.discovery import conda
 from fleetcache.kinds.tree import Unit
-from fleetcache.model import CacheEntry, Environment, Skipped
+from fleetcache.model import Account, CacheEntry, Environment, Skipped
 from fleetcache.report.entries import EntriesOutcome
 from fleetcache.stats.walk import WalkTask
 
@@ -122,7 +123,7 @@ def _hardlinked(walked: Walked, base: Parts) -> set[str]:
     }
 
 
-def softlinked(root: str, cache: str, envs: Iterator[Environment]) -> dict[str, str]:
+def softlinked(root: str, cache: str, envs: Iterable[Environment]) -> dict[str, str]:
     """The package directories of the cache at ``cache`` that an environment installed by
     symbolic links (its ``conda-meta`` records: ``link.type`` 2, ``link.source``), relative
     to the cache, with why they stay. A record that cannot be read keeps the package of its
@@ -141,6 +142,34 @@ def softlinked(root: str, cache: str, envs: Iterator[Environment]) -> dict[str, 
     return out
 
 
+def registered(root: str, accounts: Sequence[Account], known: set[str]) -> list[Environment]:
+    """The environments each account's conda registered (``~/.conda/environments.txt``: conda
+    adds every environment it makes) that are not in ``known``: a clean of a shared pkgs dir
+    must see the envs of accounts it was not asked about. Each file is read only when it is
+    the account's own, through no link but its own or root's."""
+    out: list[Environment] = []
+    anchor = safefs.open_anchor(root)
+    try:
+        for account in accounts:
+            if account.home in ("", "/"):
+                continue
+            path = account.home.rstrip("/") + "/" + conda.ENVIRONMENTS_TXT
+            try:
+                got = safefs.read_small_file(anchor, path, trusted_links={0, account.uid})
+            except (OSError, safefs.UnsafePath):
+                continue
+            if got is None or got[1].st_uid != account.uid:
+                continue
+            for prefix in conda.environments_txt(got[0]):
+                if prefix.startswith("/") and prefix not in known:
+                    known.add(prefix)
+                    env = Environment(prefix, "conda", "environment", owner_uid=account.uid)
+                    out.append(env)
+    finally:
+        os.close(anchor)
+    return out
+
+
 def _inside(source: str, cache: str) -> Optional[str]:
     """``source`` relative to the cache, when it names an entry right inside it."""
     head, _, name = os.path.normpath(source).rpartition("/")
@@ -152,19 +181,25 @@ def _records(anchor: int, env: Environment) -> Iterator[tuple[str, Optional[str]
     record could not be read, or the environment's bytes to read ran out)."""
     trusted = {0} if env.owner_uid is None else {0, env.owner_uid}
     try:
-        opened = safefs.open_path(anchor, env.prefix + "/conda-meta", trusted_links=trusted)
+        opened = safefs.open_path(anchor, env.prefix, trusted_links=trusted)
     except safefs.UnsafePath:
         return
+    try:  # conda-meta itself is no link: one would lead this read into any directory
+        meta = os.open("conda-meta", safefs.O_DIR, dir_fd=opened.fd)
+    except OSError:
+        return
+    finally:
+        os.close(opened.fd)
     try:
-        names = [n for n in os.listdir(opened.fd) if n.endswith(".json")][:RECORDS]
+        names = [n for n in os.listdir(meta) if n.endswith(".json")][:RECORDS]
         left = ENV_BYTES  # many links to one big record must not make a clean read for hours
         for name in names:
-            linked, source, spent = _link(opened.fd, name) if left > 0 else (True, None, 0)
+            linked, source, spent = _link(meta, name) if left > 0 else (True, None, 0)
             left -= spent
             if linked:
                 yield name[: -len(".json")], source
     finally:
-        os.close(opened.fd)
+        os.close(meta)
 
 
 def _link(meta_fd: int, name: str) -> tuple[bool, Optional[str], int]:

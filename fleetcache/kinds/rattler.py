@@ -74,7 +74,7 @@ def plan(
     """conda's package rule in ``pkgs/`` (a package linked into an environment stays);
     ``repodata/`` is junk; every other top directory goes whole, on a purge only."""
     pkgs = posixpath.join(path, *PKGS)
-    linked = condapkgs.softlinked(context.root, pkgs, conda.linking(context.environments))
+    linked = condapkgs.softlinked(context.root, pkgs, conda.linking(context))
     names = condapkgs.Names(PKGS)
 
     def units(walked: Walked) -> Iterator[tree.Unit]:
