@@ -36,6 +36,7 @@ class Places:
         self.sources: dict[str, list[CacheSource]] = {}
         self.trusted: dict[str, set[int]] = {}
         self.skipped: list[Skipped] = []
+        self.listed: dict[tuple[int, str], list[str]] = {}  # (uid, condarc.d) -> its snippets
 
     def add(self, account: Account, path: str, source: CacheSource, trusted: set[int]) -> None:
         """A directory the account's tool uses, if the account sees one there (a default one
@@ -92,8 +93,11 @@ def condarcs(
     its install's, then its own (condarc.d directories listed as the account)."""
     access = AsAccount(places.look.readers, dropped.identity(places.look.machine, account))
 
-    def snippets(directory: str) -> list[str]:
-        return condaenvs.listed(access, directory)
+    def snippets(directory: str) -> list[str]:  # once per account: each process asks again
+        key = (account.uid, directory)
+        if key not in places.listed:
+            places.listed[key] = condaenvs.listed(access, directory)
+        return places.listed[key]
 
     system = [
         f for d in ("/etc/conda", "/var/lib/conda", *roots) for f in conda.rc_files(d, snippets)
