@@ -589,11 +589,13 @@ def test_a_shared_install_keeps_what_another_accounts_env_symlinks(tree: Tree, t
 
 
 @ROOT_ONLY
-def test_a_conda_meta_that_is_a_link_is_not_read(tree: Tree, tmp_path: Path):
-    """alice's env's conda-meta links to a root directory: reading it, root would tell her
-    (by what the clean keeps) which names are there. It is not read."""
+def test_a_conda_meta_linked_where_its_owner_may_not_go_is_not_read(tree: Tree, tmp_path: Path):
+    """alice's env's conda-meta links into a directory only root may enter: read as root, it
+    would tell her (by what the clean keeps) which names are there. Read as her, it shows
+    nothing."""
     conda_fleet(tree)
     tree.write(f"/srv/private/conda-meta/{SIX}.json", '{"link": {"type": 2, "source": ')
+    tree.host("/srv/private").chmod(0o700)
     conda_prefix(tree, f"{A}/.conda/envs/linked", "3.11.5", "conda create -n linked")
     meta = tree.host(f"{A}/.conda/envs/linked/conda-meta")
     for name in os.listdir(meta):

@@ -17,6 +17,7 @@ from fleetcache.stats.walk import WalkOutcome, WalkTask
 if TYPE_CHECKING:  # discovery and the clean import the registry; only their types are needed
     from fleetcache.clean.plan import CachePlan
     from fleetcache.clean.policy import Policy
+    from fleetcache.discovery.access import Access
     from fleetcache.discovery.run import Found
     from fleetcache.machine import Machine
     from fleetcache.readas import Readers
@@ -54,6 +55,9 @@ class PlanContext:
     environments: Sequence[Environment] = field(default=())  # every environment discovery found
     root: str = "/"  # the machine's root on this host (the environments' paths are below it)
     accounts: Sequence[Account] = ()  # every account of the machine (chosen or not)
+    # uid -> reads and opens as that account (the kernel judges); None: root's view, no link
+    # followed but the owner's
+    access: Optional[Callable[[int], Access]] = None
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from fleetcache.clean.plan import CachePlan, Walked
 from fleetcache.clean.policy import Policy
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery.run import Found, busy_now
-from fleetcache.kinds import condafind, condapkgs, tree
+from fleetcache.kinds import condafind, condameta, condapkgs, tree
 from fleetcache.kinds.base import Look, PlanContext, no_lock
 from fleetcache.model import CacheLocation, Environment, ProcessUse, Skipped
 from fleetcache.report.entries import EntriesOutcome
@@ -85,7 +85,8 @@ def plan(
     """conda clean's rules: unused packages, tarballs, the index cache, logs and temp files go;
     a package with a hard-linked file, or linked by symbolic links into an environment,
     stays; so do ``urls.txt`` and ``urls``. A purge is ``conda clean --all``."""
-    linked = condapkgs.softlinked(context.root, path, linking(context))
+    with condameta.viewer(context) as view:
+        linked = condameta.softlinked(view, path, linking(view, context))
     names = condapkgs.Names(())
 
     def units(walked: Walked) -> Iterator[tree.Unit]:
@@ -94,13 +95,13 @@ def plan(
     return tree.plan_units(cache_fd, path, uid, policy, now, context, units, on_dir=names.on_dir)
 
 
-def linking(context: PlanContext) -> list[Environment]:
+def linking(view: condameta.Viewer, context: PlanContext) -> list[Environment]:
     """The environments whose ``conda-meta`` records may link packages from a cache: those
     discovery found, and those every account's conda registered (their homes may not have been
     searched: only the chosen accounts' are)."""
     envs = [e for e in context.environments if e.exists and e.kind in LINKERS]
     known = {e.prefix for e in context.environments}
-    return [*envs, *condapkgs.registered(context.root, context.accounts, known)]
+    return [*envs, *condameta.registered(view, context, known)]
 
 
 exclusive = no_lock  # conda's own locks guard its installs, not a clean from outside

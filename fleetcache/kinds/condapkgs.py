@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Optional
 
 from fleetcache import safefs
 from fleetcache.clean.plan import Dir, File, Parts, Walked, walk_dirs
-from fleetcache.discovery import conda
 from fleetcache.kinds.tree import Unit
-from fleetcache.model import Account, CacheEntry, Environment, Skipped
+from fleetcache.model import CacheEntry, Skipped
 from fleetcache.report.entries import EntriesOutcome
 from fleetcache.stats.walk import WalkTask
 
@@ -22,10 +21,6 @@ TARBALLS = (".conda", ".tar.bz2")
 JUNK_FILES = (".log", ".c~", ".trash")  # conda clean --logfiles / --tempfiles
 MAGIC = ("urls.txt", "urls")  # conda decides a pkgs dir's writability by these: never removed
 INDEX_LIMIT = 1 << 16  # info/index.json: a few hundred bytes
-RECORD_LIMIT = 8 << 20  # a conda-meta record lists every file of its package: MBs for big ones
-RECORDS = 20_000  # records read per environment: more is no environment
-ENV_BYTES = 512 << 20  # record bytes read per environment; past it, each record keeps its package
-SOFTLINK = re.compile(rb'"type"\s*:\s*2\b')  # link.type 2: installed by symbolic links
 HARD = "linked into an environment (a file of it has hard links)"
 _DIST = re.compile(r"(.+)-([^-]+)-([^-]+)")
 
@@ -121,106 +116,6 @@ def _hardlinked(walked: Walked, base: Parts) -> set[str]:
         for where, d in walked.dirs.items()
         if len(where) > n and where[:n] == base and any(f.nlink > 1 for f in d.files)
     }
-
-
-def softlinked(root: str, cache: str, envs: Iterable[Environment]) -> dict[str, str]:
-    """The package directories of the cache at ``cache`` that an environment installed by
-    symbolic links (its ``conda-meta`` records: ``link.type`` 2, ``link.source``), relative
-    to the cache, with why they stay. A record that cannot be read keeps the package of its
-    name: keeping more is the safe side. Read as root, bounded, no link followed: a record
-    can only make the clean keep more, never take anything."""
-    out: dict[str, str] = {}
-    anchor = safefs.open_anchor(root)
-    try:
-        for env in envs:
-            for name, source in _records(anchor, env):
-                rel = _inside(source, cache) if source is not None else name
-                if rel:
-                    out.setdefault(rel, f"linked into {env.prefix} (symbolic links)")
-    finally:
-        os.close(anchor)
-    return out
-
-
-def registered(root: str, accounts: Sequence[Account], known: set[str]) -> list[Environment]:
-    """The environments each account's conda registered (``~/.conda/environments.txt``: conda
-    adds every environment it makes) that are not in ``known``: a clean of a shared pkgs dir
-    must see the envs of accounts it was not asked about. Each file is read only when it is
-    the account's own, through no link but its own or root's."""
-    out: list[Environment] = []
-    anchor = safefs.open_anchor(root)
-    try:
-        for account in accounts:
-            if account.home in ("", "/"):
-                continue
-            path = account.home.rstrip("/") + "/" + conda.ENVIRONMENTS_TXT
-            try:
-                got = safefs.read_small_file(anchor, path, trusted_links={0, account.uid})
-            except (OSError, safefs.UnsafePath):
-                continue
-            if got is None or got[1].st_uid != account.uid:
-                continue
-            for prefix in conda.environments_txt(got[0]):
-                if prefix.startswith("/") and prefix not in known:
-                    known.add(prefix)
-                    env = Environment(prefix, "conda", "environment", owner_uid=account.uid)
-                    out.append(env)
-    finally:
-        os.close(anchor)
-    return out
-
-
-def _inside(source: str, cache: str) -> Optional[str]:
-    """``source`` relative to the cache, when it names an entry right inside it."""
-    head, _, name = os.path.normpath(source).rpartition("/")
-    return name if head == cache.rstrip("/") and name not in ("", ".", "..") else None
-
-
-def _records(anchor: int, env: Environment) -> Iterator[tuple[str, Optional[str]]]:
-    """(dist name, link.source) of each record linking by symbolic links (source None: the
-    record could not be read, or the environment's bytes to read ran out)."""
-    trusted = {0} if env.owner_uid is None else {0, env.owner_uid}
-    try:
-        opened = safefs.open_path(anchor, env.prefix, trusted_links=trusted)
-    except safefs.UnsafePath:
-        return
-    try:  # conda-meta itself is no link: one would lead this read into any directory
-        meta = os.open("conda-meta", safefs.O_DIR, dir_fd=opened.fd)
-    except OSError:
-        return
-    finally:
-        os.close(opened.fd)
-    try:
-        names = [n for n in os.listdir(meta) if n.endswith(".json")][:RECORDS]
-        left = ENV_BYTES  # many links to one big record must not make a clean read for hours
-        for name in names:
-            linked, source, spent = _link(meta, name) if left > 0 else (True, None, 0)
-            left -= spent
-            if linked:
-                yield name[: -len(".json")], source
-    finally:
-        os.close(meta)
-
-
-def _link(meta_fd: int, name: str) -> tuple[bool, Optional[str], int]:
-    """Whether a record may link by symbolic links, its ``link.source`` when it can be told,
-    and the bytes read to tell (too big, not JSON, not readable: it may, from where is unknown)."""
-    try:
-        data = safefs.read_at(meta_fd, name, RECORD_LIMIT + 1)
-    except (OSError, safefs.UnsafePath):
-        return True, None, 0
-    if len(data) > RECORD_LIMIT:
-        return True, None, len(data)
-    if not SOFTLINK.search(data):
-        return False, None, len(data)
-    try:
-        link = json.loads(data).get("link")
-    except (ValueError, RecursionError, AttributeError):
-        return True, None, len(data)
-    if not isinstance(link, dict) or link.get("type") != 2:
-        return False, None, len(data)
-    source = link.get("source")
-    return True, source if isinstance(source, str) else None, len(data)
 
 
 def entries(task: WalkTask, base: Parts) -> EntriesOutcome:

@@ -12,7 +12,7 @@ from fleetcache.clean.plan import CachePlan, Walked
 from fleetcache.clean.policy import Policy
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery.run import Found
-from fleetcache.kinds import conda, condafind, condapkgs, tree
+from fleetcache.kinds import conda, condafind, condameta, condapkgs, tree
 from fleetcache.kinds.base import Look, PlanContext, no_lock
 from fleetcache.model import CacheLocation, CacheSource, ProcessUse, Skipped
 from fleetcache.report.entries import EntriesOutcome
@@ -74,7 +74,8 @@ def plan(
     """conda's package rule in ``pkgs/`` (a package linked into an environment stays);
     ``repodata/`` is junk; every other top directory goes whole, on a purge only."""
     pkgs = posixpath.join(path, *PKGS)
-    linked = condapkgs.softlinked(context.root, pkgs, conda.linking(context))
+    with condameta.viewer(context) as view:
+        linked = condameta.softlinked(view, pkgs, conda.linking(view, context))
     names = condapkgs.Names(PKGS)
 
     def units(walked: Walked) -> Iterator[tree.Unit]:
