@@ -59,8 +59,8 @@ def registered(view: Viewer, context: PlanContext, known: set[str]) -> list[Envi
     must see the environments of accounts it was not asked about."""
     out: list[Environment] = []
     for account in context.accounts:
-        if account.home in ("", "/"):
-            continue
+        if account.home in ("", "/") or (account.system and account.uid != 0):
+            continue  # system accounts run no conda of their own: no reader started for them
         try:
             data = view(account.uid).read(account.home.rstrip("/") + "/" + conda.ENVIRONMENTS_TXT)
         except OSError:
