@@ -606,3 +606,14 @@ def test_a_conda_meta_linked_where_its_owner_may_not_go_is_not_read(tree: Tree, 
     chown_tree(tree.host(A), ALICE)
     clean_doc(tree, tmp_path)
     assert SIX not in os.listdir(tree.host(PKGS))
+
+
+@ROOT_ONLY
+def test_a_rattler_cache_found_by_layout_is_one_cache_not_a_conda_one_inside(tree: Tree, capsys):
+    tree.user("alice", ALICE)
+    package(tree, f"{A}/scratch/rattler/pkgs", SIX, "six", "1.16.0", 100)
+    tree.write(f"{A}/scratch/rattler/repodata/x.json", "{}")
+    chown_tree(tree.host(A), ALICE)
+    doc = scan_json(tree, capsys, "--no-activity", "--search", f"{A}/scratch", "--user", "alice")
+    found = {c["path"]: c["kind"] for c in doc["caches"] if c["kind"] != "pip"}
+    assert found == {f"{A}/scratch/rattler": "rattler"}
