@@ -208,18 +208,20 @@ def test_pkgs_dirs_of_every_condarc_on_condas_search_path(tree: Tree, capsys):
 def test_conda_pkgs_dirs_and_condarc_of_the_accounts_processes(open_tree: Tree, capsys, procs):
     tree = open_tree
     home = tree.user("alice", ALICE)
-    for name in ("a", "b", "c"):
+    for name in ("a", "b", "c", "d"):
         pkgs_dir(tree, f"{A}/{name}", ALICE)
     tree.write(f"{A}/rc.yml", "pkgs_dirs: [~/c]\n")
+    tree.write(f"{A}/mc/condarc.d/x.yml", "pkgs_dirs: [~/d]\n")  # $CONDA_ROOT's
     chown_tree(home, ALICE)
     env = {
         "PATH": "/usr/bin:/bin",
         "CONDA_PKGS_DIRS": f"{home}/a,{home}/b",
         "CONDARC": f"{home}/rc.yml",
+        "CONDA_ROOT": f"{home}/mc",
     }
     proc = procs.start(SHELL_SLEEPER, cwd=home, uid=ALICE, env=env)
     found = caches_of(scan_json(tree, capsys, "--kind", "conda", "--user", "alice"))
-    assert set(found) == {f"{A}/a", f"{A}/b", f"{A}/c"}
+    assert set(found) == {f"{A}/a", f"{A}/b", f"{A}/c", f"{A}/d"}
     source = found[f"{A}/a"]["sources"][0]
     assert (source["kind"], source["variable"], source["pid"]) == (
         "env",
@@ -617,3 +619,29 @@ def test_a_rattler_cache_found_by_layout_is_one_cache_not_a_conda_one_inside(tre
     doc = scan_json(tree, capsys, "--no-activity", "--search", f"{A}/scratch", "--user", "alice")
     found = {c["path"]: c["kind"] for c in doc["caches"] if c["kind"] != "pip"}
     assert found == {f"{A}/scratch/rattler": "rattler"}
+
+
+@ROOT_ONLY
+def test_a_condarc_outside_the_home_is_not_the_admins_because_of_where_it_is(
+    open_tree: Tree, tmp_path: Path, procs, capsys
+):
+    """alice's processes point $CONDARC and $CONDA_ROOT at files she wrote outside her home:
+    they name root's directories, which stay root's (only /etc/conda, /var/lib/conda and a
+    root-owned install's own settings are the admin's)."""
+    tree = open_tree
+    home = tree.user("alice", ALICE)
+    pkgs_dir(tree, "/srv/rootpkgs")
+    pkgs_dir(tree, "/srv/rootpkgs2")
+    tree.write("/srv/drop/rc.yml", "pkgs_dirs: [/srv/rootpkgs]\n", ALICE)
+    tree.write("/srv/drop/root/.condarc", "pkgs_dirs: [/srv/rootpkgs2]\n", ALICE)
+    chown_tree(home, ALICE)
+    drop = tree.host("/srv/drop")  # the process's paths are the host's
+    env = {"PATH": "/bin", "CONDARC": f"{drop}/rc.yml", "CONDA_ROOT": f"{drop}/root"}
+    procs.start(SHELL_SLEEPER, cwd=home, uid=ALICE, env=env)
+    before = every_file(tree.host("/srv"))
+    found = caches_of(scan_json(tree, capsys, "--kind", "conda", "--user", "alice"))
+    assert set(found) == {"/srv/rootpkgs", "/srv/rootpkgs2"}
+    assert all(c["skipped"] and c["total_files"] == 0 for c in found.values()), found
+    done = clean_doc(tree, tmp_path, code=3)
+    assert all(c["state"] != "cleaned" for c in done.values()), done
+    assert every_file(tree.host("/srv")) == before

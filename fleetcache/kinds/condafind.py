@@ -87,10 +87,13 @@ def installs(look: Look, account: Account) -> list[Environment]:
 
 
 def condarcs(
-    places: Places, account: Account, env: Mapping[str, str], roots: Sequence[str]
-) -> list[str]:
-    """The ``.condarc`` files conda reads for this account, in conda's order: the system's,
-    its install's, then its own (condarc.d directories listed as the account)."""
+    places: Places, account: Account, env: Mapping[str, str], roots: Sequence[Environment]
+) -> list[tuple[str, set[int]]]:
+    """The ``.condarc`` files conda reads for this account, in conda's order (the system's,
+    its installs', then its own; condarc.d directories listed as the account), each with the
+    owners whose directories it may name: besides the account, root for the system's files
+    and an install's owner for that install's. Where a file is (a variable may put it outside
+    the home) makes it nobody else's."""
     access = AsAccount(places.look.readers, dropped.identity(places.look.machine, account))
 
     def snippets(directory: str) -> list[str]:  # once per account: each process asks again
@@ -99,10 +102,17 @@ def condarcs(
             places.listed[key] = condaenvs.listed(access, directory)
         return places.listed[key]
 
-    system = [
-        f for d in ("/etc/conda", "/var/lib/conda", *roots) for f in conda.rc_files(d, snippets)
-    ]
-    return list(dict.fromkeys([*system, *conda.user_condarcs(account.home, env, snippets)]))
+    mine = {account.uid}
+    dirs = [("/etc/conda", {*mine, 0}), ("/var/lib/conda", {*mine, 0})]
+    dirs += [(r.prefix, {*mine, 0 if r.owner_uid is None else r.owner_uid}) for r in roots]
+    if env.get("CONDA_ROOT", "").startswith("/"):  # the install its conda runs from says so
+        dirs.append((env["CONDA_ROOT"], mine))
+    out = [(f, owners) for d, owners in dirs for f in conda.rc_files(d, snippets)]
+    out += [(f, mine) for f in conda.user_condarcs(account.home, env, snippets)]
+    first: dict[str, set[int]] = {}
+    for f, owners in out:  # a file conda reads twice says the same: its first place counts
+        first.setdefault(f, owners)
+    return list(first.items())
 
 
 def find_pkgs(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
@@ -131,9 +141,7 @@ def _account_pkgs(
             configured.append(
                 (path, CacheSource("env", user=user, variable="CONDA_PKGS_DIRS", pid=pid), mine)
             )
-    for rc in condarcs(places, account, env, [r.prefix for r in roots]):
-        # a file outside the account's home is the admin's: it may name root's directories
-        trusted = mine if rc.startswith(home.rstrip("/") + "/") else {*mine, 0}
+    for rc, trusted in condarcs(places, account, env, roots):
         source = CacheSource("config", user=user, file=rc, section="pkgs_dirs", pid=pid)
         for value in conda.pkgs_dirs(places.read(account, rc)):
             path = conda.expand(value, home, env)
