@@ -227,13 +227,23 @@ def _located(
         anchor = anchor_of(machine)
         try:
             for top in search:
+                by_layout: list[CacheLocation] = []
                 for kind in kinds:
-                    by_layout, missed = kind.search(machine, anchor, top)
-                    locations = caches_mod.merge_found(locations, by_layout)
-                    skipped.extend(missed)
+                    got, missed = kind.search(machine, anchor, top)
+                    by_layout.extend(got)
+                    # each kind walks the same path: what it could not read, said once
+                    skipped.extend(m for m in missed if m not in skipped)
+                locations = caches_mod.merge_found(locations, _outermost(by_layout))
         finally:
             os.close(anchor)
     return locations
+
+
+def _outermost(found: list[CacheLocation]) -> list[CacheLocation]:
+    """Caches found by layout, less those inside another one (a rattler cache's ``pkgs/`` has
+    a conda pkgs dir's layout, but it is part of the rattler cache)."""
+    paths = {loc.path.rstrip("/") + "/" for loc in found}
+    return [loc for loc in found if not any(loc.path.startswith(p) for p in paths)]
 
 
 def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:

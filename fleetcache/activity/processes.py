@@ -49,6 +49,14 @@ ENV_KEYS = frozenset(
         "CONDA_ENVS_DIRS",
     }
 )
+# where conda and rattler keep their package caches (issue 17)
+ENV_KEYS = ENV_KEYS | {
+    "CONDA_PKGS_DIRS",
+    "CONDARC",
+    "CONDA_ROOT",
+    "RATTLER_CACHE_DIR",
+    "PIXI_CACHE_DIR",
+}
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,9 @@ PATH_VARIABLES = frozenset(
      "POETRY_VIRTUALENVS_PATH", "UV_PYTHON_INSTALL_DIR"}
 )  # fmt: skip
 PATH_LISTS = frozenset({"XDG_CONFIG_DIRS", "CONDA_ENVS_PATH", "CONDA_ENVS_DIRS"})
+# conda's and rattler's settings (issue 17); CONDA_PKGS_DIRS is a list split by commas
+PATH_VARIABLES = PATH_VARIABLES | {"CONDARC", "CONDA_ROOT", "RATTLER_CACHE_DIR", "PIXI_CACHE_DIR"}
+COMMA_LISTS = frozenset({"CONDA_PKGS_DIRS"})
 
 
 class View:
@@ -97,11 +100,12 @@ def translate(environ: Mapping[str, str], path: Callable[[str], Optional[str]]) 
             moved = path(value)
             if moved is not None:
                 out[name] = moved
-        elif name in PATH_LISTS:
-            parts = [path(p) for p in value.split(":") if p]
+        elif name in PATH_LISTS or name in COMMA_LISTS:
+            sep = "," if name in COMMA_LISTS else ":"
+            parts = [path(p.strip()) for p in value.split(sep) if p.strip()]
             kept = [p for p in parts if p is not None]
             if kept:
-                out[name] = ":".join(kept)
+                out[name] = sep.join(kept)
         else:
             out[name] = value
     return out

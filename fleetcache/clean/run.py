@@ -17,6 +17,7 @@ from fleetcache.clean.plan import CachePlan
 from fleetcache.clean.policy import Policy
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery import pipusers
+from fleetcache.discovery.access import Access, AsAccount
 from fleetcache.dropped import Identity
 from fleetcache.kinds import all as kinds_mod
 from fleetcache.kinds.base import PlanContext
@@ -124,6 +125,8 @@ class Cleaner:
         self.request = request
         self.euid = os.geteuid()
         self.found: Optional[scan_mod.Found] = None
+        # uid -> reads and opens as that account, while planning (a kind's plan may ask)
+        self.access: Optional[Callable[[int], Access]] = None
         self.accounts: dict[int, Account] = {}
         self.groups = transitions.Groups()  # who may be in which group: see plan()
         self.log: Optional[guard.AuditLog] = None
@@ -147,6 +150,7 @@ class Cleaner:
             self.accounts = {a.uid: a for a in found.every}
             self.groups = scan_mod.load_groups(self.machine, found.every)
             who = dropped.identities(self.machine, found.every)
+            self.access = lambda uid: AsAccount(readers, who(uid))
             locations = self._locations(found)
             busy = kinds_mod.busy(self.machine, found, locations)
             pips = pipusers.by_cache(found.environments, found.resolved)
@@ -234,6 +238,9 @@ class Cleaner:
                     projects=self._projects(loc) if self.request.policy.packages else None,
                     legacy_kept=legacy_kept,
                     environments=self.found.environments,
+                    root=self.machine.root,
+                    accounts=self.found.every,
+                    access=self.access,
                 )
                 item.plan = kind.plan(
                     opened.fd, loc.path, uid, self.request.policy, self.machine.clock(), context

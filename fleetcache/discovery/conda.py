@@ -1,18 +1,16 @@
-"""conda's own records of environments: ``~/.conda/environments.txt`` and ``.condarc``'s ``envs_dirs``."""
+"""conda's own records: ``~/.conda/environments.txt``, and ``.condarc``'s ``envs_dirs`` and ``pkgs_dirs``
+(read as YAML, with the safe loader: fleetcache.yamlfile)."""
 
 from __future__ import annotations
 
+import posixpath
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping
+from typing import Callable, Optional
 
-# the per-user condarc files conda reads (system-wide ones are read once, for everyone)
-USER_CONDARCS = (
-    ".config/conda/.condarc",
-    ".config/conda/condarc",
-    ".conda/.condarc",
-    ".conda/condarc",
-    ".condarc",
-)
+from fleetcache import yamlfile
+
+# the system-wide condarc files (read once, for everyone); an account's own: user_condarcs
 SYSTEM_CONDARCS = (
     "/etc/conda/.condarc",
     "/etc/conda/condarc",
@@ -22,8 +20,10 @@ SYSTEM_CONDARCS = (
 # directories of condarc snippets (*.yml, *.yaml), read in name order
 SYSTEM_CONDARC_DIRS = ("/etc/conda/condarc.d", "/var/lib/conda/condarc.d")
 ENVIRONMENTS_TXT = ".conda/environments.txt"
-_KEY = re.compile(r"(?:envs_dirs|envs_path)\s*:\s*(.*)")
-_ITEM = re.compile(r"\s*-\s*(.*)")
+SNIPPETS = 64  # condarc.d files read per directory: more is no configuration
+_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+# a condarc.d directory -> its snippet files (as whoever reads them lists it)
+Snippets = Callable[[str], list[str]]
 
 
 def environments_txt(data: bytes) -> list[str]:
@@ -32,46 +32,58 @@ def environments_txt(data: bytes) -> list[str]:
     return list(dict.fromkeys(line.strip() for line in lines if line.strip()))
 
 
-def envs_dirs(data: bytes) -> list[str]:
-    """The ``envs_dirs`` list of a ``.condarc``, block (``- path``) or flow (``[a, b]``) style.
-
-    Only this one key is read, so a small reader does; YAML features conda never writes here
-    (anchors, multi-line strings) are not understood and yield nothing rather than a guess.
-    """
-    lines = data.decode("utf-8", "replace").splitlines()
-    for i, line in enumerate(lines):
-        match = _KEY.match(line)
-        if not match:
-            continue
-        rest = _strip_comment(match.group(1))
-        if rest.startswith("[") and rest.endswith("]"):
-            return [_unquote(v) for v in rest[1:-1].split(",") if v.strip()]
-        if rest:
-            return [_unquote(rest)]
-        return _block(lines[i + 1 :])
-    return []
+def envs_dirs(data: Optional[bytes]) -> list[str]:
+    """The ``envs_dirs`` of a ``.condarc`` (``envs_path``, conda's older name, after them)."""
+    table = yamlfile.loads(data)
+    return list(
+        dict.fromkeys(
+            [*yamlfile.strings(table, "envs_dirs"), *yamlfile.strings(table, "envs_path")]
+        )
+    )
 
 
-def _block(lines: Sequence[str]) -> list[str]:
-    found = []
-    for line in lines:
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        item = _ITEM.match(line)
-        if item is None:
-            break
-        found.append(_unquote(_strip_comment(item.group(1))))
-    return [v for v in found if v]
+def pkgs_dirs(data: Optional[bytes]) -> list[str]:
+    """The ``pkgs_dirs`` of a ``.condarc``."""
+    return yamlfile.strings(yamlfile.loads(data), "pkgs_dirs")
 
 
-def _strip_comment(value: str) -> str:
-    if value.startswith(("'", '"')):
-        return value.strip()
-    return value.split(" #", 1)[0].strip()
+def expand(path: str, home: str, env: Mapping[str, str]) -> Optional[str]:
+    """A configured path as conda expands it (``~`` and ``$VARS``, from this account's own
+    variables only); None unless it is then absolute (conda would make it so from a cwd)."""
+    path = path.strip()
+    if path == "~" or path.startswith("~/"):
+        path = home + path[1:]
+    path = _VAR.sub(lambda m: env.get(m.group(1) or m.group(2), m.group(0)), path)
+    return posixpath.normpath(path) if path.startswith("/") and "\0" not in path else None
 
 
-def _unquote(value: str) -> str:
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    return value
+def snippet_names(names: Iterable[str]) -> list[str]:
+    """The names conda reads in a condarc.d directory, in its order (and no more than SNIPPETS)."""
+    return sorted(n for n in names if n.endswith((".yml", ".yaml")))[:SNIPPETS]
+
+
+def rc_files(directory: str, snippets: Snippets) -> list[str]:
+    """The settings files conda reads in one of its config directories."""
+    join = posixpath.join
+    return [
+        join(directory, ".condarc"),
+        join(directory, "condarc"),
+        *snippets(join(directory, "condarc.d")),
+    ]
+
+
+def user_condarcs(home: str, env: Mapping[str, str], snippets: Snippets) -> list[str]:
+    """The account's part of conda's search path (base/constants.py SEARCH_PATH), in conda's
+    order: ``$XDG_CONFIG_HOME/conda``, ``~/.config/conda``, ``~/.conda``, ``~/.condarc``,
+    ``$CONDA_PREFIX``, ``$CONDARC``."""
+    join = posixpath.join
+    dirs = [join(home, ".config", "conda"), join(home, ".conda")]
+    if env.get("XDG_CONFIG_HOME", "").startswith("/"):
+        dirs.insert(0, join(env["XDG_CONFIG_HOME"], "conda"))
+    out = [f for d in dirs for f in rc_files(d, snippets)]
+    out.append(join(home, ".condarc"))
+    if env.get("CONDA_PREFIX", "").startswith("/"):
+        out += rc_files(env["CONDA_PREFIX"], snippets)
+    if env.get("CONDARC", "").startswith("/"):
+        out.append(env["CONDARC"])
+    return list(dict.fromkeys(out))

@@ -14,15 +14,11 @@ from typing import Optional
 
 from fleetcache import dropped, readas, safefs
 from fleetcache.activity.harvest import Running, Settings
-from fleetcache.discovery import conda, homewalk, interpreters
-from fleetcache.discovery import inspect as inspect_mod
+from fleetcache.discovery import conda, condaenvs, homewalk, interpreters
 from fleetcache.discovery.access import Access, AsAccount, AsRoot
 from fleetcache.discovery.caches import Finder
-from fleetcache.discovery.interpreters import Join
 from fleetcache.machine import Machine
 from fleetcache.model import Account, AccountCaches, CacheUse, Environment, Skipped
-
-REGISTRY = "~/.conda/environments.txt"
 
 
 @dataclass(frozen=True)
@@ -66,8 +62,11 @@ def discover(
     join = machine.pathmod.join
     anchor = readers.anchor
     found.add(*interpreters.system(anchor, machine.platform, join))
-    for path in (*conda.SYSTEM_CONDARCS, *_snippets(anchor, conda.SYSTEM_CONDARC_DIRS, join)):
-        found.add(*_envs_dirs(machine, AsRoot(anchor), path, None, join))
+    for path in (
+        *conda.SYSTEM_CONDARCS,
+        *condaenvs.system_snippets(anchor, conda.SYSTEM_CONDARC_DIRS, join),
+    ):
+        found.add(*condaenvs.envs_dirs(machine, AsRoot(anchor), path, None, join))
     homes_done: set[str] = set()
     for account in chosen:
         if account.home in homes_done or not _walkable_home(account.home):
@@ -85,24 +84,10 @@ def discover(
                 if owner is None
                 else AsAccount(readers, dropped.identity(machine, owner))
             )
-            found.add(*_envs_dirs(machine, install, join(env.prefix, ".condarc"), owner, join))
+            found.add(
+                *condaenvs.envs_dirs(machine, install, join(env.prefix, ".condarc"), owner, join)
+            )
     return list(found.by_prefix.values()), found.skipped
-
-
-def _snippets(anchor: int, directories: Sequence[str], join: Join) -> list[str]:
-    """The ``*.yml`` and ``*.yaml`` files of condarc.d directories, in name order."""
-    paths: list[str] = []
-    for directory in directories:
-        try:
-            opened = safefs.open_path(anchor, directory, follow_last=True)
-        except safefs.UnsafePath:
-            continue
-        try:
-            names = sorted(inspect_mod.listdir(opened.fd))
-        finally:
-            os.close(opened.fd)
-        paths.extend(join(opened.path, n) for n in names if n.endswith((".yml", ".yaml")))
-    return paths
 
 
 # system accounts' "homes" that are system directories: never walked as homes
@@ -128,17 +113,19 @@ def _account(
     them, its running processes' settings place them), its registries, then its home. What
     its settings and records name is opened only where the account can open it itself."""
     join = machine.pathmod.join
-    env = machine.env_for(account.uid)
+    env = {"HOME": account.home, **machine.env_for(account.uid)}
     trusted = frozenset({0, account.uid})
-    places = _places(machine, account, env)
-    _visit(machine, access, account, places[:2], "", found)  # installed Pythons first
-    found.add(*_registered(machine, access, account, join))
-    _visit(machine, access, account, places[2:], "", found)
+    places = _places(machine, account, env, access)
+    _visit(machine, access, account, places[:2], "", found, env)  # installed Pythons first
+    found.add(*condaenvs.registered(machine, access, account, join))
+    _visit(machine, access, account, places[2:], "", found, env)
     seen = set(places)
     for harvested in settings:
-        more = [p for p in _places(machine, account, {**env, **harvested.env}) if p not in seen]
+        theirs = {**env, **harvested.env}
+        more = [p for p in _places(machine, account, theirs, access) if p not in seen]
         seen.update(more)
-        _visit(machine, access, account, more, f", environment of pid {harvested.pid}", found)
+        suffix = f", environment of pid {harvested.pid}"
+        _visit(machine, access, account, more, suffix, found, theirs)
     anchor = access.readers.anchor
     found.add(*homewalk.walk_home(machine, anchor, account.home, trusted, search.limits))
 
@@ -147,8 +134,11 @@ def _account(
 _Place = tuple[str, str, str]
 
 
-def _places(machine: Machine, account: Account, env: Mapping[str, str]) -> list[_Place]:
-    """Where an account's tools keep interpreters and environments, under these settings."""
+def _places(
+    machine: Machine, account: Account, env: Mapping[str, str], access: Access
+) -> list[_Place]:
+    """Where an account's tools keep interpreters and environments, under these settings
+    (conda's settings files: its search path, condarc.d directories listed as ``access``)."""
     join = machine.pathmod.join
     home = account.home
     data_home = env.get("XDG_DATA_HOME") or join(home, ".local", "share")
@@ -158,9 +148,7 @@ def _places(machine: Machine, account: Account, env: Mapping[str, str]) -> list[
         ("versions:pyenv", join(pyenv, "versions"), "pyenv versions/"),
         ("versions:uv-python", uv_pythons, "uv python dir"),
     ]
-    condarcs = [join(home, rc) for rc in conda.USER_CONDARCS]
-    if env.get("XDG_CONFIG_HOME"):
-        condarcs[:2] = [join(env["XDG_CONFIG_HOME"], "conda", n) for n in (".condarc", "condarc")]
+    condarcs = conda.user_condarcs(home, env, lambda d: condaenvs.listed(access, d))
     places.extend(("condarc", rc, rc) for rc in condarcs)
     places.extend(("children", d, label) for d, label in _tool_dirs(machine, account, env))
     return places
@@ -173,6 +161,7 @@ def _visit(
     places: Sequence[_Place],
     suffix: str,
     found: _Found,
+    env: Mapping[str, str],
 ) -> None:
     join = machine.pathmod.join
     for what, directory, label in places:
@@ -183,7 +172,7 @@ def _visit(
                 envs = [replace(e, found_by=tuple(f + suffix for f in e.found_by)) for e in envs]
             found.add(envs)
         elif what == "condarc":
-            more, missed = _envs_dirs(machine, access, directory, account, join)
+            more, missed = condaenvs.envs_dirs(machine, access, directory, account, join, env)
             if suffix:
                 more = [replace(e, found_by=tuple(f + suffix for f in e.found_by)) for e in more]
             found.add(more, missed)
@@ -240,78 +229,6 @@ def running_prefixes(
         allowed = (0, item.uid) if owners is None else owners
         out.extend(e for e in more if e.owner_uid in allowed)
     return out
-
-
-def _read_record(access: Access, path: str) -> tuple[Optional[bytes], list[Skipped]]:
-    """A registry or config file's bytes (None when absent), or why it could not be read."""
-    try:
-        return access.read(path), []
-    except OSError as exc:
-        return None, [Skipped(path, f"not read: {exc}")]
-
-
-def _registered(
-    machine: Machine, access: Access, account: Account, join: Join
-) -> tuple[list[Environment], list[Skipped]]:
-    """The prefixes in the account's ``~/.conda/environments.txt`` (as it reads the file, and
-    each only where it can open it); the missing ones as such."""
-    path = join(account.home, conda.ENVIRONMENTS_TXT)
-    data, skipped = _read_record(access, path)
-    envs: list[Environment] = []
-    for prefix in conda.environments_txt(data or b""):
-        try:
-            opened = access.open_dir(prefix)
-        except safefs.NotFound:
-            envs.append(_stale(prefix, account, f"registered in {path} but missing"))
-            continue
-        except safefs.UnsafePath as exc:
-            skipped.append(Skipped(prefix, f"registered in {path}; not inspected: {exc}"))
-            continue
-        try:
-            env = inspect_mod.inspect(opened.fd, prefix, REGISTRY, (), machine.platform)
-        finally:
-            os.close(opened.fd)
-        if env is None:  # not sized, not given caches: it may be any directory at all
-            problem = f"registered in {path} but holds no environment"
-            env = replace(_stale(prefix, account, problem), kind="unknown", exists=True)
-        else:
-            env = replace(env, prefix=prefix)  # as registered, not as links resolve it
-        envs.append(env)
-    return envs, skipped
-
-
-def _stale(prefix: str, account: Account, problem: str) -> Environment:
-    """A registered prefix that is not (or no longer) an environment."""
-    return Environment(
-        prefix=prefix,
-        kind="conda",
-        role="environment",
-        exists=False,
-        owner_uid=account.uid,
-        found_by=(REGISTRY,),
-        marker="environments.txt",
-        problems=(problem,),
-    )
-
-
-def _envs_dirs(
-    machine: Machine, access: Access, condarc: str, account: Optional[Account], join: Join
-) -> tuple[list[Environment], list[Skipped]]:
-    """The environments in each ``envs_dirs`` directory a ``.condarc`` names (``~`` is the
-    account's home)."""
-    data, skipped = _read_record(access, condarc)
-    envs: list[Environment] = []
-    for directory in conda.envs_dirs(data or b""):
-        if directory.startswith("~") and account is not None:
-            directory = account.home + directory[1:]
-        if not machine.pathmod.isabs(directory):
-            continue
-        more, missed = homewalk.children(
-            access, directory, f"envs_dirs in {condarc}", machine.platform, join
-        )
-        envs.extend(more)
-        skipped.extend(missed)
-    return envs, skipped
 
 
 def check_bases(anchor: int, envs: Sequence[Environment]) -> list[Environment]:

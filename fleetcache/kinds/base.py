@@ -17,6 +17,7 @@ from fleetcache.stats.walk import WalkOutcome, WalkTask
 if TYPE_CHECKING:  # discovery and the clean import the registry; only their types are needed
     from fleetcache.clean.plan import CachePlan
     from fleetcache.clean.policy import Policy
+    from fleetcache.discovery.access import Access
     from fleetcache.discovery.run import Found
     from fleetcache.machine import Machine
     from fleetcache.readas import Readers
@@ -52,6 +53,11 @@ class PlanContext:
     projects: Optional[Mapping[str, Optional[str]]] = None  # entry path -> its project (--package)
     legacy_kept: Optional[str] = NONE_KNOWN  # pip: why its legacy http/ is no junk (None: junk)
     environments: Sequence[Environment] = field(default=())  # every environment discovery found
+    root: str = "/"  # the machine's root on this host (the environments' paths are below it)
+    accounts: Sequence[Account] = ()  # every account of the machine (chosen or not)
+    # uid -> reads and opens as that account (the kernel judges); None: root's view, no link
+    # followed but the owner's
+    access: Optional[Callable[[int], Access]] = None
 
 
 @contextlib.contextmanager
