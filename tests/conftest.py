@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from tests.index_server import default_index, serve
+from tests.index_server import default_index, serve_in_child
 
 PIP_RELEASES = {"26": "26.3", "23": "23.0.1"}
 
@@ -101,8 +101,8 @@ def tree(tmp_path: Path) -> Tree:
 
 @pytest.fixture(scope="session")
 def index_url() -> Iterator[str]:
-    """The loopback index, for the whole session."""
-    with serve(default_index()) as url:
+    """The loopback index, for the whole session (served by a child process: see serve_in_child)."""
+    with serve_in_child(default_index()) as url:
         yield url
 
 

@@ -9,6 +9,8 @@ import hashlib
 import http.server
 import io
 import json
+import os
+import signal
 import tarfile
 import textwrap
 import threading
@@ -236,6 +238,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.hold.release.wait(120)
             body = body[half:]
         self.wfile.write(body)
+
+
+@contextmanager
+def serve_in_child(index: Index) -> Iterator[str]:
+    """Serve ``index`` on 127.0.0.1 from a forked child process; yields the simple index URL.
+    No thread stays in the test process: a clean refuses to fork its deleting child while
+    threads run, so a test that runs one in-process must not find the index's threads there."""
+    handler = type("Handler", (_Handler,), {"index": index, "hold": None})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    port = server.server_address[1]
+    pid = os.fork()
+    if pid == 0:  # the child serves until it is told to stop, and never returns into pytest
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            server.serve_forever()
+        finally:
+            os._exit(0)
+    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{port}/simple/"
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
 
 
 @contextmanager
