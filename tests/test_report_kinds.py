@@ -96,6 +96,8 @@ def test_report_by_package_says_in_which_kinds_each_package_is_held(fleet: Tree,
     table = _out(capsys, "report", *_args(fleet, "--by", "package"))
     assert "beta held 2 times across 2 kinds" in table, table
     assert "gamma held" not in table
+    wide = _out(capsys, "report", *_args(fleet, "--by", "package", "--wide")).splitlines()
+    assert "KINDS" in wide[0].split() and "fake, pip" in wide[3], wide
     cells = list(csv.DictReader(io.StringIO(_out(capsys, "report", *_args(fleet), "--format",
                                                 "csv"))))  # fmt: skip
     assert {r["package"]: r["kinds"] for r in cells} == {"beta": "fake;pip", "gamma": "fake"}

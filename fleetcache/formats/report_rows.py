@@ -64,4 +64,5 @@ def across_kinds(found: Optional[Mapping[str, Any]], size: Size, cell: Callable[
         f"({size(int(t['bytes']))})"
         for t in found["top"]
     )
-    return f"Held by caches of several kinds ({found['packages']} packages): {held}"
+    count = found["packages"]
+    return f"Held by caches of several kinds ({count} package{'' if count == 1 else 's'}): {held}"

@@ -380,11 +380,14 @@ class TableFormat:
                     size(row["wheel_bytes"]),
                     size(row["bytes"]),
                     size(row["unknown_bytes"]) if row["unknown_bytes"] else "",
+                    *([escape.display(", ".join(row["kinds"]))] if "kinds" in row else []),
                     escape.display(_shorten(listed)),
                 ]
             )
         last = extra.upper().replace("_", " ")
-        headers = [key.upper(), "ENTRIES", "DOWNLOADS", "BUILT", "TOTAL", "UNNAMED", last]
+        # by package, KINDS (of the caches holding it) in --wide
+        kinds = ["KINDS"] if report.by == "package" else []
+        headers = [key.upper(), "ENTRIES", "DOWNLOADS", "BUILT", "TOTAL", "UNNAMED", *kinds, last]
         narrow = {
             key.upper(): (key.upper(), KEY_KINDS[key]),
             "ENTRIES": ("ENTRIES", WORD),
