@@ -75,6 +75,19 @@ def test_benchmark_runs_and_prints_its_ratios():
         assert label in out.stdout
 
 
+def test_the_uv_fleet_benchmark_runs_and_prints_its_ratio():
+    """Issue 17's fleet: uv caches hardlinked into venvs; the whole scan against du -sb."""
+    out = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench"), "--fleet", "uv", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    for label in ("files in uv caches", "scan / du -sb", "peak RSS MB"):
+        assert label in out.stdout
+
+
 # the kinds issue 17 names; each has its row in "Every Python cache" before its module lands
 KINDS_OF_ISSUE_17 = ("pip", "uv", "conda", "rattler", "poetry", "pdm", "pipenv", "virtualenv",
                      "hatch", "pip-tools")  # fmt: skip
