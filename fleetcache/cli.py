@@ -225,7 +225,8 @@ def _add_report(sub: argparse._SubParsersAction[_Parser]) -> None:
         sub,
         "report",
         "what fills the caches: every entry named (project, version, kind), by package, cache, "
-        "user, environment or host; bytes held twice, superseded versions, junk, ages",
+        "user, environment, cache kind or host; bytes held twice, packages held by several "
+        "kinds, superseded versions, junk, ages",
     )
     _machine_args(p)
     p.add_argument(

@@ -20,6 +20,7 @@ from fleetcache.formats.fields import (
     envs_document,
     report_document,
 )
+from fleetcache.kinds.all import KINDS
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
@@ -72,3 +73,35 @@ def test_benchmark_runs_and_prints_its_ratios():
         "clean deleting / rm -rf",
     ):
         assert label in out.stdout
+
+
+def test_the_uv_fleet_benchmark_runs_and_prints_its_ratio():
+    """Issue 17's fleet: uv caches hardlinked into venvs; the whole scan against du -sb."""
+    out = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench"), "--fleet", "uv", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    for label in ("files in uv caches", "scan / du -sb", "peak RSS MB"):
+        assert label in out.stdout
+
+
+# the kinds issue 17 names; each has its row in "Every Python cache" before its module lands
+KINDS_OF_ISSUE_17 = ("pip", "uv", "conda", "rattler", "poetry", "pdm", "pipenv", "virtualenv",
+                     "hatch", "pip-tools")  # fmt: skip
+
+
+def test_every_cache_kind_has_its_row_in_every_python_cache():
+    """`## Every Python cache`: a table of kinds (where found, what clean removes, what it never
+    touches), a row for each kind in the registry and for each the issue names."""
+    section = README.split("## Every Python cache\n", 1)[1].split("\n## ", 1)[0]
+    header = "| kind | where it is found | what clean removes | what it never touches |"
+    assert header in section
+    rows = {line.split("|")[1].strip().strip("`") for line in section.splitlines()
+            if line.startswith("| `")}  # fmt: skip
+    assert rows >= {*KINDS, *KINDS_OF_ISSUE_17}, rows
+    for field in ("kind", "disk_bytes", "reclaimable_bytes", "shared_bytes"):
+        assert f"`{field}`" in section, field
+    assert "scan / du -sb" in section  # the bench row

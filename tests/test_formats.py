@@ -24,8 +24,10 @@ from fleetcache.cli import main
 from fleetcache.formats import FORMATS, RenderOptions
 from fleetcache.formats.fields import document
 from fleetcache.report.merge import combine
+from fleetcache.report.views import build
 from tests.conftest import Tree, chown_tree
 from tests.format_sample import (
+    ENTRIES,
     ENV,
     FOUND,
     HUGE_USER,
@@ -49,6 +51,7 @@ RENDER: dict[str, Callable[[str], str]] = {
     "envs": lambda f: FORMATS[f].envs(RESULT, OPTIONS),
     "active": lambda f: FORMATS[f].envs(RESULT, RenderOptions(processes=True)),
     "report": lambda f: FORMATS[f].report(REPORT, [], OPTIONS),
+    "report-kind": lambda f: FORMATS[f].report(build("kind", RESULT, ENTRIES), [], OPTIONS),
     "list": lambda f: FORMATS[f].entries(FOUND, OPTIONS),
     "merged": lambda f: FORMATS[f].merged(MERGED, OPTIONS),
     # hostile lengths: long paths, names, owners, versions and commands (issue 16, item 7)

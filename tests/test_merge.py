@@ -167,7 +167,7 @@ def test_report_views_and_hosts_are_checked_too(tmp_path, capsys):
     bad = tmp_path / "view.json"
     bad.write_text(json.dumps(view))
     assert main(["merge", str(bad)]) == 1
-    assert "'by' is not one of package, cache, user, env, host" in capsys.readouterr().err
+    assert "'by' is not one of package, cache, user, env, kind, host" in capsys.readouterr().err
     bad.write_text('{"schema_version": 6, "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
     assert main(["merge", str(bad)]) == 1
     assert "nested too deep" in capsys.readouterr().err

@@ -134,6 +134,11 @@ class PrometheusFormat:
             m.add("report_download_bytes", "Bytes of its downloads.", labels, row["download_bytes"])
             m.add("report_wheel_bytes", "Bytes of its built wheels.", labels, row["wheel_bytes"])
             m.add("report_entries", "Cache entries of the row.", labels, row["entries"])
+            if "disk_bytes" in row:  # by kind: its caches' figures
+                m.add("report_disk_bytes", "Bytes the kind's caches take on disk (du -sB1).",
+                      labels, row["disk_bytes"])  # fmt: skip
+                m.add("report_reclaimable_bytes", "Bytes removing the kind's caches would free.",
+                      labels, row["reclaimable_bytes"])  # fmt: skip
         found = report.insights
         m.add("duplicated_bytes", "Bytes several accounts' caches hold twice (every copy but one).",
               {}, found["duplicated"]["bytes"])  # fmt: skip

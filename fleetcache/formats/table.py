@@ -7,6 +7,7 @@ from typing import Any, Callable, Optional
 
 from fleetcache import escape
 from fleetcache.discovery.pipconfig import describe_disabled
+from fleetcache.formats import report_rows
 from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import iso, totals
 from fleetcache.formats.fit import PATH, TEXT, WORD, Words, cut, page
@@ -287,7 +288,11 @@ class TableFormat:
     def merged(self, doc: dict[str, Any], options: RenderOptions) -> str:
         """``fleetcache merge``: every host's caches (or report rows), then the hosts."""
         size: Callable[[int], str] = str if options.exact_bytes else human_size
-        if "by" in doc:
+        if doc.get("by") == "kind":
+            rows = [report_rows.merged_kind_cells(r, size) for r in doc["rows"]]
+            headers = report_rows.MERGED_KIND_HEADERS
+            narrow = report_rows.MERGED_KIND_NARROW
+        elif "by" in doc:
             key = KEY_FIELDS[doc["by"]]
             rows = [
                 [escape.display(str(r.get("host"))), escape.display(str(r.get(key, ""))),
@@ -353,6 +358,13 @@ class TableFormat:
     def report(self, report: Report, skipped: list[Skipped], options: RenderOptions) -> str:
         """The view's rows, then the insights: duplicated, superseded, junk, unnamed, ages."""
         size: Callable[[int], str] = str if options.exact_bytes else human_size
+        lines = _insights(report, size) + _skipped(report.scan, options)
+        lines.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in skipped)
+        if report.by == "kind":
+            rows = [report_rows.kind_cells(row, size) for row in report.rows]
+            headers, narrow = report_rows.KIND_HEADERS, report_rows.KIND_NARROW
+            table = self._view(rows, headers, narrow, options) if rows else "No caches."
+            return self._page(table, lines, options)
         key = KEY_FIELDS[report.by]
         extra = REPORT_EXTRA.get(report.by, "top_packages")
         rows = []
@@ -368,11 +380,14 @@ class TableFormat:
                     size(row["wheel_bytes"]),
                     size(row["bytes"]),
                     size(row["unknown_bytes"]) if row["unknown_bytes"] else "",
+                    *([escape.display(", ".join(row["kinds"]))] if "kinds" in row else []),
                     escape.display(_shorten(listed)),
                 ]
             )
         last = extra.upper().replace("_", " ")
-        headers = [key.upper(), "ENTRIES", "DOWNLOADS", "BUILT", "TOTAL", "UNNAMED", last]
+        # by package, KINDS (of the caches holding it) in --wide
+        kinds = ["KINDS"] if report.by == "package" else []
+        headers = [key.upper(), "ENTRIES", "DOWNLOADS", "BUILT", "TOTAL", "UNNAMED", *kinds, last]
         narrow = {
             key.upper(): (key.upper(), KEY_KINDS[key]),
             "ENTRIES": ("ENTRIES", WORD),
@@ -382,8 +397,6 @@ class TableFormat:
             last: (last, TEXT),
         }
         table = self._view(rows, headers, narrow, options) if rows else "No cache entries."
-        lines = _insights(report, size) + _skipped(report.scan, options)
-        lines.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in skipped)
         return self._page(table, lines, options)
 
 
@@ -399,7 +412,8 @@ MERGED_NARROW = {
 }
 MERGED_SIZES = ("total_bytes", "disk_bytes", "reclaimable_bytes")  # TOTAL, SIZE, FREES
 # what the key column of each report view holds (views.KEY_FIELDS)
-KEY_KINDS = {"package": WORD, "cache": PATH, "user": WORD, "environment": PATH, "host": WORD}
+KEY_KINDS = {"package": WORD, "cache": PATH, "user": WORD, "environment": PATH, "kind": WORD,
+             "host": WORD}  # fmt: skip
 
 
 def narrowed(
@@ -434,6 +448,9 @@ def _insights(report: Report, size: Callable[[int], str]) -> list[str]:
             f"Superseded versions: {size(old['bytes'])} in {plural(old['entries'], 'entry')} "
             f"(a newer version is cached beside them): {top}"
         )
+    held = report_rows.across_kinds(found.get("across_kinds"), size, cell)
+    if held:
+        lines.append(held)
     junk = found["junk"]
     if junk["bytes"] or junk["dead_selfcheck"]:
         lines.append(

@@ -204,8 +204,9 @@ def _why(unit: Unit, policy: Policy) -> Optional[str]:
 
 def measure(task: WalkTask) -> WalkOutcome:
     """Any cache's figures from one walk (the totals and link-aware bytes; pip's own figures
-    are for pip's layout alone, and are left at zero)."""
-    got = walk_cache(task)
+    are for pip's layout alone, and are left at zero). A symbolic link is a file of no bytes:
+    none is resolved (uv points at its archives with one link each)."""
+    got = walk_cache(task, pip_links=False)
     f = got.figures
     figures = CacheFigures(
         total_files=f.total_files,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fleetcache.formats.fields import SCHEMA_VERSION, TOTAL_FIELDS
-from fleetcache.report.views import VIEWS
+from fleetcache.report.views import KIND_FIGURES, VIEWS
 
 SUPPORTED = (SCHEMA_VERSION,)
 MAX_BYTES = 1 << 30
@@ -104,6 +104,9 @@ REQUIRED = ("path", "exists", "entries", "bytes")
 ROW_CHECKS: dict[str, Any] = {
     **{n: _int for n in ("entries", "files", "bytes", "download_bytes", "wheel_bytes")},
     **{n: lambda v: v is None or _strs(v) for n in ("versions", "users", "top_packages")},
+    "kinds": lambda v: v is None or _strs(v),  # by package: the kinds of caches holding it
+    # by kind: its caches' figures
+    **{n: lambda v: v is None or _int(v) for n in KIND_FIGURES},
 }
 
 

@@ -6,16 +6,21 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from packaging.version import Version
 
 from fleetcache.model import CacheEntry, CacheResult, ScanResult
 
-VIEWS = ("package", "cache", "user", "env", "host")
+VIEWS = ("package", "cache", "user", "env", "kind", "host")
 # the field that names a row, per view
 KEY_FIELDS = {"package": "package", "cache": "cache", "user": "user", "env": "environment",
-              "host": "host"}  # fmt: skip
+              "kind": "kind", "host": "host"}  # fmt: skip
+# what a view's rows are ordered by, largest first (else the bytes of their entries)
+ORDER = {"kind": "disk_bytes"}
+# the scan's figures a kind's row sums over its caches
+KIND_FIGURES = ("total_files", "total_bytes", "disk_bytes", "reclaimable_bytes", "shared_bytes")
+UNKNOWN = "(unknown)"
 AGES = ((7, "< 7 days"), (30, "7-30 days"), (90, "30-90 days"), (365, "90-365 days"))
 TOP = 5
 
@@ -69,67 +74,137 @@ def build(
     by: str, scan: ScanResult, entries: Sequence[CacheEntry], top: Optional[int] = None
 ) -> Report:
     """The rows of one view (largest first, ``top`` of them) and the insights over all entries."""
-    users = {c.location.path: list(c.location.users) for c in scan.caches}
-    owners = {c.location.path: c.owner for c in scan.caches}
-    groups: dict[str, list[CacheEntry]] = defaultdict(list)
-    extra: dict[str, Row] = {}
-    if by == "package":
-        for e in entries:
-            groups[e.project or "(unknown)"].append(e)
-        for name, group in groups.items():
-            caches = sorted({e.cache for e in group})
-            extra[name] = {
-                "package": name,
-                "versions": _sort_versions(e.version for e in group if e.version),
-                "caches": caches,
-                "users": sorted({u for c in caches for u in users.get(c, [])}),
-            }
-    elif by == "cache":
-        for e in entries:
-            groups[e.cache].append(e)
-        for c in scan.caches:
-            if c.exists and not c.skipped:
-                groups.setdefault(c.location.path, [])
-        for path, group in groups.items():
-            extra[path] = {
-                "cache": path,
-                "owner": owners.get(path),
-                "users": users.get(path, []),
-                "top_packages": _top_packages(group),
-            }
-    elif by == "user":
-        for e in entries:
-            for user in users.get(e.cache, []) or ["(none)"]:
-                groups[user].append(e)
-        for user, group in groups.items():
-            extra[user] = {
-                "user": user,
-                "caches": sorted({e.cache for e in group}),
-                "top_packages": _top_packages(group),
-            }
-    elif by == "env":
-        by_cache: dict[str, list[CacheEntry]] = defaultdict(list)
-        for e in entries:
-            by_cache[e.cache].append(e)
-        for env in scan.environments:
-            if not env.exists or not env.cache_paths:
-                continue
-            groups[env.key] = [e for path in env.cache_paths for e in by_cache.get(path, [])]
-            extra[env.key] = {
-                "environment": env.prefix,
-                "kind": env.kind,
-                "owner": env.owner,
-                "caches": list(env.cache_paths),
-                "top_packages": _top_packages(groups[env.key]),
-            }
-    else:
-        groups[scan.host] = list(entries)
-        extra[scan.host] = {"host": scan.host, "caches": len({e.cache for e in entries})}
+    groups, extra = GROUPS[by](scan, entries)
     rows = [{**extra[k], **_sums(g)} for k, g in groups.items()]
-    rows.sort(key=lambda r: (-r["bytes"], str(next(iter(r.values())))))
+    order = ORDER.get(by, "bytes")
+    rows.sort(key=lambda r: (-r[order], str(next(iter(r.values())))))
     if top is not None:
         rows = rows[:top]
     return Report(by, tuple(rows), insights(scan, entries), scan, len(entries))
+
+
+Groups = tuple[dict[str, list[CacheEntry]], dict[str, Row]]
+
+
+def kinds_of(scan: ScanResult) -> dict[str, str]:
+    """Each cache's kind (an entry's kind is its cache's)."""
+    return {c.location.path: c.location.kind for c in scan.caches}
+
+
+def _by_package(scan: ScanResult, entries: Sequence[CacheEntry]) -> Groups:
+    users = {c.location.path: list(c.location.users) for c in scan.caches}
+    kind_of = kinds_of(scan)
+    groups: dict[str, list[CacheEntry]] = defaultdict(list)
+    extra: dict[str, Row] = {}
+    for e in entries:
+        groups[e.project or UNKNOWN].append(e)
+    for name, group in groups.items():
+        caches = sorted({e.cache for e in group})
+        extra[name] = {
+            "package": name,
+            "versions": _sort_versions(e.version for e in group if e.version),
+            "caches": caches,
+            "users": sorted({u for c in caches for u in users.get(c, [])}),
+            "kinds": sorted({kind_of.get(c, UNKNOWN) for c in caches}),
+        }
+    return groups, extra
+
+
+def _by_cache(scan: ScanResult, entries: Sequence[CacheEntry]) -> Groups:
+    groups: dict[str, list[CacheEntry]] = defaultdict(list)
+    extra: dict[str, Row] = {}
+    for e in entries:
+        groups[e.cache].append(e)
+    for c in _present(scan):
+        groups.setdefault(c.location.path, [])
+    caches = {c.location.path: c for c in scan.caches}
+    for path, group in groups.items():
+        cache = caches.get(path)
+        extra[path] = {
+            "cache": path,
+            "owner": cache.owner if cache else None,
+            "users": list(cache.location.users) if cache else [],
+            "top_packages": _top_packages(group),
+        }
+    return groups, extra
+
+
+def _by_user(scan: ScanResult, entries: Sequence[CacheEntry]) -> Groups:
+    users = {c.location.path: list(c.location.users) for c in scan.caches}
+    groups: dict[str, list[CacheEntry]] = defaultdict(list)
+    for e in entries:
+        for user in users.get(e.cache, []) or ["(none)"]:
+            groups[user].append(e)
+    extra = {
+        user: {
+            "user": user,
+            "caches": sorted({e.cache for e in group}),
+            "top_packages": _top_packages(group),
+        }
+        for user, group in groups.items()
+    }
+    return groups, extra
+
+
+def _by_env(scan: ScanResult, entries: Sequence[CacheEntry]) -> Groups:
+    by_cache: dict[str, list[CacheEntry]] = defaultdict(list)
+    for e in entries:
+        by_cache[e.cache].append(e)
+    groups: dict[str, list[CacheEntry]] = {}
+    extra: dict[str, Row] = {}
+    for env in scan.environments:
+        if not env.exists or not env.cache_paths:
+            continue
+        groups[env.key] = [e for path in env.cache_paths for e in by_cache.get(path, [])]
+        extra[env.key] = {
+            "environment": env.prefix,
+            "kind": env.kind,
+            "owner": env.owner,
+            "caches": list(env.cache_paths),
+            "top_packages": _top_packages(groups[env.key]),
+        }
+    return groups, extra
+
+
+def _by_kind(scan: ScanResult, entries: Sequence[CacheEntry]) -> Groups:
+    """One row per cache kind: its caches' figures as the scan measured them, and its entries."""
+    kind_of = kinds_of(scan)
+    present = _present(scan)
+    groups: dict[str, list[CacheEntry]] = {c.location.kind: [] for c in present}
+    for e in entries:
+        groups.setdefault(kind_of.get(e.cache, UNKNOWN), []).append(e)
+    extra: dict[str, Row] = {}
+    for kind, group in groups.items():
+        caches = [c for c in present if c.location.kind == kind]
+        # the accounts that own or use its caches (one found by layout names no user)
+        users = {u for c in caches for u in (*c.location.users, c.owner) if u is not None}
+        extra[kind] = {
+            "kind": kind,
+            "caches": len(caches),
+            "users": sorted(users),
+            **{name: sum(getattr(c.figures, name) for c in caches) for name in KIND_FIGURES},
+            "top_packages": _top_packages(group),
+        }
+    return groups, extra
+
+
+def _by_host(scan: ScanResult, entries: Sequence[CacheEntry]) -> Groups:
+    groups = {scan.host: list(entries)}
+    return groups, {scan.host: {"host": scan.host, "caches": len({e.cache for e in entries})}}
+
+
+def _present(scan: ScanResult) -> list[CacheResult]:
+    return [c for c in scan.caches if c.exists and not c.skipped]
+
+
+GROUPS: dict[str, Callable[[ScanResult, Sequence[CacheEntry]], Groups]] = {
+    "package": _by_package,
+    "cache": _by_cache,
+    "user": _by_user,
+    "env": _by_env,
+    "kind": _by_kind,
+    "host": _by_host,
+}
 
 
 def insights(scan: ScanResult, entries: Sequence[CacheEntry], now: Optional[float] = None) -> Row:
@@ -139,6 +214,7 @@ def insights(scan: ScanResult, entries: Sequence[CacheEntry], now: Optional[floa
     return {
         "duplicated": _duplicated(entries, owners),
         "superseded": _superseded(entries),
+        "across_kinds": _across_kinds(entries, kinds_of(scan)),
         "junk": junk(scan.caches),
         "unattributed": {
             "entries": sum(1 for e in entries if not e.project),
@@ -165,6 +241,23 @@ def _duplicated(entries: Sequence[CacheEntry], owners: Mapping[str, Optional[int
         count += len(group) - 1
         by_package[group[0].project or "(unknown)"] += extra
     return {"bytes": saved, "entries": count, "top": _ranked(by_package)}
+
+
+def _across_kinds(entries: Sequence[CacheEntry], kind_of: Mapping[str, str]) -> Row:
+    """Packages held by caches of several kinds (pip's, uv's, conda's...): how many times each
+    is held, in how many kinds, and its bytes; the most held first."""
+    held: dict[str, list[CacheEntry]] = defaultdict(list)
+    for e in entries:
+        if e.project and e.kind != "index page":
+            held[e.project].append(e)
+    found: list[tuple[str, int, int, int]] = []  # package, entries, kinds, bytes
+    for name, group in held.items():
+        kinds = len({kind_of.get(e.cache, UNKNOWN) for e in group})
+        if kinds > 1:
+            found.append((name, len(group), kinds, sum(e.size for e in group)))
+    found.sort(key=lambda t: (-t[1], -t[3], t[0]))
+    top = [{"package": p, "entries": n, "kinds": k, "bytes": b} for p, n, k, b in found[:TOP]]
+    return {"packages": len(found), "top": top}
 
 
 def _superseded(entries: Sequence[CacheEntry]) -> Row:

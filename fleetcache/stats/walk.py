@@ -51,8 +51,10 @@ class WalkOutcome:
     via_links: tuple[str, ...] = ()  # the links followed on the way (a clean follows none)
 
 
-def walk_cache(task: WalkTask) -> WalkOutcome:
-    """Open the cache root without following links, check its owner, and walk it once."""
+def walk_cache(task: WalkTask, pip_links: bool = True) -> WalkOutcome:
+    """Open the cache root without following links, check its owner, and walk it once.
+    ``pip_links``: a link to a directory is no file, as pip's os.walk sees it (each link is
+    resolved to tell); else every link is a file of no bytes, and none is resolved."""
     anchor = safefs.open_anchor(task.root)
     try:
         trusted_links = {0, *task.trusted_owners}
@@ -70,7 +72,7 @@ def walk_cache(task: WalkTask) -> WalkOutcome:
                     owner_uid=owner,
                     skipped=f"not walked: owned by uid {owner}, not by an account that uses it",
                 )
-            walker = Walker(task.path, owner, anchor)
+            walker = Walker(task.path, owner, anchor if pip_links else None)
             try:
                 walker.walk_root(opened.fd)
             except safefs.OverBudget as exc:  # figures of part of a cache would mislead
