@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Optional
+from typing import Callable, Optional
 
 from fleetcache import dropped, readas, safefs
 from fleetcache.activity.harvest import Settings
@@ -173,9 +173,15 @@ def _children_match(dir_fd: int, name: str, pattern: re.Pattern[str], allow_empt
 
 
 def search(
-    machine: Machine, anchor: int, top: str, max_depth: int = 12
+    machine: Machine,
+    anchor: int,
+    top: str,
+    max_depth: int = 12,
+    looks_like: Callable[[int, set[str]], bool] = looks_like_cache,
+    kind: str = "pip",
 ) -> tuple[list[CacheLocation], list[Skipped]]:
-    """Every pip cache below a machine path, recognised by layout; not entered, links not followed."""
+    """Every cache of a kind (pip's by default) below a machine path, recognised by its layout
+    (``looks_like``); not entered, links not followed."""
     found: list[CacheLocation] = []
     skipped: list[Skipped] = []
     p = machine.pathmod
@@ -191,9 +197,9 @@ def search(
         for parts, fd, files, dirs in safefs.walk(opened.fd, on_error):
             safefs.rest(files)
             names = set(dirs)
-            if looks_like_cache(fd, names):
+            if looks_like(fd, names):
                 path = p.join(opened.path, *parts)
-                found.append(CacheLocation(path, (CacheSource("layout"),)))
+                found.append(CacheLocation(path, (CacheSource("layout"),), kind=kind))
                 dirs.clear()
                 continue
             if len(parts) >= max_depth:

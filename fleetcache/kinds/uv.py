@@ -1,0 +1,104 @@
+"""uv's caches: found as uv finds them for each account, measured link-aware, their entries named
+from their paths, cleaned as `uv cache clean` / `uv cache prune` would, under uv's own lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from fleetcache.clean.plan import CachePlan, Walked
+from fleetcache.clean.policy import Policy
+from fleetcache.discovery import caches as caches_mod
+from fleetcache.discovery.run import Found, busy_now
+from fleetcache.kinds import tree, uvfind, uvlayout
+from fleetcache.kinds.base import Look, PlanContext, no_lock
+from fleetcache.model import CacheEntry, CacheLocation, ProcessUse, Skipped
+from fleetcache.report.entries import EntriesOutcome
+from fleetcache.stats.walk import WalkOutcome, WalkTask
+
+if TYPE_CHECKING:
+    from fleetcache.machine import Machine
+
+NAME = uvfind.NAME
+
+
+def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
+    """Each chosen account's uv caches, in uv's order (see fleetcache.kinds.uvfind)."""
+    return uvfind.find(look)
+
+
+def locations(found: Found) -> list[CacheLocation]:
+    """The caches ``find`` gave."""
+    return list(found.kind_caches.get(NAME, ()))
+
+
+def search(machine: Machine, anchor: int, top: str) -> tuple[list[CacheLocation], list[Skipped]]:
+    """Directories below ``top`` with uv's cache layout."""
+    return caches_mod.search(machine, anchor, top, looks_like=looks_like, kind=NAME)
+
+
+looks_like = uvlayout.looks_like
+
+
+def measure(task: WalkTask) -> WalkOutcome:
+    """The totals and link-aware bytes (`uv cache size` is the disk bytes)."""
+    return tree.measure(task)
+
+
+def entries(task: WalkTask) -> EntriesOutcome:
+    """Every wheel (its files together), sdist, archive and index page, named from its path."""
+    pointers = uvlayout.Pointers()
+    got = tree.entries(
+        task, lambda w: uvlayout.units(w, pointers, False, frozenset()), pointers.read
+    )
+    return EntriesOutcome(_joined(got.entries), got.pages, got.problems)
+
+
+def _joined(named: Iterable[CacheEntry]) -> tuple[CacheEntry, ...]:
+    """A wheel entry's files (the link, .http, .msgpack, .lock) as one entry."""
+    out: dict[str, CacheEntry] = {}
+    for e in named:
+        key = e.path
+        if e.kind == "wheel":
+            key = e.path.rsplit(".", 1)[0] if e.path.endswith(uvlayout.SIDE_FILES) else e.path
+        old = out.get(key)
+        if old is None:
+            out[key] = e if e.kind != "wheel" else _as_path(e, key)
+        else:
+            out[key] = _as_path(old, key, e)
+    return tuple(out.values())
+
+
+def _as_path(e: CacheEntry, path: str, more: CacheEntry | None = None) -> CacheEntry:
+    from dataclasses import replace
+
+    if more is None:
+        return replace(e, path=path)
+    mtime = max(e.mtime, more.mtime)
+    return replace(e, path=path, files=e.files + more.files, size=e.size + more.size, mtime=mtime)
+
+
+def plan(
+    cache_fd: int, path: str, uid: int, policy: Policy, now: float, context: PlanContext
+) -> CachePlan:
+    """`uv cache clean` (--purge: all but uv's root files), `uv cache clean P` (--package),
+    `uv cache prune` (--junk), or whole entries by age and size."""
+    pointers = uvlayout.Pointers()
+    used = frozenset()  # type: frozenset[str]
+
+    def units(walked: Walked) -> Iterable[tree.Unit]:
+        return uvlayout.units(walked, pointers, policy.effective.purge, used)
+
+    return tree.plan_units(cache_fd, path, uid, policy, now, context, units, on_dir=pointers.read)
+
+
+exclusive = no_lock
+
+
+def busy(
+    machine: Machine, found: Found, paths: Sequence[str], again: bool = False
+) -> Mapping[str, Sequence[ProcessUse]]:
+    """The processes in each cache or holding a file in it."""
+    if again:
+        return busy_now(machine, found, paths)
+    return found.busy_of(machine, paths)

@@ -1,0 +1,137 @@
+"""Where an account's uv keeps its cache, in uv's own order: UV_CACHE_DIR of its processes, a
+project's uv.toml or pyproject.toml [tool.uv], the user's and the system's uv.toml, then
+$XDG_CACHE_HOME/uv and ~/.cache/uv. Every file is read as the account."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from typing import Optional
+
+from fleetcache import readas, tomlfile
+from fleetcache.kinds.base import Look
+from fleetcache.model import Account, CacheLocation, CacheSource, Skipped
+
+NAME = "uv"
+SYSTEM_CONFIG = "/etc/uv/uv.toml"
+
+# (path, source, whether root may own it: a system config names system-wide caches)
+Found = tuple[str, CacheSource, bool]
+
+
+def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
+    """Each chosen account's uv caches, one location per path, every reason kept."""
+    found: list[tuple[Account, Found]] = []
+    skipped: list[Skipped] = []
+    for account in look.chosen:
+        base = look.machine.env_for(account.uid)
+        found.extend((account, got) for got in _projects(look, account, skipped))
+        got = _account_level(look, account, base, skipped)
+        if got is not None:
+            found.append((account, got))
+        for settings in look.settings.get(account.uid, ()):
+            got = _process(look, account, {**base, **settings.env}, settings.pid, skipped)
+            if got is not None:
+                found.append((account, got))
+    return _merged(found), skipped
+
+
+def _merged(found: list[tuple[Account, Found]]) -> list[CacheLocation]:
+    """One location per path: every source, every account it may belong to."""
+    sources: dict[str, list[CacheSource]] = {}
+    owners: dict[str, set[int]] = {}
+    for account, (path, source, system) in found:
+        if source not in sources.setdefault(path, []):
+            sources[path].append(source)
+        owners.setdefault(path, set()).update({account.uid, 0} if system else {account.uid})
+    return [CacheLocation(p, tuple(s), frozenset(owners[p]), NAME) for p, s in sources.items()]
+
+
+def _process(
+    look: Look, account: Account, env: Mapping[str, str], pid: int, skipped: list[Skipped]
+) -> Optional[Found]:
+    """The cache uv uses in one process's environment, outside any project (when it exists):
+    its UV_CACHE_DIR, else the configs and defaults as its XDG variables place them."""
+    if env.get("UV_NO_CACHE", "").lower() not in ("", "0", "false", "no", "off"):
+        why = f"uv of pid {pid} runs with UV_NO_CACHE: its cache is temporary, not listed"
+        skipped.append(Skipped(account.home, why))
+    path = env.get("UV_CACHE_DIR", "")
+    if posixpath.isabs(path):
+        source = CacheSource("env", account.name, variable="UV_CACHE_DIR", pid=pid)
+        got: Optional[Found] = (posixpath.normpath(path), source, False)
+    else:
+        got = _account_level(look, account, env, [])
+        got = got and (got[0], replace(got[1], pid=pid), got[2])
+    return got if got is not None and _is_dir(look, got[0]) else None
+
+
+def _projects(look: Look, account: Account, skipped: list[Skipped]) -> Iterator[Found]:
+    """The cache-dir of each project of the account's that the environment search met."""
+    seen: set[str] = set()
+    for env in look.environments:
+        project = env.project
+        if project is None or env.owner_uid != account.uid or project in seen:
+            continue
+        seen.add(project)
+        for name, keys in (("uv.toml", ("cache-dir",)), ("pyproject.toml", ("tool", "uv"))):
+            file = posixpath.join(project, name)
+            value = _setting(look, account, file, keys, skipped)
+            if value is not None:
+                path = posixpath.normpath(posixpath.join(project, value))
+                section = "tool.uv" if name == "pyproject.toml" else "cache-dir"
+                yield path, CacheSource("config", account.name, file=file, section=section), False
+                break
+
+
+def _account_level(
+    look: Look, account: Account, env: Mapping[str, str], skipped: list[Skipped]
+) -> Optional[Found]:
+    """The cache uv uses outside any project with these variables: user config, system config,
+    then the defaults (a default only when it is there)."""
+    config_home = _xdg(env, "XDG_CONFIG_HOME") or posixpath.join(account.home, ".config")
+    for file, system in ((posixpath.join(config_home, "uv", "uv.toml"), False),
+                         (SYSTEM_CONFIG, True)):  # fmt: skip
+        value = _setting(look, account, file, ("cache-dir",), skipped)
+        if value is None:
+            continue
+        if not posixpath.isabs(value):  # uv takes it from the working directory: unknown here
+            skipped.append(Skipped(file, f"relative cache-dir {value!r}: where depends on cwd"))
+            return None
+        source = CacheSource("config", account.name, file=file, section="cache-dir")
+        return posixpath.normpath(value), source, system
+    cache_home = _xdg(env, "XDG_CACHE_HOME")
+    path = posixpath.join(cache_home or posixpath.join(account.home, ".cache"), "uv")
+    if not _is_dir(look, path):
+        return None
+    variable = "XDG_CACHE_HOME" if cache_home else None
+    return path, CacheSource("default", account.name, variable=variable), False
+
+
+def _setting(
+    look: Look, account: Account, file: str, keys: tuple[str, ...], skipped: list[Skipped]
+) -> Optional[str]:
+    """uv's cache-dir in one config file read as the account (None: no file, or none set)."""
+    try:
+        table = tomlfile.loads(look.read(account, file))
+    except readas.Unreadable:
+        return None  # uv, run as the account, cannot read it either
+    except OSError as exc:
+        skipped.append(Skipped(file, f"not read: {exc}"))
+        return None
+    if keys == ("tool", "uv"):
+        return tomlfile.text(table, "tool", "uv", "cache-dir")
+    return tomlfile.text(table, *keys) or None
+
+
+def _xdg(env: Mapping[str, str], name: str) -> Optional[str]:
+    """An XDG base directory variable, when set to an absolute path (else uv ignores it)."""
+    value = env.get(name, "")
+    return posixpath.normpath(value) if posixpath.isabs(value) else None
+
+
+def _is_dir(look: Look, path: str) -> bool:
+    """Whether a machine path is a directory (a link to one is not followed)."""
+    host = look.machine.host_path(path)
+    return os.path.isdir(host) and not os.path.islink(host)

@@ -1,0 +1,151 @@
+"""uv's cache layout (0.13.9 and later: bucket versions move, so ``name-vN`` is matched, never a
+number): what a root holds, the entries of its buckets, and which archives pointers refer to."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Optional
+
+from packaging.utils import canonicalize_name as canonicalize
+
+from fleetcache.clean.plan import Dir, Parts, Walked
+from fleetcache.kinds.tree import Unit
+
+BUCKET = re.compile(r"([a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*)-v(\d+)")
+ROOT_FILES = frozenset({".lock", "CACHEDIR.TAG", ".gitignore"})  # `uv cache clean` leaves them
+ARCHIVE = "archive-v0"
+DIST_INFO = re.compile(r"(.+)-([^-]+)\.dist-info")
+SIDE_FILES = (".http", ".msgpack", ".lock", ".rev")  # beside a wheel entry: not pointers
+OLD = "junk: bucket of an older uv cache version (uv no longer reads it)"
+UNREFERENCED = "junk: archive no wheel or sdist entry refers to"
+ENVIRONMENT = "junk: cached environment no process uses"
+
+
+def bucket(name: str) -> Optional[tuple[str, int]]:
+    """A top-level bucket's name and version (``wheels-v8`` -> ("wheels", 8))."""
+    got = BUCKET.fullmatch(name)
+    return None if got is None else (got.group(1), int(got.group(2)))
+
+
+def looks_like(dir_fd: int, names: set[str]) -> bool:
+    """uv's root: its lock or CACHEDIR.TAG (regular files) and a bucket directory. A venv made
+    by uv has both files too, and no bucket."""
+    marked = any(_is(dir_fd, n, stat.S_ISREG) for n in (".lock", "CACHEDIR.TAG"))
+    if not marked:
+        return False
+    return any(bucket(n) and _is(dir_fd, n, stat.S_ISDIR) for n in _names(dir_fd, names))
+
+
+def _names(dir_fd: int, names: set[str]) -> set[str]:
+    """The directory's names (the caller's may hold only its subdirectories)."""
+    try:
+        return names | set(os.listdir(dir_fd))
+    except OSError:
+        return names
+
+
+def _is(dir_fd: int, name: str, test: object) -> bool:
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return False
+    return bool(test(st.st_mode))  # type: ignore[operator]
+
+
+@dataclass
+class Pointers:
+    """What the walk read beside the listings: archives referred to, and from which package."""
+
+    archives: dict[str, set[str]] = field(default_factory=dict)  # archive id -> projects
+    names: dict[str, tuple[str, str]] = field(default_factory=dict)  # archive id -> (name, ver)
+
+    def read(self, parts: Parts, dir_fd: int, here: Dir) -> None:
+        """Note the links of a wheel or sdist entry, and the dist-info of an archive."""
+        kind = bucket(parts[0]) if parts else None
+        if kind is None:
+            return
+        if (kind[0] == "wheels" and len(parts) == 4) or (kind[0] == "sdists" and len(parts) == 6):
+            project = canonicalize(parts[3])
+            for f in here.files:
+                if f.size == 0 and not f.name.endswith(SIDE_FILES) and not f.name.endswith(".whl"):
+                    self._link(dir_fd, f.name, project)
+        elif parts[0] == ARCHIVE and len(parts) == 2:
+            for child in here.children:
+                got = DIST_INFO.fullmatch(child)
+                if got:
+                    self.names[parts[1]] = (canonicalize(got.group(1)), got.group(2))
+
+    def _link(self, dir_fd: int, name: str, project: str) -> None:
+        try:
+            target = os.readlink(name, dir_fd=dir_fd)
+        except OSError:
+            return  # not a link
+        head, _, archive = target.rstrip("/").rpartition("/")
+        if head.endswith(ARCHIVE):
+            self.archives.setdefault(archive, set()).add(project)
+
+
+def units(walked: Walked, pointers: Pointers, purge: bool, used: frozenset[str]) -> Iterator[Unit]:
+    """Every entry of the cache: with ``purge``, each top-level thing but uv's root files;
+    else the named entries of each bucket (``used``: cached environments a process uses)."""
+    top = walked.dirs.get(())
+    if top is None:
+        return
+    names = [f.name for f in top.files] + list(top.children)
+    versions: dict[str, int] = {}
+    for name in names:
+        got = bucket(name)
+        if got:
+            versions[got[0]] = max(versions.get(got[0], -1), got[1])
+    for name in names:
+        if name in ROOT_FILES:
+            continue
+        got = bucket(name)
+        if purge or got is None:
+            yield Unit((name,), what="bucket" if got else "file")
+        elif got[1] < versions[got[0]]:
+            yield Unit((name,), junk=OLD, what="bucket")
+        else:
+            yield from _entries(walked, name, got[0], pointers, used)
+
+
+def _entries(
+    walked: Walked, name: str, kind: str, pointers: Pointers, used: frozenset[str]
+) -> Iterator[Unit]:
+    """The entries of one current bucket, named from their paths."""
+    for parts, d in walked.dirs.items():
+        if parts[:1] != (name,):
+            continue
+        depth = len(parts)
+        if kind == "wheels" and depth == 4:
+            for f in d.files:
+                version = f.name.split("-", 1)[0]
+                yield Unit((*parts, f.name), canonicalize(parts[3]), version, what="wheel")
+        elif kind == "sdists" and depth == 5:
+            yield Unit(parts, canonicalize(parts[3]), parts[4], what="sdist")
+        elif kind == "simple" and depth == 3:
+            for f in d.files:
+                if f.name.endswith(".rkyv"):
+                    project = canonicalize(f.name[: -len(".rkyv")])
+                    yield Unit((*parts, f.name), project, what="index page")
+        elif name == ARCHIVE and depth == 2:
+            yield _archive(parts, pointers)
+        elif kind == "environments" and depth == 2:
+            junk = None if "/".join(parts) in used else ENVIRONMENT
+            yield Unit(parts, junk=junk, what="environment")
+        elif depth == 2 and kind not in ("wheels", "sdists", "simple"):
+            yield Unit(parts, what=kind)
+
+
+def _archive(parts: Parts, pointers: Pointers) -> Unit:
+    """An unpacked wheel: named by its dist-info, junk when no entry refers to it."""
+    referrers = pointers.archives.get(parts[1], set())
+    name, version = pointers.names.get(parts[1], (None, None))
+    if len(referrers) == 1:
+        name = next(iter(referrers))  # `uv cache clean P` takes the archives P's entries name
+    junk = None if referrers else UNREFERENCED
+    return Unit(parts, name, version, junk=junk, what="archive")

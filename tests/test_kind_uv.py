@@ -1,0 +1,194 @@
+"""The uv cache kind (issue 17), against the real uv 0.13.9 run as the account: its caches found
+where `uv cache dir` says, measured as `uv cache size` and du say, its entries named, its clean
+as uv's own, its lock honoured, and a cache that symlink-mode environments use refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleetcache.cli import main
+from tests.conftest import Tree, chown_tree
+
+ROOT = os.geteuid() == 0
+pytestmark = pytest.mark.skipif(not ROOT, reason="runs uv as other uids: run as root (CI is)")
+ALICE, BOB = 12345, 12346
+HOME = "/home/alice"
+PYTHON = "/usr/bin/python3"  # a Python the accounts may run
+SLEEPER = "import time; print('ready', flush=True); time.sleep(120)"
+
+
+@pytest.fixture(scope="session")
+def uv_bin() -> Iterator[str]:
+    """The real uv, where every account may run it."""
+    found = shutil.which("uv", path=os.path.dirname(sys.executable))
+    if found is None or not os.path.exists(PYTHON):
+        pytest.skip("needs uv (test extras) and /usr/bin/python3")
+    top = tempfile.mkdtemp(prefix="fleetcache-uv-")
+    os.chmod(top, 0o755)
+    shutil.copy2(found, f"{top}/uv")
+    os.chmod(f"{top}/uv", 0o755)
+    yield f"{top}/uv"
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def uv_env(home: Path, index_url: str, **extra: str) -> dict[str, str]:
+    """What a real uv of the account sees: its home, the loopback index, no downloads."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "UV_INDEX_URL": index_url,
+        "UV_PYTHON_DOWNLOADS": "never",
+        **extra,
+    }
+
+
+def run_uv(
+    uv: str, uid: int, home: Path, index_url: str, *args: str, cwd: Path | None = None, **extra: str
+) -> str:
+    """Run the real uv as ``uid``; its stdout, or the test fails with its stderr."""
+    result = subprocess.run(
+        [uv, *args],
+        env=uv_env(home, index_url, **extra),
+        cwd=cwd or home,
+        capture_output=True,
+        text=True,
+        user=uid,
+        group=uid,
+        extra_groups=[],
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def fill(uv: str, uid: int, home: Path, url: str, venv: Path, *more: str, **extra: str) -> None:
+    """A real venv made by uv, alpha 1.0 (then 2.0), beta and gamma (built) installed in it."""
+    cwd = extra.pop("cwd", None)
+    where = Path(cwd) if cwd else None
+    run_uv(uv, uid, home, url, "venv", "-q", "--python", PYTHON, str(venv), cwd=where, **extra)
+    py = str(venv / "bin" / "python")
+    for pkgs in (("alpha==1.0", "beta", "gamma"), ("alpha==2.0", *more)):
+        run_uv(uv, uid, home, url, "pip", "install", "-q", "--python", py, *pkgs, cwd=where,
+               **extra)  # fmt: skip
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def doc(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    code, out, err = run(capsys, *argv, "--format", "json")
+    assert code in (0, 3), err
+    got: dict[str, Any] = json.loads(out)
+    return got
+
+
+def uv_caches(capsys: pytest.CaptureFixture[str], tree: Tree, *more: str) -> dict[str, Any]:
+    """The uv caches a scan finds, by path."""
+    got = doc(capsys, "scan", "--root", str(tree.root), "--kind", "uv", "--jobs", "1", *more)
+    return {c["path"]: c for c in got["caches"]}
+
+
+def du(path: Path) -> int:
+    out = subprocess.run(["du", "-sB1", str(path)], capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[0])
+
+
+@pytest.fixture
+def alice(open_tree: Tree) -> Tree:
+    open_tree.user("alice", ALICE)
+    open_tree.user("bob", BOB)
+    return open_tree
+
+
+CASES = ["default", "XDG_CACHE_HOME", "user uv.toml", "project uv.toml", "UV_CACHE_DIR"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_found_where_uv_cache_dir_says_and_sized_as_uv_cache_size(
+    alice: Tree, capsys, procs, uv_bin: str, index_url: str, case: str
+):
+    """Each way uv places its cache, set up for alice, found where alice's `uv cache dir` says
+    (the variables only in a running process of hers), and measured as `uv cache size` and du."""
+    home = alice.host(HOME)
+    extra: dict[str, str] = {}
+    cwd = home
+    if case == "XDG_CACHE_HOME":
+        extra["XDG_CACHE_HOME"] = str(home / "xdg")
+    elif case == "UV_CACHE_DIR":
+        extra["UV_CACHE_DIR"] = str(home / "elsewhere" / "uvc")
+    elif case == "user uv.toml":
+        alice.write(f"{HOME}/.config/uv/uv.toml", f'cache-dir = "{HOME}/cfg-cache"\n', ALICE)
+    elif case == "project uv.toml":
+        cwd = home / "proj"
+        alice.write(f"{HOME}/proj/uv.toml", 'cache-dir = "uvcache"\n', ALICE)
+        alice.write(f"{HOME}/proj/pyproject.toml", '[project]\nname = "proj"\n', ALICE)
+    chown_tree(home, ALICE)
+    if case == "user uv.toml":  # uv reads the machine path: make it the host's
+        alice.write(f"{HOME}/.config/uv/uv.toml", f'cache-dir = "{home}/cfg-cache"\n', ALICE)
+    fill(uv_bin, ALICE, home, index_url, cwd / ".venv", cwd=str(cwd), **extra)
+    said = run_uv(uv_bin, ALICE, home, index_url, "cache", "dir", cwd=cwd, **extra).strip()
+    said_path = Path(said) if os.path.isabs(said) else cwd / said
+    if extra:
+        procs.start([PYTHON, "-c", SLEEPER], cwd=home, uid=ALICE, env=uv_env(home, "", **extra))
+    size = run_uv(uv_bin, ALICE, home, index_url, "cache", "size", "--preview-features",
+                  "cache-size", cwd=cwd, **extra)  # fmt: skip
+    if case == "user uv.toml":  # fleetcache reads the file as the machine has it
+        alice.write(f"{HOME}/.config/uv/uv.toml", f'cache-dir = "{HOME}/cfg-cache"\n', ALICE)
+    found = uv_caches(capsys, alice, *(() if extra else ("--no-activity",)))
+    machine_path = "/" + str(said_path.relative_to(alice.root))
+    assert list(found) == [machine_path], found
+    cache = found[machine_path]
+    assert (cache["kind"], cache["owner"], cache["exists"]) == ("uv", "alice", True)
+    assert cache["disk_bytes"] == int(size) == du(said_path)
+    files = [p for p in said_path.rglob("*") if p.is_file() and not p.is_symlink()]
+    inodes = {p.lstat().st_ino: p.lstat().st_size for p in files}
+    assert (cache["total_files"], cache["total_bytes"]) == (len(files), sum(inodes.values()))
+
+
+def clean(capsys, tree: Tree, tmp_path: Path, *more: str) -> tuple[int, dict[str, Any]]:
+    """A real clean of uv caches (no question asked); its exit code and JSON document."""
+    logs = ("--audit-log", str(tmp_path / "audit.log"), "--lock-dir", str(tmp_path / "locks"))
+    code, out, err = run(capsys, "clean", "--root", str(tree.root), "--kind", "uv", "--yes",
+                         *logs, *more, "--format", "json")  # fmt: skip
+    assert out, err
+    got: dict[str, Any] = json.loads(out)
+    return code, got
+
+
+def snapshot(top: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in top.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
+@pytest.mark.parametrize("target", ["/etc", f"{HOME}/work"])
+def test_a_hostile_config_cannot_make_anothers_directory_its_cache(
+    alice: Tree, capsys, tmp_path: Path, target: str
+):
+    """bob's uv.toml names /etc or alice's work as his cache: listed as bob's, never walked nor
+    cleaned as his (it belongs to another account), nothing of it touched."""
+    alice.write(f"{HOME}/work/thesis.tex", "years of work", ALICE)
+    alice.write(f"{HOME}/work/wheels-v8/x", "looks like uv", ALICE)
+    alice.write(f"{HOME}/work/CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55", ALICE)
+    chown_tree(alice.host(HOME), ALICE)
+    alice.write("/home/bob/.config/uv/uv.toml", f'cache-dir = "{target}"\n', BOB)
+    chown_tree(alice.host("/home/bob"), BOB)
+    before = {t: snapshot(alice.host(t)) for t in ("/etc", f"{HOME}/work")}
+    found = uv_caches(capsys, alice, "--user", "bob", "--no-activity")
+    assert list(found) == [target]
+    assert found[target]["total_files"] == 0 and "not walked" in found[target]["skipped"], found
+    code, got = clean(capsys, alice, tmp_path, "--user", "bob", "--purge")
+    (item,) = got["caches"]
+    assert item["state"] == "refused" and "not to an account that uses it" in item["reason"]
+    assert code != 0
+    assert {t: snapshot(alice.host(t)) for t in before} == before
