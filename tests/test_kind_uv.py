@@ -105,6 +105,26 @@ def du(path: Path) -> int:
     return int(out.stdout.split()[0])
 
 
+@pytest.fixture(scope="session")
+def filled(uv_bin: str, index_url: str) -> Iterator[Path]:
+    """alice's home, made once: a real default uv cache and a real venv that hardlinks it."""
+    top = Path(tempfile.mkdtemp(prefix="fleetcache-uvhome-"))
+    top.chmod(0o755)
+    home = top / "alice"
+    home.mkdir()
+    os.chown(home, ALICE, ALICE)
+    fill(uv_bin, ALICE, home, index_url, home / "venv")
+    yield home
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def copy_home(filled: Path, tree: Tree) -> Path:
+    """The filled home as alice's in the tree (links between cache and venv kept)."""
+    home = tree.host(HOME)
+    subprocess.run(["cp", "-a", f"{filled}/.", str(home)], check=True)
+    return home
+
+
 @pytest.fixture
 def alice(open_tree: Tree) -> Tree:
     open_tree.user("alice", ALICE)
@@ -192,3 +212,22 @@ def test_a_hostile_config_cannot_make_anothers_directory_its_cache(
     assert item["state"] == "refused" and "not to an account that uses it" in item["reason"]
     assert code != 0
     assert {t: snapshot(alice.host(t)) for t in before} == before
+
+
+def test_a_uv_cache_is_found_by_layout_and_a_uv_venv_is_not_one(
+    alice: Tree, capsys, tmp_path: Path, filled: Path
+):
+    """Below --search: the real cache (moved where no config says) is found by its layout; the
+    real venv uv made beside it has CACHEDIR.TAG and .lock too, and is no uv cache."""
+    home = copy_home(filled, alice)
+    (home / ".cache" / "uv").rename(home / "stash")
+    for made in ("venv", "stash"):
+        assert (home / made / "CACHEDIR.TAG").is_file() and (home / made / ".lock").is_file()
+    found = uv_caches(capsys, alice, "--search", HOME, "--no-activity")
+    assert list(found) == [f"{HOME}/stash"], found
+    assert [s["kind"] for s in found[f"{HOME}/stash"]["sources"]] == ["layout"]
+    before = snapshot(home / "venv")
+    code, got = clean(capsys, alice, tmp_path, "--cache", f"{HOME}/venv", "--purge")
+    (item,) = got["caches"]
+    assert item["state"] == "refused" and "uv's cache layout" in item["reason"], item
+    assert snapshot(home / "venv") == before and code != 0
