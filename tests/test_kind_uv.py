@@ -231,3 +231,29 @@ def test_a_uv_cache_is_found_by_layout_and_a_uv_venv_is_not_one(
     (item,) = got["caches"]
     assert item["state"] == "refused" and "uv's cache layout" in item["reason"], item
     assert snapshot(home / "venv") == before and code != 0
+
+
+def test_entries_are_named_from_their_paths_and_report_by_package_shows_them(
+    alice: Tree, capsys, filled: Path
+):
+    """Wheels (a link and its .http/.msgpack/.lock as one), built sdists, archives (by their
+    dist-info) and index pages, each with its package: `report --by package` says alpha, beta
+    and gamma are held in alice's uv cache."""
+    from fleetcache.kinds import uv
+    from fleetcache.stats.walk import WalkTask
+
+    copy_home(filled, alice)
+    cache = f"{HOME}/.cache/uv"
+    got = uv.entries(WalkTask(str(alice.root), cache, frozenset({ALICE})))
+    named = {(e.kind, e.project, e.version) for e in got.entries}
+    assert {("wheel", "alpha", "1.0"), ("wheel", "alpha", "2.0"), ("archive", "alpha", "1.0"),
+            ("archive", "alpha", "2.0"), ("index page", "alpha", None), ("sdist", "beta", "1.0"),
+            ("archive", "beta", "1.0"), ("sdist", "gamma", "0.5"),
+            ("archive", "gamma", "0.5")} <= named  # fmt: skip
+    wheel = next(e for e in got.entries if e.kind == "wheel" and e.version == "1.0")
+    assert wheel.files == 4 and not wheel.path.endswith((".http", ".lock")), wheel
+    argv = ("report", "--root", str(alice.root), "--by", "package", "--kind", "uv", "-j", "1")
+    rows = {r["package"]: r for r in doc(capsys, *argv, "--no-activity")["rows"]}
+    assert sorted(rows["alpha"]["versions"]) == ["1.0", "2.0"]
+    for name, entries in (("alpha", 5), ("beta", 3), ("gamma", 3)):
+        assert (rows[name]["caches"], rows[name]["entries"]) == ([cache], entries), rows[name]
