@@ -178,13 +178,15 @@ def test_found_where_uv_cache_dir_says_and_sized_as_uv_cache_size(
 
 
 def clean(capsys, tree: Tree, tmp_path: Path, *more: str) -> tuple[int, dict[str, Any]]:
-    """A real clean of uv caches (no question asked); its exit code and JSON document."""
+    """A real clean of uv caches (no question asked), in its own process (the loopback index's
+    thread makes this one unfit to fork); its exit code and JSON document."""
     logs = ("--audit-log", str(tmp_path / "audit.log"), "--lock-dir", str(tmp_path / "locks"))
-    code, out, err = run(capsys, "clean", "--root", str(tree.root), "--kind", "uv", "--yes",
-                         *logs, *more, "--format", "json")  # fmt: skip
-    assert out, err
-    got: dict[str, Any] = json.loads(out)
-    return code, got
+    argv = [sys.executable, "-m", "fleetcache", "clean", "--root", str(tree.root), "--kind", "uv",
+            "--yes", *logs, *more, "--format", "json"]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True)
+    assert result.stdout, result.stderr
+    got: dict[str, Any] = json.loads(result.stdout)
+    return result.returncode, got
 
 
 def snapshot(top: Path) -> dict[str, bytes]:
@@ -257,3 +259,78 @@ def test_entries_are_named_from_their_paths_and_report_by_package_shows_them(
     assert sorted(rows["alpha"]["versions"]) == ["1.0", "2.0"]
     for name, entries in (("alpha", 5), ("beta", 3), ("gamma", 3)):
         assert (rows[name]["caches"], rows[name]["entries"]) == ([cache], entries), rows[name]
+
+
+def twin(filled: Path) -> Iterator[Path]:
+    """A second copy of the filled home, outside any tree, for uv's own clean to act on."""
+    top = Path(tempfile.mkdtemp(prefix="fleetcache-uvtwin-"))
+    top.chmod(0o755)
+    try:
+        subprocess.run(["cp", "-a", str(filled), str(top / "alice")], check=True)
+        yield top / "alice"
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def listing(top: Path) -> set[str]:
+    return {str(p.relative_to(top)) for p in top.rglob("*")}
+
+
+def disk(*paths: Path) -> int:
+    """``du -csB1`` of the paths together (an inode counted once: what the disk holds)."""
+    out = subprocess.run(["du", "-csB1", *map(str, paths)], capture_output=True, text=True)
+    return int(out.stdout.splitlines()[-1].split()[0])
+
+
+def prunable(home: Path) -> None:
+    """What `uv cache prune` removes: an old bucket, a cached environment, a lone archive."""
+    cache = home / ".cache" / "uv"
+    for where in ("wheels-v7/index/x", "environments-v2/e1", "archive-v0/orphan1"):
+        (cache / where).mkdir(parents=True)
+        (cache / where / "f").write_bytes(b"p" * 5000)
+    chown_tree(cache, ALICE)
+
+
+WAYS = {
+    "purge": (("--purge",), ("cache", "clean")),
+    "package": (("--package", "alpha"), ("cache", "clean", "alpha")),
+    "junk": (("--junk",), ("cache", "prune")),
+}
+
+
+@pytest.mark.parametrize("way", list(WAYS))
+def test_a_clean_removes_what_uvs_own_clean_removes_and_frees_what_it_says(
+    alice: Tree, capsys, tmp_path: Path, filled: Path, uv_bin: str, index_url: str, way: str
+):
+    """--purge, --package alpha and --junk against `uv cache clean`, `uv cache clean alpha` and
+    `uv cache prune` on a twin of the cache: the same left (a purge also keeps CACHEDIR.TAG and
+    .gitignore, which 0.13.9 removes); the plan's frees is the drop of du over the cache and the
+    venv that hardlinks it, far less than it selects; the venv still imports everything."""
+    flags, uv_args = WAYS[way]
+    home = copy_home(filled, alice)
+    cache, venv = home / ".cache" / "uv", home / "venv"
+    for other in twin(filled):
+        prunable(home)
+        prunable(other)
+        run_uv(uv_bin, ALICE, other, index_url, *uv_args)
+        expected = listing(other / ".cache" / "uv")
+    if way == "purge":
+        expected |= {"CACHEDIR.TAG", ".gitignore"}
+    _, dry = clean(capsys, alice, tmp_path, "--user", "alice", *flags, "--dry-run")
+    (planned,) = dry["caches"]
+    before, alone = disk(cache, venv), disk(cache)
+    linked = {p: p.lstat() for p in cache.rglob("*") if p.lstat().st_nlink > 1 and p.is_file()}
+    code, got = clean(capsys, alice, tmp_path, "--user", "alice", *flags)
+    (item,) = got["caches"]
+    assert (code, item["state"]) == (0, "cleaned"), json.dumps(item)[:3000]
+    assert listing(cache) == expected
+    frees = planned["plan"]["frees"]
+    assert frees == before - disk(cache, venv)
+    # what the venv links went from the cache, and freed nothing: du of the cache alone says
+    gone = {(st.st_ino, st.st_blocks * 512) for p, st in linked.items() if not p.exists()}
+    held = sum(size for _, size in gone)
+    assert alone - disk(cache) == frees + held
+    assert held >= (20_000 if way != "junk" else 0)
+    result = subprocess.run([str(venv / "bin" / "python"), "-c", "import alpha, beta, gamma"],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr

@@ -49,7 +49,7 @@ def entries(task: WalkTask) -> EntriesOutcome:
     """Every wheel (its files together), sdist, archive and index page, named from its path."""
     pointers = uvlayout.Pointers()
     got = tree.entries(
-        task, lambda w: uvlayout.units(w, pointers, False, frozenset()), pointers.read
+        task, lambda w: uvlayout.units(w, pointers, False, frozenset(), fine=True), pointers.read
     )
     return EntriesOutcome(_joined(got.entries), got.pages, got.problems)
 

@@ -89,9 +89,13 @@ class Pointers:
             self.archives.setdefault(archive, set()).add(project)
 
 
-def units(walked: Walked, pointers: Pointers, purge: bool, used: frozenset[str]) -> Iterator[Unit]:
+def units(
+    walked: Walked, pointers: Pointers, purge: bool, used: frozenset[str], fine: bool = False
+) -> Iterator[Unit]:
     """Every entry of the cache: with ``purge``, each top-level thing but uv's root files;
-    else the named entries of each bucket (``used``: cached environments a process uses)."""
+    else the named entries of each bucket (``used``: cached environments a process uses). A
+    package's wheels and sdists go whole, as `uv cache clean P` removes them; ``fine`` names
+    each version apart (for reports)."""
     top = walked.dirs.get(())
     if top is None:
         return
@@ -110,22 +114,24 @@ def units(walked: Walked, pointers: Pointers, purge: bool, used: frozenset[str])
         elif got[1] < versions[got[0]]:
             yield Unit((name,), junk=OLD, what="bucket")
         else:
-            yield from _entries(walked, name, got[0], pointers, used)
+            yield from _entries(walked, name, got[0], pointers, used, fine)
 
 
 def _entries(
-    walked: Walked, name: str, kind: str, pointers: Pointers, used: frozenset[str]
+    walked: Walked, name: str, kind: str, pointers: Pointers, used: frozenset[str], fine: bool
 ) -> Iterator[Unit]:
     """The entries of one current bucket, named from their paths."""
     for parts, d in walked.dirs.items():
         if parts[:1] != (name,):
             continue
         depth = len(parts)
-        if kind == "wheels" and depth == 4:
+        if kind in ("wheels", "sdists") and depth == 4 and not fine:
+            yield Unit(parts, canonicalize(parts[3]), what=kind[:-1])
+        elif kind == "wheels" and depth == 4:
             for f in d.files:
                 version = f.name.split("-", 1)[0]
                 yield Unit((*parts, f.name), canonicalize(parts[3]), version, what="wheel")
-        elif kind == "sdists" and depth == 5:
+        elif kind == "sdists" and depth == 5 and fine:
             yield Unit(parts, canonicalize(parts[3]), parts[4], what="sdist")
         elif kind == "simple" and depth == 3:
             for f in d.files:
