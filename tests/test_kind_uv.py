@@ -334,3 +334,87 @@ def test_a_clean_removes_what_uvs_own_clean_removes_and_frees_what_it_says(
     result = subprocess.run([str(venv / "bin" / "python"), "-c", "import alpha, beta, gamma"],
                             capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+def uv_run(procs, uv: str, home: Path, index_url: str) -> Any:
+    """A real `uv run` of alice's, sleeping: it holds a shared lock on its cache all along."""
+    argv = [uv, "run", "--no-project", "--python", PYTHON, "python", "-c", SLEEPER]
+    return procs.start(argv, cwd=home, uid=ALICE, env=uv_env(home, index_url))
+
+
+def test_a_cache_a_running_uv_holds_is_busy_and_its_clean_skipped(
+    alice: Tree, capsys, tmp_path: Path, procs, filled: Path, uv_bin: str, index_url: str
+):
+    home = copy_home(filled, alice)
+    cache = f"{HOME}/.cache/uv"
+    running = uv_run(procs, uv_bin, home, index_url)
+    found = uv_caches(capsys, alice)
+    reasons = found[cache]["busy_reasons"]
+    assert found[cache]["busy"] is True
+    assert (reasons[0]["pid"], reasons[0]["why"]) == (running.pid, "holds uv's lock"), reasons
+    before = snapshot(home / ".cache" / "uv")
+    code, got = clean(capsys, alice, tmp_path, "--user", "alice", "--purge")
+    (item,) = got["caches"]
+    assert item["state"] == "busy" and code != 0, item
+    assert running.pid in [u["pid"] for u in item["busy_reasons"]]
+    assert snapshot(home / ".cache" / "uv") == before
+
+
+def test_the_lock_is_never_waited_for_and_taken_only_while_deleting(
+    alice: Tree, procs, filled: Path, uv_bin: str, index_url: str
+):
+    """While a uv holds the lock, the clean's exclusive hold says why it cannot; once it is
+    gone, the clean holds the lock (a uv then waits), and lets it go after."""
+    from fleetcache.kinds import uv
+
+    home = copy_home(filled, alice)
+    fd = os.open(home / ".cache" / "uv", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        running = uv_run(procs, uv_bin, home, index_url)
+        with uv.exclusive(fd) as busy:
+            assert busy is not None and "holds uv's lock" in busy
+        running.kill()
+        running.wait()
+        with uv.exclusive(fd) as busy:
+            assert busy is None
+            probe = subprocess.run(["flock", "-n", str(home / ".cache" / "uv" / ".lock"), "true"])
+            assert probe.returncode != 0  # held: a uv would wait
+        assert (
+            subprocess.run(["flock", "-n", str(home / ".cache/uv/.lock"), "true"]).returncode == 0
+        )
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("what", ["fifo", "link"])
+def test_a_lock_file_that_is_a_fifo_or_a_link_is_neither_waited_on_nor_followed(
+    alice: Tree, capsys, tmp_path: Path, filled: Path, what: str
+):
+    """alice makes her cache's .lock a FIFO (opening it blocking would hang root) or a link to
+    a root file something holds a lock on (following it would say busy, and lock it): neither
+    is opened; the scan and the clean end, the cache is not busy, the target untouched."""
+    home = copy_home(filled, alice)
+    lock = home / ".cache" / "uv" / ".lock"
+    lock.unlink()
+    shadow = alice.write("/etc/shadow", "root:$6$secret:19000::::::\n")
+    holder = None
+    if what == "fifo":
+        os.mkfifo(lock)
+    else:
+        lock.symlink_to(shadow)
+        holder = subprocess.Popen(["flock", str(shadow), "sleep", "120"])
+    os.lchown(lock, ALICE, ALICE)
+    try:
+        argv = [sys.executable, "-m", "fleetcache", "scan", "--root", str(alice.root), "--kind",
+                "uv", "--format", "json", "--jobs", "1"]  # fmt: skip
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        (cache,) = json.loads(result.stdout)["caches"]
+        assert cache["busy"] is False, cache["busy_reasons"]
+        code, got = clean(capsys, alice, tmp_path, "--user", "alice", "--purge")
+        assert (code, got["caches"][0]["state"]) == (0, "cleaned"), got
+    finally:
+        if holder is not None:
+            holder.kill()
+            holder.wait()
+    assert shadow.read_text() == "root:$6$secret:19000::::::\n"
+    assert lock.is_symlink() if what == "link" else lock.is_fifo()

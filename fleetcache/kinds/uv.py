@@ -3,15 +3,19 @@ from their paths, cleaned as `uv cache clean` / `uv cache prune` would, under uv
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
+from fleetcache import safefs
+from fleetcache.activity import commands
 from fleetcache.clean.plan import CachePlan, Walked
 from fleetcache.clean.policy import Policy
+from fleetcache.discovery import accounts as accounts_mod
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery.run import Found, busy_now
-from fleetcache.kinds import tree, uvfind, uvlayout
-from fleetcache.kinds.base import Look, PlanContext, no_lock
+from fleetcache.kinds import tree, uvfind, uvlayout, uvlock
+from fleetcache.kinds.base import Look, PlanContext
 from fleetcache.model import CacheEntry, CacheLocation, ProcessUse, Skipped
 from fleetcache.report.entries import EntriesOutcome
 from fleetcache.stats.walk import WalkOutcome, WalkTask
@@ -92,13 +96,50 @@ def plan(
     return tree.plan_units(cache_fd, path, uid, policy, now, context, units, on_dir=pointers.read)
 
 
-exclusive = no_lock
+exclusive = uvlock.exclusive
 
 
 def busy(
     machine: Machine, found: Found, paths: Sequence[str], again: bool = False
 ) -> Mapping[str, Sequence[ProcessUse]]:
-    """The processes in each cache or holding a file in it."""
-    if again:
-        return busy_now(machine, found, paths)
-    return found.busy_of(machine, paths)
+    """The uvs holding each cache's lock, then the processes in it or holding a file in it
+    (``again``: in a fresh pass over the process table)."""
+    uses = busy_now(machine, found, paths) if again else found.busy_of(machine, paths)
+    out = {p: list(u) for p, u in uses.items()}
+    for path in paths:
+        locking = _lock_uses(machine, found, path)
+        pids = {u.pid for u in locking}
+        if locking:
+            out[path] = [*locking, *(u for u in out.get(path, ()) if u.pid not in pids)]
+    return out
+
+
+def _lock_uses(machine: Machine, found: Found, path: str) -> list[ProcessUse]:
+    """The processes holding the cache's lock (one of unknown pid when none is named)."""
+    try:
+        anchor = safefs.open_anchor(machine.root)
+    except OSError:
+        return []
+    try:
+        opened = safefs.open_path(anchor, path, trusted_links=safefs.ANYONE, follow_last=True)
+    except safefs.UnsafePath:
+        return []
+    finally:
+        os.close(anchor)
+    try:
+        pids = uvlock.holders(opened.fd)
+    finally:
+        os.close(opened.fd)
+    if pids is None:
+        return []
+    procs = {p.pid: p for p in (found.snapshot.procs if found.snapshot else ())}
+    names = accounts_mod.owner_names(found.every)
+    out = []
+    named: list[Optional[int]] = [*pids] or [None]
+    for pid in named:
+        proc = procs.get(pid) if pid is not None else None
+        uid = proc.uid if proc is not None else None
+        user = names.get(uid, str(uid)) if uid is not None else None
+        command = commands.shown(proc.argv) if proc is not None else ""
+        out.append(ProcessUse(pid, uid, user, command, uvlock.HOLDS))
+    return out
