@@ -418,3 +418,25 @@ def test_a_lock_file_that_is_a_fifo_or_a_link_is_neither_waited_on_nor_followed(
             holder.wait()
     assert shadow.read_text() == "root:$6$secret:19000::::::\n"
     assert lock.is_symlink() if what == "link" else lock.is_fifo()
+
+
+def test_a_cache_a_symlink_mode_environment_links_is_refused(
+    alice: Tree, capsys, tmp_path: Path, uv_bin: str, index_url: str
+):
+    """alice's venv made with UV_LINK_MODE=symlink: its modules are links into her cache's
+    archive-v0. uv's own clean would break it; fleetcache refuses to clean that cache."""
+    home = alice.host(HOME)
+    fill(uv_bin, ALICE, home, index_url, home / "symvenv", UV_LINK_MODE="symlink")
+    site = next((home / "symvenv" / "lib").glob("python*/site-packages"))
+    assert (site / "alpha.py").is_symlink()
+    before = snapshot(home / ".cache" / "uv")
+    code, got = clean(capsys, alice, tmp_path, "--user", "alice", "--purge")
+    (item,) = got["caches"]
+    check = [str(home / "symvenv" / "bin" / "python"), "-c", "import alpha, beta, gamma"]
+    imported = subprocess.run(check, capture_output=True, text=True)
+    assert imported.returncode == 0, imported.stderr
+    assert item["state"] == "refused" and code != 0, item
+    assert item["reason"] == (
+        f"refused: environment {HOME}/symvenv links it in symlink mode; cleaning would break it"
+    )
+    assert snapshot(home / ".cache" / "uv") == before

@@ -238,6 +238,7 @@ class Cleaner:
                     projects=self._projects(loc) if self.request.policy.packages else None,
                     legacy_kept=legacy_kept,
                     environments=self.found.environments,
+                    anchor=anchor,
                 )
                 item.plan = kind.plan(
                     opened.fd, loc.path, uid, self.request.policy, self.machine.clock(), context

@@ -52,6 +52,7 @@ class PlanContext:
     projects: Optional[Mapping[str, Optional[str]]] = None  # entry path -> its project (--package)
     legacy_kept: Optional[str] = NONE_KNOWN  # pip: why its legacy http/ is no junk (None: junk)
     environments: Sequence[Environment] = field(default=())  # every environment discovery found
+    anchor: Optional[int] = None  # the machine's root, opened: where environments are read from
 
 
 @contextlib.contextmanager

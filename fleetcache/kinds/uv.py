@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Optional
 
 from fleetcache import safefs
 from fleetcache.activity import commands
+from fleetcache.clean.guard import Refused
 from fleetcache.clean.plan import CachePlan, Walked
 from fleetcache.clean.policy import Policy
 from fleetcache.discovery import accounts as accounts_mod
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery.run import Found, busy_now
-from fleetcache.kinds import tree, uvfind, uvlayout, uvlock
+from fleetcache.kinds import tree, uvfind, uvlayout, uvlinks, uvlock
 from fleetcache.kinds.base import Look, PlanContext
 from fleetcache.model import CacheEntry, CacheLocation, ProcessUse, Skipped
 from fleetcache.report.entries import EntriesOutcome
@@ -87,13 +88,30 @@ def plan(
 ) -> CachePlan:
     """`uv cache clean` (--purge: all but uv's root files), `uv cache clean P` (--package),
     `uv cache prune` (--junk), or whole entries by age and size."""
+    if context.anchor is not None:
+        env = uvlinks.linking(context.anchor, context.environments, path)
+        if env is not None:
+            raise Refused(
+                f"refused: environment {env} links it in symlink mode; cleaning would break it"
+            )
     pointers = uvlayout.Pointers()
-    used = frozenset()  # type: frozenset[str]
+    used = _used(path, context)
 
     def units(walked: Walked) -> Iterable[tree.Unit]:
         return uvlayout.units(walked, pointers, policy.effective.purge, used)
 
     return tree.plan_units(cache_fd, path, uid, policy, now, context, units, on_dir=pointers.read)
+
+
+def _used(path: str, context: PlanContext) -> frozenset[str]:
+    """The cached environments (environments-vN/<id>) a running process may use."""
+    top = path.rstrip("/") + "/"
+    out = set()
+    for env in context.environments:
+        rel = env.prefix[len(top) :].split("/") if env.prefix.startswith(top) else []
+        if len(rel) >= 2 and rel[0].startswith("environments-") and env.active is not False:
+            out.add("/".join(rel[:2]))
+    return frozenset(out)
 
 
 exclusive = uvlock.exclusive
