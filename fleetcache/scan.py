@@ -230,7 +230,8 @@ def _located(
                 for kind in kinds:
                     by_layout, missed = kind.search(machine, anchor, top)
                     locations = caches_mod.merge_found(locations, by_layout)
-                    skipped.extend(missed)
+                    # each kind's search meets the same unreadable places: say each once
+                    skipped.extend(m for m in missed if m not in skipped)
         finally:
             os.close(anchor)
     return locations
