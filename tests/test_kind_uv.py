@@ -132,7 +132,9 @@ def alice(open_tree: Tree) -> Tree:
     return open_tree
 
 
-CASES = ["default", "XDG_CACHE_HOME", "user uv.toml", "project uv.toml", "UV_CACHE_DIR"]
+CASES = ["default", "XDG_CACHE_HOME", "user uv.toml", "system uv.toml", "project uv.toml",
+         "UV_CACHE_DIR"]  # fmt: skip
+SYSTEM = "/etc/xdg-site/uv/uv.toml"  # found through $XDG_CONFIG_DIRS, as uv finds it
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -150,6 +152,8 @@ def test_found_where_uv_cache_dir_says_and_sized_as_uv_cache_size(
         extra["UV_CACHE_DIR"] = str(home / "elsewhere" / "uvc")
     elif case == "user uv.toml":
         alice.write(f"{HOME}/.config/uv/uv.toml", f'cache-dir = "{HOME}/cfg-cache"\n', ALICE)
+    elif case == "system uv.toml":
+        extra["XDG_CONFIG_DIRS"] = str(alice.host("/etc/xdg-site"))
     elif case == "project uv.toml":
         cwd = home / "proj"
         alice.write(f"{HOME}/proj/uv.toml", 'cache-dir = "uvcache"\n', ALICE)
@@ -157,6 +161,8 @@ def test_found_where_uv_cache_dir_says_and_sized_as_uv_cache_size(
     chown_tree(home, ALICE)
     if case == "user uv.toml":  # uv reads the machine path: make it the host's
         alice.write(f"{HOME}/.config/uv/uv.toml", f'cache-dir = "{home}/cfg-cache"\n', ALICE)
+    if case == "system uv.toml":
+        alice.write(SYSTEM, f'cache-dir = "{home}/sys-cache"\n')
     fill(uv_bin, ALICE, home, index_url, cwd / ".venv", cwd=str(cwd), **extra)
     said = run_uv(uv_bin, ALICE, home, index_url, "cache", "dir", cwd=cwd, **extra).strip()
     said_path = Path(said) if os.path.isabs(said) else cwd / said
@@ -166,6 +172,8 @@ def test_found_where_uv_cache_dir_says_and_sized_as_uv_cache_size(
                   "cache-size", cwd=cwd, **extra)  # fmt: skip
     if case == "user uv.toml":  # fleetcache reads the file as the machine has it
         alice.write(f"{HOME}/.config/uv/uv.toml", f'cache-dir = "{HOME}/cfg-cache"\n', ALICE)
+    if case == "system uv.toml":
+        alice.write(SYSTEM, f'cache-dir = "{HOME}/sys-cache"\n')
     found = uv_caches(capsys, alice, *(() if extra else ("--no-activity",)))
     machine_path = "/" + str(said_path.relative_to(alice.root))
     assert list(found) == [machine_path], found
@@ -440,3 +448,28 @@ def test_a_cache_a_symlink_mode_environment_links_is_refused(
         f"refused: environment {HOME}/symvenv links it in symlink mode; cleaning would break it"
     )
     assert snapshot(home / ".cache" / "uv") == before
+
+
+def test_the_system_config_names_a_shared_cache_root_may_own(alice: Tree, capsys, filled: Path):
+    """/etc/uv/uv.toml's cache-dir (the shared-cache recipe of astral-sh/uv#5611) is each
+    account's (root's too), and may be root's: walked, every account among its users."""
+    shared = alice.host("/var/cache/uv")
+    shared.parent.mkdir(parents=True)
+    subprocess.run(["cp", "-a", str(filled / ".cache" / "uv"), str(shared)], check=True)
+    chown_tree(shared, 0)
+    alice.write("/etc/uv/uv.toml", 'cache-dir = "/var/cache/uv"\n')
+    found = uv_caches(capsys, alice, "--no-activity")
+    cache = found["/var/cache/uv"]
+    assert list(found) == ["/var/cache/uv"] and cache["owner"] == "root", found
+    assert {s["user"] for s in cache["sources"]} == {"root", "alice", "bob"}
+    assert cache["skipped"] is None and cache["total_files"] > 20
+
+
+def test_a_process_without_uv_cache_is_said(alice: Tree, capsys, procs):
+    """A uv that runs with UV_NO_CACHE uses a temporary cache: said, nothing listed."""
+    home = alice.host(HOME)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "UV_NO_CACHE": "1"}
+    running = procs.start([PYTHON, "-c", SLEEPER], cwd=home, uid=ALICE, env=env)
+    got = doc(capsys, "scan", "--root", str(alice.root), "--kind", "uv", "--user", "alice")
+    assert got["caches"] == []
+    assert f"uv of pid {running.pid} runs with UV_NO_CACHE" in json.dumps(got["skipped"])

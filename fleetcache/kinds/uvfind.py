@@ -1,5 +1,6 @@
 """Where an account's uv keeps its cache, in uv's own order: UV_CACHE_DIR of its processes, a
-project's uv.toml or pyproject.toml [tool.uv], the user's and the system's uv.toml, then
+project's uv.toml or pyproject.toml [tool.uv], the user's and the system's uv.toml
+($XDG_CONFIG_DIRS, /etc/xdg, /etc/uv), then
 $XDG_CACHE_HOME/uv and ~/.cache/uv. Every file is read as the account."""
 
 from __future__ import annotations
@@ -91,8 +92,9 @@ def _account_level(
     """The cache uv uses outside any project with these variables: user config, system config,
     then the defaults (a default only when it is there)."""
     config_home = _xdg(env, "XDG_CONFIG_HOME") or posixpath.join(account.home, ".config")
-    for file, system in ((posixpath.join(config_home, "uv", "uv.toml"), False),
-                         (SYSTEM_CONFIG, True)):  # fmt: skip
+    files = [(posixpath.join(config_home, "uv", "uv.toml"), False)]
+    files += [(posixpath.join(d, "uv", "uv.toml"), True) for d in _config_dirs(env)]
+    for file, system in [*files, (SYSTEM_CONFIG, True)]:
         value = _setting(look, account, file, ("cache-dir",), skipped)
         if value is None:
             continue
@@ -129,6 +131,12 @@ def _xdg(env: Mapping[str, str], name: str) -> Optional[str]:
     """An XDG base directory variable, when set to an absolute path (else uv ignores it)."""
     value = env.get(name, "")
     return posixpath.normpath(value) if posixpath.isabs(value) else None
+
+
+def _config_dirs(env: Mapping[str, str]) -> list[str]:
+    """The system config directories uv looks in before /etc/uv: $XDG_CONFIG_DIRS, or /etc/xdg."""
+    dirs = [posixpath.normpath(d) for d in env.get("XDG_CONFIG_DIRS", "").split(":")]
+    return [d for d in dirs if posixpath.isabs(d)] or ["/etc/xdg"]
 
 
 def _is_dir(look: Look, path: str) -> bool:
