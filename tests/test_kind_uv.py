@@ -18,6 +18,7 @@ import pytest
 
 from fleetcache.cli import main
 from tests.conftest import Tree, chown_tree
+from tests.index_server import make_sdist, make_wheel
 
 ROOT = os.geteuid() == 0
 pytestmark = pytest.mark.skipif(not ROOT, reason="runs uv as other uids: run as root (CI is)")
@@ -303,10 +304,14 @@ WAYS = {
     "purge": (("--purge",), ("cache", "clean")),
     "package": (("--package", "alpha"), ("cache", "clean", "alpha")),
     "junk": (("--junk",), ("cache", "prune")),
+    "direct packages": (
+        ("--package", "eps", "--package", "delta"),
+        ("cache", "clean", "eps", "delta"),
+    ),
 }
 
 
-@pytest.mark.parametrize("way", list(WAYS))
+@pytest.mark.parametrize("way", ["purge", "package", "junk"])
 def test_a_clean_removes_what_uvs_own_clean_removes_and_frees_what_it_says(
     alice: Tree, capsys, tmp_path: Path, filled: Path, uv_bin: str, index_url: str, way: str
 ):
@@ -314,6 +319,41 @@ def test_a_clean_removes_what_uvs_own_clean_removes_and_frees_what_it_says(
     `uv cache prune` on a twin of the cache: the same left (a purge also keeps CACHEDIR.TAG and
     .gitignore, which 0.13.9 removes); the plan's frees is the drop of du over the cache and the
     venv that hardlinks it, far less than it selects; the venv still imports everything."""
+    against_uv(alice, capsys, tmp_path, filled, uv_bin, index_url, way)
+
+
+@pytest.fixture(scope="session")
+def filled_direct(uv_bin: str, index_url: str) -> Iterator[Path]:
+    """Like ``filled``, plus a wheel and an sdist installed from local files and a wheel from
+    its URL: uv keeps those under wheels-vN/url and sdists-vN/path, laid out otherwise."""
+    top = Path(tempfile.mkdtemp(prefix="fleetcache-uvhome-"))
+    top.chmod(0o755)
+    home = top / "alice"
+    home.mkdir()
+    (home / "delta-1.0-py3-none-any.whl").write_bytes(make_wheel("delta", "1.0", b"d" * 9000))
+    (home / "eps-1.0.tar.gz").write_bytes(make_sdist("eps", "1.0"))
+    chown_tree(home, ALICE)
+    url = index_url.replace("/simple/", "/files/") + "alpha-2.0-py3-none-any.whl"
+    fill(uv_bin, ALICE, home, index_url, home / "venv", str(home / "delta-1.0-py3-none-any.whl"),
+         str(home / "eps-1.0.tar.gz"), url)  # fmt: skip
+    yield home
+    shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.mark.parametrize("way", ["junk", "package", "direct packages"])
+def test_archives_that_path_and_url_installs_point_to_are_found(
+    alice: Tree, capsys, tmp_path: Path, filled_direct: Path, uv_bin: str, index_url: str,
+    way: str,
+):  # fmt: skip
+    """uv points at their archives from other places (sdists-vN/path/<hash>/<rev>/, beside a
+    .rev; an sdist of a path named only by its metadata.msgpack): a prune and a package clean
+    still take exactly what uv's take."""
+    against_uv(alice, capsys, tmp_path, filled_direct, uv_bin, index_url, way)
+
+
+def against_uv(
+    alice: Tree, capsys, tmp_path: Path, filled: Path, uv_bin: str, index_url: str, way: str
+) -> None:
     flags, uv_args = WAYS[way]
     home = copy_home(filled, alice)
     cache, venv = home / ".cache" / "uv", home / "venv"

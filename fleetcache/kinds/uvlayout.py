@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Optional
 
+import msgpack
 from packaging.utils import canonicalize_name as canonicalize
 
+from fleetcache import safefs
 from fleetcache.clean.plan import Dir, Parts, Walked
 from fleetcache.kinds.tree import Unit
 
@@ -19,7 +21,9 @@ BUCKET = re.compile(r"([a-z][a-z0-9]*(?:-[a-z][a-z0-9]*)*)-v(\d+)")
 ROOT_FILES = frozenset({".lock", "CACHEDIR.TAG", ".gitignore"})  # `uv cache clean` leaves them
 ARCHIVE = "archive-v0"
 DIST_INFO = re.compile(r"(.+)-([^-]+)\.dist-info")
-SIDE_FILES = (".http", ".msgpack", ".lock", ".rev")  # beside a wheel entry: not pointers
+SIDE_FILES = (".http", ".msgpack", ".lock", ".rev")  # beside a wheel entry: not links
+ARCHIVE_ID = re.compile(rb"\xb0([A-Za-z0-9_-]{16})")  # msgpack's 16-character string
+REV_LIMIT = 1 << 16
 OLD = "junk: bucket of an older uv cache version (uv no longer reads it)"
 UNREFERENCED = "junk: archive no wheel or sdist entry refers to"
 ENVIRONMENT = "junk: cached environment no process uses"
@@ -61,32 +65,65 @@ class Pointers:
     """What the walk read beside the listings: archives referred to, and from which package."""
 
     archives: dict[str, set[str]] = field(default_factory=dict)  # archive id -> projects
+    referred: set[str] = field(default_factory=set)  # every archive id something points to
+    sdists: dict[Parts, tuple[str, str]] = field(default_factory=dict)  # not of an index
     names: dict[str, tuple[str, str]] = field(default_factory=dict)  # archive id -> (name, ver)
 
     def read(self, parts: Parts, dir_fd: int, here: Dir) -> None:
-        """Note the links of a wheel or sdist entry, and the dist-info of an archive."""
+        """Note the archives a wheel or sdist entry points to (by a link, or an id in a .rev
+        file: wherever in the bucket, as its layout differs by source), and archives' names."""
         kind = bucket(parts[0]) if parts else None
-        if kind is None:
-            return
-        if (kind[0] == "wheels" and len(parts) == 4) or (kind[0] == "sdists" and len(parts) == 6):
-            project = canonicalize(parts[3])
+        if kind is not None and kind[0] in ("wheels", "sdists") and len(parts) >= 2:
+            # wheels-vN/<index|url|path>/<hash>/<pkg>/...; sdists of a path name no package
+            project = canonicalize(parts[3]) if kind[0] == "wheels" and len(parts) > 3 else None
             for f in here.files:
-                if f.size == 0 and not f.name.endswith(SIDE_FILES) and not f.name.endswith(".whl"):
+                if f.name.endswith(".rev"):
+                    self._rev(dir_fd, f.name, project)
+                elif f.size == 0 and not f.name.endswith((*SIDE_FILES, ".whl")):
                     self._link(dir_fd, f.name, project)
-        elif parts[0] == ARCHIVE and len(parts) == 2:
+            if kind[0] == "sdists" and len(parts) == 4 and parts[1] != "index":
+                self._sdist(parts, dir_fd, here)
+        elif parts[:1] == (ARCHIVE,) and len(parts) == 2:
             for child in here.children:
                 got = DIST_INFO.fullmatch(child)
                 if got:
                     self.names[parts[1]] = (canonicalize(got.group(1)), got.group(2))
 
-    def _link(self, dir_fd: int, name: str, project: str) -> None:
+    def _sdist(self, parts: Parts, dir_fd: int, here: Dir) -> None:
+        """An sdist of a URL, a path or git: its revision's metadata.msgpack names it."""
+        if not any(f.name == "metadata.msgpack" for f in here.files):
+            return
+        try:
+            got = msgpack.unpackb(safefs.read_at(dir_fd, "metadata.msgpack", REV_LIMIT))
+        except Exception:  # an account's file: any fault means it names nothing
+            return
+        if isinstance(got, list) and len(got) > 1 and all(isinstance(x, str) for x in got[:2]):
+            self.sdists[parts[:3]] = (canonicalize(got[0]), got[1])
+
+    def _link(self, dir_fd: int, name: str, project: Optional[str]) -> None:
         try:
             target = os.readlink(name, dir_fd=dir_fd)
         except OSError:
             return  # not a link
         head, _, archive = target.rstrip("/").rpartition("/")
         if head.endswith(ARCHIVE):
-            self.archives.setdefault(archive, set()).add(project)
+            self._refer(archive, project)
+
+    def _rev(self, dir_fd: int, name: str, project: Optional[str]) -> None:
+        """A revision names its archive by id (msgpack: a 16-character string): any such id in
+        it counts, so that no archive one may name is taken for unreferenced."""
+        try:
+            data = safefs.read_at(dir_fd, name, REV_LIMIT)
+        except (OSError, safefs.UnsafePath):
+            return
+        for found in ARCHIVE_ID.finditer(data):
+            self._refer(found.group(1).decode("ascii"), project)
+
+    def _refer(self, archive: str, project: Optional[str]) -> None:
+        got = self.archives.setdefault(archive, set())
+        if project is not None:
+            got.add(project)
+        self.referred.add(archive)
 
 
 def units(
@@ -125,7 +162,12 @@ def _entries(
         if parts[:1] != (name,):
             continue
         depth = len(parts)
-        if kind in ("wheels", "sdists") and depth == 4 and not fine:
+        if kind == "sdists" and depth == 3 and parts[1] != "index":
+            project, version = pointers.sdists.get(parts, (None, None))
+            yield Unit(parts, project, version, what="sdist")
+        elif kind == "sdists" and parts[1:2] != ("index",):
+            continue  # below an entry
+        elif kind in ("wheels", "sdists") and depth == 4 and not fine:
             yield Unit(parts, canonicalize(parts[3]), what=kind[:-1])
         elif kind == "wheels" and depth == 4:
             for f in d.files:
@@ -153,5 +195,5 @@ def _archive(parts: Parts, pointers: Pointers) -> Unit:
     name, version = pointers.names.get(parts[1], (None, None))
     if len(referrers) == 1:
         name = next(iter(referrers))  # `uv cache clean P` takes the archives P's entries name
-    junk = None if referrers else UNREFERENCED
+    junk = None if parts[1] in pointers.referred else UNREFERENCED
     return Unit(parts, name, version, junk=junk, what="archive")
