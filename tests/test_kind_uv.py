@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -513,3 +514,24 @@ def test_a_process_without_uv_cache_is_said(alice: Tree, capsys, procs):
     got = doc(capsys, "scan", "--root", str(alice.root), "--kind", "uv", "--user", "alice")
     assert got["caches"] == []
     assert f"uv of pid {running.pid} runs with UV_NO_CACHE" in json.dumps(got["skipped"])
+
+
+def test_older_than_takes_whole_entries_by_their_newest_file(
+    alice: Tree, capsys, tmp_path: Path, filled: Path
+):
+    """alpha's wheels and archives untouched for 60 days, the rest new: --older-than 30d
+    removes those entries whole, and nothing else."""
+    home = copy_home(filled, alice)
+    cache = home / ".cache" / "uv"
+    old = [*cache.glob("wheels-v*/index/*/alpha"), *cache.glob("archive-v0/*/alpha.py")]
+    entries = [p if p.name == "alpha" else p.parent for p in old]
+    assert len(entries) == 3  # its wheels, the archives of 1.0 and 2.0
+    then = time.time() - 60 * 86400
+    for entry in entries:
+        for p in [entry, *entry.rglob("*")]:
+            os.utime(p, (then, then), follow_symlinks=False)
+    before = listing(cache)
+    gone = {str(p.relative_to(cache)) for e in entries for p in [e, *e.rglob("*")]}
+    code, got = clean(capsys, alice, tmp_path, "--user", "alice", "--older-than", "30d")
+    assert (code, got["caches"][0]["state"]) == (0, "cleaned"), got
+    assert before - listing(cache) == gone
