@@ -168,19 +168,20 @@ def test_found_where_uv_cache_dir_says_and_sized_as_uv_cache_size(
     fill(uv_bin, ALICE, home, index_url, cwd / ".venv", cwd=str(cwd), **extra)
     said = run_uv(uv_bin, ALICE, home, index_url, "cache", "dir", cwd=cwd, **extra).strip()
     said_path = Path(said) if os.path.isabs(said) else cwd / said
-    if extra:
-        procs.start([PYTHON, "-c", SLEEPER], cwd=home, uid=ALICE, env=uv_env(home, "", **extra))
+    # a process of hers (with the variables, if any): what it says is said once
+    procs.start([PYTHON, "-c", SLEEPER], cwd=home, uid=ALICE, env=uv_env(home, "", **extra))
     size = run_uv(uv_bin, ALICE, home, index_url, "cache", "size", "--preview-features",
                   "cache-size", cwd=cwd, **extra)  # fmt: skip
     if case == "user uv.toml":  # fleetcache reads the file as the machine has it
         alice.write(f"{HOME}/.config/uv/uv.toml", f'cache-dir = "{HOME}/cfg-cache"\n', ALICE)
     if case == "system uv.toml":
         alice.write(SYSTEM, f'cache-dir = "{HOME}/sys-cache"\n')
-    found = uv_caches(capsys, alice, *(() if extra else ("--no-activity",)))
+    found = uv_caches(capsys, alice)
     machine_path = "/" + str(said_path.relative_to(alice.root))
     assert list(found) == [machine_path], found
     cache = found[machine_path]
     assert (cache["kind"], cache["owner"], cache["exists"]) == ("uv", "alice", True)
+    assert len(cache["sources"]) == 1, cache["sources"]
     assert cache["disk_bytes"] == int(size) == du(said_path)
     files = [p for p in said_path.rglob("*") if p.is_file() and not p.is_symlink()]
     inodes = {p.lstat().st_ino: p.lstat().st_size for p in files}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Optional
 
 from fleetcache import safefs
@@ -64,23 +65,15 @@ def _joined(named: Iterable[CacheEntry]) -> tuple[CacheEntry, ...]:
     out: dict[str, CacheEntry] = {}
     for e in named:
         key = e.path
-        if e.kind == "wheel":
-            key = e.path.rsplit(".", 1)[0] if e.path.endswith(uvlayout.SIDE_FILES) else e.path
+        if e.kind == "wheel" and key.endswith(uvlayout.SIDE_FILES):
+            key = key.rsplit(".", 1)[0]
         old = out.get(key)
         if old is None:
-            out[key] = e if e.kind != "wheel" else _as_path(e, key)
+            out[key] = replace(e, path=key)
         else:
-            out[key] = _as_path(old, key, e)
+            size, files, mtime = old.size + e.size, old.files + e.files, max(old.mtime, e.mtime)
+            out[key] = replace(old, size=size, files=files, mtime=mtime)
     return tuple(out.values())
-
-
-def _as_path(e: CacheEntry, path: str, more: CacheEntry | None = None) -> CacheEntry:
-    from dataclasses import replace
-
-    if more is None:
-        return replace(e, path=path)
-    mtime = max(e.mtime, more.mtime)
-    return replace(e, path=path, files=e.files + more.files, size=e.size + more.size, mtime=mtime)
 
 
 def plan(

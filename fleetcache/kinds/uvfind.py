@@ -1,7 +1,7 @@
 """Where an account's uv keeps its cache, in uv's own order: UV_CACHE_DIR of its processes, a
-project's uv.toml or pyproject.toml [tool.uv], the user's and the system's uv.toml
-($XDG_CONFIG_DIRS, /etc/xdg, /etc/uv), then
-$XDG_CACHE_HOME/uv and ~/.cache/uv. Every file is read as the account."""
+project's uv.toml or pyproject.toml [tool.uv], the user's uv.toml, the system's
+($XDG_CONFIG_DIRS, /etc/xdg, then /etc/uv), $XDG_CACHE_HOME/uv, ~/.cache/uv. Every file is read
+as the account."""
 
 from __future__ import annotations
 
@@ -30,11 +30,14 @@ def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
         base = look.machine.env_for(account.uid)
         found.extend((account, got) for got in _projects(look, account, skipped))
         got = _account_level(look, account, base, skipped)
+        known = set()  # (path, source but its pid): a process that says the same adds nothing
         if got is not None:
             found.append((account, got))
+            known.add((got[0], got[1]))
         for settings in look.settings.get(account.uid, ()):
             got = _process(look, account, {**base, **settings.env}, settings.pid, skipped)
-            if got is not None:
+            if got is not None and (got[0], replace(got[1], pid=None)) not in known:
+                known.add((got[0], replace(got[1], pid=None)))
                 found.append((account, got))
     return _merged(found), skipped
 
@@ -64,7 +67,8 @@ def _process(
         got: Optional[Found] = (posixpath.normpath(path), source, False)
     else:
         got = _account_level(look, account, env, [])
-        got = got and (got[0], replace(got[1], pid=pid), got[2])
+        if got is not None:
+            got = (got[0], replace(got[1], pid=pid), got[2])
     return got if got is not None and _is_dir(look, got[0]) else None
 
 
