@@ -536,3 +536,31 @@ def test_older_than_takes_whole_entries_by_their_newest_file(
     code, got = clean(capsys, alice, tmp_path, "--user", "alice", "--older-than", "30d")
     assert (code, got["caches"][0]["state"]) == (0, "cleaned"), got
     assert before - listing(cache) == gone
+
+
+def test_prune_keeps_a_cached_environment_a_process_runs_from(
+    alice: Tree, capsys, tmp_path: Path, procs, filled: Path, uv_bin: str, index_url: str
+):
+    """`uv tool run --from alpha` leaves a cached environment: environments-vN/<id>/<key>, a
+    link to archive-v0/<venv>. A process that runs its Python (not through uv: no lock held)
+    keeps both from --junk and --purge (`uv cache prune` and `clean` would remove them); once
+    that process is gone, --junk takes them."""
+    home = copy_home(filled, alice)
+    run_uv(uv_bin, ALICE, home, index_url, "tool", "run", "--python", PYTHON, "--from", "alpha",
+           "python", "-c", "import alpha")  # fmt: skip
+    cache = home / ".cache" / "uv"
+    (link,) = [p for p in cache.glob("environments-v*/*/*") if p.is_symlink()]
+    env, venv = link.parent, link.resolve()
+    assert venv.parent.name == "archive-v0" and (venv / "pyvenv.cfg").is_file()
+    running = procs.start([str(venv / "bin" / "python"), "-c", SLEEPER], cwd=home, uid=ALICE,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(home)})  # fmt: skip
+    for way in ("--junk", "--purge"):
+        code, got = clean(capsys, alice, tmp_path, "--user", "alice", way)
+        assert env.is_dir() and (venv / "bin" / "python").exists(), got
+        left = got["caches"][0]["plan"]["left"]
+        assert "a running environment uses it" in left, left
+    running.kill()
+    running.wait()
+    code, got = clean(capsys, alice, tmp_path, "--user", "alice", "--junk")
+    assert (code, got["caches"][0]["state"]) == (0, "cleaned"), got
+    assert not env.exists() and not venv.exists()

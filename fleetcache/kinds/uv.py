@@ -97,12 +97,13 @@ def plan(
 
 
 def _used(path: str, context: PlanContext) -> frozenset[str]:
-    """The cached environments (environments-vN/<id>) a running process may use."""
+    """Where in the cache (bucket/id: archive-v0/<id> holds uv's cached environments) an
+    environment lies that a process runs from, or may (not checked, access denied)."""
     top = path.rstrip("/") + "/"
     out = set()
     for env in context.environments:
         rel = env.prefix[len(top) :].split("/") if env.prefix.startswith(top) else []
-        if len(rel) >= 2 and rel[0].startswith("environments-") and env.active is not False:
+        if len(rel) >= 2 and env.active is not False:
             out.add("/".join(rel[:2]))
     return frozenset(out)
 

@@ -27,6 +27,7 @@ REV_LIMIT = 1 << 16
 OLD = "junk: bucket of an older uv cache version (uv no longer reads it)"
 UNREFERENCED = "junk: archive no wheel or sdist entry refers to"
 ENVIRONMENT = "junk: cached environment no process uses"
+IN_USE = "a running environment uses it"
 
 
 def bucket(name: str) -> Optional[tuple[str, int]]:
@@ -67,6 +68,7 @@ class Pointers:
     archives: dict[str, set[str]] = field(default_factory=dict)  # archive id -> projects
     referred: set[str] = field(default_factory=set)  # every archive id something points to
     sdists: dict[Parts, tuple[str, str]] = field(default_factory=dict)  # not of an index
+    environments: dict[str, set[str]] = field(default_factory=dict)  # its archives, by entry
     names: dict[str, tuple[str, str]] = field(default_factory=dict)  # archive id -> (name, ver)
 
     def read(self, parts: Parts, dir_fd: int, here: Dir) -> None:
@@ -83,6 +85,11 @@ class Pointers:
                     self._link(dir_fd, f.name, project)
             if kind[0] == "sdists" and len(parts) == 4 and parts[1] != "index":
                 self._sdist(parts, dir_fd, here)
+        elif kind is not None and kind[0] == "environments" and len(parts) == 2:
+            links = self.environments.setdefault("/".join(parts), set())
+            for f in here.files:
+                if f.size == 0 and not f.name.endswith(SIDE_FILES):
+                    links.update(_archive_of(_readlink(dir_fd, f.name)))
         elif parts[:1] == (ARCHIVE,) and len(parts) == 2:
             for child in here.children:
                 got = DIST_INFO.fullmatch(child)
@@ -101,12 +108,7 @@ class Pointers:
             self.sdists[parts[:3]] = (canonicalize(got[0]), got[1])
 
     def _link(self, dir_fd: int, name: str, project: Optional[str]) -> None:
-        try:
-            target = os.readlink(name, dir_fd=dir_fd)
-        except OSError:
-            return  # not a link
-        head, _, archive = target.rstrip("/").rpartition("/")
-        if head.endswith(ARCHIVE):
+        for archive in _archive_of(_readlink(dir_fd, name)):
             self._refer(archive, project)
 
     def _rev(self, dir_fd: int, name: str, project: Optional[str]) -> None:
@@ -126,6 +128,47 @@ class Pointers:
         self.referred.add(archive)
 
 
+def _readlink(dir_fd: int, name: str) -> str:
+    try:
+        return os.readlink(name, dir_fd=dir_fd)
+    except OSError:
+        return ""  # not a link
+
+
+def _archive_of(target: str) -> list[str]:
+    """The archive a link's target is (none when it is no archive-v0/<id>)."""
+    head, _, archive = target.rstrip("/").rpartition("/")
+    return [archive] if head.endswith(ARCHIVE) and archive else []
+
+
+@dataclass(frozen=True)
+class InUse:
+    """What running environments use: archives and cached environments (bucket/id)."""
+
+    archives: frozenset[str] = frozenset()
+    environments: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, used: frozenset[str], pointers: Pointers) -> InUse:
+        """From the (bucket/id) that discovered environments in use lie in: an environment's
+        archives are in use with it, and an environment with an archive in use."""
+        archives = {u.split("/")[1] for u in used if u.startswith(ARCHIVE + "/")}
+        for env, ids in pointers.environments.items():
+            if env in used:
+                archives |= ids
+        envs = {u for u in used if u.startswith("environments-")}
+        envs |= {e for e, ids in pointers.environments.items() if ids & archives}
+        return cls(frozenset(archives), frozenset(envs))
+
+    def holds(self, parts: Parts) -> bool:
+        """Whether an entry (bucket, id) is in use."""
+        return (
+            parts[1] in self.archives
+            if parts[0] == ARCHIVE
+            else "/".join(parts) in self.environments
+        )
+
+
 def units(
     walked: Walked, pointers: Pointers, purge: bool, used: frozenset[str], fine: bool = False
 ) -> Iterator[Unit]:
@@ -136,6 +179,10 @@ def units(
     top = walked.dirs.get(())
     if top is None:
         return
+    in_use = InUse.of(used, pointers)
+    held = {e.split("/")[0] for e in in_use.environments} | (
+        {ARCHIVE} if in_use.archives else set()
+    )
     names = [f.name for f in top.files] + list(top.children)
     versions: dict[str, int] = {}
     for name in names:
@@ -146,16 +193,18 @@ def units(
         if name in ROOT_FILES:
             continue
         got = bucket(name)
-        if purge or got is None:
+        if got is not None and name in held:  # never whole: a running environment is in it
+            yield from _entries(walked, name, got[0], pointers, in_use, fine)
+        elif purge or got is None:
             yield Unit((name,), what="bucket" if got else "file")
         elif got[1] < versions[got[0]]:
             yield Unit((name,), junk=OLD, what="bucket")
         else:
-            yield from _entries(walked, name, got[0], pointers, used, fine)
+            yield from _entries(walked, name, got[0], pointers, in_use, fine)
 
 
 def _entries(
-    walked: Walked, name: str, kind: str, pointers: Pointers, used: frozenset[str], fine: bool
+    walked: Walked, name: str, kind: str, pointers: Pointers, in_use: InUse, fine: bool
 ) -> Iterator[Unit]:
     """The entries of one current bucket, named from their paths."""
     for parts, d in walked.dirs.items():
@@ -181,19 +230,20 @@ def _entries(
                     project = canonicalize(f.name[: -len(".rkyv")])
                     yield Unit((*parts, f.name), project, what="index page")
         elif name == ARCHIVE and depth == 2:
-            yield _archive(parts, pointers)
+            yield _archive(parts, pointers, in_use.holds(parts))
         elif kind == "environments" and depth == 2:
-            junk = None if "/".join(parts) in used else ENVIRONMENT
-            yield Unit(parts, junk=junk, what="environment")
+            keep = IN_USE if in_use.holds(parts) else None
+            yield Unit(parts, junk=ENVIRONMENT, keep=keep, what="environment")
         elif depth == 2 and kind not in ("wheels", "sdists", "simple"):
             yield Unit(parts, what=kind)
 
 
-def _archive(parts: Parts, pointers: Pointers) -> Unit:
-    """An unpacked wheel: named by its dist-info, junk when no entry refers to it."""
+def _archive(parts: Parts, pointers: Pointers, held: bool) -> Unit:
+    """An unpacked wheel (or a cached environment): named by its dist-info, junk when no entry
+    refers to it, never removed while a running environment uses it."""
     referrers = pointers.archives.get(parts[1], set())
     name, version = pointers.names.get(parts[1], (None, None))
     if len(referrers) == 1:
         name = next(iter(referrers))  # `uv cache clean P` takes the archives P's entries name
     junk = None if parts[1] in pointers.referred else UNREFERENCED
-    return Unit(parts, name, version, junk=junk, what="archive")
+    return Unit(parts, name, version, junk, IN_USE if held else None, what="archive")
