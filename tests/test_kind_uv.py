@@ -436,13 +436,14 @@ def test_the_lock_is_never_waited_for_and_taken_only_while_deleting(
         os.close(fd)
 
 
-@pytest.mark.parametrize("what", ["fifo", "link"])
+@pytest.mark.parametrize("what", ["fifo", "link", "hardlink"])
 def test_a_lock_file_that_is_a_fifo_or_a_link_is_neither_waited_on_nor_followed(
     alice: Tree, capsys, tmp_path: Path, filled: Path, what: str
 ):
-    """alice makes her cache's .lock a FIFO (opening it blocking would hang root) or a link to
-    a root file something holds a lock on (following it would say busy, and lock it): neither
-    is opened; the scan and the clean end, the cache is not busy, the target untouched."""
+    """alice makes her cache's .lock a FIFO (opening it blocking would hang root), a link to a
+    root file something holds a lock on (following it would say busy, and lock it), or a hard
+    link to it (where fs.protected_hardlinks is off): none is opened; the scan and the clean
+    end, the cache is not busy, the root file untouched."""
     home = copy_home(filled, alice)
     lock = home / ".cache" / "uv" / ".lock"
     lock.unlink()
@@ -450,10 +451,12 @@ def test_a_lock_file_that_is_a_fifo_or_a_link_is_neither_waited_on_nor_followed(
     holder = None
     if what == "fifo":
         os.mkfifo(lock)
+        os.lchown(lock, ALICE, ALICE)
     else:
-        lock.symlink_to(shadow)
+        lock.symlink_to(shadow) if what == "link" else os.link(shadow, lock)
         holder = subprocess.Popen(["flock", str(shadow), "sleep", "120"])
-    os.lchown(lock, ALICE, ALICE)
+    if what == "link":
+        os.lchown(lock, ALICE, ALICE)
     try:
         argv = [sys.executable, "-m", "fleetcache", "scan", "--root", str(alice.root), "--kind",
                 "uv", "--format", "json", "--jobs", "1"]  # fmt: skip
@@ -467,7 +470,7 @@ def test_a_lock_file_that_is_a_fifo_or_a_link_is_neither_waited_on_nor_followed(
             holder.kill()
             holder.wait()
     assert shadow.read_text() == "root:$6$secret:19000::::::\n"
-    assert lock.is_symlink() if what == "link" else lock.is_fifo()
+    assert {"link": lock.is_symlink(), "fifo": lock.is_fifo()}.get(what, lock.is_file())
 
 
 def test_a_cache_a_symlink_mode_environment_links_is_refused(

@@ -21,10 +21,13 @@ PROC_LOCKS = "/proc/locks"
 
 def _open(cache_fd: int) -> Optional[int]:
     """The cache's lock file, opened by root without waiting; None when there is no regular
-    file there (a link, a FIFO or a device is never opened, a missing one never created)."""
+    file there (a link, a FIFO or a device is never opened, a missing one never created), or
+    it is a hard link to a file of another account's (a root file, say: never locked)."""
     try:
         st = os.stat(LOCK, dir_fd=cache_fd, follow_symlinks=False)
         if not stat.S_ISREG(st.st_mode):
+            return None
+        if st.st_nlink > 1 and st.st_uid != os.fstat(cache_fd).st_uid:
             return None
         fd = os.open(LOCK, safefs.O_FILE, dir_fd=cache_fd)
     except OSError:
