@@ -135,7 +135,7 @@ def alice(open_tree: Tree) -> Tree:
 
 
 CASES = ["default", "XDG_CACHE_HOME", "user uv.toml", "system uv.toml", "project uv.toml",
-         "UV_CACHE_DIR"]  # fmt: skip
+         "project pyproject.toml", "uv.toml hides pyproject.toml", "UV_CACHE_DIR"]  # fmt: skip
 SYSTEM = "/etc/xdg-site/uv/uv.toml"  # found through $XDG_CONFIG_DIRS, as uv finds it
 
 
@@ -156,10 +156,16 @@ def test_found_where_uv_cache_dir_says_and_sized_as_uv_cache_size(
         alice.write(f"{HOME}/.config/uv/uv.toml", f'cache-dir = "{HOME}/cfg-cache"\n', ALICE)
     elif case == "system uv.toml":
         extra["XDG_CONFIG_DIRS"] = str(alice.host("/etc/xdg-site"))
-    elif case == "project uv.toml":
+    elif case.startswith(("project", "uv.toml")):
         cwd = home / "proj"
-        alice.write(f"{HOME}/proj/uv.toml", 'cache-dir = "uvcache"\n', ALICE)
-        alice.write(f"{HOME}/proj/pyproject.toml", '[project]\nname = "proj"\n', ALICE)
+        project = '[project]\nname = "proj"\nversion = "1"\n'
+        if case == "project uv.toml":
+            alice.write(f"{HOME}/proj/uv.toml", 'cache-dir = "uvcache"\n', ALICE)
+        else:  # beside a uv.toml (without cache-dir), uv ignores [tool.uv]
+            project += '[tool.uv]\ncache-dir = "pycache"\n'
+        if case == "uv.toml hides pyproject.toml":
+            alice.write(f"{HOME}/proj/uv.toml", 'python-preference = "system"\n', ALICE)
+        alice.write(f"{HOME}/proj/pyproject.toml", project, ALICE)
     chown_tree(home, ALICE)
     if case == "user uv.toml":  # uv reads the machine path: make it the host's
         alice.write(f"{HOME}/.config/uv/uv.toml", f'cache-dir = "{home}/cfg-cache"\n', ALICE)

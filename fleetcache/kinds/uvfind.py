@@ -80,13 +80,16 @@ def _projects(look: Look, account: Account, skipped: list[Skipped]) -> Iterator[
         if project is None or env.owner_uid != account.uid or project in seen:
             continue
         seen.add(project)
-        for name, keys in (("uv.toml", ("cache-dir",)), ("pyproject.toml", ("tool", "uv"))):
+        # a uv.toml there hides pyproject.toml's [tool.uv], cache-dir or not
+        for name, keys in (("uv.toml", ("cache-dir",)),
+                           ("pyproject.toml", ("tool", "uv", "cache-dir"))):  # fmt: skip
             file = posixpath.join(project, name)
-            value = _setting(look, account, file, keys, skipped)
+            there, value = _setting(look, account, file, keys, skipped)
             if value is not None:
                 path = posixpath.normpath(posixpath.join(project, value))
                 section = "tool.uv" if name == "pyproject.toml" else "cache-dir"
                 yield path, CacheSource("config", account.name, file=file, section=section), False
+            if there:
                 break
 
 
@@ -99,7 +102,7 @@ def _account_level(
     files = [(posixpath.join(config_home, "uv", "uv.toml"), False)]
     files += [(posixpath.join(d, "uv", "uv.toml"), True) for d in _config_dirs(env)]
     for file, system in [*files, (SYSTEM_CONFIG, True)]:
-        value = _setting(look, account, file, ("cache-dir",), skipped)
+        value = _setting(look, account, file, ("cache-dir",), skipped)[1]
         if value is None:
             continue
         if not posixpath.isabs(value):  # uv takes it from the working directory: unknown here
@@ -117,18 +120,16 @@ def _account_level(
 
 def _setting(
     look: Look, account: Account, file: str, keys: tuple[str, ...], skipped: list[Skipped]
-) -> Optional[str]:
-    """uv's cache-dir in one config file read as the account (None: no file, or none set)."""
+) -> tuple[bool, Optional[str]]:
+    """Whether a config file is there, as the account reads it, and uv's cache-dir in it."""
     try:
-        table = tomlfile.loads(look.read(account, file))
+        data = look.read(account, file)
     except readas.Unreadable:
-        return None  # uv, run as the account, cannot read it either
+        return True, None  # there, and uv, run as the account, cannot read it either
     except OSError as exc:
         skipped.append(Skipped(file, f"not read: {exc}"))
-        return None
-    if keys == ("tool", "uv"):
-        return tomlfile.text(table, "tool", "uv", "cache-dir")
-    return tomlfile.text(table, *keys) or None
+        return True, None
+    return data is not None, tomlfile.text(tomlfile.loads(data), *keys) or None
 
 
 def _xdg(env: Mapping[str, str], name: str) -> Optional[str]:
