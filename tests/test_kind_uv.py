@@ -573,3 +573,14 @@ def test_prune_keeps_a_cached_environment_a_process_runs_from(
     code, got = clean(capsys, alice, tmp_path, "--user", "alice", "--junk")
     assert (code, got["caches"][0]["state"]) == (0, "cleaned"), got
     assert not env.exists() and not venv.exists()
+
+
+def test_a_relative_cache_dir_in_a_users_config_is_said_not_guessed(alice: Tree, capsys):
+    """uv 0.13.9 takes a user's relative cache-dir (and "~/...", which it does not expand)
+    from its working directory: unknown here, so said, and no cache guessed for it."""
+    alice.write(f"{HOME}/.config/uv/uv.toml", 'cache-dir = "~/uvc"\n', ALICE)
+    chown_tree(alice.host(HOME), ALICE)
+    got = doc(capsys, "scan", "--root", str(alice.root), "--kind", "uv", "--no-activity")
+    assert got["caches"] == []
+    said = [s for s in got["skipped"] if s["path"] == f"{HOME}/.config/uv/uv.toml"]
+    assert len(said) == 1 and "relative cache-dir '~/uvc'" in said[0]["reason"], got["skipped"]
