@@ -584,3 +584,22 @@ def test_a_relative_cache_dir_in_a_users_config_is_said_not_guessed(alice: Tree,
     assert got["caches"] == []
     said = [s for s in got["skipped"] if s["path"] == f"{HOME}/.config/uv/uv.toml"]
     assert len(said) == 1 and "relative cache-dir '~/uvc'" in said[0]["reason"], got["skipped"]
+
+
+def test_max_size_takes_the_oldest_entries_first_until_under_it(
+    alice: Tree, capsys, tmp_path: Path, filled: Path
+):
+    """alpha's wheels are the oldest entry: a limit one byte under the cache's size takes
+    them whole, and nothing else."""
+    home = copy_home(filled, alice)
+    cache = home / ".cache" / "uv"
+    (oldest,) = cache.glob("wheels-v*/index/*/alpha")
+    then = time.time() - 70 * 86400
+    for p in [oldest, *oldest.rglob("*")]:
+        os.utime(p, (then, then), follow_symlinks=False)
+    total = uv_caches(capsys, alice, "--no-activity")[f"{HOME}/.cache/uv"]["total_bytes"]
+    before = listing(cache)
+    gone = {str(p.relative_to(cache)) for p in [oldest, *oldest.rglob("*")]}
+    code, got = clean(capsys, alice, tmp_path, "--user", "alice", "--max-size", str(total - 1))
+    assert (code, got["caches"][0]["state"]) == (0, "cleaned"), got
+    assert before - listing(cache) == gone
