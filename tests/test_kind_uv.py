@@ -72,14 +72,16 @@ def run_uv(
     return result.stdout
 
 
-def fill(uv: str, uid: int, home: Path, url: str, venv: Path, *more: str, **extra: str) -> None:
-    """A real venv made by uv, alpha 1.0 (then 2.0), beta and gamma (built) installed in it."""
-    cwd = extra.pop("cwd", None)
-    where = Path(cwd) if cwd else None
-    run_uv(uv, uid, home, url, "venv", "-q", "--python", PYTHON, str(venv), cwd=where, **extra)
+def fill(
+    uv: str, uid: int, home: Path, url: str, venv: Path, *more: str, cwd: Path | None = None,
+    **extra: str,
+) -> None:  # fmt: skip
+    """A real venv made by uv, alpha 1.0 (then 2.0), beta and gamma (built) installed in it,
+    then ``more``; uv run in ``cwd`` (the home by default) with the variables ``extra``."""
+    run_uv(uv, uid, home, url, "venv", "-q", "--python", PYTHON, str(venv), cwd=cwd, **extra)
     py = str(venv / "bin" / "python")
     for pkgs in (("alpha==1.0", "beta", "gamma"), ("alpha==2.0", *more)):
-        run_uv(uv, uid, home, url, "pip", "install", "-q", "--python", py, *pkgs, cwd=where,
+        run_uv(uv, uid, home, url, "pip", "install", "-q", "--python", py, *pkgs, cwd=cwd,
                **extra)  # fmt: skip
 
 
@@ -100,11 +102,6 @@ def uv_caches(capsys: pytest.CaptureFixture[str], tree: Tree, *more: str) -> dic
     """The uv caches a scan finds, by path."""
     got = doc(capsys, "scan", "--root", str(tree.root), "--kind", "uv", "--jobs", "1", *more)
     return {c["path"]: c for c in got["caches"]}
-
-
-def du(path: Path) -> int:
-    out = subprocess.run(["du", "-sB1", str(path)], capture_output=True, text=True, check=True)
-    return int(out.stdout.split()[0])
 
 
 @pytest.fixture(scope="session")
@@ -129,6 +126,7 @@ def copy_home(filled: Path, tree: Tree) -> Path:
 
 @pytest.fixture
 def alice(open_tree: Tree) -> Tree:
+    """A machine with alice and bob, others may traverse (their uv runs in it)."""
     open_tree.user("alice", ALICE)
     open_tree.user("bob", BOB)
     return open_tree
@@ -171,7 +169,7 @@ def test_found_where_uv_cache_dir_says_and_sized_as_uv_cache_size(
         alice.write(f"{HOME}/.config/uv/uv.toml", f'cache-dir = "{home}/cfg-cache"\n', ALICE)
     if case == "system uv.toml":
         alice.write(SYSTEM, f'cache-dir = "{home}/sys-cache"\n')
-    fill(uv_bin, ALICE, home, index_url, cwd / ".venv", cwd=str(cwd), **extra)
+    fill(uv_bin, ALICE, home, index_url, cwd / ".venv", cwd=cwd, **extra)
     said = run_uv(uv_bin, ALICE, home, index_url, "cache", "dir", cwd=cwd, **extra).strip()
     said_path = Path(said) if os.path.isabs(said) else cwd / said
     # a process of hers (with the variables, if any): what it says is said once
@@ -188,7 +186,7 @@ def test_found_where_uv_cache_dir_says_and_sized_as_uv_cache_size(
     cache = found[machine_path]
     assert (cache["kind"], cache["owner"], cache["exists"]) == ("uv", "alice", True)
     assert len(cache["sources"]) == 1, cache["sources"]
-    assert cache["disk_bytes"] == int(size) == du(said_path)
+    assert cache["disk_bytes"] == int(size) == disk(said_path)
     files = [p for p in said_path.rglob("*") if p.is_file() and not p.is_symlink()]
     inodes = {p.lstat().st_ino: p.lstat().st_size for p in files}
     assert (cache["total_files"], cache["total_bytes"]) == (len(files), sum(inodes.values()))
