@@ -37,20 +37,13 @@ def bucket(name: str) -> Optional[tuple[str, int]]:
 
 
 def looks_like(dir_fd: int, names: set[str]) -> bool:
-    """uv's root: its lock or CACHEDIR.TAG (regular files) and a bucket directory. A venv made
-    by uv has both files too, and no bucket."""
-    marked = any(_is(dir_fd, n, stat.S_ISREG) for n in (".lock", "CACHEDIR.TAG"))
-    if not marked:
+    """uv's root: a bucket directory, and its lock or CACHEDIR.TAG (regular files). A venv made
+    by uv has both files too, and no bucket. ``names`` (its subdirectories at least) are
+    matched first: a search asks this of every directory it walks."""
+    buckets = [n for n in names if bucket(n)]
+    if not buckets or not any(_is(dir_fd, n, stat.S_ISREG) for n in (".lock", "CACHEDIR.TAG")):
         return False
-    return any(bucket(n) and _is(dir_fd, n, stat.S_ISDIR) for n in _names(dir_fd, names))
-
-
-def _names(dir_fd: int, names: set[str]) -> set[str]:
-    """The directory's names (the caller's may hold only its subdirectories)."""
-    try:
-        return names | set(os.listdir(dir_fd))
-    except OSError:
-        return names
+    return any(_is(dir_fd, n, stat.S_ISDIR) for n in buckets)
 
 
 def _is(dir_fd: int, name: str, test: object) -> bool:
