@@ -382,7 +382,10 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
         "cache is that small",
     )
     what.add_argument(
-        "--purge", action="store_true", help="everything pip's `cache purge` removes (default)"
+        "--purge",
+        action="store_true",
+        help="everything the tool's own purge removes: `pip cache purge`, `uv cache clean` "
+        "(default)",
     )
     what.add_argument(
         "--pattern",
@@ -402,7 +405,8 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--junk",
         action="store_true",
         help="only what pip never uses again: orphan halves, tmp leftovers, legacy http/ (when "
-        "no pip before 23.3 uses the cache), dead selfcheck keys, wheels built before pip 20.0",
+        "no pip before 23.3 uses the cache), dead selfcheck keys, wheels built before pip 20.0; "
+        "uv: what `uv cache prune` removes, but cached environments a process uses",
     )
     what.add_argument("--older-than", metavar="AGE", help="entries older than AGE (30d, 12h)")
     what.add_argument(

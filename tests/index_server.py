@@ -179,6 +179,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
+    def do_HEAD(self) -> None:
+        """uv asks for a file's headers first (whether it serves ranges)."""
+        self.do_GET()
+
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].split("#", 1)[0]
         parts = [p for p in path.split("/") if p]
@@ -230,6 +234,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         for name, value in extra.items():
             self.send_header(name, value)
         self.end_headers()
+        if self.command == "HEAD":
+            return
         if self.hold is not None and parts[0] == "files":
             half = len(body) // 2
             self.wfile.write(body[:half])

@@ -64,7 +64,7 @@ def test_every_cache_is_of_kind_pip_and_kind_pip_keeps_them_all(machine: Tree, c
 )
 def test_an_unknown_kind_is_a_one_line_usage_error(machine: Tree, capsys, argv):
     root = () if argv[0] == "merge" else ("--root", str(machine.root))
-    code, out, err = run(capsys, *argv, *root, "--kind", "uv")
+    code, out, err = run(capsys, *argv, *root, "--kind", "nope")
     assert (code, out) == (2, "")
     assert err.count("\n") == 1 and "--kind" in err and "'pip'" in err, err
 

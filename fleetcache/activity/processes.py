@@ -45,6 +45,8 @@ ENV_KEYS = frozenset(
         "PIPX_HOME",
         "POETRY_VIRTUALENVS_PATH",
         "UV_PYTHON_INSTALL_DIR",
+        "UV_CACHE_DIR",
+        "UV_NO_CACHE",
         "CONDA_ENVS_PATH",
         "CONDA_ENVS_DIRS",
     }

@@ -19,7 +19,7 @@ from fleetcache.machine import Machine
 PATH_VARIABLES = frozenset(
     {"HOME", "VIRTUAL_ENV", "CONDA_PREFIX", "PIP_CACHE_DIR", "PIP_CONFIG_FILE", "XDG_CACHE_HOME",
      "XDG_CONFIG_HOME", "XDG_DATA_HOME", "WORKON_HOME", "PYENV_ROOT", "PIPX_HOME",
-     "POETRY_VIRTUALENVS_PATH", "UV_PYTHON_INSTALL_DIR"}
+     "POETRY_VIRTUALENVS_PATH", "UV_PYTHON_INSTALL_DIR", "UV_CACHE_DIR"}
 )  # fmt: skip
 PATH_LISTS = frozenset({"XDG_CONFIG_DIRS", "CONDA_ENVS_PATH", "CONDA_ENVS_DIRS"})
 # conda's and rattler's settings (issue 17); CONDA_PKGS_DIRS is a list split by commas

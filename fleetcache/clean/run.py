@@ -183,9 +183,13 @@ class Cleaner:
         if self.request.caches:
             # a named cache is known by the accounts' config, not by what a running pip says
             config = replace(found, pip_caches=())
-            known = {loc.path: loc for k in kinds for loc in k.locations(config)}
+            every = kinds_mod.chosen(())  # a path another kind knows is of that kind
+            known = {loc.path: loc for k in every for loc in k.locations(config)}
+            # a path no account names is of the one kind given (pip's without --kind); its
+            # layout is checked before the clean
+            guess = kinds[0].NAME if len(kinds) == 1 else "pip"
             out = [
-                known.get(p, CacheLocation(p, (CacheSource("layout"),)))
+                known.get(p, CacheLocation(p, (CacheSource("layout"),), kind=guess))
                 for p in self.request.caches
             ]
             for loc in out:  # a cache named and a kind that leaves it out: never a silent no-op
@@ -241,6 +245,7 @@ class Cleaner:
                     root=self.machine.root,
                     accounts=self.found.every,
                     access=self.access,
+                    anchor=anchor,
                 )
                 item.plan = kind.plan(
                     opened.fd, loc.path, uid, self.request.policy, self.machine.clock(), context

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from fleetcache.kinds import conda, pip, rattler
+from fleetcache.kinds import conda, pip, rattler, uv
 from fleetcache.kinds.base import CacheKind
 from fleetcache.model import CacheLocation, ProcessUse
 from fleetcache.report.entries import EntriesOutcome
@@ -20,6 +20,7 @@ KINDS: dict[str, CacheKind] = {
     pip.NAME: pip,
     conda.NAME: conda,
     rattler.NAME: rattler,
+    uv.NAME: uv,
 }
 
 

@@ -58,6 +58,7 @@ class PlanContext:
     # uid -> reads and opens as that account (the kernel judges); None: root's view, no link
     # followed but the owner's
     access: Optional[Callable[[int], Access]] = None
+    anchor: Optional[int] = None  # the machine's root, opened: where environments are read from
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
+from fleetcache import safefs
 from fleetcache.clean.plan import (
     PURGE,
     CachePlan,
@@ -24,7 +25,8 @@ from fleetcache.clean.plan import (
 )
 from fleetcache.clean.policy import Policy, age_text
 from fleetcache.kinds.base import PlanContext
-from fleetcache.model import CacheFigures
+from fleetcache.model import CacheEntry, CacheFigures, Skipped
+from fleetcache.report.entries import EntriesOutcome
 from fleetcache.stats.walk import WalkOutcome, WalkTask, walk_cache
 
 OnDir = Callable[[Parts, int, Dir], None]
@@ -40,6 +42,7 @@ class Unit:
     junk: Optional[str] = None  # why --junk takes it (None: it is no junk)
     keep: Optional[str] = None  # why no clean ever takes it (counted as left, with this reason)
     purge: bool = True  # whether a purge takes it (False: the tool's own purge leaves it)
+    what: str = "file"  # what it is, as a report names it: wheel, sdist, archive, index page...
 
 
 @dataclass
@@ -226,3 +229,34 @@ def measure(task: WalkTask) -> WalkOutcome:
         newest_mtime=f.newest_mtime,
     )
     return replace(got, figures=figures)
+
+
+def entries(
+    task: WalkTask, units: Callable[[Walked], Iterable[Unit]], on_dir: Optional[OnDir] = None
+) -> EntriesOutcome:
+    """Every entry ``units`` names in one cache (opened as the scan opens it), from one walk."""
+    anchor = safefs.open_anchor(task.root)
+    try:
+        try:
+            opened = safefs.open_path(anchor, task.path, trusted_links={0, *task.trusted_owners})
+        except safefs.NotFound:
+            return EntriesOutcome()
+        except safefs.UnsafePath as exc:
+            return EntriesOutcome(problems=(Skipped(task.path, f"not read: {exc}"),))
+        try:
+            owner = opened.st.st_uid
+            if task.trusted_owners and owner not in task.trusted_owners:
+                why = f"not read: owned by uid {owner}, not by an account that uses it"
+                return EntriesOutcome(problems=(Skipped(task.path, why),))
+            walked = walk_dirs(opened.fd, task.path, owner, on_dir=on_dir)
+            sized = _sized(walked.dirs, units(walked))
+        finally:
+            os.close(opened.fd)
+    finally:
+        os.close(anchor)
+    named = [
+        CacheEntry(task.path, "/".join(i.unit.parts), i.unit.parts[0], i.unit.what,
+                   i.unit.project, i.unit.version, "path", len(i.files), i.size, i.mtime)
+        for i in sized
+    ]  # fmt: skip
+    return EntriesOutcome(tuple(named), problems=tuple(walked.walker.problems[:20]))
