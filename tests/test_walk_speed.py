@@ -65,8 +65,12 @@ def test_a_kinds_walk_resolves_no_link(tree: Tree):
     assert linked - plain <= 13 * n, (plain, linked)
 
 
-def test_a_kinds_walk_counts_a_link_as_a_file_of_no_bytes(tree: Tree):
+def test_a_kinds_walk_counts_regular_files_each_inode_once_and_no_link(tree: Tree):
+    """Issue 17: total_files and total_bytes of a kind's cache are its regular files, each
+    inode once; uv's pointer links are no files."""
     top = tree.host("/home/alice/.cache/uv")
     uv_like(top, 2, pointers=True)
+    first = next(p for p in top.rglob("*") if p.is_file() and not p.is_symlink())
+    os.link(first, top / "again")  # one more link of a file already counted
     got = kind_tree.measure(WalkTask(str(tree.root), "/home/alice/.cache/uv"))
-    assert (got.figures.total_files, got.figures.total_bytes) == (2 * 3 + 2, 2 * 3 * 100)
+    assert (got.figures.total_files, got.figures.total_bytes) == (2 * 3, 2 * 3 * 100)

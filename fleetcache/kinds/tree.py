@@ -207,8 +207,8 @@ def _why(unit: Unit, policy: Policy) -> Optional[str]:
 
 def measure(task: WalkTask) -> WalkOutcome:
     """Any cache's figures from one walk (the totals and link-aware bytes; pip's own figures
-    are for pip's layout alone, and are left at zero). A symbolic link is a file of no bytes:
-    none is resolved (uv points at its archives with one link each)."""
+    are for pip's layout alone, and are left at zero): regular files, each inode once; a link is
+    no file and is never resolved (uv points at its archives with one link each)."""
     got = walk_cache(task, pip_links=False)
     f = got.figures
     figures = CacheFigures(

@@ -53,8 +53,9 @@ class WalkOutcome:
 
 def walk_cache(task: WalkTask, pip_links: bool = True) -> WalkOutcome:
     """Open the cache root without following links, check its owner, and walk it once.
-    ``pip_links``: a link to a directory is no file, as pip's os.walk sees it (each link is
-    resolved to tell); else every link is a file of no bytes, and none is resolved."""
+    ``pip_links``: files as pip counts them (a link to a directory is no file, as pip's os.walk
+    sees it: each link is resolved to tell); else regular files, each inode once, and no link
+    is resolved."""
     anchor = safefs.open_anchor(task.root)
     try:
         trusted_links = {0, *task.trusted_owners}
@@ -72,7 +73,7 @@ def walk_cache(task: WalkTask, pip_links: bool = True) -> WalkOutcome:
                     owner_uid=owner,
                     skipped=f"not walked: owned by uid {owner}, not by an account that uses it",
                 )
-            walker = Walker(task.path, owner, anchor if pip_links else None)
+            walker = Walker(task.path, owner, anchor if pip_links else None, pip_links)
             try:
                 walker.walk_root(opened.fd)
             except safefs.OverBudget as exc:  # figures of part of a cache would mislead
@@ -90,9 +91,14 @@ def walk_cache(task: WalkTask, pip_links: bool = True) -> WalkOutcome:
 class Walker:
     """Accumulates the figures of one cache while its subtrees are walked."""
 
-    def __init__(self, path: str, owner: int, anchor: Optional[int] = None) -> None:
+    def __init__(
+        self, path: str, owner: int, anchor: Optional[int] = None, pip_files: bool = True
+    ) -> None:
         self.path = path
         self.owner = owner
+        # True: files as pip counts them (a link to a file is one, of 0 bytes; each hard link is
+        # one); False: regular files, each inode once (what other tools' caches are measured by)
+        self.pip_files = pip_files
         self.anchor = anchor  # the machine's root: where a link is resolved (see _points_to_dir)
         self.links = safefs.LinkBudget()  # what resolving this cache's links may cost in all
         # one counter for every int field of CacheFigures
@@ -191,10 +197,13 @@ class Walker:
                     continue
                 size = st.st_size
                 if st.st_nlink > 1:
-                    self._linked(st, st.st_blocks * 512)
+                    if not self._linked(st, st.st_blocks * 512) and not self.pip_files:
+                        continue  # an inode seen already, by another of its links here
                 else:
                     disk += st.st_blocks * 512
                 if stat.S_ISLNK(st.st_mode):
+                    if not self.pip_files:
+                        continue  # a link is no file (its own blocks are counted, as du does)
                     if self._points_to_dir(parts, entry.name):
                         continue  # os.walk lists it as a directory and does not enter it: pip skips it
                     size = 0  # pip counts a link as a file of 0 bytes
@@ -225,23 +234,25 @@ class Walker:
                 c["foreign_bytes"] += foreign_bytes
             self.oldest, self.newest = oldest, newest
 
-    def _linked(self, st: os.stat_result, blocks: int) -> None:
+    def _linked(self, st: os.stat_result, blocks: int) -> bool:
         """Count one link of a file with several: its disk bytes once, and how many of its links
-        are still to be seen (none left: all lie in the cache, so removing it frees it)."""
+        are still to be seen (none left: all lie in the cache, so removing it frees it). Whether
+        it is the first of its links seen (past the cap: each one is)."""
         key = st.st_dev << 64 | st.st_ino
         record = self.linked.get(key)
         if record is not None:
             if record & LEFT:  # a link made during the walk may be one more than st_nlink said
                 self.linked[key] = record - 1
-            return
+            return False
         self.c["disk_bytes"] += blocks
         if len(self.linked) < MAX_LINKED:
             self.linked[key] = blocks << 32 | min(st.st_nlink - 1, LEFT)
-            return
+            return True
         self.linked_past += 1
         if self.linked_past == 1 and len(self.problems) < MAX_PROBLEMS:
             why = f"files with several links past the first {MAX_LINKED:,}: counted as shared, each link again"
             self.problems.append(Skipped(self.path, why))
+        return True
 
     def _points_to_dir(self, parts: tuple[str, ...], name: str) -> bool:
         """Whether a link names a directory, as pip's os.walk decides (it then skips it). The link
