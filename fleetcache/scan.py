@@ -226,11 +226,11 @@ def _located(
     if search:
         anchor = anchor_of(machine)
         try:
-            for top in search:
-                for kind in kinds:
-                    by_layout, missed = kind.search(machine, anchor, top)
-                    locations = caches_mod.merge_found(locations, by_layout)
-                    skipped.extend(missed)
+            layouts = [(kind.NAME, kind.looks_like) for kind in kinds]
+            for top in search:  # one walk for every kind
+                by_layout, missed = caches_mod.search(machine, anchor, top, kinds=layouts)
+                locations = caches_mod.merge_found(locations, by_layout)
+                skipped.extend(missed)
         finally:
             os.close(anchor)
     return locations

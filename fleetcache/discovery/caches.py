@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Optional
+from typing import Callable, Optional
 
 from fleetcache import dropped, readas, safefs
 from fleetcache.activity.harvest import Settings
@@ -143,6 +143,9 @@ def merge_found(known: list[CacheLocation], found: Iterable[CacheLocation]) -> l
     return merged
 
 
+LooksLike = Callable[[int, set[str]], bool]  # an opened directory, its names -> has a kind's layout
+
+
 def looks_like_cache(dir_fd: int, names: set[str]) -> bool:
     """Whether a directory has pip's cache layout (there is no marker file to look for)."""
     if "http-v2" in names and _children_match(dir_fd, "http-v2", HEX1, allow_empty=True):
@@ -173,9 +176,15 @@ def _children_match(dir_fd: int, name: str, pattern: re.Pattern[str], allow_empt
 
 
 def search(
-    machine: Machine, anchor: int, top: str, max_depth: int = 12
+    machine: Machine,
+    anchor: int,
+    top: str,
+    max_depth: int = 12,
+    kinds: Sequence[tuple[str, LooksLike]] = (("pip", looks_like_cache),),
 ) -> tuple[list[CacheLocation], list[Skipped]]:
-    """Every pip cache below a machine path, recognised by layout; not entered, links not followed."""
+    """Every cache below a machine path, recognised by layout: each directory is of the first of
+    ``kinds`` whose ``looks_like`` it has (pip's alone by default); one walk for all of them, a
+    cache not entered, links not followed."""
     found: list[CacheLocation] = []
     skipped: list[Skipped] = []
     p = machine.pathmod
@@ -189,11 +198,12 @@ def search(
 
     try:
         for parts, fd, files, dirs in safefs.walk(opened.fd, on_error):
-            safefs.rest(files)
-            names = set(dirs)
-            if looks_like_cache(fd, names):
+            names = {entry.name for entry in files}  # a layout may be files (pip-tools')
+            names.update(dirs)
+            kind = next((name for name, looks_like in kinds if looks_like(fd, names)), None)
+            if kind is not None:
                 path = p.join(opened.path, *parts)
-                found.append(CacheLocation(path, (CacheSource("layout"),)))
+                found.append(CacheLocation(path, (CacheSource("layout"),), kind=kind))
                 dirs.clear()
                 continue
             if len(parts) >= max_depth:

@@ -34,11 +34,6 @@ def locations(found: Found) -> list[CacheLocation]:
     return caches_mod.merge_found(known, found.pip_caches)
 
 
-def search(machine: Machine, anchor: int, top: str) -> tuple[list[CacheLocation], list[Skipped]]:
-    """Directories below ``top`` with pip's cache layout."""
-    return caches_mod.search(machine, anchor, top)
-
-
 def looks_like(dir_fd: int, names: set[str]) -> bool:
     """Whether the opened directory has pip's cache layout (http-v2/, wheels/, selfcheck/...)."""
     return caches_mod.looks_like_cache(dir_fd, names)
