@@ -47,6 +47,13 @@ ENV_KEYS = frozenset(
         "UV_PYTHON_INSTALL_DIR",
         "CONDA_ENVS_PATH",
         "CONDA_ENVS_DIRS",
+        # the cache variables of the tools whose caches are kinds (fleetcache.kinds)
+        "POETRY_CACHE_DIR",
+        "PDM_CACHE_DIR",
+        "PIPENV_CACHE_DIR",
+        "VIRTUALENV_OVERRIDE_APP_DATA",
+        "HATCH_CACHE_DIR",
+        "PIP_TOOLS_CACHE_DIR",
     }
 )
 
