@@ -219,3 +219,8 @@ def measure(task: WalkTask) -> WalkOutcome:
         newest_mtime=f.newest_mtime,
     )
     return replace(got, figures=figures)
+
+
+def sized(dirs: Mapping[Parts, Dir], units: Iterable[Unit]) -> list[tuple[Unit, int, int, float]]:
+    """Each unit the walk reached, with its files, bytes and newest mtime (report --by package)."""
+    return [(i.unit, len(i.files), i.size, i.mtime) for i in _sized(dirs, units)]
