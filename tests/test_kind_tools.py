@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from fleetcache.machine import Machine
+from fleetcache.scan import Selection, scan
 from tests.conftest import Tree, chown_tree, fill_cache
 from tests.test_cli import ALICE, run
 
@@ -332,3 +334,16 @@ def test_a_referrers_file_that_is_a_link_is_not_followed_and_keeps_its_package(
     done = _clean(capsys, copied, "pdm", "--yes")
     assert done["plan"]["left"]["its .referrers could not be read"]["files"] > 0
     assert sorted(p.name for p in packages.iterdir()) == ["alpha-2.0-py3-none-any.whl.cache"]
+
+
+def test_on_macos_the_tools_keep_caches_and_configs_in_library(open_tree: Tree):
+    open_tree.user("alice", ALICE, home="/Users/alice")
+    support = "/Users/alice/Library/Application Support"
+    open_tree.write(f"{support}/pypoetry/config.toml", 'cache-dir = "~/pc"\n')
+    for made in ("pc", "Library/Caches/pdm", ".cache/pdm"):
+        open_tree.host(f"/Users/alice/{made}").mkdir(parents=True)
+    chown_tree(open_tree.host("/Users/alice"), ALICE)
+    mac = Machine(root=str(open_tree.root), platform="darwin")
+    result = scan(mac, Selection(users=("alice",), activity=False, envs=False))
+    kinds = {c.location.path: c.location.kind for c in result.caches if c.location.kind != "pip"}
+    assert kinds == {"/Users/alice/pc": "poetry", "/Users/alice/Library/Caches/pdm": "pdm"}

@@ -5,7 +5,6 @@ account, then the XDG default), naming entries, whole-cache plans, and the busy 
 from __future__ import annotations
 
 import os
-import posixpath
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Optional
@@ -16,6 +15,7 @@ from packaging.version import InvalidVersion
 from fleetcache import dropped, safefs, tomlfile
 from fleetcache.clean.plan import CachePlan, Walked, walk_dirs
 from fleetcache.clean.policy import Policy
+from fleetcache.discovery import pipconfig
 from fleetcache.discovery.run import Found, busy_now
 from fleetcache.kinds import tree
 from fleetcache.kinds.base import Look, PlanContext
@@ -67,42 +67,72 @@ def find(look: Look, kind: str, where: Where) -> tuple[list[CacheLocation], list
 def answers(
     look: Look, account: Account, where: Where, env: Mapping[str, str], skipped: list[Skipped]
 ) -> list[tuple[str, CacheSource]]:
-    """The cache directory the tool uses with these variables, and why; and an older release's
-    default, when the tool had one."""
-    home = account.home
-    user, tool = account.name, where.tool
-    out = []
-    value = _path(env.get(where.variable), home)
-    if value is not None:
-        out.append((value, CacheSource("env", user, variable=where.variable, tool=tool)))
-    elif where.config is not None:
-        configs = _path(env.get("XDG_CONFIG_HOME"), home) or posixpath.join(home, ".config")
-        file = posixpath.join(configs, where.config)
-        value = _path(tomlfile.text(tomlfile.loads(_read(look, account, file, skipped)),
-                                    *where.keys), home)  # fmt: skip
-        section = ".".join(where.keys[:-1]) or None
-        if value is not None:
-            out.append((value, CacheSource("config", user, file=file, section=section, tool=tool)))
-    if not out:
-        variable = "XDG_CACHE_HOME" if _path(env.get("XDG_CACHE_HOME"), home) else None
-        caches = _path(env.get("XDG_CACHE_HOME"), home) or posixpath.join(home, ".cache")
-        source = CacheSource("default", user, variable=variable, tool=tool)
-        out.append((posixpath.join(caches, where.default), source))
-    if where.older is not None:
-        data = _path(env.get("XDG_DATA_HOME"), home) or posixpath.join(home, ".local", "share")
-        source = CacheSource("default", user, tool=f"{tool} (older releases)")
-        out.append((posixpath.join(data, where.older), source))
+    """The cache directory the tool uses with these variables (its variable, its config file,
+    its default), and why; and an older release's default, when the tool had one."""
+    machine = look.machine
+    home = pipconfig.home_for(account, machine, env)
+    named = _named(look, account, where, env, home, skipped)
+    if named is None:
+        path, variable = pipconfig.default_cache_dir(home, machine, env, where.default)
+        named = (path, CacheSource("default", account.name, variable=variable, tool=where.tool))
+    out = [named]
+    if where.older is not None and machine.platform not in ("darwin", "win32"):
+        p = machine.pathmod
+        data = _path(machine, env.get("XDG_DATA_HOME"), home) or p.join(home, ".local", "share")
+        source = CacheSource("default", account.name, tool=f"{where.tool} (older releases)")
+        out.append((p.join(data, where.older), source))
     return out
 
 
-def _path(value: Optional[str], home: str) -> Optional[str]:
+def _named(
+    look: Look,
+    account: Account,
+    where: Where,
+    env: Mapping[str, str],
+    home: str,
+    skipped: list[Skipped],
+) -> Optional[tuple[str, CacheSource]]:
+    """The cache directory the tool's variable names, else its config file (None: neither)."""
+    machine, user, tool = look.machine, account.name, where.tool
+    value = _path(machine, env.get(where.variable), home)
+    if value is not None:
+        return value, CacheSource("env", user, variable=where.variable, tool=tool)
+    configs = _config_home(machine, env, home)
+    if where.config is None or configs is None:
+        return None
+    file = machine.pathmod.join(configs, *where.config.split("/"))
+    table = tomlfile.loads(_read(look, account, file, skipped))
+    value = _path(machine, tomlfile.text(table, *where.keys), home)
+    if value is None:
+        return None
+    section = ".".join(where.keys[:-1]) or None
+    return value, CacheSource("config", user, file=file, section=section, tool=tool)
+
+
+def _config_home(machine: Machine, env: Mapping[str, str], home: str) -> Optional[str]:
+    """Where platformdirs puts a tool's config directory (None: not known here, on Windows,
+    where the tools differ: roaming or local, with or without an author directory)."""
+    p = machine.pathmod
+    if machine.platform == "win32":
+        return None
+    where: str = p.join(home, "Library", "Application Support")
+    if machine.platform != "darwin":
+        where = _path(machine, env.get("XDG_CONFIG_HOME"), home) or p.join(home, ".config")
+    return where
+
+
+def _path(machine: Machine, value: Optional[str], home: str) -> Optional[str]:
     """A directory a variable or config value names: ``~`` is the account's home; a relative
     path (relative to a cwd not known) or an empty value names none."""
+    p = machine.pathmod
     if not value:
         return None
-    if value == "~" or value.startswith("~/"):
+    if value == "~" or value.startswith(("~/", "~" + p.sep)):
         value = home + value[1:]
-    return posixpath.normpath(value) if value.startswith("/") else None
+    if not p.isabs(value):
+        return None
+    normed: str = p.normpath(value)
+    return normed
 
 
 def _read(look: Look, account: Account, file: str, skipped: list[Skipped]) -> Optional[bytes]:
