@@ -66,7 +66,8 @@ def project(tree: Tree, where: str, index_url: str, tool_name: str) -> None:
 
 @pytest.fixture(scope="session")
 def filled(index_url: str) -> Iterator[Tree]:
-    """alice's caches, filled once by real poetry, pdm (symlinked installs) and pip-compile."""
+    """alice's caches, filled once by real poetry, pdm (symlinked installs), hatch, pip-compile
+    and pip (as pipenv runs it)."""
     top = Path(tempfile.mkdtemp(prefix="fleetcache-tools-"))
     top.chmod(0o755)
     tree = Tree(top / "machine")
@@ -81,6 +82,7 @@ def filled(index_url: str) -> Iterator[Tree]:
     tool(
         tree, "pip-compile", "-q", "--resolver=legacy", "--index-url", index_url, cwd=f"{HOME}/req"
     )
+    tool(tree, "hatch", "new", "hproj")  # keeps the license texts of its template in its cache
     # what pipenv does with its cache: runs pip with it (--cache-dir $PIPENV_CACHE_DIR)
     fill_cache(Path(sys.executable), tree.host(PIPENV), index_url, "alpha", work=top / "work")
     chown_tree(tree.host(HOME), ALICE)
@@ -131,6 +133,7 @@ def test_each_cache_is_found_where_its_tool_says_it_is(filled: Tree, capsys):
         pdm: "pdm",
         f"{HOME}/.cache/virtualenv": "virtualenv",
         f"{HOME}/.cache/pip-tools": "pip-tools",
+        f"{HOME}/.cache/hatch": "hatch",
     }
     assert found[poetry]["sources"][0]["description"] == "poetry: default location"
     # pipenv's cache is a pip cache (pip's figures, pip's clean), found as pipenv's
@@ -199,7 +202,7 @@ def test_search_finds_each_layout_and_no_environment_or_project(filled: Tree, ca
 def test_disk_bytes_are_what_du_counts(filled: Tree, capsys):
     found = _scan(capsys, filled)
     measured = {c["kind"] for c in found.values()}
-    assert measured == {"pip", "poetry", "pdm", "virtualenv", "pip-tools"}
+    assert measured == {"pip", "poetry", "pdm", "virtualenv", "pip-tools", "hatch"}
     for path, cache in found.items():
         assert cache["disk_bytes"] == du(filled.host(path)), path
         assert cache["total_files"] > 0
@@ -270,7 +273,7 @@ def test_a_referrer_that_cannot_be_checked_keeps_the_package(copied: Tree, capsy
     assert done["plan"]["why"]["purge"]["files"] > 0
 
 
-@pytest.mark.parametrize("kind", ["virtualenv", "pip-tools"])
+@pytest.mark.parametrize("kind", ["virtualenv", "pip-tools", "hatch"])
 def test_a_whole_cache_kind_is_cleaned_by_purge_only(copied: Tree, capsys, kind: str):
     cache = copied.host(f"{HOME}/.cache/{kind}")
     picked = _clean(capsys, copied, kind, "--older-than", "0d", "--dry-run")
