@@ -42,6 +42,10 @@ def tool(tree: Tree, *argv: str, cwd: str = HOME, **env: str) -> str:
         "PATH": f"{BIN}:/usr/bin:/bin",
         "PIP_CONFIG_FILE": os.devnull,
         "PDM_CHECK_UPDATE": "false",
+        # never the network: anything but the loopback index fails at once
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "NO_PROXY": "127.0.0.1,localhost",
         **env,
     }
     result = subprocess.run(
@@ -66,8 +70,8 @@ def project(tree: Tree, where: str, index_url: str, tool_name: str) -> None:
 
 @pytest.fixture(scope="session")
 def filled(index_url: str) -> Iterator[Tree]:
-    """alice's caches, filled once by real poetry, pdm (symlinked installs), hatch, pip-compile
-    and pip (as pipenv runs it)."""
+    """alice's caches, filled once by real poetry, pdm (symlinked installs), pip-compile and pip
+    (as pipenv runs it); hatch's laid out as hatch does."""
     top = Path(tempfile.mkdtemp(prefix="fleetcache-tools-"))
     top.chmod(0o755)
     tree = Tree(top / "machine")
@@ -82,7 +86,9 @@ def filled(index_url: str) -> Iterator[Tree]:
     tool(
         tree, "pip-compile", "-q", "--resolver=legacy", "--index-url", index_url, cwd=f"{HOME}/req"
     )
-    tool(tree, "hatch", "new", "hproj")  # keeps the license texts of its template in its cache
+    # hatch's cache as hatch lays it out (`hatch new` fetches these licenses from the network)
+    tree.write(f"{HOME}/.cache/hatch/licenses/MIT.txt", "MIT License\n" * 90)
+    tree.write(f"{HOME}/.cache/hatch/shell/first_run", "")
     # what pipenv does with its cache: runs pip with it (--cache-dir $PIPENV_CACHE_DIR)
     fill_cache(Path(sys.executable), tree.host(PIPENV), index_url, "alpha", work=top / "work")
     chown_tree(tree.host(HOME), ALICE)
