@@ -160,6 +160,16 @@ def looks_like_cache(dir_fd: int, names: set[str]) -> bool:
 
 
 def _children_match(dir_fd: int, name: str, pattern: re.Pattern[str], allow_empty: bool) -> bool:
+    return children_match(
+        dir_fd, name, lambda c: pattern.fullmatch(c) or c.endswith(".tmp"), allow_empty
+    )
+
+
+def children_match(
+    dir_fd: int, name: str, match: Callable[[str], object], allow_empty: bool = False
+) -> bool:
+    """Whether the subdirectory ``name`` of an opened directory holds only entries whose names
+    ``match`` accepts (and any at all, unless ``allow_empty``): a layout's check."""
     try:
         fd = os.open(name, safefs.O_DIR, dir_fd=dir_fd)
     except OSError:
@@ -172,7 +182,7 @@ def _children_match(dir_fd: int, name: str, pattern: re.Pattern[str], allow_empt
         os.close(fd)
     if not children:
         return allow_empty
-    return all(pattern.fullmatch(c) or c.endswith(".tmp") for c in children)
+    return all(match(c) for c in children)
 
 
 def search(

@@ -9,6 +9,7 @@ from typing import Optional
 from fleetcache import safefs
 from fleetcache.clean.plan import CachePlan, Dir, Parts, Walked
 from fleetcache.clean.policy import Policy
+from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery.run import Found
 from fleetcache.kinds import tooldirs, tree
 from fleetcache.kinds.base import Look, PlanContext, no_lock
@@ -40,7 +41,7 @@ def looks_like(dir_fd: int, names: set[str]) -> bool:
     no environment (pyvenv.cfg) nor project (pyproject.toml) is one."""
     if names & {"pyvenv.cfg", "pyproject.toml"}:
         return False
-    if "packages" in names and tooldirs.children_match(
+    if "packages" in names and caches_mod.children_match(
         dir_fd, "packages", lambda c: c.endswith(".whl" + PACKAGE)
     ):
         return True

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from fleetcache.clean.plan import CachePlan, Walked
 from fleetcache.clean.policy import Policy
+from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery.run import Found
 from fleetcache.kinds import tooldirs, tree
 from fleetcache.kinds.base import Look, PlanContext, no_lock
@@ -40,9 +41,9 @@ def looks_like(dir_fd: int, names: set[str]) -> bool:
     environment (pyvenv.cfg) nor project (pyproject.toml) is one."""
     if names & {"pyvenv.cfg", "pyproject.toml"}:
         return False
-    if "artifacts" in names and tooldirs.children_match(dir_fd, "artifacts", FAN.fullmatch):
+    if "artifacts" in names and caches_mod.children_match(dir_fd, "artifacts", FAN.fullmatch):
         return True
-    return "cache" in names and tooldirs.children_match(
+    return "cache" in names and caches_mod.children_match(
         dir_fd, "cache", {"repositories"}.__contains__
     )
 

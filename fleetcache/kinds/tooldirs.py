@@ -205,21 +205,6 @@ def purge_only(kind: str) -> Plan:
     return plan
 
 
-def children_match(dir_fd: int, name: str, match: Callable[[str], object]) -> bool:
-    """Whether the subdirectory ``name`` holds entries, each of a name ``match`` accepts."""
-    try:
-        fd = os.open(name, safefs.O_DIR, dir_fd=dir_fd)
-    except OSError:
-        return False
-    try:
-        children = os.listdir(fd)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return bool(children) and all(match(c) for c in children)
-
-
 def entries(
     task: WalkTask, units: Callable[[Walked], Iterable[Unit]], areas: Optional[Sequence[str]]
 ) -> EntriesOutcome:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from fleetcache.clean.plan import Walked
+from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery.run import Found
 from fleetcache.kinds import tooldirs, tree
 from fleetcache.kinds.base import Look, no_lock
@@ -35,8 +36,8 @@ def looks_like(dir_fd: int, names: set[str]) -> bool:
     no environment (pyvenv.cfg) is one."""
     if "pyvenv.cfg" in names or not names & {"py_info", "wheel"}:
         return False
-    numbered = "py_info" not in names or tooldirs.children_match(dir_fd, "py_info", str.isdigit)
-    versions = "wheel" not in names or tooldirs.children_match(
+    numbered = "py_info" not in names or caches_mod.children_match(dir_fd, "py_info", str.isdigit)
+    versions = "wheel" not in names or caches_mod.children_match(
         dir_fd, "wheel", lambda c: c.replace(".", "").isdigit() or c == "house"
     )
     return numbered and versions
