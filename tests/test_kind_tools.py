@@ -341,7 +341,7 @@ def test_a_referrers_file_that_is_a_link_is_not_followed_and_keeps_its_package(
     referrers.symlink_to("/srv/secret")
     os.lchown(referrers, ALICE, ALICE)
     done = _clean(capsys, copied, "pdm", "--yes")
-    assert done["plan"]["left"]["its .referrers could not be read"]["files"] > 0
+    assert done["plan"]["left"]["its .referrers not read (a link, odd or too long)"]["files"] > 0
     assert sorted(p.name for p in packages.iterdir()) == ["alpha-2.0-py3-none-any.whl.cache"]
 
 
@@ -356,3 +356,14 @@ def test_on_macos_the_tools_keep_caches_and_configs_in_library(open_tree: Tree):
     result = scan(mac, Selection(users=("alice",), activity=False, envs=False))
     kinds = {c.location.path: c.location.kind for c in result.caches if c.location.kind != "pip"}
     assert kinds == {"/Users/alice/pc": "poetry", "/Users/alice/Library/Caches/pdm": "pdm"}
+
+
+def test_a_referrers_list_too_long_to_ask_about_keeps_its_package(copied: Tree, capsys):
+    """alice writes 5000 gone paths into beta's .referrers: not each asked about; kept."""
+    shutil.rmtree(copied.host(f"{HOME}/pd/.venv"))
+    packages = copied.host(f"{HOME}/.cache/pdm/packages")
+    referrers = packages / "beta-1.0-py3-none-any.whl.cache/.referrers"
+    referrers.write_text("".join(f"/gone/{i}\n" for i in range(5000)))
+    done = _clean(capsys, copied, "pdm", "--dry-run")
+    assert done["plan"]["left"]["its .referrers not read (a link, odd or too long)"]["files"] > 0
+    assert done["plan"]["why"]["purge"]["files"] > 0  # alpha's, unreferenced, would go

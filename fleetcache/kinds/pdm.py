@@ -23,6 +23,7 @@ AREAS = ("packages", "http", "wheels", "hashes", "metadata")
 PACKAGE = ".cache"  # packages/<wheel file name>.cache/
 REFERRERS = ".referrers"
 REFERRERS_LIMIT = 1 << 20  # more than this is no list pdm wrote
+REFERRERS_MAX = 1000  # paths asked about per package (each one a question to the owner's reader)
 
 
 def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
@@ -74,7 +75,7 @@ def _used(paths: Optional[list[str]], context: PlanContext) -> Optional[str]:
     """Why a package stays: a referrer its owner may still have (as ``pdm cache clear``
     keeps it), or a list that could not be read."""
     if paths is None:
-        return "its .referrers could not be read"
+        return "its .referrers not read (a link, odd or too long)"
     for path in paths:
         if context.exists(path) is not False:
             return "used by an environment (its .referrers)"
@@ -95,8 +96,9 @@ def plan(
                 referrers[parts] = None
                 return
             lines = [p for p in data.decode("utf-8", "replace").splitlines() if p.strip()]
-            # a path not absolute, or a list cut short: not known to be unused
-            ok = len(data) <= REFERRERS_LIMIT and all(p.startswith("/") for p in lines)
+            # a path not absolute, a list cut short or too long to ask: not known to be unused
+            ok = len(data) <= REFERRERS_LIMIT and len(lines) <= REFERRERS_MAX
+            ok = ok and all(p.startswith("/") for p in lines)
             referrers[parts] = lines if ok else None
 
     return tree.plan_units(
