@@ -367,3 +367,17 @@ def test_a_referrers_list_too_long_to_ask_about_keeps_its_package(copied: Tree, 
     done = _clean(capsys, copied, "pdm", "--dry-run")
     assert done["plan"]["left"]["its .referrers not read (a link, odd or too long)"]["files"] > 0
     assert done["plan"]["why"]["purge"]["files"] > 0  # alpha's, unreferenced, would go
+
+
+def test_virtualenvs_linking_into_the_app_data_make_it_refused(copied: Tree, capsys):
+    """A real virtualenv made with --symlink-app-data links its seed packages into the app
+    data: purging it would break that environment, so the clean refuses and it still works."""
+    chown_tree(copied.host(HOME), 0)  # root's tool copies from app data it does not own
+    tool(copied, "virtualenv", "-q", "--symlink-app-data", "--no-periodic-update", f"{HOME}/sv")
+    chown_tree(copied.host(HOME), ALICE)
+    cache = copied.host(f"{HOME}/.cache/virtualenv")
+    before = sorted(str(p) for p in cache.rglob("*"))
+    done = _clean(capsys, copied, "virtualenv", "--yes")
+    assert done["state"] == "refused" and "--symlink-app-data" in done["reason"], done
+    assert sorted(str(p) for p in cache.rglob("*")) == before
+    tool(copied, f"{HOME}/sv/bin/python", "-c", "import pip")

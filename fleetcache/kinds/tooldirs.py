@@ -193,14 +193,20 @@ def top_units(walked: Walked, purge_only: Optional[str] = None) -> Iterator[Unit
 Plan = Callable[[int, str, int, Policy, float, PlanContext], CachePlan]
 
 
-def purge_only(kind: str) -> Plan:
-    """The plan of a kind whose tool has no finer clean than removing its whole cache."""
+def purge_only(kind: str, check: Optional[Callable[[Walked], None]] = None) -> Plan:
+    """The plan of a kind whose tool has no finer clean than removing its whole cache;
+    ``check`` may refuse the cache from what the walk saw (raises guard.Refused)."""
+
+    def units(walked: Walked, why: Optional[str]) -> Iterator[Unit]:
+        if check is not None:
+            check(walked)
+        return top_units(walked, why)
 
     def plan(
         cache_fd: int, path: str, uid: int, policy: Policy, now: float, context: PlanContext
     ) -> CachePlan:
         why = None if policy.effective.purge else f"only --purge cleans a {kind} cache"
-        return plan_units(cache_fd, path, uid, policy, now, context, lambda w: top_units(w, why))
+        return plan_units(cache_fd, path, uid, policy, now, context, lambda w: units(w, why))
 
     return plan
 

@@ -1,10 +1,12 @@
 """virtualenv's app data: the seed wheels (``wheel/``) and interpreter probes (``py_info/``) it
-keeps; cleaned only whole, as ``--reset-app-data`` does."""
+keeps; cleaned only whole, as ``--reset-app-data`` does, and never while environments made with
+``--symlink-app-data`` may link into it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from fleetcache.clean.guard import Refused
 from fleetcache.clean.plan import Walked
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery.run import Found
@@ -62,6 +64,16 @@ def _wheels(walked: Walked) -> Iterator[tree.Unit]:
                 yield tree.Unit((*parts, f.name), *tooldirs.dist_of(f.name))
 
 
-plan = tooldirs.purge_only(NAME)
+def _linked(walked: Walked) -> None:
+    """Refuses app data that environments link into: virtualenv --symlink-app-data unpacks the
+    seed packages to ``wheel/<py>/image/<n>/SymlinkPipInstall/`` and links each one there."""
+    if any(p[:1] == ("wheel",) and p[-1] == "SymlinkPipInstall" for p in walked.dirs):
+        raise Refused(
+            "refused: environments made with --symlink-app-data link to its seed packages"
+            " (removing them would break those environments)"
+        )
+
+
+plan = tooldirs.purge_only(NAME, _linked)
 exclusive = no_lock  # its locks are per file, while it writes one
 busy = tooldirs.busy
