@@ -20,7 +20,11 @@ from typing import Any
 
 import pytest
 
+from fleetcache.kinds import hatch, pdm, piptools, poetry, tooldirs, virtualenv
+from fleetcache.kinds import pip as pip_kind
+from fleetcache.kinds.base import Look
 from fleetcache.machine import Machine
+from fleetcache.model import Account
 from fleetcache.scan import Selection, scan
 from tests.conftest import Tree, chown_tree, fill_cache
 from tests.test_cli import ALICE, run
@@ -381,3 +385,23 @@ def test_virtualenvs_linking_into_the_app_data_make_it_refused(copied: Tree, cap
     assert done["state"] == "refused" and "--symlink-app-data" in done["reason"], done
     assert sorted(str(p) for p in cache.rglob("*")) == before
     tool(copied, f"{HOME}/sv/bin/python", "-c", "import pip")
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        (poetry.WHERE, r"pypoetry\Cache"),
+        (hatch.WHERE, r"hatch\Cache"),
+        (pdm.WHERE, r"pdm\pdm\Cache"),
+        (pip_kind.PIPENV, r"pipenv\pipenv\Cache"),
+        (piptools.WHERE, r"pip-tools\pip-tools\Cache"),
+        (virtualenv.WHERE, r"pypa\virtualenv\Cache"),
+    ],
+)
+def test_on_windows_each_default_is_where_platformdirs_puts_it_for_that_tool(where, expected):
+    """platformdirs adds an author directory unless the tool says appauthor=False."""
+    alice = Account("alice", 1001, 1001, r"C:\Users\alice")
+    look = Look(Machine(platform="win32"), None, [alice], [alice], {})  # type: ignore[arg-type]
+    local = r"C:\Users\alice\AppData\Local"
+    ((path, source),) = tooldirs.answers(look, alice, where, {"LOCALAPPDATA": local}, [])
+    assert (path, source.variable) == (rf"{local}\{expected}", "LOCALAPPDATA")

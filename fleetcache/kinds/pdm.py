@@ -18,7 +18,9 @@ from fleetcache.report.entries import EntriesOutcome
 from fleetcache.stats.walk import WalkTask
 
 NAME = "pdm"
-WHERE = tooldirs.Where("pdm", "PDM_CACHE_DIR", "pdm", "pdm/config.toml", ("cache_dir",))
+WHERE = tooldirs.Where(
+    "pdm", "PDM_CACHE_DIR", "pdm", "pdm/config.toml", ("cache_dir",), author="pdm"
+)
 AREAS = ("packages", "http", "wheels", "hashes", "metadata")
 PACKAGE = ".cache"  # packages/<wheel file name>.cache/
 REFERRERS = ".referrers"

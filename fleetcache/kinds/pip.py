@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from fleetcache.machine import Machine
 
 NAME = "pip"
-PIPENV = tooldirs.Where("pipenv", "PIPENV_CACHE_DIR", "pipenv")  # pipenv's cache is a pip cache
+PIPENV = tooldirs.Where(
+    "pipenv", "PIPENV_CACHE_DIR", "pipenv", author="pipenv"
+)  # pipenv's cache is a pip cache
 
 
 def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:

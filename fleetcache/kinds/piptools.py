@@ -13,7 +13,7 @@ from fleetcache.report.entries import EntriesOutcome
 from fleetcache.stats.walk import WalkTask
 
 NAME = "pip-tools"
-WHERE = tooldirs.Where("pip-tools", "PIP_TOOLS_CACHE_DIR", "pip-tools")
+WHERE = tooldirs.Where("pip-tools", "PIP_TOOLS_CACHE_DIR", "pip-tools", author="pip-tools")
 DEPCACHE = re.compile(r"depcache-[a-z]+\d+\.\d+\.json(\.lock)?")
 
 

@@ -39,6 +39,8 @@ class Where:
     config: Optional[str] = None  # its config file below the config home: "pypoetry/config.toml"
     keys: tuple[str, ...] = ()  # where in that file: ("cache-dir",), ("dirs", "cache")
     older: Optional[str] = None  # an older release's default below the data home (~/.local/share)
+    # platformdirs' appauthor: on Windows a directory above the tool's (None: appauthor=False)
+    author: Optional[str] = None
 
 
 def find(look: Look, kind: str, where: Where) -> tuple[list[CacheLocation], list[Skipped]]:
@@ -73,7 +75,9 @@ def answers(
     home = pipconfig.home_for(account, machine, env)
     named = _named(look, account, where, env, home, skipped)
     if named is None:
-        path, variable = pipconfig.default_cache_dir(home, machine, env, where.default)
+        path, variable = pipconfig.default_cache_dir(
+            home, machine, env, where.default, where.author
+        )
         named = (path, CacheSource("default", account.name, variable=variable, tool=where.tool))
     out = [named]
     if where.older is not None and machine.platform not in ("darwin", "win32"):

@@ -18,7 +18,7 @@ from fleetcache.stats.walk import WalkTask
 
 NAME = "virtualenv"
 WHERE = tooldirs.Where(
-    "virtualenv", "VIRTUALENV_OVERRIDE_APP_DATA", "virtualenv", older="virtualenv"
+    "virtualenv", "VIRTUALENV_OVERRIDE_APP_DATA", "virtualenv", older="virtualenv", author="pypa"
 )
 
 
