@@ -405,3 +405,30 @@ def test_on_windows_each_default_is_where_platformdirs_puts_it_for_that_tool(whe
     local = r"C:\Users\alice\AppData\Local"
     ((path, source),) = tooldirs.answers(look, alice, where, {"LOCALAPPDATA": local}, [])
     assert (path, source.variable) == (rf"{local}\{expected}", "LOCALAPPDATA")
+
+
+def test_variables_naming_a_config_file_are_followed_as_the_tools_do(copied: Tree, capsys, procs):
+    """POETRY_CONFIG_DIR, PDM_CONFIG_FILE and HATCH_CONFIG in alice's process name the config
+    files her tools read: the caches those name are hers (the tools agree)."""
+    copied.write(f"{HOME}/pcfg/config.toml", 'cache-dir = "/home/alice/pc2"\n')
+    copied.write(f"{HOME}/pdm.toml", 'cache_dir = "/home/alice/dc2"\n')
+    copied.write(f"{HOME}/h.toml", '[dirs]\ncache = "/home/alice/hc2"\n')
+    for made in ("pc2", "dc2", "hc2"):
+        copied.host(f"{HOME}/{made}").mkdir()
+    chown_tree(copied.host(HOME), ALICE)
+    names = {"POETRY_CONFIG_DIR": "pcfg", "PDM_CONFIG_FILE": "pdm.toml", "HATCH_CONFIG": "h.toml"}
+    said = {k: f"{HOME}/{v}" for k, v in names.items()}
+    assert tool(copied, "poetry", "config", "cache-dir", **said).strip() == f"{HOME}/pc2"
+    assert tool(copied, "pdm", "config", "cache_dir", **said).strip() == f"{HOME}/dc2"
+    assert f'cache = "{HOME}/hc2"' in tool(copied, "hatch", "config", "show", **said)
+    env = {k: str(copied.host(f"{HOME}/{v}")) for k, v in names.items()}
+    proc = procs.start(["/bin/sh", "-c", "echo ready; exec sleep 120"], cwd=copied.host(HOME),
+                       env={"PATH": "/usr/bin:/bin", **env})  # fmt: skip
+    doc = _doc(capsys, "scan", "--root", str(copied.root), "-j", "1", "--no-envs")
+    found = {c["path"]: c for c in doc["caches"] if c["exists"]}
+    expected = {"pc2": ("poetry", "pcfg/config.toml"), "dc2": ("pdm", "pdm.toml"),
+                "hc2": ("hatch", "h.toml")}  # fmt: skip
+    for made, (kind, file) in expected.items():
+        (source,) = found[f"{HOME}/{made}"]["sources"]
+        assert (found[f"{HOME}/{made}"]["kind"], source["kind"]) == (kind, "config")
+        assert (source["file"], source["pid"]) == (f"{HOME}/{file}", proc.pid)

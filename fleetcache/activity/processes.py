@@ -54,6 +54,9 @@ ENV_KEYS = frozenset(
         "VIRTUALENV_OVERRIDE_APP_DATA",
         "HATCH_CACHE_DIR",
         "PIP_TOOLS_CACHE_DIR",
+        "POETRY_CONFIG_DIR",
+        "PDM_CONFIG_FILE",
+        "HATCH_CONFIG",
     }
 )
 

@@ -11,7 +11,14 @@ from fleetcache.report.entries import EntriesOutcome
 from fleetcache.stats.walk import WalkTask
 
 NAME = "hatch"
-WHERE = tooldirs.Where("hatch", "HATCH_CACHE_DIR", "hatch", "hatch/config.toml", ("dirs", "cache"))
+WHERE = tooldirs.Where(
+    "hatch",
+    "HATCH_CACHE_DIR",
+    "hatch",
+    "hatch/config.toml",
+    ("dirs", "cache"),
+    config_variable=("HATCH_CONFIG", ""),
+)
 
 
 def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:

@@ -19,7 +19,13 @@ from fleetcache.stats.walk import WalkTask
 
 NAME = "pdm"
 WHERE = tooldirs.Where(
-    "pdm", "PDM_CACHE_DIR", "pdm", "pdm/config.toml", ("cache_dir",), author="pdm"
+    "pdm",
+    "PDM_CACHE_DIR",
+    "pdm",
+    "pdm/config.toml",
+    ("cache_dir",),
+    author="pdm",
+    config_variable=("PDM_CONFIG_FILE", ""),
 )
 AREAS = ("packages", "http", "wheels", "hashes", "metadata")
 PACKAGE = ".cache"  # packages/<wheel file name>.cache/

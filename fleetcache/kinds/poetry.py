@@ -19,7 +19,12 @@ from fleetcache.stats.walk import WalkTask
 
 NAME = "poetry"
 WHERE = tooldirs.Where(
-    "poetry", "POETRY_CACHE_DIR", "pypoetry", "pypoetry/config.toml", ("cache-dir",)
+    "poetry",
+    "POETRY_CACHE_DIR",
+    "pypoetry",
+    "pypoetry/config.toml",
+    ("cache-dir",),
+    config_variable=("POETRY_CONFIG_DIR", "config.toml"),
 )
 AREAS = ("cache", "artifacts")  # virtualenvs/ holds live environments
 FAN = re.compile(r"[0-9a-f]{2}")

@@ -41,6 +41,9 @@ class Where:
     older: Optional[str] = None  # an older release's default below the data home (~/.local/share)
     # platformdirs' appauthor: on Windows a directory above the tool's (None: appauthor=False)
     author: Optional[str] = None
+    # the variable that names the config file instead, and the file's name in the directory it
+    # names ("": it names the file): ("POETRY_CONFIG_DIR", "config.toml"), ("HATCH_CONFIG", "")
+    config_variable: Optional[tuple[str, str]] = None
 
 
 def find(look: Look, kind: str, where: Where) -> tuple[list[CacheLocation], list[Skipped]]:
@@ -101,16 +104,33 @@ def _named(
     value = _path(machine, env.get(where.variable), home)
     if value is not None:
         return value, CacheSource("env", user, variable=where.variable, tool=tool)
-    configs = _config_home(machine, env, home)
-    if where.config is None or configs is None:
+    file = _config_file(machine, where, env, home)
+    if file is None:
         return None
-    file = machine.pathmod.join(configs, *where.config.split("/"))
     table = tomlfile.loads(_read(look, account, file, skipped))
     value = _path(machine, tomlfile.text(table, *where.keys), home)
     if value is None:
         return None
     section = ".".join(where.keys[:-1]) or None
     return value, CacheSource("config", user, file=file, section=section, tool=tool)
+
+
+def _config_file(
+    machine: Machine, where: Where, env: Mapping[str, str], home: str
+) -> Optional[str]:
+    """The config file the tool reads: the one its variable names, else the one in its config
+    directory (None: it has none, or it is not known here)."""
+    p = machine.pathmod
+    if where.config is None:
+        return None
+    if where.config_variable is not None:
+        variable, name = where.config_variable
+        named = _path(machine, env.get(variable), home)
+        if named is not None:
+            file: str = p.join(named, name) if name else named
+            return file
+    configs = _config_home(machine, env, home)
+    return None if configs is None else p.join(configs, *where.config.split("/"))
 
 
 def _config_home(machine: Machine, env: Mapping[str, str], home: str) -> Optional[str]:
