@@ -401,7 +401,7 @@ def test_virtualenvs_linking_into_the_app_data_make_it_refused(copied: Tree, cap
 def test_on_windows_each_default_is_where_platformdirs_puts_it_for_that_tool(where, expected):
     """platformdirs adds an author directory unless the tool says appauthor=False."""
     alice = Account("alice", 1001, 1001, r"C:\Users\alice")
-    look = Look(Machine(platform="win32"), None, [alice], [alice], {})  # type: ignore[arg-type]
+    look = Look(Machine(platform="win32"), _Files({}), [alice], [alice], {})  # type: ignore[arg-type]
     local = r"C:\Users\alice\AppData\Local"
     ((path, source),) = tooldirs.answers(look, alice, where, {"LOCALAPPDATA": local}, [])
     assert (path, source.variable) == (rf"{local}\{expected}", "LOCALAPPDATA")
@@ -432,3 +432,32 @@ def test_variables_naming_a_config_file_are_followed_as_the_tools_do(copied: Tre
         (source,) = found[f"{HOME}/{made}"]["sources"]
         assert (found[f"{HOME}/{made}"]["kind"], source["kind"]) == (kind, "config")
         assert (source["file"], source["pid"]) == (f"{HOME}/{file}", proc.pid)
+
+
+class _Files:
+    """An account reader (the edge): a Windows machine's files, as a mapping."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+
+    def read(self, who: object, path: str) -> bytes | None:
+        return self.files.get(path)
+
+
+@pytest.mark.parametrize(
+    ("where", "file"),
+    [
+        (poetry.WHERE, r"C:\Users\alice\AppData\Roaming\pypoetry\config.toml"),
+        (pdm.WHERE, r"C:\Users\alice\AppData\Local\pdm\pdm\config.toml"),
+        (hatch.WHERE, r"C:\Users\alice\AppData\Local\hatch\config.toml"),
+    ],
+)
+def test_on_windows_each_config_file_is_where_platformdirs_puts_it(tmp_path, where, file):
+    """poetry's config roams (APPDATA), pdm's and hatch's are local, pdm's below an author."""
+    alice = Account("alice", 1001, 1001, r"C:\Users\alice")
+    win = Machine(root=str(tmp_path), platform="win32")
+    key = where.keys[-1]
+    table = f'[dirs]\n{key} = "D:\\\\c"\n' if len(where.keys) == 2 else f'{key} = "D:\\\\c"\n'
+    look = Look(win, _Files({file: table.encode()}), [alice], [alice], {})  # type: ignore[arg-type]
+    ((path, source),) = tooldirs.answers(look, alice, where, {}, [])
+    assert (path, source.kind, source.file) == ("D:\\c", "config", file)

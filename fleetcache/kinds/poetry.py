@@ -25,6 +25,7 @@ WHERE = tooldirs.Where(
     "pypoetry/config.toml",
     ("cache-dir",),
     config_variable=("POETRY_CONFIG_DIR", "config.toml"),
+    roaming=True,
 )
 AREAS = ("cache", "artifacts")  # virtualenvs/ holds live environments
 FAN = re.compile(r"[0-9a-f]{2}")

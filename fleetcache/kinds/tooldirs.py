@@ -44,6 +44,7 @@ class Where:
     # the variable that names the config file instead, and the file's name in the directory it
     # names ("": it names the file): ("POETRY_CONFIG_DIR", "config.toml"), ("HATCH_CONFIG", "")
     config_variable: Optional[tuple[str, str]] = None
+    roaming: bool = False  # on Windows, its config is in APPDATA (roaming), not LOCALAPPDATA
 
 
 def find(look: Look, kind: str, where: Where) -> tuple[list[CacheLocation], list[Skipped]]:
@@ -119,7 +120,7 @@ def _config_file(
     machine: Machine, where: Where, env: Mapping[str, str], home: str
 ) -> Optional[str]:
     """The config file the tool reads: the one its variable names, else the one in its config
-    directory (None: it has none, or it is not known here)."""
+    directory (None: the tool has no config file)."""
     p = machine.pathmod
     if where.config is None:
         return None
@@ -129,20 +130,23 @@ def _config_file(
         if named is not None:
             file: str = p.join(named, name) if name else named
             return file
-    configs = _config_home(machine, env, home)
-    return None if configs is None else p.join(configs, *where.config.split("/"))
+    parts = where.config.split("/")
+    if machine.platform == "win32" and where.author:  # platformdirs: author, then app
+        parts.insert(0, where.author)
+    found: str = p.join(_config_home(machine, where, env, home), *parts)
+    return found
 
 
-def _config_home(machine: Machine, env: Mapping[str, str], home: str) -> Optional[str]:
-    """Where platformdirs puts a tool's config directory (None: not known here, on Windows,
-    where the tools differ: roaming or local, with or without an author directory)."""
+def _config_home(machine: Machine, where: Where, env: Mapping[str, str], home: str) -> str:
+    """Where platformdirs puts the config directories of the tool's kind, for this home."""
     p = machine.pathmod
     if machine.platform == "win32":
-        return None
-    where: str = p.join(home, "Library", "Application Support")
+        variable, default = ("APPDATA", "Roaming") if where.roaming else ("LOCALAPPDATA", "Local")
+        return env.get(variable, "").strip() or p.join(home, "AppData", default)
+    found: str = p.join(home, "Library", "Application Support")
     if machine.platform != "darwin":
-        where = _path(machine, env.get("XDG_CONFIG_HOME"), home) or p.join(home, ".config")
-    return where
+        found = _path(machine, env.get("XDG_CONFIG_HOME"), home) or p.join(home, ".config")
+    return found
 
 
 def _path(machine: Machine, value: Optional[str], home: str) -> Optional[str]:
