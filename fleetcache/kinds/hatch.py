@@ -22,8 +22,8 @@ WHERE = tooldirs.Where(
 
 
 def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
-    """Each account's cache: $HATCH_CACHE_DIR, else ``[dirs] cache`` in its config.toml, else
-    $XDG_CACHE_HOME/hatch or ~/.cache/hatch."""
+    """Each account's cache: $HATCH_CACHE_DIR, else ``[dirs] cache`` in its config.toml (or the
+    file $HATCH_CONFIG names), else $XDG_CACHE_HOME/hatch or ~/.cache/hatch."""
     return tooldirs.find(look, NAME, WHERE)
 
 

@@ -35,8 +35,8 @@ REFERRERS_MAX = 1000  # paths asked about per package (each one a question to th
 
 
 def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
-    """Each account's cache: $PDM_CACHE_DIR, else ``cache_dir`` in its config.toml, else
-    $XDG_CACHE_HOME/pdm or ~/.cache/pdm."""
+    """Each account's cache: $PDM_CACHE_DIR, else ``cache_dir`` in its config.toml (or the file
+    $PDM_CONFIG_FILE names), else $XDG_CACHE_HOME/pdm or ~/.cache/pdm."""
     return tooldirs.find(look, NAME, WHERE)
 
 

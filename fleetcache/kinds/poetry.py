@@ -32,8 +32,8 @@ FAN = re.compile(r"[0-9a-f]{2}")
 
 
 def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
-    """Each account's cache: $POETRY_CACHE_DIR, else ``cache-dir`` in its config.toml, else
-    $XDG_CACHE_HOME/pypoetry or ~/.cache/pypoetry."""
+    """Each account's cache: $POETRY_CACHE_DIR, else ``cache-dir`` in its config.toml (in
+    $POETRY_CONFIG_DIR, else the config home), else $XDG_CACHE_HOME/pypoetry or ~/.cache/pypoetry."""
     return tooldirs.find(look, NAME, WHERE)
 
 
