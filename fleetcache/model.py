@@ -54,17 +54,18 @@ class CacheSource:
     stopped: Optional[str] = None
     # which of pip's config files a "config" source is: global, user, site, or PIP_CONFIG_FILE
     level: Optional[str] = None
+    tool: Optional[str] = None  # the tool whose rule this is, when not pip's (pipenv, poetry...)
 
     def describe(self) -> str:
         """One short phrase for tables, e.g. ``/etc/pip.conf [install]`` or ``PIP_CACHE_DIR``."""
-        phrase = self._phrase()
+        phrase = self._phrase() if self.tool is None else f"{self.tool}: {self._phrase()}"
         return f"{phrase} (pip stops: config problem)" if self.stopped else phrase
 
     def _phrase(self) -> str:
         if self.kind == "process":
             return f"used by pip (pid {self.pid})"
         if self.kind == "config":
-            phrase = f"{self.file} [{self.section}]"
+            phrase = f"{self.file} [{self.section}]" if self.section else f"{self.file}"
         elif self.kind == "env":
             phrase = f"${self.variable}"
         elif self.kind == "layout":

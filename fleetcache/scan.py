@@ -226,24 +226,14 @@ def _located(
     if search:
         anchor = anchor_of(machine)
         try:
-            for top in search:
-                by_layout: list[CacheLocation] = []
-                for kind in kinds:
-                    got, missed = kind.search(machine, anchor, top)
-                    by_layout.extend(got)
-                    # each kind walks the same path: what it could not read, said once
-                    skipped.extend(m for m in missed if m not in skipped)
-                locations = caches_mod.merge_found(locations, _outermost(by_layout))
+            layouts = [(kind.NAME, kind.looks_like) for kind in kinds]
+            for top in search:  # one walk for every kind
+                by_layout, missed = caches_mod.search(machine, anchor, top, kinds=layouts)
+                locations = caches_mod.merge_found(locations, by_layout)
+                skipped.extend(missed)
         finally:
             os.close(anchor)
     return locations
-
-
-def _outermost(found: list[CacheLocation]) -> list[CacheLocation]:
-    """Caches found by layout, less those inside another one (a rattler cache's ``pkgs/`` has
-    a conda pkgs dir's layout, but it is part of the rattler cache)."""
-    paths = {loc.path.rstrip("/") + "/" for loc in found}
-    return [loc for loc in found if not any(loc.path.startswith(p) for p in paths)]
 
 
 def scan(machine: Machine, selection: Selection = Selection()) -> ScanResult:

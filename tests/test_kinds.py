@@ -83,7 +83,7 @@ def fake_kind(monkeypatch: pytest.MonkeyPatch) -> str:
     kind = types.SimpleNamespace(
         **{
             n: getattr(pip_kind, n)
-            for n in ("find", "search", "looks_like", "measure", "entries", "plan", "exclusive")
+            for n in ("find", "looks_like", "measure", "entries", "plan", "exclusive")
         },
         NAME="fake",
         locations=locations,

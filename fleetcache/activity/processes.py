@@ -49,6 +49,16 @@ ENV_KEYS = frozenset(
         "UV_NO_CACHE",
         "CONDA_ENVS_PATH",
         "CONDA_ENVS_DIRS",
+        # the cache variables of the tools whose caches are kinds (fleetcache.kinds)
+        "POETRY_CACHE_DIR",
+        "PDM_CACHE_DIR",
+        "PIPENV_CACHE_DIR",
+        "VIRTUALENV_OVERRIDE_APP_DATA",
+        "HATCH_CACHE_DIR",
+        "PIP_TOOLS_CACHE_DIR",
+        "POETRY_CONFIG_DIR",
+        "PDM_CONFIG_FILE",
+        "HATCH_CONFIG",
     }
 )
 # where conda and rattler keep their package caches (issue 17)

@@ -143,6 +143,9 @@ def merge_found(known: list[CacheLocation], found: Iterable[CacheLocation]) -> l
     return merged
 
 
+LooksLike = Callable[[int, set[str]], bool]  # an opened directory, its names -> has a kind's layout
+
+
 def looks_like_cache(dir_fd: int, names: set[str]) -> bool:
     """Whether a directory has pip's cache layout (there is no marker file to look for)."""
     if "http-v2" in names and _children_match(dir_fd, "http-v2", HEX1, allow_empty=True):
@@ -157,6 +160,16 @@ def looks_like_cache(dir_fd: int, names: set[str]) -> bool:
 
 
 def _children_match(dir_fd: int, name: str, pattern: re.Pattern[str], allow_empty: bool) -> bool:
+    return children_match(
+        dir_fd, name, lambda c: pattern.fullmatch(c) or c.endswith(".tmp"), allow_empty
+    )
+
+
+def children_match(
+    dir_fd: int, name: str, match: Callable[[str], object], allow_empty: bool = False
+) -> bool:
+    """Whether the subdirectory ``name`` of an opened directory holds only entries whose names
+    ``match`` accepts (and any at all, unless ``allow_empty``): a layout's check."""
     try:
         fd = os.open(name, safefs.O_DIR, dir_fd=dir_fd)
     except OSError:
@@ -169,7 +182,7 @@ def _children_match(dir_fd: int, name: str, pattern: re.Pattern[str], allow_empt
         os.close(fd)
     if not children:
         return allow_empty
-    return all(pattern.fullmatch(c) or c.endswith(".tmp") for c in children)
+    return all(match(c) for c in children)
 
 
 def search(
@@ -177,11 +190,11 @@ def search(
     anchor: int,
     top: str,
     max_depth: int = 12,
-    looks_like: Callable[[int, set[str]], bool] = looks_like_cache,
-    kind: str = "pip",
+    kinds: Sequence[tuple[str, LooksLike]] = (("pip", looks_like_cache),),
 ) -> tuple[list[CacheLocation], list[Skipped]]:
-    """Every cache of a kind (pip's by default) below a machine path, recognised by its
-    layout (``looks_like``); not entered, links not followed."""
+    """Every cache below a machine path, recognised by layout: each directory is of the first of
+    ``kinds`` whose ``looks_like`` it has (pip's alone by default); one walk for all of them, a
+    cache not entered, links not followed."""
     found: list[CacheLocation] = []
     skipped: list[Skipped] = []
     p = machine.pathmod
@@ -195,9 +208,10 @@ def search(
 
     try:
         for parts, fd, files, dirs in safefs.walk(opened.fd, on_error):
-            safefs.rest(files)
-            names = set(dirs)
-            if looks_like(fd, names):
+            names = {entry.name for entry in files}  # a layout may be files (pip-tools')
+            names.update(dirs)
+            kind = next((name for name, looks_like in kinds if looks_like(fd, names)), None)
+            if kind is not None:
                 path = p.join(opened.path, *parts)
                 found.append(CacheLocation(path, (CacheSource("layout"),), kind=kind))
                 dirs.clear()

@@ -85,21 +85,27 @@ def home_for(account: Account, machine: Machine, env: Mapping[str, str]) -> str:
 
 
 def default_cache_dir(
-    home: str, machine: Machine, env: Mapping[str, str]
+    home: str,
+    machine: Machine,
+    env: Mapping[str, str],
+    app: str = "pip",
+    author: Optional[str] = None,
 ) -> tuple[str, str | None]:
-    """platformdirs' ``user_cache_dir("pip")`` for this home, and the variable it came from."""
+    """platformdirs' ``user_cache_dir(app, appauthor=author or False)`` for this home (pip's, or
+    another tool's), and the variable it came from."""
     p = machine.pathmod
     if machine.platform == "darwin":
-        return p.join(home, "Library", "Caches", "pip"), None
+        return p.join(home, "Library", "Caches", app), None
     if machine.platform == "win32":
+        parts = (author, app, "Cache") if author else (app, "Cache")
         local = env.get("LOCALAPPDATA", "").strip()
         if local:
-            return p.join(local, "pip", "Cache"), "LOCALAPPDATA"
-        return p.join(home, "AppData", "Local", "pip", "Cache"), None
+            return p.join(local, *parts), "LOCALAPPDATA"
+        return p.join(home, "AppData", "Local", *parts), None
     xdg = env.get("XDG_CACHE_HOME", "").strip()
     if xdg:
-        return p.join(xdg, "pip"), "XDG_CACHE_HOME"
-    return p.join(home, ".cache", "pip"), None
+        return p.join(xdg, app), "XDG_CACHE_HOME"
+    return p.join(home, ".cache", app), None
 
 
 def config_files(

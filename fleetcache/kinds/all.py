@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from fleetcache.kinds import conda, pip, rattler, uv
+from fleetcache.kinds import conda, hatch, pdm, pip, piptools, poetry, rattler, uv, virtualenv
 from fleetcache.kinds.base import CacheKind
 from fleetcache.model import CacheLocation, ProcessUse
 from fleetcache.report.entries import EntriesOutcome
@@ -18,9 +18,14 @@ if TYPE_CHECKING:
 # kind name -> its module; mypy checks each module against CacheKind here
 KINDS: dict[str, CacheKind] = {
     pip.NAME: pip,
+    uv.NAME: uv,
     conda.NAME: conda,
     rattler.NAME: rattler,
-    uv.NAME: uv,
+    poetry.NAME: poetry,
+    pdm.NAME: pdm,
+    virtualenv.NAME: virtualenv,
+    hatch.NAME: hatch,
+    piptools.NAME: piptools,
 }
 
 

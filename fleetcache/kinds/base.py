@@ -79,13 +79,10 @@ class CacheKind(Protocol):
     def locations(self, found: Found) -> list[CacheLocation]:
         """Each cache of this kind the discovered accounts (and running processes) use, and why."""
 
-    def search(
-        self, machine: Machine, anchor: int, top: str
-    ) -> tuple[list[CacheLocation], list[Skipped]]:
-        """Caches of this kind below ``top``, found by their layout, and what could not be read."""
-
     def looks_like(self, dir_fd: int, names: set[str]) -> bool:
-        """Whether an opened directory holding ``names`` has this kind's layout."""
+        """Whether an opened directory holding ``names`` (its files and subdirectories) has this
+        kind's layout: what --search finds it by (one walk for every kind), and what a clean
+        checks on a cache found only so."""
 
     def measure(self, task: WalkTask) -> WalkOutcome:
         """One cache walked once: its owner and figures, or why it was refused."""

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from fleetcache import safefs
 from fleetcache.clean.plan import CachePlan, Walked
 from fleetcache.clean.policy import Policy
-from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery.run import Found, busy_now
 from fleetcache.kinds import condafind, condameta, condapkgs, tree
 from fleetcache.kinds.base import Look, PlanContext, no_lock
@@ -37,17 +36,12 @@ def locations(found: Found) -> list[CacheLocation]:
     return list(found.kind_caches.get(NAME, ()))
 
 
-def search(machine: Machine, anchor: int, top: str) -> tuple[list[CacheLocation], list[Skipped]]:
-    """Directories below ``top`` laid out as pkgs dirs."""
-    return caches_mod.search(machine, anchor, top, looks_like=looks_like, kind=NAME)
-
-
 def looks_like(dir_fd: int, names: set[str]) -> bool:
     """A pkgs dir: ``urls.txt``, or an extracted package (``<dist>/info/index.json``); never an
     environment (it has ``conda-meta/``)."""
     if "conda-meta" in names:
         return False
-    if _regular(dir_fd, "urls.txt"):
+    if "urls.txt" in names and _regular(dir_fd, "urls.txt"):
         return True
     dists = [n for n in names if condapkgs.dist_name(n) is not None][:8]
     return any(_regular(dir_fd, f"{n}/info/index.json") for n in dists)

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from fleetcache.clean.plan import CachePlan, Walked
 from fleetcache.clean.policy import Policy
-from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery.run import Found
 from fleetcache.kinds import conda, condafind, condameta, condapkgs, tree
 from fleetcache.kinds.base import Look, PlanContext, no_lock
@@ -47,11 +46,6 @@ def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
 def locations(found: Found) -> list[CacheLocation]:
     """The rattler caches discovery found."""
     return list(found.kind_caches.get(NAME, ()))
-
-
-def search(machine: Machine, anchor: int, top: str) -> tuple[list[CacheLocation], list[Skipped]]:
-    """Directories below ``top`` laid out as a rattler cache."""
-    return caches_mod.search(machine, anchor, top, looks_like=looks_like, kind=NAME)
 
 
 def looks_like(dir_fd: int, names: set[str]) -> bool:

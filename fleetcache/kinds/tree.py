@@ -260,3 +260,8 @@ def entries(
         for i in sized
     ]  # fmt: skip
     return EntriesOutcome(tuple(named), problems=tuple(walked.walker.problems[:20]))
+
+
+def sized(dirs: Mapping[Parts, Dir], units: Iterable[Unit]) -> list[tuple[Unit, int, int, float]]:
+    """Each unit the walk reached, with its files, bytes and newest mtime (report --by package)."""
+    return [(i.unit, len(i.files), i.size, i.mtime) for i in _sized(dirs, units)]

@@ -14,7 +14,6 @@ from fleetcache.clean.guard import Refused
 from fleetcache.clean.plan import CachePlan, Walked
 from fleetcache.clean.policy import Policy
 from fleetcache.discovery import accounts as accounts_mod
-from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery.run import Found, busy_now
 from fleetcache.kinds import tree, uvfind, uvlayout, uvlinks, uvlock
 from fleetcache.kinds.base import Look, PlanContext
@@ -36,11 +35,6 @@ def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
 def locations(found: Found) -> list[CacheLocation]:
     """The caches ``find`` gave."""
     return list(found.kind_caches.get(NAME, ()))
-
-
-def search(machine: Machine, anchor: int, top: str) -> tuple[list[CacheLocation], list[Skipped]]:
-    """Directories below ``top`` with uv's cache layout."""
-    return caches_mod.search(machine, anchor, top, looks_like=looks_like, kind=NAME)
 
 
 looks_like = uvlayout.looks_like

@@ -9,7 +9,7 @@ import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Optional
+from typing import Callable, Optional
 
 import msgpack
 
@@ -82,6 +82,14 @@ class _Reader:
 
 def read_entries(task: WalkTask) -> EntriesOutcome:
     """Open the cache root safely (as the scan does) and name every entry in it."""
+    return read_opened(task, _read_pip)
+
+
+def read_opened(
+    task: WalkTask, read: Callable[[str, safefs.Opened], EntriesOutcome]
+) -> EntriesOutcome:
+    """Open the cache root safely (as the scan does: no link but a trusted owner's followed, an
+    owner it may have) and let ``read`` name the entries of the cache (its path, as opened)."""
     anchor = safefs.open_anchor(task.root)
     try:
         try:
@@ -94,24 +102,27 @@ def read_entries(task: WalkTask) -> EntriesOutcome:
             if task.trusted_owners and opened.st.st_uid not in task.trusted_owners:
                 reason = f"not read: owned by uid {opened.st.st_uid}"
                 return EntriesOutcome(problems=(Skipped(task.path, reason),))
-            reader = _Reader(task.path)
-            for parts, fd, files, dirs in safefs.walk(opened.fd, reader.problem):
-                if not parts:
-                    safefs.rest(files)
-                    dirs[:] = [d for d in dirs if d in ("http-v2", "http", "wheels")]
-                elif parts[0] == "http-v2":
-                    _http_v2(reader, fd, files, parts)
-                elif parts[0] == "http":
-                    _legacy(reader, fd, files, parts)
-                else:
-                    _wheels(reader, fd, files, parts)
-            return EntriesOutcome(
-                tuple(reader.entries), tuple(reader.pages), tuple(reader.problems)
-            )
+            return read(task.path, opened)
         finally:
             os.close(opened.fd)
     finally:
         os.close(anchor)
+
+
+def _read_pip(path: str, opened: safefs.Opened) -> EntriesOutcome:
+    """pip's entries: http-v2 and legacy http entries, built wheels."""
+    reader = _Reader(path)
+    for parts, fd, files, dirs in safefs.walk(opened.fd, reader.problem):
+        if not parts:
+            safefs.rest(files)
+            dirs[:] = [d for d in dirs if d in ("http-v2", "http", "wheels")]
+        elif parts[0] == "http-v2":
+            _http_v2(reader, fd, files, parts)
+        elif parts[0] == "http":
+            _legacy(reader, fd, files, parts)
+        else:
+            _wheels(reader, fd, files, parts)
+    return EntriesOutcome(tuple(reader.entries), tuple(reader.pages), tuple(reader.problems))
 
 
 def _regular(fd: int, entry: os.DirEntry[str]) -> Optional[os.stat_result]:
