@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from fleetcache.kinds import hatch, pdm, piptools, poetry, tooldirs, virtualenv
-from fleetcache.kinds import pip as pip_kind
+from fleetcache.kinds import hatch, pdm, pipenv, piptools, poetry, tooldirs, virtualenv
 from fleetcache.kinds.base import Look
 from fleetcache.machine import Machine
 from fleetcache.model import Account
@@ -144,10 +143,11 @@ def test_each_cache_is_found_where_its_tool_says_it_is(filled: Tree, capsys):
         f"{HOME}/.cache/virtualenv": "virtualenv",
         f"{HOME}/.cache/pip-tools": "pip-tools",
         f"{HOME}/.cache/hatch": "hatch",
+        PIPENV: "pipenv",
     }
     assert found[poetry]["sources"][0]["description"] == "poetry: default location"
-    # pipenv's cache is a pip cache (pip's figures, pip's clean), found as pipenv's
-    assert found[PIPENV]["kind"] == "pip" and found[PIPENV]["wheel_files"] == 0
+    # pipenv's cache is a pip cache (pip's figures, pip's clean), found as pipenv finds it
+    assert found[PIPENV]["wheel_files"] == 0
     assert found[PIPENV]["http_files"] > 0
     assert found[PIPENV]["sources"][0]["description"] == "pipenv: default location"
 
@@ -189,7 +189,7 @@ def test_variables_of_the_accounts_processes_name_caches(copied: Tree, capsys, p
                        env={"PATH": "/usr/bin:/bin", **env})  # fmt: skip
     doc = _doc(capsys, "scan", "--root", str(copied.root), "-j", "1", "--no-envs")
     found = {c["path"]: c for c in doc["caches"] if c["exists"]}
-    kinds = ("poetry", "pdm", "pip", "virtualenv", "hatch", "pip-tools")
+    kinds = ("poetry", "pdm", "pipenv", "virtualenv", "hatch", "pip-tools")
     for (variable, name), kind in zip(where.items(), kinds):
         cache = found[f"{HOME}/{name}"]
         assert cache["kind"] == kind
@@ -212,7 +212,7 @@ def test_search_finds_each_layout_and_no_environment_or_project(filled: Tree, ca
 def test_disk_bytes_are_what_du_counts(filled: Tree, capsys):
     found = _scan(capsys, filled)
     measured = {c["kind"] for c in found.values()}
-    assert measured == {"pip", "poetry", "pdm", "virtualenv", "pip-tools", "hatch"}
+    assert measured == {"pipenv", "poetry", "pdm", "virtualenv", "pip-tools", "hatch"}
     for path, cache in found.items():
         assert cache["disk_bytes"] == du(filled.host(path)), path
         assert cache["total_files"] > 0
@@ -393,7 +393,7 @@ def test_virtualenvs_linking_into_the_app_data_make_it_refused(copied: Tree, cap
         (poetry.WHERE, r"pypoetry\Cache"),
         (hatch.WHERE, r"hatch\Cache"),
         (pdm.WHERE, r"pdm\pdm\Cache"),
-        (pip_kind.PIPENV, r"pipenv\pipenv\Cache"),
+        (pipenv.WHERE, r"pipenv\pipenv\Cache"),
         (piptools.WHERE, r"pip-tools\pip-tools\Cache"),
         (virtualenv.WHERE, r"pypa\virtualenv\Cache"),
     ],

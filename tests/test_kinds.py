@@ -37,18 +37,27 @@ def _doc(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
     return doc
 
 
-def test_every_cache_is_of_kind_pip_and_kind_pip_keeps_them_all(machine: Tree, capsys):
-    """pipenv's cache (pip's layout, found by --search) is a pip cache too."""
-    machine.write(f"{PIPENV}/http-v2/a/b/0/0/0/{'ab' + '0' * 54}", b"cc=4," + b"m" * 95)
+def test_pipenvs_cache_is_of_kind_pipenv_with_pips_figures_and_pip_layout_elsewhere_is_pip(
+    machine: Tree, capsys
+):
+    """pipenv's cache where pipenv finds it is of kind pipenv, measured as pip's; a directory
+    with pip's layout that only --search finds is a pip cache."""
+    entry = f"http-v2/a/b/0/0/0/{'ab' + '0' * 54}"
+    machine.write(f"{PIPENV}/{entry}", b"cc=4," + b"m" * 95)
+    machine.write(f"/home/alice/other/{entry}", b"cc=4," + b"m" * 95)
     chown_tree(machine.host("/home/alice"), ALICE)
     args = ("scan", "--root", str(machine.root), "--search", "/home/alice", "--no-activity")
     every = _doc(capsys, *args)
-    assert {c["path"] for c in every["caches"] if c["exists"]} == {
-        "/home/alice/.cache/pip",
-        PIPENV,
+    kinds = {c["path"]: c["kind"] for c in every["caches"] if c["exists"]}
+    assert kinds == {
+        "/home/alice/.cache/pip": "pip",
+        PIPENV: "pipenv",
+        "/home/alice/other": "pip",
     }
-    assert {c["kind"] for c in every["caches"]} == {"pip"}
-    assert _doc(capsys, *args, "--kind", "pip") == every
+    pipenv = next(c for c in every["caches"] if c["path"] == PIPENV)
+    assert (pipenv["http_files"], pipenv["http_bytes"]) == (1, 100)
+    pips = _doc(capsys, *args[:3], "--no-activity", "--kind", "pip")
+    assert {c["path"] for c in pips["caches"] if c["exists"]} == {"/home/alice/.cache/pip"}
     code, out, _ = run(capsys, *args, "--kind", "pip", "--format", "csv")
     assert code == 0 and out.splitlines()[0].split(",").count("kind") == 1
 
@@ -132,7 +141,7 @@ def test_merge_narrows_to_the_kinds_given(machine: Tree, capsys, tmp_path: Path,
     ]
     assert merged["totals"]["total_bytes"] == 700
     view = tmp_path / "view.json"
-    view.write_text(json.dumps({"schema_version": 6, "host": "h", "by": "package", "rows": [],
+    view.write_text(json.dumps({"schema_version": 7, "host": "h", "by": "package", "rows": [],
                                 "skipped": []}))  # fmt: skip
     code, _, err = run(capsys, "merge", str(view), "--kind", "pip")
     assert code != 0 and err.count("\n") == 1 and "--kind" in err, err

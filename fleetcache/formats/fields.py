@@ -25,7 +25,7 @@ from fleetcache.report.views import Report
 if TYPE_CHECKING:
     from fleetcache.clean.run import CleanResult
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class Field(NamedTuple):
@@ -122,7 +122,7 @@ def _dead_selfcheck(r: CacheResult) -> int:
 
 CACHE_FIELDS: list[Field] = [
     Field("path", "the cache directory, as a path of the scanned machine", lambda r: escape.text(r.location.path)),
-    Field("kind", "which tool's cache it is: pip (pipenv's caches are pip caches too)", lambda r: r.location.kind),
+    Field("kind", "which tool's cache it is: pip, uv, conda, rattler, poetry, pdm, pipenv, virtualenv, hatch or pip-tools (see Every Python cache)", lambda r: r.location.kind),
     Field("owner", "account owning the cache directory (uid when it has no name)", lambda r: r.owner),
     Field("owner_uid", "uid owning the cache directory", lambda r: r.owner_uid),
     Field("users", "accounts whose pip uses this cache (CSV: joined with ';')", lambda r: list(r.location.users), scalar=False),
@@ -404,7 +404,7 @@ def entry_paths(entry: CacheEntry) -> list[str]:
 # the fields of each cache record of `clean --format json`
 CLEAN_FIELDS: list[tuple[str, str]] = [
     ("path", "the cache directory"),
-    ("kind", "which tool's cache it is: pip (pipenv's caches are pip caches too)"),
+    ("kind", "which tool's cache it is: pip, uv, conda, rattler, poetry, pdm, pipenv, virtualenv, hatch or pip-tools (see Every Python cache)"),
     ("user", "the account it belongs to (the clean runs as that account)"),
     ("uid", "that account's uid"),
     ("state", "planned (dry run), cleaned, partial, nothing to do, busy, refused, locked, missing (no cache there: not a row of the table) or not confirmed"),

@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from fleetcache.kinds import conda, hatch, pdm, pip, piptools, poetry, rattler, uv, virtualenv
+from fleetcache.kinds import (
+    conda,
+    hatch,
+    pdm,
+    pip,
+    pipenv,
+    piptools,
+    poetry,
+    rattler,
+    uv,
+    virtualenv,
+)
 from fleetcache.kinds.base import CacheKind
 from fleetcache.model import CacheLocation, ProcessUse
 from fleetcache.report.entries import EntriesOutcome
@@ -23,6 +34,7 @@ KINDS: dict[str, CacheKind] = {
     rattler.NAME: rattler,
     poetry.NAME: poetry,
     pdm.NAME: pdm,
+    pipenv.NAME: pipenv,
     virtualenv.NAME: virtualenv,
     hatch.NAME: hatch,
     piptools.NAME: piptools,

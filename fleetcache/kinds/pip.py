@@ -1,4 +1,4 @@
-"""pip's caches (pipenv's too: pipenv runs pip with its own cache directory), behind the cache
+"""pip's caches (pipenv's kind reuses all but where they are: pipenv runs pip), behind the cache
 kind members (fleetcache.kinds.base): each one delegates to the modules that did it before kinds."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from fleetcache.clean.plan import CachePlan
 from fleetcache.clean.policy import Policy
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery.run import Found, busy_now
-from fleetcache.kinds import tooldirs
 from fleetcache.kinds.base import Look, PlanContext, no_lock
 from fleetcache.model import CacheLocation, ProcessUse, Skipped
 from fleetcache.report import entries as entries_mod
@@ -21,22 +20,18 @@ if TYPE_CHECKING:
     from fleetcache.machine import Machine
 
 NAME = "pip"
-PIPENV = tooldirs.Where(
-    "pipenv", "PIPENV_CACHE_DIR", "pipenv", author="pipenv"
-)  # pipenv's cache is a pip cache
 
 
 def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
-    """pipenv's caches (it runs pip with PIP_CACHE_DIR=$PIPENV_CACHE_DIR, else ~/.cache/pipenv):
-    discovery resolves pip's own itself (``Found.resolved``), as pip would."""
-    return tooldirs.find(look, NAME, PIPENV)
+    """Nothing more: discovery resolves pip's caches itself (``Found.resolved``), as pip would
+    (pipenv's are the pipenv kind's)."""
+    return [], []
 
 
 def locations(found: Found) -> list[CacheLocation]:
     """Each cache the accounts' pip resolves to (config files, variables, defaults, the site
-    configs of their environments), their pipenv's, and those running pips use, one per path."""
+    configs of their environments) and those running pips use, one per path."""
     known = caches_mod.locations([*found.resolved, *found.site_caches])
-    known = caches_mod.merge_found(known, tooldirs.locations(found, NAME))
     return caches_mod.merge_found(known, found.pip_caches)
 
 
