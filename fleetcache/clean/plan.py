@@ -221,10 +221,22 @@ def plan_cache(
     tidy.area(("wheels",), wheels=True)
     for area in ("http-v2", "http"):
         tidy.area((area,), wheels=False)
+    return finish(walked, root_st, policy, before, lambda d: EMPTY)
+
+
+def finish(
+    walked: Walked,
+    root_st: os.stat_result,
+    policy: Policy,
+    before: CacheFigures,
+    dir_reason: Callable[[Dir], str],
+) -> CachePlan:
+    """The plan of a walked cache once its files' reasons and directories' ``rmdir`` are set:
+    children before their parents, the bytes it frees, what stays over ``--max-size``."""
     out = []
-    for d in sorted(dirs.values(), key=lambda d: d.parts, reverse=True):  # children first
+    for d in sorted(walked.dirs.values(), key=lambda d: d.parts, reverse=True):
         files = [FileItem(f.name, f.ino, f.ctime, f.size, f.reason) for f in d.files if f.reason]
-        remove = EMPTY if d.parts and d.rmdir else None
+        remove = dir_reason(d) if d.parts and d.rmdir else None
         if files or remove:
             out.append(DirPlan(d.parts, files, remove))
     over = None
@@ -232,17 +244,17 @@ def plan_cache(
         after = before.total_bytes - sum(f.size for d in out for f in d.files)
         over = after - policy.max_size if after > policy.max_size else None
     return CachePlan(
-        path=path,
-        uid=uid,
+        path=walked.walker.path,
+        uid=walked.walker.owner,
         device=root_st.st_dev,
         dirs=out,
-        inos={p: d.ino for p, d in dirs.items()},
+        inos={p: d.ino for p, d in walked.dirs.items()},
         before=before,
-        left=left,
-        problems=list(walker.problems),
+        left=walked.left,
+        problems=list(walked.walker.problems),
         over_limit=over,
         mounts=walked.skipped,
-        frees=frees(dirs),
+        frees=frees(walked.dirs),
     )
 
 

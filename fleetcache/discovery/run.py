@@ -297,6 +297,15 @@ def busy_now(
     return _with_holders(machine, snap, found.every, busy, paths)
 
 
+def in_use(
+    machine: Machine, found: Found, paths: Sequence[str], again: bool = False
+) -> Mapping[str, Sequence[ProcessUse]]:
+    """What makes each of these caches in use: the processes that use it (environments, pips),
+    sit in it or hold a file inside it, as discovery saw them or (``again``) in a fresh look.
+    The ``busy`` of every kind without a lock of its own."""
+    return busy_now(machine, found, paths) if again else found.busy_of(machine, paths)
+
+
 def _with_holders(
     machine: Machine,
     snap: Optional[Snapshot],

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from fleetcache import safefs
 from fleetcache.clean.plan import CachePlan, Walked
 from fleetcache.clean.policy import Policy
-from fleetcache.discovery.run import Found, busy_now
+from fleetcache.discovery.run import Found, in_use
 from fleetcache.kinds import condafind, condameta, condapkgs, tree
 from fleetcache.kinds.base import Look, PlanContext, no_lock
-from fleetcache.model import CacheLocation, Environment, ProcessUse, Skipped
+from fleetcache.model import CacheLocation, Environment, Skipped
 from fleetcache.report.entries import EntriesOutcome
 from fleetcache.stats.walk import WalkTask
 
 if TYPE_CHECKING:
-    from fleetcache.machine import Machine
+    pass
 
 NAME = "conda"
 LINKERS = (*condafind.INSTALL_KINDS, "pixi")  # environments with conda-meta records
@@ -101,10 +101,4 @@ def linking(view: condameta.Viewer, context: PlanContext) -> list[Environment]:
 exclusive = no_lock  # conda's own locks guard its installs, not a clean from outside
 
 
-def busy(
-    machine: Machine, found: Found, paths: Sequence[str], again: bool = False
-) -> Mapping[str, Sequence[ProcessUse]]:
-    """The processes sitting in or holding a file in each cache (``again``: a fresh look)."""
-    if again:
-        return busy_now(machine, found, paths)
-    return found.busy_of(machine, paths)
+busy = in_use  # what sits in a cache or holds a file in it (conda takes no lock on it)

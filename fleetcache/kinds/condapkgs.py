@@ -4,16 +4,15 @@ named, and which of them a clean may take by conda clean's rules (conda/cli/main
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from fleetcache import safefs
-from fleetcache.clean.plan import Dir, File, Parts, Walked, walk_dirs
+from fleetcache.clean.plan import Dir, Parts, Walked
+from fleetcache.kinds import tree
 from fleetcache.kinds.tree import Unit
-from fleetcache.model import CacheEntry, Skipped
 from fleetcache.report.entries import EntriesOutcome
 from fleetcache.stats.walk import WalkTask
 
@@ -121,49 +120,15 @@ def _hardlinked(walked: Walked, base: Parts) -> set[str]:
 def entries(task: WalkTask, base: Parts) -> EntriesOutcome:
     """Every entry of the pkgs dir at ``base`` below the cache root, named (``report --by
     package``, ``clean --package``); the cache root opened safely, as the scan opens it."""
-    anchor = safefs.open_anchor(task.root)
-    try:
-        try:
-            opened = safefs.open_path(anchor, task.path, trusted_links={0, *task.trusted_owners})
-        except safefs.NotFound:
-            return EntriesOutcome()
-        except safefs.UnsafePath as exc:
-            return EntriesOutcome(problems=(Skipped(task.path, f"not read: {exc}"),))
-        try:
-            if task.trusted_owners and opened.st.st_uid not in task.trusted_owners:
-                reason = f"not read: owned by uid {opened.st.st_uid}"
-                return EntriesOutcome(problems=(Skipped(task.path, reason),))
-            names = Names(base)
-            walked = walk_dirs(opened.fd, task.path, opened.st.st_uid, on_dir=names.on_dir)
-            return EntriesOutcome(tuple(_named(task.path, walked, names)))
-        finally:
-            os.close(opened.fd)
-    finally:
-        os.close(anchor)
+    names = Names(base)
 
+    def named(walked: Walked) -> Iterator[Unit]:
+        n = len(base)
+        extracted = {w[n] for w in walked.dirs if len(w) > n and w[:n] == base}
+        for unit in units(walked, names, {}):
+            name = unit.parts[-1]
+            what = "conda package" if name in extracted else "package tarball"
+            how = "info/index.json" if stem(name) in names.found else "its name"
+            yield replace(unit, what=what, how=how, area="pkgs")
 
-def _named(cache: str, walked: Walked, names: Names) -> Iterator[CacheEntry]:
-    n = len(names.base)
-    below: dict[str, list[File]] = {}  # entry directory -> every file in it
-    for where, d in walked.dirs.items():
-        if len(where) > n and where[:n] == names.base:
-            below.setdefault(where[n], []).extend(d.files)
-    top = walked.dirs.get(names.base)
-    for unit in units(walked, names, {}):
-        if unit.project is None:
-            continue
-        name = unit.parts[-1]
-        files = below.get(name) or [f for f in (top.files if top else []) if f.name == name]
-        how = "info/index.json" if stem(name) in names.found else "its name"
-        yield CacheEntry(
-            cache=cache,
-            path="/".join(unit.parts),
-            area="pkgs",
-            kind="conda package" if name in below else "package tarball",
-            project=unit.project,
-            version=unit.version,
-            how=how,
-            files=len(files),
-            size=sum(f.size for f in files),
-            mtime=max((f.mtime for f in files), default=0.0),
-        )
+    return tree.entries(task, named, on_dir=names.on_dir, unnamed=False)

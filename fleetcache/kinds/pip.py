@@ -3,21 +3,20 @@ kind members (fleetcache.kinds.base): each one delegates to the modules that did
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from fleetcache.clean import plan as plan_mod
 from fleetcache.clean.plan import CachePlan
 from fleetcache.clean.policy import Policy
 from fleetcache.discovery import caches as caches_mod
-from fleetcache.discovery.run import Found, busy_now
+from fleetcache.discovery.run import Found, in_use
 from fleetcache.kinds.base import Look, PlanContext, no_lock
-from fleetcache.model import CacheLocation, ProcessUse, Skipped
+from fleetcache.model import CacheLocation, Skipped
 from fleetcache.report import entries as entries_mod
 from fleetcache.stats.walk import WalkOutcome, WalkTask, walk_cache
 
 if TYPE_CHECKING:
-    from fleetcache.machine import Machine
+    pass
 
 NAME = "pip"
 
@@ -70,11 +69,4 @@ def plan(
 exclusive = no_lock  # pip takes no lock on its cache
 
 
-def busy(
-    machine: Machine, found: Found, paths: Sequence[str], again: bool = False
-) -> Mapping[str, Sequence[ProcessUse]]:
-    """The environments and pips that use each cache, and every process in it or holding it
-    (``again``: in a fresh pass over the process table)."""
-    if again:
-        return busy_now(machine, found, paths)
-    return found.busy_of(machine, paths)
+busy = in_use  # the environments and pips that use it, what sits in it or holds it

@@ -5,7 +5,7 @@ go; the rest (PyPI and build caches) goes only with the whole cache, on a purge.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from fleetcache.clean.plan import CachePlan, Walked
@@ -13,12 +13,12 @@ from fleetcache.clean.policy import Policy
 from fleetcache.discovery.run import Found
 from fleetcache.kinds import conda, condafind, condameta, condapkgs, tree
 from fleetcache.kinds.base import Look, PlanContext, no_lock
-from fleetcache.model import CacheLocation, CacheSource, ProcessUse, Skipped
+from fleetcache.model import CacheLocation, CacheSource, Skipped
 from fleetcache.report.entries import EntriesOutcome
 from fleetcache.stats.walk import WalkTask
 
 if TYPE_CHECKING:
-    from fleetcache.machine import Machine
+    pass
 
 NAME = "rattler"
 PKGS = ("pkgs",)
@@ -86,8 +86,4 @@ def plan(
 exclusive = no_lock  # rattler's per-package locks guard its writers, not a clean from outside
 
 
-def busy(
-    machine: Machine, found: Found, paths: Sequence[str], again: bool = False
-) -> Mapping[str, Sequence[ProcessUse]]:
-    """The processes sitting in or holding a file in each cache (``again``: a fresh look)."""
-    return conda.busy(machine, found, paths, again)
+busy = conda.busy  # what sits in a cache or holds a file in it

@@ -13,15 +13,14 @@ from packaging import utils
 from packaging.version import InvalidVersion
 
 from fleetcache import dropped, safefs, tomlfile
-from fleetcache.clean.plan import CachePlan, Walked, walk_dirs
+from fleetcache.clean.plan import CachePlan, Walked
 from fleetcache.clean.policy import Policy
 from fleetcache.discovery import pipconfig
-from fleetcache.discovery.run import Found, busy_now
+from fleetcache.discovery.run import Found, in_use
 from fleetcache.kinds import tree
 from fleetcache.kinds.base import Look, PlanContext
 from fleetcache.kinds.tree import Unit, plan_units
-from fleetcache.model import Account, CacheEntry, CacheLocation, CacheSource, ProcessUse, Skipped
-from fleetcache.report import entries as entries_mod
+from fleetcache.model import Account, CacheLocation, CacheSource, Skipped
 from fleetcache.report.entries import EntriesOutcome
 from fleetcache.stats.walk import WalkTask
 
@@ -187,13 +186,7 @@ def locations(found: Found, kind: str) -> list[CacheLocation]:
     return list(found.kind_caches.get(kind, ()))
 
 
-def busy(
-    machine: Machine, found: Found, paths: Sequence[str], again: bool = False
-) -> Mapping[str, Sequence[ProcessUse]]:
-    """Every process in each cache or holding a file inside it (``again``: in a fresh look)."""
-    if again:
-        return busy_now(machine, found, paths)
-    return found.busy_of(machine, paths)
+busy = in_use  # what sits in a cache or holds a file in it
 
 
 def dist_of(filename: str) -> tuple[Optional[str], Optional[str]]:
@@ -244,20 +237,11 @@ def entries(
 ) -> EntriesOutcome:
     """The units of one cache that have a name, each as an entry (for report --by package)."""
 
-    def read(path: str, opened: safefs.Opened) -> EntriesOutcome:
-        walked = walk_dirs(opened.fd, path, opened.st.st_uid, areas=areas)
-        got = tree.sized(walked.dirs, units(walked))
-        return EntriesOutcome(tuple(_entry(path, *item) for item in got if item[0].project))
+    def named(walked: Walked) -> Iterator[Unit]:
+        for unit in units(walked):
+            yield replace(unit, what=_file_kind(unit.parts[-1]), how="file name")
 
-    return entries_mod.read_opened(task, read)
-
-
-def _entry(path: str, unit: Unit, files: int, size: int, mtime: float) -> CacheEntry:
-    """A named unit as report --by package counts it."""
-    where = "/".join(unit.parts)
-    kind = _file_kind(unit.parts[-1])
-    return CacheEntry(path, where, unit.parts[0], kind, unit.project, unit.version, "file name",
-                      files, size, mtime)  # fmt: skip
+    return tree.entries(task, named, areas=areas, unnamed=False)
 
 
 def _file_kind(name: str) -> str:

@@ -15,17 +15,16 @@ from fleetcache.clean.plan import (
     PURGE,
     CachePlan,
     Dir,
-    DirPlan,
     File,
-    FileItem,
     Parts,
     Walked,
-    frees,
+    finish,
     walk_dirs,
 )
 from fleetcache.clean.policy import Policy, age_text
 from fleetcache.kinds.base import PlanContext
-from fleetcache.model import CacheEntry, CacheFigures, Skipped
+from fleetcache.model import CacheEntry, CacheFigures
+from fleetcache.report import entries as entries_mod
 from fleetcache.report.entries import EntriesOutcome
 from fleetcache.stats.walk import WalkOutcome, WalkTask, walk_cache
 
@@ -43,6 +42,8 @@ class Unit:
     keep: Optional[str] = None  # why no clean ever takes it (counted as left, with this reason)
     purge: bool = True  # whether a purge takes it (False: the tool's own purge leaves it)
     what: str = "file"  # what it is, as a report names it: wheel, sdist, archive, index page...
+    how: str = "path"  # how its name was found, as a report says it: path, file name...
+    area: Optional[str] = None  # the cache's area it is in, as a report says it (None: its top)
 
 
 @dataclass
@@ -82,29 +83,7 @@ def plan_units(
             f.reason = why
         for d in item.dirs:
             d.rmdir = True
-    out = []
-    for d in sorted(walked.dirs.values(), key=lambda d: d.parts, reverse=True):
-        files = [FileItem(f.name, f.ino, f.ctime, f.size, f.reason) for f in d.files if f.reason]
-        remove = _dir_reason(d) if d.parts and d.rmdir else None
-        if files or remove:
-            out.append(DirPlan(d.parts, files, remove))
-    over = None
-    if policy.max_size is not None:
-        after = before.total_bytes - sum(f.size for d in out for f in d.files)
-        over = after - policy.max_size if after > policy.max_size else None
-    return CachePlan(
-        path=path,
-        uid=uid,
-        device=root_st.st_dev,
-        dirs=out,
-        inos={p: d.ino for p, d in walked.dirs.items()},
-        before=before,
-        left=left,
-        problems=list(walked.walker.problems),
-        over_limit=over,
-        mounts=walked.skipped,
-        frees=frees(walked.dirs),
-    )
+    return finish(walked, root_st, policy, before, _dir_reason)
 
 
 def _dir_reason(d: Dir) -> str:
@@ -232,34 +211,27 @@ def measure(task: WalkTask) -> WalkOutcome:
 
 
 def entries(
-    task: WalkTask, units: Callable[[Walked], Iterable[Unit]], on_dir: Optional[OnDir] = None
+    task: WalkTask,
+    units: Callable[[Walked], Iterable[Unit]],
+    on_dir: Optional[OnDir] = None,
+    areas: Optional[Collection[str]] = None,
+    unnamed: bool = True,
 ) -> EntriesOutcome:
-    """Every entry ``units`` names in one cache (opened as the scan opens it), from one walk."""
-    anchor = safefs.open_anchor(task.root)
-    try:
-        try:
-            opened = safefs.open_path(anchor, task.path, trusted_links={0, *task.trusted_owners})
-        except safefs.NotFound:
-            return EntriesOutcome()
-        except safefs.UnsafePath as exc:
-            return EntriesOutcome(problems=(Skipped(task.path, f"not read: {exc}"),))
-        try:
-            owner = opened.st.st_uid
-            if task.trusted_owners and owner not in task.trusted_owners:
-                why = f"not read: owned by uid {owner}, not by an account that uses it"
-                return EntriesOutcome(problems=(Skipped(task.path, why),))
-            walked = walk_dirs(opened.fd, task.path, owner, on_dir=on_dir)
-            sized = _sized(walked.dirs, units(walked))
-        finally:
-            os.close(opened.fd)
-    finally:
-        os.close(anchor)
-    named = [
-        CacheEntry(task.path, "/".join(i.unit.parts), i.unit.parts[0], i.unit.what,
-                   i.unit.project, i.unit.version, "path", len(i.files), i.size, i.mtime)
-        for i in sized
-    ]  # fmt: skip
-    return EntriesOutcome(tuple(named), problems=tuple(walked.walker.problems[:20]))
+    """Every entry ``units`` names in one cache (opened as the scan opens it), from one walk;
+    without ``unnamed``, only those it knows the package of."""
+
+    def read(path: str, opened: safefs.Opened) -> EntriesOutcome:
+        walked = walk_dirs(opened.fd, path, opened.st.st_uid, areas=areas, on_dir=on_dir)
+        named = [
+            CacheEntry(path, "/".join(u.parts), u.area or u.parts[0], u.what, u.project,
+                       u.version, u.how, len(i.files), i.size, i.mtime)
+            for i in _sized(walked.dirs, units(walked))
+            for u in (i.unit,)
+            if unnamed or u.project is not None
+        ]  # fmt: skip
+        return EntriesOutcome(tuple(named), problems=tuple(walked.walker.problems[:20]))
+
+    return entries_mod.read_opened(task, read)
 
 
 def sized(dirs: Mapping[Parts, Dir], units: Iterable[Unit]) -> list[tuple[Unit, int, int, float]]:

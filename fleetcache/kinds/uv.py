@@ -14,7 +14,7 @@ from fleetcache.clean.guard import Refused
 from fleetcache.clean.plan import CachePlan, Walked
 from fleetcache.clean.policy import Policy
 from fleetcache.discovery import accounts as accounts_mod
-from fleetcache.discovery.run import Found, busy_now
+from fleetcache.discovery.run import Found, in_use
 from fleetcache.kinds import tree, uvfind, uvlayout, uvlinks, uvlock
 from fleetcache.kinds.base import Look, PlanContext
 from fleetcache.model import CacheEntry, CacheLocation, ProcessUse, Skipped
@@ -110,7 +110,7 @@ def busy(
 ) -> Mapping[str, Sequence[ProcessUse]]:
     """The uvs holding each cache's lock, then the processes in it or holding a file in it
     (``again``: in a fresh pass over the process table)."""
-    uses = busy_now(machine, found, paths) if again else found.busy_of(machine, paths)
+    uses = in_use(machine, found, paths, again)
     out = {p: list(u) for p, u in uses.items()}
     for path in paths:
         locking = _lock_uses(machine, found, path)
