@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     parser = _Parser(
         prog="fleetcache",
-        description="Find, measure and report every account's pip caches on this machine.",
+        description="Find, measure and report every account's Python package caches (pip, uv, "
+        "conda, poetry, pdm and more) on this machine.",
         epilog=EPILOG,
         formatter_class=_Help,
     )
@@ -171,7 +172,9 @@ def _subparser(sub: argparse._SubParsersAction[_Parser], name: str, text: str) -
 
 
 def _add_scan(sub: argparse._SubParsersAction[_Parser]) -> None:
-    p = _subparser(sub, "scan", "every account's pip caches: where, whose, why, how big")
+    p = _subparser(
+        sub, "scan", "every account's package caches of every kind: where, whose, why, how big"
+    )
     _machine_args(p)
     _fleet_args(p, "walk N caches at once")
     p.add_argument(
@@ -179,7 +182,7 @@ def _add_scan(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="PATH",
         action="append",
         default=[],
-        help="also find pip caches anywhere below PATH by their layout (repeatable)",
+        help="also find caches of every kind anywhere below PATH by their layout (repeatable)",
     )
     p.add_argument(
         "--no-envs",
@@ -365,7 +368,7 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
     p = _subparser(
         sub,
         "clean",
-        "clean pip caches safely: plan, check nothing uses them, confirm, delete as each cache's "
+        "clean package caches safely: plan, check nothing uses them, confirm, delete as each cache's "
         "owner, log every action (with nothing said, a clean is a purge)",
     )
     _machine_args(p)
