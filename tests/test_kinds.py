@@ -95,6 +95,7 @@ def fake_kind(monkeypatch: pytest.MonkeyPatch) -> str:
             for n in ("find", "looks_like", "measure", "entries", "plan", "exclusive")
         },
         NAME="fake",
+        VARIABLES={},
         locations=locations,
         busy=lambda _machine, _found, _paths, again=False: {},
     )
@@ -191,3 +192,33 @@ def test_a_named_cache_left_out_by_kind_is_an_error_not_a_silent_no_op(
     assert "/home/alice/.cache/pip is a pip cache" in err
     code, out, _ = run(capsys, *args, "--kind", "pip", "--format", "json")
     assert [c["path"] for c in json.loads(out)["caches"]] == ["/home/alice/.cache/pip"]
+
+
+def test_a_kinds_own_variables_are_read_from_the_accounts_processes(
+    machine: Tree, capsys, fake_kind: str, procs, monkeypatch: pytest.MonkeyPatch
+):
+    """A kind names the variables its tool reads (VARIABLES) and nothing else: the process
+    table keeps them, their paths translated under --root, for the kind's own find."""
+    cache = machine.write("/home/alice/fc/blob", b"x" * 500).parent
+    chown_tree(machine.host("/home/alice"), ALICE)
+    kind = kinds_all.KINDS["fake"]
+    monkeypatch.setattr(kind, "VARIABLES", {"FAKE_CACHE_DIR": "path"})
+
+    def find(look):
+        got = [
+            CacheLocation(s.env["FAKE_CACHE_DIR"], (CacheSource("env", pid=s.pid),),
+                          frozenset({uid}), "fake")
+            for uid, settings in look.settings.items()
+            for s in settings
+            if "FAKE_CACHE_DIR" in s.env
+        ]  # fmt: skip
+        return got, []
+
+    monkeypatch.setattr(kind, "find", find)
+    monkeypatch.setattr(kind, "locations", lambda found: list(found.kind_caches.get("fake", ())))
+    proc = procs.start(["/bin/sh", "-c", "echo ready; exec sleep 120"], cwd=cache,
+                       env={"PATH": "/usr/bin:/bin", "FAKE_CACHE_DIR": str(cache)})  # fmt: skip
+    doc = _doc(capsys, "scan", "--root", str(machine.root), "-j", "1", "--kind", "fake")
+    found = {c["path"]: c for c in doc["caches"]}
+    assert found["/home/alice/fc"]["sources"][0]["pid"] == proc.pid, found
+    assert found["/home/alice/fc"]["total_bytes"] == 500

@@ -49,26 +49,15 @@ ENV_KEYS = frozenset(
         "UV_NO_CACHE",
         "CONDA_ENVS_PATH",
         "CONDA_ENVS_DIRS",
-        # the cache variables of the tools whose caches are kinds (fleetcache.kinds)
-        "POETRY_CACHE_DIR",
-        "PDM_CACHE_DIR",
-        "PIPENV_CACHE_DIR",
-        "VIRTUALENV_OVERRIDE_APP_DATA",
-        "HATCH_CACHE_DIR",
-        "PIP_TOOLS_CACHE_DIR",
-        "POETRY_CONFIG_DIR",
-        "PDM_CONFIG_FILE",
-        "HATCH_CONFIG",
     }
-)
-# where conda and rattler keep their package caches (issue 17)
-ENV_KEYS = ENV_KEYS | {
-    "CONDA_PKGS_DIRS",
-    "CONDARC",
-    "CONDA_ROOT",
-    "RATTLER_CACHE_DIR",
-    "PIXI_CACHE_DIR",
-}
+)  # and each cache kind's own (fleetcache.kinds: CacheKind.VARIABLES)
+
+
+def env_keys() -> frozenset[str]:
+    """The variables kept from each process's environment: discovery's and every kind's."""
+    from fleetcache.kinds import all as kinds_all  # the kinds read processes: not at load
+
+    return ENV_KEYS | frozenset(kinds_all.variables())
 
 
 @dataclass(frozen=True)
@@ -80,7 +69,7 @@ class Proc:
     argv: Optional[tuple[str, ...]]
     exe: Optional[str]  # "" when the kernel names none
     cwd: Optional[str]
-    environ: Optional[Mapping[str, str]]  # only ENV_KEYS, as at exec time
+    environ: Optional[Mapping[str, str]]  # only env_keys(), as at exec time
     maps: Optional[frozenset[str]]  # mapped files (empty off Linux)
     fds: Optional[frozenset[str]] = frozenset()  # files and directories it has open (Linux)
     setid: bool = False  # a set-uid/set-gid program: its environment is its caller's
@@ -259,6 +248,7 @@ def _snapshot(process_iter: Callable[..., Iterator[psutil.Process]]) -> Snapshot
     linux = sys.platform.startswith("linux")
     procs = []
     seen = 0
+    keys = env_keys()
     for p in process_iter(ATTRS, ad_value=None):
         seen += 1
         info = p.info
@@ -272,7 +262,7 @@ def _snapshot(process_iter: Callable[..., Iterator[psutil.Process]]) -> Snapshot
         if parent is not None:
             parents[info["pid"]] = parent
         environ = info["environ"]
-        kept = None if environ is None else {k: v for k, v in environ.items() if k in ENV_KEYS}
+        kept = None if environ is None else {k: v for k, v in environ.items() if k in keys}
         uid, setid = _ids(p, argv, bool(kept), linux)
         if uid is None and linux:
             continue  # ended during the pass

@@ -19,15 +19,19 @@ from fleetcache.machine import Machine
 PATH_VARIABLES = frozenset(
     {"HOME", "VIRTUAL_ENV", "CONDA_PREFIX", "PIP_CACHE_DIR", "PIP_CONFIG_FILE", "XDG_CACHE_HOME",
      "XDG_CONFIG_HOME", "XDG_DATA_HOME", "WORKON_HOME", "PYENV_ROOT", "PIPX_HOME",
-     "POETRY_VIRTUALENVS_PATH", "UV_PYTHON_INSTALL_DIR", "UV_CACHE_DIR", "POETRY_CACHE_DIR",
-     "PDM_CACHE_DIR",
-     "PIPENV_CACHE_DIR", "VIRTUALENV_OVERRIDE_APP_DATA", "HATCH_CACHE_DIR", "PIP_TOOLS_CACHE_DIR",
-     "POETRY_CONFIG_DIR", "PDM_CONFIG_FILE", "HATCH_CONFIG"}
+     "POETRY_VIRTUALENVS_PATH", "UV_PYTHON_INSTALL_DIR"}
 )  # fmt: skip
-PATH_LISTS = frozenset({"XDG_CONFIG_DIRS", "CONDA_ENVS_PATH", "CONDA_ENVS_DIRS"})
-# conda's and rattler's settings (issue 17); CONDA_PKGS_DIRS is a list split by commas
-PATH_VARIABLES = PATH_VARIABLES | {"CONDARC", "CONDA_ROOT", "RATTLER_CACHE_DIR", "PIXI_CACHE_DIR"}
-COMMA_LISTS = frozenset({"CONDA_PKGS_DIRS"})
+PATH_LISTS = {"XDG_CONFIG_DIRS": ":", "CONDA_ENVS_PATH": ":", "CONDA_ENVS_DIRS": ":"}
+
+
+def _kinds() -> tuple[frozenset[str], dict[str, str]]:
+    """(variables holding one path, lists of paths -> separator), every kind's included."""
+    from fleetcache.kinds import all as kinds_all  # the kinds read processes: not at load
+
+    theirs = kinds_all.variables()
+    paths = PATH_VARIABLES | {n for n, how in theirs.items() if how == "path"}
+    lists = {**PATH_LISTS, **{n: how for n, how in theirs.items() if how in (":", ",")}}
+    return paths, lists
 
 
 class View:
@@ -94,17 +98,18 @@ class View:
 def translate(environ: Mapping[str, str], path: Callable[[str], Optional[str]]) -> dict[str, str]:
     """Variables with their paths translated; a path that does not translate is dropped."""
     out: dict[str, str] = {}
+    paths, lists = _kinds()
     for name, value in environ.items():
         if name == "PIP_CONFIG_FILE" and value == os.devnull:
             out[name] = value
-        elif name in PATH_VARIABLES and not value.startswith("/"):
+        elif name in paths and not value.startswith("/"):
             out[name] = value  # relative to the process's working directory, itself translated
-        elif name in PATH_VARIABLES:
+        elif name in paths:
             moved = path(value)
             if moved is not None:
                 out[name] = moved
-        elif name in PATH_LISTS or name in COMMA_LISTS:
-            sep = "," if name in COMMA_LISTS else ":"
+        elif name in lists:
+            sep = lists[name]
             parts = [path(p.strip()) for p in value.split(sep) if p.strip()]
             kept = [p for p in parts if p is not None]
             if kept:

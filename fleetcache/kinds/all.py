@@ -76,3 +76,8 @@ def busy(
         if paths:
             out.update(kind.busy(machine, found, paths))
     return out
+
+
+def variables() -> dict[str, str]:
+    """Every kind's process variables (``CacheKind.VARIABLES``), for the process table to keep."""
+    return {name: how for kind in KINDS.values() for name, how in kind.VARIABLES.items()}

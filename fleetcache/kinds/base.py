@@ -71,6 +71,9 @@ class CacheKind(Protocol):
     """One tool's caches: where they are and why, how one is measured, named, cleaned, in use."""
 
     NAME: str  # the kind as `--kind`, JSON's `kind` and the KIND column say it
+    # the variables of an account's processes its tool reads: name -> "path", "flag", or the
+    # separator of a list of paths (":" or ","); kept from the process table, paths translated
+    VARIABLES: dict[str, str]
 
     def find(self, look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
         """This kind's caches of the chosen accounts, found as its tool finds them (config files

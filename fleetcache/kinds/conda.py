@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     pass
 
 NAME = "conda"
+VARIABLES = {"CONDA_PKGS_DIRS": ",", "CONDARC": "path", "CONDA_ROOT": "path"}
 LINKERS = (*condafind.INSTALL_KINDS, "pixi")  # environments with conda-meta records
 
 

@@ -19,6 +19,7 @@ WHERE = tooldirs.Where(
     ("dirs", "cache"),
     config_variable=("HATCH_CONFIG", ""),
 )
+VARIABLES = tooldirs.variables(WHERE)
 
 
 def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:

@@ -27,6 +27,7 @@ WHERE = tooldirs.Where(
     author="pdm",
     config_variable=("PDM_CONFIG_FILE", ""),
 )
+VARIABLES = tooldirs.variables(WHERE)
 AREAS = ("packages", "http", "wheels", "hashes", "metadata")
 PACKAGE = ".cache"  # packages/<wheel file name>.cache/
 REFERRERS = ".referrers"

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     pass
 
 NAME = "pip"
+VARIABLES: dict[str, str] = {}  # pip's own (PIP_*, XDG_*) are discovery's: see pipconfig
 
 
 def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:

@@ -11,6 +11,7 @@ from fleetcache.model import CacheLocation, Skipped
 
 NAME = "pipenv"
 WHERE = tooldirs.Where("pipenv", "PIPENV_CACHE_DIR", "pipenv", author="pipenv")
+VARIABLES = tooldirs.variables(WHERE)
 
 
 def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:

@@ -14,6 +14,7 @@ from fleetcache.stats.walk import WalkTask
 
 NAME = "pip-tools"
 WHERE = tooldirs.Where("pip-tools", "PIP_TOOLS_CACHE_DIR", "pip-tools", author="pip-tools")
+VARIABLES = tooldirs.variables(WHERE)
 DEPCACHE = re.compile(r"depcache-[a-z]+\d+\.\d+\.json(\.lock)?")
 
 

@@ -27,6 +27,7 @@ WHERE = tooldirs.Where(
     config_variable=("POETRY_CONFIG_DIR", "config.toml"),
     roaming=True,
 )
+VARIABLES = tooldirs.variables(WHERE)
 AREAS = ("cache", "artifacts")  # virtualenvs/ holds live environments
 FAN = re.compile(r"[0-9a-f]{2}")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from fleetcache.clean.plan import CachePlan, Walked
 from fleetcache.clean.policy import Policy
@@ -17,12 +16,10 @@ from fleetcache.model import CacheLocation, CacheSource, Skipped
 from fleetcache.report.entries import EntriesOutcome
 from fleetcache.stats.walk import WalkTask
 
-if TYPE_CHECKING:
-    pass
-
 NAME = "rattler"
 PKGS = ("pkgs",)
-VARIABLES = ("PIXI_CACHE_DIR", "RATTLER_CACHE_DIR")  # the first one set wins
+ORDER = ("PIXI_CACHE_DIR", "RATTLER_CACHE_DIR")  # the first one set wins
+VARIABLES = dict.fromkeys(ORDER, "path")
 
 
 def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
@@ -30,7 +27,7 @@ def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
     places = condafind.Places(look, NAME)
     for account in look.chosen:
         for env, pid in condafind.environs(look, account):
-            variable = next((v for v in VARIABLES if env.get(v, "").startswith("/")), None)
+            variable = next((v for v in ORDER if env.get(v, "").startswith("/")), None)
             if variable is not None:
                 path = posixpath.normpath(env[variable])
                 source = CacheSource("env", user=account.name, variable=variable, pid=pid)

@@ -46,6 +46,12 @@ class Where:
     roaming: bool = False  # on Windows, its config is in APPDATA (roaming), not LOCALAPPDATA
 
 
+def variables(where: Where) -> dict[str, str]:
+    """The variables of the account's processes the tool reads: its cache's, its config's."""
+    named = [where.variable] + ([where.config_variable[0]] if where.config_variable else [])
+    return dict.fromkeys(named, "path")
+
+
 def find(look: Look, kind: str, where: Where) -> tuple[list[CacheLocation], list[Skipped]]:
     """The existing caches the chosen accounts' tool uses: with the account's own environment,
     and with each of its processes' variables (those sources carry the process's pid)."""

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from fleetcache.machine import Machine
 
 NAME = uvfind.NAME
+VARIABLES = {"UV_CACHE_DIR": "path", "UV_NO_CACHE": "flag"}
 
 
 def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:

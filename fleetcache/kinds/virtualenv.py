@@ -20,6 +20,7 @@ NAME = "virtualenv"
 WHERE = tooldirs.Where(
     "virtualenv", "VIRTUALENV_OVERRIDE_APP_DATA", "virtualenv", older="virtualenv", author="pypa"
 )
+VARIABLES = tooldirs.variables(WHERE)
 
 
 def find(look: Look) -> tuple[list[CacheLocation], list[Skipped]]:
