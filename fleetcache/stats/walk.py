@@ -153,6 +153,8 @@ class Walker:
         blocks = os.fstat(dir_fd).st_blocks * 512 if disk is None else disk
         self.c["disk_bytes"] += blocks
         self.c["reclaimable_bytes"] += blocks
+        if not files:  # most directories of a cache hold only directories: nothing to sort
+            return
         if not parts:
             for name, size, _ in self._files(dir_fd, files, parts):
                 if name == "selfcheck.json":
