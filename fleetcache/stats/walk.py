@@ -135,9 +135,20 @@ class Walker:
     def walk_root(self, fd: int, skip: Collection[tuple[int, int]] = ()) -> None:
         """Walk every top-level entry of the cache with the walker for its kind (never entering
         the directories in ``skip``: mount points)."""
-        with closing(safefs.walk(fd, self.problem, skip=skip)) as walk:
-            for parts, dir_fd, files, _dirs in walk:
-                self.visit(parts, dir_fd, files)
+        dirs = blocks = 0  # directories holding only directories (most of a cache): counted here
+        fstat = os.fstat
+        try:
+            with closing(safefs.walk(fd, self.problem, skip=skip)) as walk:
+                for parts, dir_fd, files, _dirs in walk:
+                    if files:
+                        self.visit(parts, dir_fd, files)
+                    else:
+                        dirs += 1
+                        blocks += fstat(dir_fd).st_blocks * 512
+        finally:
+            self.c["dirs"] += dirs
+            self.c["disk_bytes"] += blocks
+            self.c["reclaimable_bytes"] += blocks
 
     def visit(
         self,
