@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ntpath
 import os
 import posixpath
@@ -66,6 +67,7 @@ class GroupTable:
         self._host: dict[tuple[str, int], tuple[int, ...]] = {}
         self._file: Optional[Optional[dict[int, GroupEntry]]] = None
         self._read = False
+        self._members: Optional[dict[str, tuple[int, ...]]] = None  # name -> gids, from _file
 
     def host(self, name: str, gid: int) -> tuple[int, ...]:
         """The groups this host's name service gives the account (its own gid first)."""
@@ -85,7 +87,9 @@ class GroupTable:
         """The groups ``<root>/etc/group`` gives the account (its own gid first)."""
         from fleetcache.discovery.accounts import memberships
 
-        listed = memberships(self.file(root) or {}).get(name, ())
+        if self._members is None:  # asked once per file read as an account: built once
+            self._members = memberships(self.file(root) or {})
+        listed = self._members.get(name, ())
         return tuple(dict.fromkeys((gid, *listed)))
 
 
@@ -139,7 +143,7 @@ class Machine:
             hostname=socket.gethostname() if root == "/" else os.path.basename(root.rstrip("/")),
         )
 
-    @property
+    @functools.cached_property  # asked for each file read as an account
     def is_host(self) -> bool:
         """True when the machine is this host itself, not a tree under --root."""
         return os.path.abspath(self.root) == "/"

@@ -335,7 +335,7 @@ def walk(
                 name = pending[frame[3]]
                 frame[3] += 1
                 parts = (*frame[1], name)
-                if mounted is not None and parts[len(rel) :] in mounted:
+                if mounted and parts[len(rel) :] in mounted:
                     on_error(parts, "another filesystem is mounted here; not entered")
                     continue
                 fd = _open_child(

@@ -1,5 +1,5 @@
 """The bench's uv fleet (issue 17): homes whose large uv caches are hardlinked into venvs, beside
-pip caches, source trees and more venvs; and the scan it is timed with.
+pip caches, source trees and more venvs.
 
 uv 0.13.9's layout: ``archive-v0/<id>/`` holds an unpacked wheel (its package and dist-info),
 hardlinked file by file into each venv's site-packages that installs it; ``wheels-v8/pypi/<pkg>/``
@@ -66,29 +66,3 @@ def _archive(archive: Path, pkg: str, write: Write) -> list[Path]:
         (archive / rel).parent.mkdir(parents=True, exist_ok=True)
         write(archive / rel, 200 + (i * 211) % 6000)
     return made
-
-
-# `fleetcache scan` with a uv kind: the registry's once it has one; until then a stand-in that
-# finds each account's default cache (~/.cache/uv) and measures it as every kind does
-# (fleetcache.kinds.tree.measure: one walk, totals and link-aware bytes)
-SCAN = """
-import sys
-from fleetcache.kinds import all as kinds
-if "uv" not in kinds.KINDS:
-    import types
-    from fleetcache.kinds import base, pip, tree
-    from fleetcache.model import CacheLocation, CacheSource
-
-    def find(look):
-        return [CacheLocation(f"{a.home}/.cache/uv", (CacheSource("default", a.name),),
-                              frozenset({a.uid}), "uv") for a in look.chosen], []
-
-    kinds.KINDS["uv"] = types.SimpleNamespace(
-        NAME="uv", find=find, locations=lambda found: list(found.kind_caches.get("uv", ())),
-        search=lambda machine, anchor, top: ([], []), looks_like=lambda fd, names: False,
-        measure=tree.measure, entries=pip.entries, plan=pip.plan, exclusive=base.no_lock,
-        busy=lambda machine, found, paths, again=False: {},
-    )
-from fleetcache.cli import main
-sys.exit(main(sys.argv[1:]))
-"""

@@ -86,6 +86,8 @@ def test_the_uv_fleet_benchmark_runs_and_prints_its_ratio():
     assert out.returncode == 0, out.stderr
     for label in ("files in uv caches", "scan / du -sb", "peak RSS MB"):
         assert label in out.stdout
+    # what is timed is the registry's uv kind finding every account's cache, not a stand-in
+    assert "uv caches the scan found and measured: 3 of 3" in out.stdout
 
 
 # the kinds issue 17 names; each has its row in "Every Python cache" before its module lands

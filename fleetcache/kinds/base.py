@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # discovery and the clean import the registry; only their typ
     from fleetcache.clean.policy import Policy
     from fleetcache.discovery.access import Access
     from fleetcache.discovery.run import Found
+    from fleetcache.dropped import Identity
     from fleetcache.machine import Machine
     from fleetcache.readas import Readers
     from fleetcache.report.entries import EntriesOutcome
@@ -35,12 +36,21 @@ class Look:
     chosen: Sequence[Account]  # the accounts whose caches are wanted
     settings: Mapping[int, Sequence[Settings]]  # uid -> what its processes' environments say
     environments: Sequence[Environment] = ()  # the environments found (a project's config)
+    # (identity, path) -> what reading gave: every kind reads a project's files, and accounts
+    # that share a uid see the same environments; each file is read once per identity
+    _read: dict[tuple[Identity, str], Optional[bytes]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def read(self, account: Account, path: str) -> Optional[bytes]:
         """A small file of the machine as ``account`` may read it (None: absent or unreadable)."""
         from fleetcache import dropped  # the drop is only needed when a kind reads
 
-        return self.readers.read(dropped.identity(self.machine, account), path)
+        who = dropped.identity(self.machine, account)
+        key = (who, path)
+        if key not in self._read:
+            self._read[key] = self.readers.read(who, path)
+        return self._read[key]
 
 
 @dataclass(frozen=True)

@@ -135,9 +135,20 @@ class Walker:
     def walk_root(self, fd: int, skip: Collection[tuple[int, int]] = ()) -> None:
         """Walk every top-level entry of the cache with the walker for its kind (never entering
         the directories in ``skip``: mount points)."""
-        with closing(safefs.walk(fd, self.problem, skip=skip)) as walk:
-            for parts, dir_fd, files, _dirs in walk:
-                self.visit(parts, dir_fd, files)
+        dirs = blocks = 0  # directories holding only directories (most of a cache): counted here
+        fstat = os.fstat
+        try:
+            with closing(safefs.walk(fd, self.problem, skip=skip)) as walk:
+                for parts, dir_fd, files, _dirs in walk:
+                    if files:
+                        self.visit(parts, dir_fd, files)
+                    else:
+                        dirs += 1
+                        blocks += fstat(dir_fd).st_blocks * 512
+        finally:
+            self.c["dirs"] += dirs
+            self.c["disk_bytes"] += blocks
+            self.c["reclaimable_bytes"] += blocks
 
     def visit(
         self,
@@ -153,6 +164,8 @@ class Walker:
         blocks = os.fstat(dir_fd).st_blocks * 512 if disk is None else disk
         self.c["disk_bytes"] += blocks
         self.c["reclaimable_bytes"] += blocks
+        if not files:  # most directories of a cache hold only directories: nothing to sort
+            return
         if not parts:
             for name, size, _ in self._files(dir_fd, files, parts):
                 if name == "selfcheck.json":
