@@ -15,7 +15,7 @@ import re
 import stat
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Optional, Protocol, TypeVar
 
 from fleetcache import safefs
 from fleetcache.clean.policy import Policy, age_text
@@ -465,31 +465,66 @@ def _read_prefixes(dir_fd: int, d: Dir) -> None:
 
 
 def _select(units: list[_Unit], policy: Policy, now: float, total: int) -> list[tuple[_Unit, str]]:
-    """The units the policy removes, each with its reason."""
+    """The units the policy removes, each with its reason (selfcheck keys never by age or size)."""
     globs = [wheel_pattern(p) for p in policy.patterns]
-    chosen: list[tuple[_Unit, str]] = []
-    rest: list[_Unit] = []
+    return choose(
+        units,
+        lambda u: _why(u, policy, globs),
+        policy,
+        now,
+        total,
+        aging=lambda u: u.where.parts[0] != "selfcheck",
+    )
+
+
+class Aged(Protocol):
+    """An entry a policy picks by its age and size."""
+
+    @property
+    def mtime(self) -> float: ...
+
+    @property
+    def size(self) -> int: ...
+
+
+E = TypeVar("E", bound=Aged)
+
+
+def choose(
+    entries: Iterable[E],
+    why_of: Callable[[E], Optional[str]],
+    policy: Policy,
+    now: float,
+    total: int,
+    aging: Callable[[E], bool] = lambda e: True,
+) -> list[tuple[E, str]]:
+    """The entries ``policy`` removes, each with its reason: those its selectors name (their
+    own reason, from ``why_of``), only the older with --older-than (alone, it takes every older
+    one ``aging`` allows), then the oldest of the rest ``aging`` allows until the cache is under
+    --max-size (``total``: its bytes before)."""
+    chosen: list[tuple[E, str]] = []
+    rest: list[E] = []
     cutoff = None if policy.older_than is None else now - policy.older_than
     aged = "" if policy.older_than is None else f"older than {age_text(policy.older_than)}"
-    for unit in units:
-        why = _why(unit, policy, globs)
+    for entry in entries:
+        why = why_of(entry)
         if why is None and not policy.selects and cutoff is not None:
-            why = aged if unit.where.parts[0] != "selfcheck" else None
+            why = aged if aging(entry) else None
         if why is not None and cutoff is not None:
-            why = why if unit.mtime < cutoff else None
+            why = why if entry.mtime < cutoff else None
             if why is not None and policy.selects:
                 why = f"{why}, {aged}"
         if why is not None:
-            chosen.append((unit, why))
-        elif unit.where.parts[0] != "selfcheck":
-            rest.append(unit)
+            chosen.append((entry, why))
+        elif aging(entry):
+            rest.append(entry)
     if policy.max_size is not None:
-        size = total - sum(u.size for u, _ in chosen)
-        for unit in sorted(rest, key=lambda u: u.mtime):
+        size = total - sum(e.size for e, _ in chosen)
+        for entry in sorted(rest, key=lambda e: e.mtime):
             if size <= policy.max_size:
                 break
-            chosen.append((unit, "oldest first, over the size limit"))
-            size -= unit.size
+            chosen.append((entry, "oldest first, over the size limit"))
+            size -= entry.size
     return chosen
 
 

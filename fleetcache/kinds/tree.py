@@ -18,10 +18,11 @@ from fleetcache.clean.plan import (
     File,
     Parts,
     Walked,
+    choose,
     finish,
     walk_dirs,
 )
-from fleetcache.clean.policy import Policy, age_text
+from fleetcache.clean.policy import Policy
 from fleetcache.kinds.base import PlanContext
 from fleetcache.model import CacheEntry, CacheFigures
 from fleetcache.report import entries as entries_mod
@@ -135,10 +136,7 @@ def _select(
 ) -> list[tuple[_Sized, str]]:
     """The entries the policy removes, each with its reason; what is kept whole for a reason
     of the kind's is counted in ``left``."""
-    cutoff = None if policy.older_than is None else now - policy.older_than
-    aged = "" if policy.older_than is None else f"older than {age_text(policy.older_than)}"
-    chosen: list[tuple[_Sized, str]] = []
-    rest: list[_Sized] = []
+    free = []
     for item in items:
         if item.unit.keep is not None or not item.whole:
             why_kept = item.unit.keep or "part of an entry another account owns"
@@ -147,26 +145,9 @@ def _select(
             got = left.setdefault(why_kept, [0, 0])
             got[0] += len(mine)
             got[1] += sum(f.size for f in mine)
-            continue
-        why = _why(item.unit, policy)
-        if why is None and not policy.selects and cutoff is not None:
-            why = aged
-        if why is not None and cutoff is not None:
-            why = why if item.mtime < cutoff else None
-            if why is not None and policy.selects:
-                why = f"{why}, {aged}"
-        if why is not None:
-            chosen.append((item, why))
         else:
-            rest.append(item)
-    if policy.max_size is not None:
-        size = total - sum(i.size for i, _ in chosen)
-        for item in sorted(rest, key=lambda i: i.mtime):
-            if size <= policy.max_size:
-                break
-            chosen.append((item, "oldest first, over the size limit"))
-            size -= item.size
-    return chosen
+            free.append(item)
+    return choose(free, lambda i: _why(i.unit, policy), policy, now, total)
 
 
 def _why(unit: Unit, policy: Policy) -> Optional[str]:
