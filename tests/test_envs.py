@@ -234,7 +234,8 @@ def test_how_each_was_found(found: dict[str, Environment]):
     assert found[f"{A}/.cache/pypoetry/virtualenvs/demo-AbCdEf12-py3.11"].found_by == (
         "poetry virtualenvs",
     )
-    assert found[f"{A}/miniforge3/envs/sci"].found_by == ("~/.conda/environments.txt", "home walk")
+    assert found[f"{A}/miniforge3/envs/sci"].found_by == (
+        "~/.conda/environments.txt", "conda envs/", "home walk")  # fmt: skip
     assert found[f"{A}/conda-envs/ml"].found_by == (f"envs_dirs in {A}/.condarc", "home walk")
     assert found["/srv/envs/team"].found_by == ("envs_dirs in /etc/conda/condarc",)
     assert found["/opt/conda/envs/shared"].found_by == ("conda envs/",)

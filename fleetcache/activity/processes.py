@@ -33,6 +33,7 @@ ENV_KEYS = frozenset(
         "HOME",
         "VIRTUAL_ENV",
         "CONDA_PREFIX",
+        "CONDA_EXE",
         "PIP_CACHE_DIR",
         "PIP_NO_CACHE_DIR",
         "PIP_CONFIG_FILE",

@@ -17,8 +17,8 @@ from fleetcache.machine import Machine
 
 # variables holding one path, and those holding a colon-separated list of them
 PATH_VARIABLES = frozenset(
-    {"HOME", "VIRTUAL_ENV", "CONDA_PREFIX", "PIP_CACHE_DIR", "PIP_CONFIG_FILE", "XDG_CACHE_HOME",
-     "XDG_CONFIG_HOME", "XDG_DATA_HOME", "WORKON_HOME", "PYENV_ROOT", "PIPX_HOME",
+    {"HOME", "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_EXE", "PIP_CACHE_DIR", "PIP_CONFIG_FILE",
+     "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "WORKON_HOME", "PYENV_ROOT", "PIPX_HOME",
      "POETRY_VIRTUALENVS_PATH", "UV_PYTHON_INSTALL_DIR"}
 )  # fmt: skip
 PATH_LISTS = {"XDG_CONFIG_DIRS": ":", "CONDA_ENVS_PATH": ":", "CONDA_ENVS_DIRS": ":"}

@@ -8,13 +8,14 @@ lives in ``~/.cache``), then the bounded walk of each home. One record per prefi
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from fleetcache import dropped, readas, safefs
 from fleetcache.activity.harvest import Running, Settings
-from fleetcache.discovery import conda, condaenvs, homewalk, interpreters
+from fleetcache.discovery import conda, condaenvs, condainstalls, homewalk, interpreters
 from fleetcache.discovery.access import Access, AsAccount, AsRoot
 from fleetcache.discovery.caches import Finder
 from fleetcache.machine import Machine
@@ -54,14 +55,17 @@ def discover(
     chosen: Sequence[Account],
     search: EnvSearch,
     settings: Optional[Mapping[int, Sequence[Settings]]] = None,
+    homes: Sequence[str] = (),
 ) -> tuple[list[Environment], list[Skipped]]:
     """The environments of the machine's system and of each chosen account's home (also where
     the account's running processes' settings point). What an account's own records name is
-    read and opened as that account, through ``readers``."""
+    read and opened as that account, through ``readers``; an install they lead to is climbed
+    to only outside every other home (``homes``: every account's)."""
     found = _Found()
     join = machine.pathmod.join
     anchor = readers.anchor
     found.add(*interpreters.system(anchor, machine.platform, join))
+    found.add(*condainstalls.system(anchor, machine.platform, join))
     for path in (
         *conda.SYSTEM_CONDARCS,
         *condaenvs.system_snippets(anchor, conda.SYSTEM_CONDARC_DIRS, join),
@@ -73,7 +77,9 @@ def discover(
             continue
         homes_done.add(account.home)
         access = AsAccount(readers, dropped.identity(machine, account))
-        _account(machine, access, account, search, found, (settings or {}).get(account.uid, ()))
+        others = [h for h in (*homes, *(a.home for a in chosen)) if h != account.home]
+        mine = (settings or {}).get(account.uid, ())
+        _account(machine, access, account, search, found, mine, others)
     # each conda install's own .condarc ($CONDA_ROOT/.condarc) may name more envs_dirs: one in
     # a chosen account's install is read as that account, any other as root's own
     for env in list(found.by_prefix.values()):
@@ -108,14 +114,17 @@ def _account(
     search: EnvSearch,
     found: _Found,
     settings: Sequence[Settings] = (),
+    others: Sequence[str] = (),
 ) -> None:
     """One account's environments: its tools' directories (as its own settings and, beyond
-    them, its running processes' settings place them), its registries, then its home. What
-    its settings and records name is opened only where the account can open it itself."""
+    them, its running processes' settings place them), its registries, the conda installs
+    they lead to, then its home. What its settings and records name is opened only where the
+    account can open it itself."""
     join = machine.pathmod.join
     env = {"HOME": account.home, **machine.env_for(account.uid)}
     trusted = frozenset({0, account.uid})
     places = _places(machine, account, env, access)
+    before = set(found.by_prefix)
     _visit(machine, access, account, places[:2], "", found, env)  # installed Pythons first
     found.add(*condaenvs.registered(machine, access, account, join))
     _visit(machine, access, account, places[2:], "", found, env)
@@ -126,11 +135,13 @@ def _account(
         seen.update(more)
         suffix = f", environment of pid {harvested.pid}"
         _visit(machine, access, account, more, suffix, found, theirs)
+    named = [e for k, e in found.by_prefix.items() if k not in before]
+    found.add(*condainstalls.climb(access, named, others, machine.platform, join))
     anchor = access.readers.anchor
     found.add(*homewalk.walk_home(machine, anchor, account.home, trusted, search.limits))
 
 
-# (what, directory, label): what is "versions:<kind>", "condarc" or "children"
+# (what, directory, label): what is "versions:<kind>", "condarc", "children" or "prefix"
 _Place = tuple[str, str, str]
 
 
@@ -151,7 +162,22 @@ def _places(
     condarcs = conda.user_condarcs(home, env, lambda d: condaenvs.listed(access, d))
     places.extend(("condarc", rc, rc) for rc in condarcs)
     places.extend(("children", d, label) for d, label in _tool_dirs(machine, account, env))
+    places.extend(("prefix", d, label) for d, label in _conda_prefixes(env))
     return places
+
+
+def _conda_prefixes(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The conda prefixes an account's variables name: ``$CONDA_PREFIX``, and the install its
+    ``$CONDA_EXE`` (``<install>/bin/conda`` or ``condabin/conda``) runs from."""
+    out = []
+    prefix = env.get("CONDA_PREFIX", "")
+    if prefix.startswith("/"):
+        out.append((posixpath.normpath(prefix), "$CONDA_PREFIX"))
+    exe = env.get("CONDA_EXE", "")
+    bin_dir = posixpath.dirname(posixpath.normpath(exe)) if exe.startswith("/") else ""
+    if posixpath.basename(bin_dir) in ("bin", "condabin"):
+        out.append((posixpath.dirname(bin_dir), "$CONDA_EXE"))
+    return out
 
 
 def _visit(
@@ -176,6 +202,14 @@ def _visit(
             if suffix:
                 more = [replace(e, found_by=tuple(f + suffix for f in e.found_by)) for e in more]
             found.add(more, missed)
+        elif what == "prefix":
+            parent, name = machine.pathmod.split(directory)
+            if name:
+                found.add(
+                    *homewalk.children(
+                        access, parent, label + suffix, machine.platform, join, only=name
+                    )
+                )
         else:
             found.add(*homewalk.children(access, directory, label + suffix, machine.platform, join))
 
@@ -208,10 +242,12 @@ def running_prefixes(
     found: list[Environment],
     running: Sequence[Running],
     owners: Optional[Collection[int]] = None,
+    homes: Sequence[str] = (),
 ) -> list[Environment]:
     """The environments running processes use that discovery did not find (outside every home,
     or deeper than the walk goes), found by the process that runs from them: root's or that
-    process's account's (with ``owners``: only theirs)."""
+    process's account's (with ``owners``: only theirs); and the conda install each one of
+    ``.../envs/NAME`` belongs to, with its environments, unless it lies in a home (``homes``)."""
     known = {e.prefix for e in found}
     join = machine.pathmod.join
     out: list[Environment] = []
@@ -227,7 +263,12 @@ def running_prefixes(
         more, _ = homewalk.children(access, parent, label, machine.platform, join, only=name)
         # a variable can name any directory: only the process's own or root's are taken
         allowed = (0, item.uid) if owners is None else owners
-        out.extend(e for e in more if e.owner_uid in allowed)
+        more = [e for e in more if e.owner_uid in allowed]
+        climbed, _ = condainstalls.climb(access, more, homes, machine.platform, join)
+        for env in (*more, *climbed):
+            if env.prefix not in known and env.owner_uid in allowed:
+                known.add(env.prefix)
+                out.append(env)
     return out
 
 

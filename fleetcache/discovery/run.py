@@ -149,6 +149,7 @@ def discover(
     settings = harvest.settings(snap, view, uids) if snap is not None else {}
     anchor = anchor_of(machine)
     finder = caches_mod.Finder(machine, anchor, every, readers)
+    homes = [a.home for a in every]
     try:
         finder.readers.prepare(dropped.identity(machine, a) for a in chosen)
         resolved = [
@@ -160,11 +161,12 @@ def discover(
         skipped: list[Skipped] = []
         if selection.envs:
             found, skipped = envs_mod.discover(
-                machine, finder.readers, chosen, selection.env_search, settings
+                machine, finder.readers, chosen, selection.env_search, settings, homes
             )
             if snap is not None:
                 running = harvest.running(snap, view, uids)
-                found.extend(envs_mod.running_prefixes(machine, anchor, found, running))
+                more = envs_mod.running_prefixes(machine, anchor, found, running, homes=homes)
+                found.extend(more)
             found = envs_mod.check_bases(anchor, found)
             if selection.env_search.probe:
                 prober = Prober(machine, every)
@@ -243,7 +245,8 @@ def _in_use(
     caches: so that a cache used by a running environment is still busy, never idle."""
     running = harvest.running(snap, View(machine), None)
     owners = {a.uid for a in chosen}
-    found = envs_mod.running_prefixes(machine, anchor, [], running, owners)
+    homes = [a.home for a in every]
+    found = envs_mod.running_prefixes(machine, anchor, [], running, owners, homes)
     found = envs_mod.check_bases(anchor, found)
     return envs_mod.attach_caches(found, finder, every, chosen, resolved)[0]
 
