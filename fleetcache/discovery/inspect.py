@@ -98,6 +98,8 @@ def _venv(
     version = markers.pyvenv_version(cfg)
     version_from = "pyvenv.cfg" if version else None
     if version is None:
+        version, version_from = file_version(dir_fd)
+    if version is None:
         version, version_from = _lib_version(dir_fd)
     return Environment(
         prefix=prefix,
@@ -129,11 +131,34 @@ def base_interpreter(cfg: dict[str, str], platform: str) -> Optional[str]:
 
 
 def _lib_version(dir_fd: int) -> tuple[Optional[str], Optional[str]]:
-    """``3.11`` from a ``lib/python3.11`` directory: the minor version, when nothing better is written."""
-    for name in sorted(listdir(dir_fd, "lib")):
-        if markers.STDLIB_DIR.fullmatch(name):
-            return name[len("python") :].rstrip("t"), f"lib/{name}"
+    """``3.11`` from a ``lib/python3.11`` (or PyPy's ``lib/pypy3.11``) directory: the minor
+    version, when nothing better is written."""
+    for name, minor in _versioned(dir_fd, "lib")[::-1]:
+        return minor, f"lib/{name}"
     return None, None
+
+
+def _versioned(dir_fd: int, rel: str, minor: Optional[str] = None) -> list[tuple[str, str]]:
+    """The versioned directories in ``lib`` or ``include`` (``python3.14``, ``pypy3.10``) with
+    their minor versions, only the given minor version's when it has any, newest first."""
+    found = []
+    for name in sorted(listdir(dir_fd, rel), reverse=True):
+        match = markers.VERSIONED_DIR.fullmatch(name)
+        if match:
+            found.append((name, match.group(1)))
+    return ([f for f in found if f[1] == minor] or found) if minor else found
+
+
+def file_version(dir_fd: int, minor: Optional[str] = None) -> tuple[Optional[str], Optional[str]]:
+    """The full version an install's own files write: PEP 739's ``build-details.json``
+    (3.14+), else its headers' ``patchlevel.h`` (CPython's or PyPy's)."""
+    for name, where in _versioned(dir_fd, "lib", minor):
+        data = _read(dir_fd, f"lib/{name}/build-details.json", markers.BUILD_DETAILS_BYTES)
+        found = markers.build_details_version(data, where) if data else None
+        if found:
+            return found, "build-details.json"
+    found = patchlevel(dir_fd, minor)
+    return (found, "patchlevel.h") if found else (None, None)
 
 
 def _conda(
@@ -145,6 +170,8 @@ def _conda(
     kind, role, marker = markers.conda_kind(prefix, names, meta, tool)
     version = markers.conda_python_version(meta)
     version_from = "conda-meta" if version else None
+    if version is None:  # no conda python package: a Python put there by other means
+        version, version_from = file_version(dir_fd)
     bin_dir = "" if platform == "win32" else "bin"
     bin_names = listdir(dir_fd, bin_dir) if bin_dir else sorted(names)
     interpreter = None
@@ -181,9 +208,9 @@ def installed_python(
         interpreter = f"{prefix.rstrip('/')}/bin/{versioned[-1]}"
     version_from = "directory name" if version else None
     if version is None or version.count(".") < 2:
-        found = patchlevel(dir_fd, version)
+        found, source = file_version(dir_fd, version)
         if found:
-            version, version_from = found, "patchlevel.h"
+            version, version_from = found, source
     if version is None:
         version, version_from = _lib_version(dir_fd)
     return Environment(
@@ -201,11 +228,9 @@ def installed_python(
 
 
 def patchlevel(dir_fd: int, minor: Optional[str] = None) -> Optional[str]:
-    """The full version from ``include/pythonX.Y/patchlevel.h``, if the headers are installed."""
-    names = sorted(n for n in listdir(dir_fd, "include") if markers.STDLIB_DIR.fullmatch(n))
-    if minor:
-        names = [n for n in names if n.startswith(f"python{minor}")] or names
-    for name in reversed(names):
+    """The full version from ``include/pythonX.Y/patchlevel.h`` (PyPy's ``include/pypyX.Y``),
+    if the headers are installed."""
+    for name, _ in _versioned(dir_fd, "include", minor):
         data = _read(dir_fd, f"include/{name}/patchlevel.h", 1 << 16)
         if data:
             return markers.patchlevel_version(data)

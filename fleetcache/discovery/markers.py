@@ -6,6 +6,7 @@ Each kind is decided by its most specific marker: a pipx venv is ``pipx``, not `
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection, Mapping
 from typing import Optional
@@ -43,6 +44,9 @@ RELEASE_LEVELS = {"alpha": "a", "beta": "b", "candidate": "rc", "final": ""}
 CONDA_PYTHON = re.compile(r"python-(\d+\.\d+\.\d+[a-z0-9]*)-[^-]+\.json")
 PATCHLEVEL = re.compile(rb'#define\s+PY_VERSION\s+"([^"]+)"')
 STDLIB_DIR = re.compile(r"python\d\.\d+t?")
+# an install's versioned library or headers directory (python3.12, python3.13t, pypy3.10): X.Y
+VERSIONED_DIR = re.compile(r"(?:python|pypy)(\d\.\d+)t?")
+BUILD_DETAILS_BYTES = 64 << 10  # CPython's is ~3 kB: more is no build-details.json
 # an installed pip's record: pip-23.0.1.dist-info, or an old egg's pip-9.0.1-py2.7.egg-info
 PIP_RECORD = re.compile(r"pip-([^-]+?)(?:-py\d[\d.]*)?\.(?:dist|egg)-info")
 METADATA_VERSION = re.compile(rb"^Version:[ \t]*(\S+)[ \t]*\r?$", re.MULTILINE)
@@ -102,6 +106,30 @@ def patchlevel_version(data: bytes) -> Optional[str]:
         return None
     version = VERSION.match(match.group(1).decode("ascii", "replace"))
     return version.group(1) if version else None
+
+
+def build_details_version(data: bytes, minor: str) -> Optional[str]:
+    """``3.14.0rc2`` from PEP 739's ``build-details.json`` in ``lib/python<minor>``: its
+    ``language.version_info``, which must agree with ``language.version`` and the directory;
+    None on any fault (a file cut at the size cap is no JSON)."""
+    try:
+        table = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    language = table.get("language") if isinstance(table, dict) else None
+    if not isinstance(language, dict):
+        return None
+    info = language.get("version_info")
+    if not isinstance(info, dict) or not isinstance(info.get("releaselevel"), str):
+        return None
+    parts = [info.get(key) for key in ("major", "minor", "micro", "serial")]
+    level = RELEASE_LEVELS.get(info["releaselevel"])
+    if level is None or not all(type(p) is int and 0 <= p < 1000 for p in parts):
+        return None
+    major, minor_no, micro, serial = parts
+    if not language.get("version") == f"{major}.{minor_no}" == minor:
+        return None
+    return f"{major}.{minor_no}.{micro}" + (f"{level}{serial}" if level else "")
 
 
 def conda_python_version(meta_names: Collection[str]) -> Optional[str]:

@@ -213,7 +213,7 @@ ENV_FIELDS: list[EnvField] = [
     EnvField("owner", "account owning the prefix (uid when it has no name)", lambda e: _opt(e.owner)),
     EnvField("owner_uid", "uid owning the prefix", lambda e: e.owner_uid),
     EnvField("python_version", "its Python's version, e.g. 3.11.7 (3.11 when only a directory name tells)", lambda e: _opt(e.python_version)),
-    EnvField("version_from", "where the version was read: pyvenv.cfg, conda-meta, patchlevel.h, directory name, lib/pythonX.Y or probe", lambda e: e.version_from),
+    EnvField("version_from", "where the version was read: pyvenv.cfg, conda-meta, build-details.json, patchlevel.h, directory name, lib/pythonX.Y (lib/pypyX.Y) or probe", lambda e: e.version_from),
     EnvField("pip_version", "the version of its installed pip, read from its pip-*.dist-info (the oldest when several are installed); unknown when a pip is there that nothing dates, null when it holds none", lambda e: e.pip_version),
     EnvField("interpreter", "its python executable", lambda e: _opt(e.interpreter)),
     EnvField("base_interpreter", "the interpreter a venv was built on (pyvenv.cfg), else null", lambda e: _opt(e.base_interpreter)),
