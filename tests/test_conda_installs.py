@@ -55,6 +55,7 @@ def test_system_conda_installs_outside_opt_and_usr_local(tree: Tree):
 def test_a_registered_env_leads_to_its_install_and_siblings(open_tree: Tree):
     tree = open_tree
     home = tree.user("alice", ALICE)
+    tree.user("daemon", 12347, home="/", make_home=False)  # a home of "/" holds no one's install
     install(tree, "/data/site/miniconda3", envs=("a", "b"))
     install(tree, "/proj/lab/mambaforge", "3.10.14", envs=("x", "y"))
     tree.write(f"{A}/.conda/environments.txt", "/data/site/miniconda3/envs/a\n")

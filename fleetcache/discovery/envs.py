@@ -77,7 +77,7 @@ def discover(
             continue
         homes_done.add(account.home)
         access = AsAccount(readers, dropped.identity(machine, account))
-        others = [h for h in (*homes, *(a.home for a in chosen)) if h != account.home]
+        others = [h for h in _real_homes((*homes, *(a.home for a in chosen))) if h != account.home]
         mine = (settings or {}).get(account.uid, ())
         _account(machine, access, account, search, found, mine, others)
     # each conda install's own .condarc ($CONDA_ROOT/.condarc) may name more envs_dirs: one in
@@ -99,6 +99,11 @@ def discover(
 # system accounts' "homes" that are system directories: never walked as homes
 NOT_HOMES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/nonexistent", "/proc", "/run",
              "/sbin", "/sys", "/usr")  # fmt: skip
+
+
+def _real_homes(homes: Iterable[str]) -> list[str]:
+    """The homes that are an account's own directory (not "/", /usr, /nonexistent ...)."""
+    return [h for h in homes if _walkable_home(h)]
 
 
 def _walkable_home(home: str) -> bool:
@@ -264,7 +269,7 @@ def running_prefixes(
         # a variable can name any directory: only the process's own or root's are taken
         allowed = (0, item.uid) if owners is None else owners
         more = [e for e in more if e.owner_uid in allowed]
-        climbed, _ = condainstalls.climb(access, more, homes, machine.platform, join)
+        climbed, _ = condainstalls.climb(access, more, _real_homes(homes), machine.platform, join)
         for env in (*more, *climbed):
             if env.prefix not in known and env.owner_uid in allowed:
                 known.add(env.prefix)
