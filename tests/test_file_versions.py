@@ -82,6 +82,19 @@ def test_pypy_versions_from_its_headers_and_library(tree: Tree):
     assert got[f"{A}/pypy-venv"] == ("venv", "3.10", "lib/pypy3.10")
 
 
+def test_a_pypy_environments_pip_is_read_from_its_own_library(tree: Tree):
+    tree.user("alice", ALICE)
+    venv = f"{A}/pypy-venv"
+    tree.write(
+        f"{venv}/pyvenv.cfg", "home = /opt/pypy/bin\nversion_info = 3.10.14.final.0\n", ALICE
+    )
+    tree.write(f"{venv}/lib/pypy3.10/site-packages/pip-24.2.dist-info/METADATA",
+               "Metadata-Version: 2.1\nName: pip\nVersion: 24.2\n", ALICE)  # fmt: skip
+    result = environments(Machine(root=str(tree.root)), Selection(users=("alice",), sizes=False))
+    (env,) = [e for e in result.environments if e.prefix == venv]
+    assert (env.python_version, env.pip_version) == ("3.10.14", "24.2")
+
+
 def test_pre_release_and_dev_builds_keep_their_level(tree: Tree):
     tree.user("alice", ALICE)
     main = pyenv_install(tree, "3.15-dev", "python3.15")

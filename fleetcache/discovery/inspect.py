@@ -141,11 +141,8 @@ def _lib_version(dir_fd: int) -> tuple[Optional[str], Optional[str]]:
 def _versioned(dir_fd: int, rel: str, minor: Optional[str] = None) -> list[tuple[str, str]]:
     """The versioned directories in ``lib`` or ``include`` (``python3.14``, ``pypy3.10``) with
     their minor versions, only the given minor version's when it has any, newest first."""
-    found = []
-    for name in sorted(listdir(dir_fd, rel), reverse=True):
-        match = markers.VERSIONED_DIR.fullmatch(name)
-        if match:
-            found.append((name, match.group(1)))
+    named = ((n, _minor_of(n)) for n in sorted(listdir(dir_fd, rel), reverse=True))
+    found = [(n, m) for n, m in named if m is not None]
     return ([f for f in found if f[1] == minor] or found) if minor else found
 
 
@@ -273,13 +270,19 @@ def _site_dirs(dir_fd: int, python: Optional[str], platform: str, usr: bool) -> 
     minor = ".".join(python.split(".")[:2]) if python else None
     dirs: list[str] = []
     for lib in ("lib", "local/lib") if usr else ("lib",):
-        names = sorted(_entries(dir_fd, lib, markers.STDLIB_DIR.fullmatch) or ())
+        names = sorted(_entries(dir_fd, lib, markers.VERSIONED_DIR.fullmatch) or ())  # PyPy's too
         if minor:  # /usr holds several Pythons: each interpreter's own, when it is there
-            names = [n for n in names if n.rstrip("t") == f"python{minor}"] or names
+            names = [n for n in names if _minor_of(n) == minor] or names
         dirs.extend(
             f"{lib}/{n}/{site}" for n in names for site in ("site-packages", "dist-packages")
         )
     return [*dirs, "lib/python3/dist-packages"]  # Debian's, shared by its Python 3s
+
+
+def _minor_of(name: str) -> Optional[str]:
+    """``3.13`` of ``python3.13t`` or ``pypy3.13``."""
+    match = markers.VERSIONED_DIR.fullmatch(name)
+    return match.group(1) if match else None
 
 
 def _entries(dir_fd: int, rel: str, wanted: Callable[[str], object]) -> Optional[list[str]]:
