@@ -61,6 +61,12 @@ def test_a_registered_env_leads_to_its_install_and_siblings(open_tree: Tree):
     tree.write(f"{A}/.conda/environments.txt", "/data/site/miniconda3/envs/a\n")
     tree.write(f"{A}/.condarc", "envs_dirs: [/proj/lab/mambaforge/envs]\n")
     chown_tree(home, ALICE)
+    result = environments(Machine(root=str(tree.root)), Selection(users=("alice",), sizes=False))
+    by_prefix = {e.prefix: e for e in result.environments}
+    assert by_prefix["/data/site/miniconda3"].found_by == (
+        "conda install of /data/site/miniconda3/envs/a",
+    )
+    assert by_prefix["/data/site/miniconda3/envs/b"].found_by == ("conda envs/",)
     got = found(tree)
     assert got["/data/site/miniconda3"] == ("conda", "interpreter", "3.12.1")
     assert got["/data/site/miniconda3/envs/b"] == ("conda", "environment", "3.11.5")

@@ -89,11 +89,16 @@ def climb(
     ``access`` opens them; never one that really lies in ``others`` (other accounts' homes)."""
     found: list[Environment] = []
     skipped: list[Skipped] = []
-    for install in dict.fromkeys(i for i in map(install_of, envs) if i is not None):
+    led: dict[str, str] = {}  # install -> the first prefix that leads to it
+    for env in envs:
+        install = install_of(env)
+        if install is not None:
+            led.setdefault(install, env.prefix)
+    for install, prefix in led.items():
         parent, name = posixpath.split(install)
         if not name or _below(_real(access, install), others):
             continue
-        label = f"conda install of {install}/envs"
+        label = "conda install" if prefix == install else f"conda install of {prefix}"
         more, missed = homewalk.children(access, parent, label, platform, join, only=name)
         skipped.extend(missed)
         more = [e for e in more if e.role == "interpreter" and e.kind in INSTALL_KINDS]
