@@ -87,6 +87,7 @@ def test_conda_exe_and_conda_prefix_of_processes_lead_to_installs(open_tree: Tre
     got = found(tree)
     assert got["/srv/c1/miniconda3"] == ("conda", "interpreter", "3.12.1")
     assert got["/srv/c1/miniconda3/envs/one"] == ("conda", "environment", "3.11.5")
+    assert got["/srv/c2/miniconda3/envs/two"] == ("conda", "environment", "3.11.5")
     assert got["/srv/c2/miniconda3"] == ("conda", "interpreter", "3.13.1")
     assert got["/srv/c2/miniconda3/envs/three"] == ("conda", "environment", "3.11.5")
 

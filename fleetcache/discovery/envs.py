@@ -269,8 +269,9 @@ def running_prefixes(
         # a variable can name any directory: only the process's own or root's are taken
         allowed = (0, item.uid) if owners is None else owners
         more = [e for e in more if e.owner_uid in allowed]
+        out.extend(more)
         climbed, _ = condainstalls.climb(access, more, _real_homes(homes), machine.platform, join)
-        for env in (*more, *climbed):
+        for env in climbed:
             if env.prefix not in known and env.owner_uid in allowed:
                 known.add(env.prefix)
                 out.append(env)
