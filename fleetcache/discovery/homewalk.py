@@ -21,6 +21,8 @@ from fleetcache.model import Environment, Skipped
 
 # the names a listing is looked at for: what marks an environment, what beside one names its tool
 WATCHED = frozenset({"pyvenv.cfg", "conda-meta", *(lock for lock, _ in markers.PROJECT_LOCKS)})
+# bin/ beside lib/ may be a virtualenv < 20, which has no pyvenv.cfg
+LEGACY = frozenset({"bin", "lib"})
 # never hold an environment worth listing, and can be huge
 SKIP_DIRS = frozenset(
     {
@@ -143,10 +145,10 @@ def _walk(
                 )
                 break
             names = {e.name for e in files if e.name in WATCHED}  # not every name: any width
-            names.update(d for d in dirs if d in WATCHED)
+            names.update(d for d in dirs if d in WATCHED or d in LEGACY)
             del names_at[len(parts) :]
             names_at.append(names)
-            if parts and ("pyvenv.cfg" in names or "conda-meta" in names):
+            if parts and ("pyvenv.cfg" in names or "conda-meta" in names or names >= LEGACY):
                 parent = names_at[-2] if len(names_at) > 1 else set()
                 env = inspect_mod.inspect(fd, join(top, *parts), "home walk", parent, platform)
                 if env is not None:

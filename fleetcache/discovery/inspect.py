@@ -63,6 +63,8 @@ def inspect(
         return _venv(dir_fd, prefix, found_by, names, parent_names, platform, owner)
     if "conda-meta" in names:
         return _conda(dir_fd, prefix, found_by, names, platform, owner)
+    if "bin" in names and "lib" in names and platform != "win32":
+        return _legacy(dir_fd, prefix, found_by, names, parent_names, owner)
     return None
 
 
@@ -114,6 +116,57 @@ def _venv(
         found_by=(found_by,),
         problems=tuple(problems),
     )
+
+
+def _legacy(
+    dir_fd: int,
+    prefix: str,
+    found_by: str,
+    names: set[str],
+    parent_names: Collection[str],
+    owner: int,
+) -> Optional[Environment]:
+    """A virtualenv made before virtualenv 20 (no ``pyvenv.cfg``); None for any other bin/ + lib/."""
+    bin_names = listdir(dir_fd, "bin")
+    interpreter = _interpreter(prefix, bin_names, "linux")
+    found = legacy_lib(dir_fd) if "activate" in bin_names and interpreter else None
+    if found is None:
+        return None
+    lib, marker_file = found
+    minor = lib[len("python") :].rstrip("t")
+    # its include/ is a link to the base's headers, which are not followed: the minor it is
+    version, version_from = patchlevel(dir_fd, minor), f"include/{lib}/patchlevel.h"
+    if version is None or not version.startswith(minor + "."):
+        version, version_from = minor, f"lib/{lib}"
+    kind, marker = markers.venv_kind(prefix, {"virtualenv": ""}, names, bin_names, parent_names)
+    if kind == "virtualenv":
+        marker = f"lib/{lib}/{marker_file} (virtualenv < 20)"
+    orig = _read(dir_fd, f"lib/{lib}/orig-prefix.txt", 4096)
+    return Environment(
+        prefix=prefix,
+        kind=kind,
+        role="environment",
+        owner_uid=owner,
+        python_version=version,
+        version_from=version_from,
+        pip_version=pip_version(dir_fd, version, "linux"),
+        interpreter=interpreter,
+        base_interpreter=markers.legacy_base(orig, minor) if orig else None,
+        project=markers.project_of(prefix, kind),
+        marker=marker,
+        found_by=(found_by,),
+    )
+
+
+def legacy_lib(dir_fd: int) -> Optional[tuple[str, str]]:
+    """(``pythonX.Y``, the marker file in it) of a virtualenv < 20's ``lib/``; None if it has none."""
+    for name in sorted(listdir(dir_fd, "lib"), reverse=True):
+        if markers.STDLIB_DIR.fullmatch(name):
+            present = _entries(dir_fd, f"lib/{name}", markers.LEGACY_MARKERS.__contains__) or ()
+            for marker in markers.LEGACY_MARKERS:
+                if marker in present:
+                    return name, marker
+    return None
 
 
 def base_interpreter(cfg: dict[str, str], platform: str) -> Optional[str]:

@@ -1,0 +1,67 @@
+"""Layouts the tools leave on real machines, on --root images laid out as each tool lays them out:
+legacy virtualenvs, Linuxbrew Pythons, hatch's and poetry's configured places."""
+
+from __future__ import annotations
+
+import os
+
+from fleetcache.machine import Machine
+from fleetcache.model import Environment
+from fleetcache.scan import Selection, environments
+from tests.conftest import Tree, chown_tree
+
+ROOT = os.geteuid() == 0
+ALICE = 12345 if ROOT else os.getuid()
+A = "/home/alice"
+
+
+def found_in(tree: Tree, *users: str) -> dict[str, Environment]:
+    result = environments(Machine(root=str(tree.root)), Selection(users=users, sizes=False))
+    return {e.prefix: e for e in result.environments}
+
+
+def legacy_virtualenv(tree: Tree, prefix: str, minor: str, marker: str, base: str) -> None:
+    """What virtualenv < 20 made: no pyvenv.cfg; a copied python, activate scripts, and in
+    lib/pythonX.Y the stdlib linked from the base, orig-prefix.txt and (without
+    --system-site-packages) no-global-site-packages.txt."""
+    tree.write(f"{prefix}/bin/python", "")
+    os.symlink("python", tree.host(f"{prefix}/bin/python{minor}"))
+    tree.write(f"{prefix}/bin/activate", "# This file must be used with source bin/activate\n")
+    tree.write(f"{prefix}/bin/activate_this.py", "")
+    lib = f"{prefix}/lib/python{minor}"
+    tree.write(f"{lib}/orig-prefix.txt", base)
+    if marker == "no-global-site-packages.txt":
+        tree.write(f"{lib}/no-global-site-packages.txt", "")
+    tree.write(f"{lib}/site.py", "")
+    tree.write(f"{lib}/site-packages/pip-9.0.1.dist-info/METADATA", "Version: 9.0.1\n")
+    os.symlink(f"{base}/lib/python{minor}/os.py", tree.host(f"{lib}/os.py"))
+    os.symlink(f"{base}/include/python{minor}", tree.host(f"{prefix}/include"))
+
+
+def test_legacy_virtualenvs_without_pyvenv_cfg_are_found(tree: Tree):
+    tree.user("alice", ALICE)
+    tree.write("/usr/bin/python2.7", "")
+    legacy_virtualenv(tree, f"{A}/old27", "2.7", "no-global-site-packages.txt", "/usr")
+    legacy_virtualenv(tree, f"{A}/work/old36", "3.6", "orig-prefix.txt", "/opt/py36")
+    # not environments: an account's ~/.local, and a project with bin/ and lib/ of its own
+    tree.write(f"{A}/.local/bin/activate", "")
+    tree.write(f"{A}/.local/lib/python3.11/site-packages/x.py", "")
+    tree.write(f"{A}/src/bin/activate", "")
+    tree.write(f"{A}/src/bin/python", "")
+    tree.write(f"{A}/src/lib/python3.11/README", "")
+    chown_tree(tree.host(A), ALICE)
+    found = found_in(tree, "alice")
+    old27 = found[f"{A}/old27"]
+    assert (old27.kind, old27.role, old27.python_version, old27.version_from) == (
+        "virtualenv", "environment", "2.7", "lib/python2.7")  # fmt: skip
+    assert old27.marker == "lib/python2.7/no-global-site-packages.txt (virtualenv < 20)"
+    assert old27.base_interpreter == "/usr/bin/python2.7"
+    assert old27.interpreter == f"{A}/old27/bin/python"
+    assert old27.pip_version == "9.0.1"
+    assert old27.problems == ()
+    old36 = found[f"{A}/work/old36"]
+    assert (old36.kind, old36.python_version) == ("virtualenv", "3.6")
+    assert old36.marker == "lib/python3.6/orig-prefix.txt (virtualenv < 20)"
+    assert old36.base_interpreter == "/opt/py36/bin/python3.6"
+    assert "base interpreter /opt/py36/bin/python3.6 is gone" in old36.problems
+    assert f"{A}/.local" not in found and f"{A}/src" not in found
