@@ -65,3 +65,48 @@ def test_legacy_virtualenvs_without_pyvenv_cfg_are_found(tree: Tree):
     assert old36.base_interpreter == "/opt/py36/bin/python3.6"
     assert "base interpreter /opt/py36/bin/python3.6 is gone" in old36.problems
     assert f"{A}/.local" not in found and f"{A}/src" not in found
+
+
+def brew_python(tree: Tree, brew: str, formula: str, keg: str, uid: int) -> str:
+    """A Python keg as ``brew install python@3.X`` pours it, with brew's opt/ and bin/ links."""
+    minor = formula.partition("@")[2]
+    prefix = f"{brew}/Cellar/{formula}/{keg}"
+    tree.write(f"{prefix}/bin/python{minor}", "", uid)
+    os.symlink(f"python{minor}", tree.host(f"{prefix}/bin/python3"))
+    tree.write(f"{prefix}/lib/python{minor}/os.py", "", uid)
+    tree.write(f"{prefix}/lib/python{minor}/site-packages/pip-24.3.1.dist-info/METADATA", "", uid)
+    tree.host(f"{brew}/opt").mkdir(parents=True, exist_ok=True)
+    tree.host(f"{brew}/bin").mkdir(parents=True, exist_ok=True)
+    os.symlink(f"../Cellar/{formula}/{keg}", tree.host(f"{brew}/opt/{formula}"))
+    os.symlink(
+        f"../Cellar/{formula}/{keg}/bin/python{minor}", tree.host(f"{brew}/bin/python{minor}")
+    )
+    chown_tree(tree.host(brew), uid)
+    return prefix
+
+
+def test_linuxbrew_pythons_are_found_once_each(tree: Tree):
+    brewer = ALICE + 1
+    tree.user("alice", ALICE)
+    tree.user("linuxbrew", brewer)
+    shared = "/home/linuxbrew/.linuxbrew"
+    p312 = brew_python(tree, shared, "python@3.12", "3.12.7_1", brewer)
+    p311 = brew_python(tree, shared, "python@3.11", "3.11.10", brewer)
+    own = brew_python(tree, f"{A}/.linuxbrew", "python@3.13", "3.13.1", ALICE)
+    head = f"{A}/.linuxbrew/Cellar/python@3.13/HEAD-1a2b3c4"  # brew install --HEAD: no version
+    tree.write(f"{head}/bin/python3.13", "", ALICE)
+    tree.write(f"{head}/include/python3.13/patchlevel.h", '#define PY_VERSION "3.13.0"\n', ALICE)
+    for users in (("alice",), ("alice", "linuxbrew")):
+        result = environments(Machine(root=str(tree.root)), Selection(users=users, sizes=False))
+        prefixes = [e.prefix for e in result.environments]
+        assert len(prefixes) == len(set(prefixes))
+        found = {e.prefix: e for e in result.environments}
+        for prefix, version, uid in ((p312, "3.12.7", brewer), (p311, "3.11.10", brewer),
+                                     (own, "3.13.1", ALICE)):  # fmt: skip
+            env = found[prefix]
+            assert (env.kind, env.role, env.python_version, env.owner_uid) == (
+                "homebrew", "interpreter", version, uid)  # fmt: skip
+            assert env.interpreter == f"{prefix}/bin/python3"
+            assert env.pip_version == "24.3.1"
+        assert (found[head].python_version, found[head].version_from) == ("3.13.0", "patchlevel.h")
+        assert {p for p, e in found.items() if e.kind == "homebrew"} == {p312, p311, own, head}

@@ -116,9 +116,9 @@ def _account(
     env = {"HOME": account.home, **machine.env_for(account.uid)}
     trusted = frozenset({0, account.uid})
     places = _places(machine, account, env, access)
-    _visit(machine, access, account, places[:2], "", found, env)  # installed Pythons first
+    _visit(machine, access, account, places[:3], "", found, env)  # installed Pythons first
     found.add(*condaenvs.registered(machine, access, account, join))
-    _visit(machine, access, account, places[2:], "", found, env)
+    _visit(machine, access, account, places[3:], "", found, env)
     seen = set(places)
     for harvested in settings:
         theirs = {**env, **harvested.env}
@@ -147,6 +147,7 @@ def _places(
     places: list[_Place] = [
         ("versions:pyenv", join(pyenv, "versions"), "pyenv versions/"),
         ("versions:uv-python", uv_pythons, "uv python dir"),
+        ("cellar", join(home, ".linuxbrew", "Cellar"), "Linuxbrew Cellar"),
     ]
     condarcs = conda.user_condarcs(home, env, lambda d: condaenvs.listed(access, d))
     places.extend(("condarc", rc, rc) for rc in condarcs)
@@ -171,6 +172,8 @@ def _visit(
             if suffix:
                 envs = [replace(e, found_by=tuple(f + suffix for f in e.found_by)) for e in envs]
             found.add(envs)
+        elif what == "cellar":
+            found.add(interpreters.cellar(access, directory, machine.platform, join))
         elif what == "condarc":
             more, missed = condaenvs.envs_dirs(machine, access, directory, account, join, env)
             if suffix:

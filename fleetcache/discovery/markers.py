@@ -17,6 +17,7 @@ KINDS = (
     "system",
     "pyenv",
     "uv-python",
+    "homebrew",
     "conda",
     "mamba",
     "miniforge",
