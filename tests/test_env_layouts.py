@@ -4,6 +4,10 @@ legacy virtualenvs, Linuxbrew Pythons, hatch's and poetry's configured places.""
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+
+import pytest
 
 from fleetcache.machine import Machine
 from fleetcache.model import Environment
@@ -110,3 +114,60 @@ def test_linuxbrew_pythons_are_found_once_each(tree: Tree):
             assert env.pip_version == "24.3.1"
         assert (found[head].python_version, found[head].version_from) == ("3.13.0", "patchlevel.h")
         assert {p for p, e in found.items() if e.kind == "homebrew"} == {p312, p311, own, head}
+
+
+needs_unshare = pytest.mark.skipif(
+    not ROOT or shutil.which("unshare") is None,
+    reason="root and unshare(1) are needed to run the real tools with the tree's /home mounted",
+)
+SKIP_INSTALL = (
+    "[tool.hatch.envs.default]\nskip-install = true\n[tool.hatch.envs.lint]\nskip-install = true\n"
+)
+
+
+def hatch_project(tree: Tree, where: str, name: str, extra: str = "") -> None:
+    """A project whose hatch environments need nothing from the network (no dependencies, the
+    project itself not installed)."""
+    head = f'[project]\nname = "{name}"\nversion = "0.1"\n'
+    tree.write(f"{where}/pyproject.toml", head + SKIP_INSTALL + extra)
+
+
+def only(found: dict[str, Environment], below: str) -> list[Environment]:
+    return [e for p, e in found.items() if p.startswith(below + "/")]
+
+
+@needs_unshare
+def test_hatch_environments_where_hatch_puts_them(tree: Tree):
+    from tests.test_kind_tools import tool
+
+    tree.user("alice", ALICE)
+    # the default data dir; [dirs] data in hatch's config.toml, deeper than --depth
+    hatch_project(tree, f"{A}/app", "app")
+    tool(tree, "hatch", "env", "create", cwd=f"{A}/app")
+    deep = f"{A}/a/b/c/d/e/f/g/hatch-data"
+    tree.write(f"{A}/.config/hatch/config.toml", f'[dirs]\ndata = "{deep}"\n')
+    hatch_project(tree, f"{A}/web", "web")
+    tool(tree, "hatch", "env", "create", "lint", cwd=f"{A}/web")
+    # project-local storage: [tool.hatch.dirs.env] in pyproject.toml, [dirs.env] in hatch.toml
+    # project-local: an environment's path in pyproject.toml or hatch.toml (hatch reads [dirs.env]
+    # only from its own config.toml, never from a project's files)
+    head = '[project]\nname = "local"\nversion = "0.1"\n'
+    tree.write(f"{A}/local/pyproject.toml",
+               head + '[tool.hatch.envs.default]\nskip-install = true\npath = ".hatch"\n')  # fmt: skip
+    tool(tree, "hatch", "env", "create", cwd=f"{A}/local")
+    hatch_project(tree, f"{A}/h2", "h2")
+    tree.write(f"{A}/h2/hatch.toml", '[envs.lint]\nskip-install = true\npath = "envs/lint"\n')
+    tool(tree, "hatch", "env", "create", "lint", cwd=f"{A}/h2")
+    chown_tree(tree.host(A), ALICE)
+    found = found_in(tree, "alice")
+    (default,) = only(found, f"{A}/.local/share/hatch/env/virtual/app")
+    (configured,) = only(found, f"{deep}/env/virtual/web")
+    assert configured.prefix.endswith("/lint")
+    assert configured.found_by == (f"[dirs] data in {A}/.config/hatch/config.toml",)
+    local, h2 = found[f"{A}/local/.hatch"], found[f"{A}/h2/envs/lint"]
+    assert local.marker == f"[tool.hatch.envs.default] path in {A}/local/pyproject.toml"
+    assert h2.marker == f"[envs.lint] path in {A}/h2/hatch.toml"
+    assert (local.project, h2.project) == (f"{A}/local", f"{A}/h2")
+    real = ".".join(map(str, sys.version_info[:3]))
+    for env in (default, configured, local, h2):
+        assert (env.kind, env.role, env.python_version) == ("hatch", "environment", real)

@@ -14,7 +14,7 @@ from typing import Optional
 
 from fleetcache import dropped, readas, safefs
 from fleetcache.activity.harvest import Running, Settings
-from fleetcache.discovery import conda, condaenvs, homewalk, interpreters
+from fleetcache.discovery import conda, condaenvs, homewalk, interpreters, toolenvs
 from fleetcache.discovery.access import Access, AsAccount, AsRoot
 from fleetcache.discovery.caches import Finder
 from fleetcache.machine import Machine
@@ -152,6 +152,8 @@ def _places(
     condarcs = conda.user_condarcs(home, env, lambda d: condaenvs.listed(access, d))
     places.extend(("condarc", rc, rc) for rc in condarcs)
     places.extend(("children", d, label) for d, label in _tool_dirs(machine, account, env))
+    tool_dirs, _ = toolenvs.hatch_dirs(machine, access, env, home)
+    places.extend((f"tool:{tool}:{levels}", d, label) for d, label, tool, levels in tool_dirs)
     return places
 
 
@@ -179,6 +181,20 @@ def _visit(
             if suffix:
                 more = [replace(e, found_by=tuple(f + suffix for f in e.found_by)) for e in more]
             found.add(more, missed)
+        elif what.startswith("tool:"):
+            _, tool, levels = what.split(":")
+            found.add(
+                *homewalk.children(
+                    access,
+                    directory,
+                    label + suffix,
+                    machine.platform,
+                    join,
+                    None,
+                    tool,
+                    int(levels),
+                )
+            )
         else:
             found.add(*homewalk.children(access, directory, label + suffix, machine.platform, join))
 

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
-from fleetcache import safefs
+from fleetcache import safefs, tomlfile
 from fleetcache.discovery import inspect as inspect_mod
-from fleetcache.discovery import markers
+from fleetcache.discovery import markers, toolenvs
 from fleetcache.discovery.access import Access
 from fleetcache.machine import Machine
 from fleetcache.model import Environment, Skipped
 
 # the names a listing is looked at for: what marks an environment, what beside one names its tool
-WATCHED = frozenset({"pyvenv.cfg", "conda-meta", *(lock for lock, _ in markers.PROJECT_LOCKS)})
+WATCHED = frozenset(
+    {"pyvenv.cfg", "conda-meta", *(lock for lock, _ in markers.PROJECT_LOCKS)}
+    | toolenvs.PROJECT_FILES
+)
+PROJECT_LEVELS = 3  # how far above an environment its project's files may be (hatch's envs.*.path)
 # bin/ beside lib/ may be a virtualenv < 20, which has no pyvenv.cfg
 LEGACY = frozenset({"bin", "lib"})
 # never hold an environment worth listing, and can be huge
@@ -128,6 +132,7 @@ def _walk(
     too_deep = 0
     # the names that matter listed at each depth: the parent's entries of what is looked at
     names_at: list[set[str]] = []
+    fds_at: list[int] = []  # each level's directory, open while the walk is below it
 
     def on_error(parts: tuple[str, ...], reason: str) -> None:
         skipped.append(Skipped(join(top, *parts), reason))
@@ -148,10 +153,13 @@ def _walk(
             names.update(d for d in dirs if d in WATCHED or d in LEGACY)
             del names_at[len(parts) :]
             names_at.append(names)
+            del fds_at[len(parts) :]
+            fds_at.append(fd)
             if parts and ("pyvenv.cfg" in names or "conda-meta" in names or names >= LEGACY):
                 parent = names_at[-2] if len(names_at) > 1 else set()
                 env = inspect_mod.inspect(fd, join(top, *parts), "home walk", parent, platform)
                 if env is not None:
+                    env = _project_tool(env, parts, names_at, fds_at, top, join)
                     found.append(env)
                     # a conda install holds its environments in envs/; a venv holds none
                     dirs[:] = [d for d in dirs if d == "envs" and env.role == "interpreter"]
@@ -175,6 +183,30 @@ def _walk(
     return found, skipped
 
 
+def _project_tool(
+    env: Environment,
+    parts: tuple[str, ...],
+    names_at: list[set[str]],
+    fds_at: list[int],
+    top: str,
+    join: Callable[..., str],
+) -> Environment:
+    """The environment as its project's files name it (hatch's, poetry's), when they do."""
+    for up in range(1, min(PROJECT_LEVELS, len(parts) - 1) + 1):
+        project_fd = fds_at[-1 - up]
+        project = join(top, *parts[:-up])
+
+        def read(name: str, fd: int = project_fd) -> Optional[bytes]:
+            return inspect_mod.read_below(fd, name, tomlfile.LIMIT)
+
+        named = toolenvs.project_tool(
+            read, names_at[-1 - up], project, "/".join(parts[-up:]), env.kind
+        )
+        if named is not None:
+            return replace(env, kind=named[0], marker=named[1], project=project)
+    return env
+
+
 def _enter(parent: str, name: str) -> bool:
     if name in SKIP_DIRS or markers.is_stdlib_dir(parent, name):
         return False
@@ -189,9 +221,12 @@ def children(
     platform: str,
     join: Callable[..., str],
     only: Optional[str] = None,
+    tool: Optional[str] = None,
+    levels: int = 1,
 ) -> tuple[list[Environment], list[Skipped]]:
     """The environments directly inside a tool's environments directory (pipx, poetry, envs_dirs),
-    as ``access`` may open it and look into its entries; with ``only``, just that one entry."""
+    or ``levels`` below it (hatch's), as ``access`` may open it and look into its entries; with
+    ``only``, just that one entry. With ``tool``, what only a pyvenv.cfg marks is that tool's."""
     try:
         opened = access.open_dir(directory)
     except safefs.NotFound:
@@ -203,6 +238,12 @@ def children(
         names = inspect_mod.listdir(opened.fd)
         listed = set(names)
         for name in sorted(names) if only is None else [n for n in names if n == only]:
+            if levels > 1:
+                more, _ = children(
+                    access, join(directory, name), found_by, platform, join, None, tool, levels - 1
+                )
+                found.extend(more)
+                continue
             fd = access.open_entry(opened, name)
             if fd is None:
                 continue
@@ -210,6 +251,8 @@ def children(
                 env = inspect_mod.inspect(fd, join(directory, name), found_by, listed, platform)
             finally:
                 os.close(fd)
+            if env is not None and tool and env.kind in toolenvs.WEAK_KINDS:
+                env = replace(env, kind=tool, marker=f"in {found_by}")
             if env is not None:
                 found.append(env)
     finally:

@@ -32,7 +32,7 @@ def listdir(dir_fd: int, name: Optional[str] = None) -> list[str]:
         os.close(fd)
 
 
-def _read(dir_fd: int, rel: str, limit: int = 1 << 16) -> Optional[bytes]:
+def read_below(dir_fd: int, rel: str, limit: int = 1 << 16) -> Optional[bytes]:
     """A small regular file below ``dir_fd``, every component opened without following links."""
     parts = rel.split("/")
     fds: list[int] = []
@@ -90,7 +90,7 @@ def _venv(
     platform: str,
     owner: int,
 ) -> Environment:
-    data = _read(dir_fd, "pyvenv.cfg")
+    data = read_below(dir_fd, "pyvenv.cfg")
     problems = []
     if data is None:
         problems.append("pyvenv.cfg could not be read")
@@ -141,7 +141,7 @@ def _legacy(
     kind, marker = markers.venv_kind(prefix, {"virtualenv": ""}, names, bin_names, parent_names)
     if kind == "virtualenv":
         marker = f"lib/{lib}/{marker_file} (virtualenv < 20)"
-    orig = _read(dir_fd, f"lib/{lib}/orig-prefix.txt", 4096)
+    orig = read_below(dir_fd, f"lib/{lib}/orig-prefix.txt", 4096)
     return Environment(
         prefix=prefix,
         kind=kind,
@@ -193,7 +193,7 @@ def _conda(
     dir_fd: int, prefix: str, found_by: str, names: set[str], platform: str, owner: int
 ) -> Environment:
     meta = listdir(dir_fd, "conda-meta")
-    history = _read(dir_fd, "conda-meta/history", HISTORY_BYTES) or b""
+    history = read_below(dir_fd, "conda-meta/history", HISTORY_BYTES) or b""
     tool = markers.history_tool(history)
     kind, role, marker = markers.conda_kind(prefix, names, meta, tool)
     version = markers.conda_python_version(meta)
@@ -259,7 +259,7 @@ def patchlevel(dir_fd: int, minor: Optional[str] = None) -> Optional[str]:
     if minor:
         names = [n for n in names if n.startswith(f"python{minor}")] or names
     for name in reversed(names):
-        data = _read(dir_fd, f"include/{name}/patchlevel.h", 1 << 16)
+        data = read_below(dir_fd, f"include/{name}/patchlevel.h", 1 << 16)
         if data:
             return markers.patchlevel_version(data)
     return None
@@ -285,7 +285,7 @@ def pip_version(
             if named is None:
                 continue
             # METADATA's Version is what pip itself reports; the name only when it is unread
-            metadata = _read(dir_fd, f"{rel}/{name}/METADATA", METADATA_BYTES) or b""
+            metadata = read_below(dir_fd, f"{rel}/{name}/METADATA", METADATA_BYTES) or b""
             dated.append(markers.metadata_version(metadata) or named)
         versions.extend(dated)
         unknown = unknown or (not dated and "pip" in names)
