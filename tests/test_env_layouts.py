@@ -171,3 +171,69 @@ def test_hatch_environments_where_hatch_puts_them(tree: Tree):
     real = ".".join(map(str, sys.version_info[:3]))
     for env in (default, configured, local, h2):
         assert (env.kind, env.role, env.python_version) == ("hatch", "environment", real)
+
+
+POETRY_PROJECT = '[project]\nname = "p"\nversion = "0.1"\nrequires-python = ">=3.9"\n'
+
+
+@needs_unshare
+def test_poetry_environments_where_its_settings_put_them(tree: Tree):
+    from tests.test_kind_tools import tool
+
+    tree.user("alice", ALICE)
+    python = sys.executable
+    # config.toml: cache-dir, and virtualenvs.path through poetry's {cache-dir} placeholder
+    tree.write(f"{A}/.config/pypoetry/config.toml",
+               f'cache-dir = "{A}/pc"\n[virtualenvs]\npath = "{{cache-dir}}/venvs"\n')  # fmt: skip
+    tree.write(f"{A}/svc/pyproject.toml", POETRY_PROJECT + "[tool.poetry]\npackage-mode = false\n")
+    tool(tree, "poetry", "env", "use", python, cwd=f"{A}/svc")
+    # in-project .venvs of poetry's projects with no poetry.lock: [tool.poetry], poetry.toml,
+    # a poetry-core build backend; beside them a plain project's .venv stays what it is
+    tree.write(f"{A}/own/pyproject.toml", POETRY_PROJECT + "[tool.poetry]\npackage-mode = false\n")
+    tree.write(f"{A}/own/poetry.toml", "[virtualenvs]\nin-project = true\n")
+    tool(tree, "poetry", "env", "use", python, cwd=f"{A}/own")
+    backend = (
+        '[build-system]\nrequires = ["poetry-core"]\nbuild-backend = "poetry.core.masonry.api"\n'
+    )
+    tree.write(f"{A}/core/pyproject.toml", POETRY_PROJECT + backend)
+    tree.write(f"{A}/plain/pyproject.toml", POETRY_PROJECT)
+    for project in ("core", "plain"):
+        tool(tree, python, "-m", "virtualenv", "-q", f"{A}/{project}/.venv")
+    chown_tree(tree.host(A), ALICE)
+    found = found_in(tree, "alice")
+    (svc,) = only(found, f"{A}/pc/venvs")
+    assert svc.found_by[0] == f"virtualenvs.path in {A}/.config/pypoetry/config.toml"
+    assert svc.marker == f"in {svc.found_by[0]}"
+    own, core = found[f"{A}/own/.venv"], found[f"{A}/core/.venv"]
+    assert own.marker == f"poetry.toml in {A}/own"
+    assert core.marker == f"build-backend poetry.core.masonry.api in {A}/core/pyproject.toml"
+    real = ".".join(map(str, sys.version_info[:3]))
+    for env in (svc, own, core):
+        assert (env.kind, env.role, env.python_version) == ("poetry", "environment", real)
+    assert (own.project, core.project) == (f"{A}/own", f"{A}/core")
+    assert found[f"{A}/plain/.venv"].kind == "virtualenv"
+
+
+def test_poetrys_variables_place_its_environments(tree: Tree):
+    from fleetcache.discovery import toolenvs
+    from fleetcache.discovery.access import AsRoot
+
+    tree.user("alice", ALICE)
+    tree.write(f"{A}/.config/pypoetry/config.toml", f'[virtualenvs]\npath = "{A}/from-config"\n')
+    machine = Machine(root=str(tree.root))
+    anchor = os.open(tree.root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        access = AsRoot(anchor)
+        cases = [
+            ({}, f"{A}/from-config", f"virtualenvs.path in {A}/.config/pypoetry/config.toml"),
+            ({"POETRY_VIRTUALENVS_PATH": "/scratch/v"}, "/scratch/v", "$POETRY_VIRTUALENVS_PATH"),
+            ({"POETRY_CONFIG_DIR": "/nowhere", "POETRY_CACHE_DIR": "/scratch/pc"},
+             "/scratch/pc/virtualenvs", "$POETRY_CACHE_DIR"),
+            ({"POETRY_CONFIG_DIR": "/nowhere"}, f"{A}/.cache/pypoetry/virtualenvs",
+             "poetry virtualenvs"),
+        ]  # fmt: skip
+        for env, directory, label in cases:
+            dirs, _ = toolenvs.poetry_dirs(machine, access, env, A)
+            assert dirs == [(directory, label, "poetry", 1)]
+    finally:
+        os.close(anchor)

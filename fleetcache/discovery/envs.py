@@ -152,7 +152,10 @@ def _places(
     condarcs = conda.user_condarcs(home, env, lambda d: condaenvs.listed(access, d))
     places.extend(("condarc", rc, rc) for rc in condarcs)
     places.extend(("children", d, label) for d, label in _tool_dirs(machine, account, env))
-    tool_dirs, _ = toolenvs.hatch_dirs(machine, access, env, home)
+    tool_dirs = [
+        *toolenvs.poetry_dirs(machine, access, env, home)[0],
+        *toolenvs.hatch_dirs(machine, access, env, home)[0],
+    ]
     places.extend((f"tool:{tool}:{levels}", d, label) for d, label, tool, levels in tool_dirs)
     return places
 
@@ -202,13 +205,7 @@ def _visit(
 def _tool_dirs(machine: Machine, account: Account, env: Mapping[str, str]) -> list[tuple[str, str]]:
     """Tools' environment directories that the home walk does not reach (or that live elsewhere)."""
     join = machine.pathmod.join
-    home = account.home
-    cache = env.get("XDG_CACHE_HOME") or join(home, ".cache")
-    if machine.platform == "darwin":
-        cache = join(home, "Library", "Caches")
-    dirs = [
-        (env.get("POETRY_VIRTUALENVS_PATH") or join(cache, "pypoetry", "virtualenvs"), "poetry virtualenvs"),
-    ]  # fmt: skip
+    dirs: list[tuple[str, str]] = []
     for variable, label in (("WORKON_HOME", "$WORKON_HOME"), ("PIPX_HOME", "$PIPX_HOME")):
         value = env.get(variable)
         if value:

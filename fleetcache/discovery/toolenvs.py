@@ -1,4 +1,5 @@
-"""Where tools keep environments as their own settings place them (hatch's data dir), and the
+"""Where tools keep environments as their own settings place them (hatch's data dir, poetry's
+``virtualenvs.path``), and the
 project files that make a project's in-tree environment a tool's (hatch's ``envs.*.path``,
 poetry's ``pyproject.toml`` or ``poetry.toml``)."""
 
@@ -48,6 +49,37 @@ def hatch_dirs(
         share = tooldirs.named_dir(machine, env.get("XDG_DATA_HOME"), home)
         data, label = p.join(share or p.join(home, ".local", "share"), "hatch"), "hatch data dir"
     return [(p.join(data, "env", "virtual"), label, "hatch", HATCH_NESTED)], skipped
+
+
+def poetry_dirs(
+    machine: Machine, access: Access, env: Mapping[str, str], home: str
+) -> tuple[list[ToolDir], list[Skipped]]:
+    """poetry's virtualenvs directory, as poetry places it: $POETRY_VIRTUALENVS_PATH, else
+    ``virtualenvs.path`` in its config.toml (``{cache-dir}`` expanded), else ``virtualenvs`` in
+    its cache dir ($POETRY_CACHE_DIR, ``cache-dir``, else the cache home's ``pypoetry``)."""
+    from fleetcache.discovery import pipconfig
+    from fleetcache.kinds import poetry, tooldirs  # the kinds import discovery: not at load
+
+    skipped: list[Skipped] = []
+    file = tooldirs.config_file(machine, poetry.WHERE, env, home)
+    table = _read(access, file, skipped)
+    cache = tooldirs.named_dir(machine, env.get("POETRY_CACHE_DIR"), home)
+    cache_label = "$POETRY_CACHE_DIR"
+    if cache is None:
+        cache = tooldirs.named_dir(machine, tomlfile.text(table, "cache-dir"), home)
+        cache_label = f"cache-dir in {file}"
+    if cache is None:
+        cache = pipconfig.default_cache_dir(home, machine, env, "pypoetry")[0]
+        cache_label = "poetry virtualenvs"
+    named = env.get("POETRY_VIRTUALENVS_PATH")
+    label = "$POETRY_VIRTUALENVS_PATH"
+    if not named:
+        named = tomlfile.text(table, "virtualenvs", "path")
+        label = f"virtualenvs.path in {file}"
+    directory = tooldirs.named_dir(machine, (named or "").replace("{cache-dir}", cache), home)
+    if directory is None:
+        directory, label = machine.pathmod.join(cache, "virtualenvs"), cache_label
+    return [(directory, label, "poetry", 1)], skipped
 
 
 def _read(access: Access, file: Optional[str], skipped: list[Skipped]) -> Table:
