@@ -104,14 +104,13 @@ def project_tool(
     make its environment at ``rel`` below it hatch's or poetry's; None when they do not."""
     if kind not in WEAK_KINDS or not PROJECT_FILES.intersection(names):
         return None
-    pyproject = tomlfile.loads(read("pyproject.toml")) if "pyproject.toml" in names else None
+    # most projects' files say nothing of either tool: they are not even parsed
+    wanted = (b"hatch", b"poetry") if rel == ".venv" else (b"hatch",)
+    pyproject = _parse(read, names, "pyproject.toml", wanted)
     sources: list[tuple[Table, tuple[str, ...], str, str]] = [
-        (pyproject, ("tool", "hatch", "envs"), "[tool.hatch.envs.{}] path", "pyproject.toml")
+        (pyproject, ("tool", "hatch", "envs"), "[tool.hatch.envs.{}] path", "pyproject.toml"),
+        (_parse(read, names, "hatch.toml", (b"path",)), ("envs",), "[envs.{}] path", "hatch.toml"),
     ]
-    if "hatch.toml" in names:
-        sources.append(
-            (tomlfile.loads(read("hatch.toml")), ("envs",), "[envs.{}] path", "hatch.toml")
-        )
     for table, keys, what, name in sources:
         for env_name, path in _env_paths(table, keys):
             if posixpath.normpath(path) == rel:
@@ -126,6 +125,14 @@ def project_tool(
     if backend.startswith(POETRY_BACKENDS):
         return "poetry", f"build-backend {backend} in {project}/pyproject.toml"
     return None
+
+
+def _parse(
+    read: Callable[[str], Optional[bytes]], names: Collection[str], name: str, wanted: Any
+) -> Table:
+    """A project file's table, when it is there and holds one of the ``wanted`` words."""
+    data = read(name) if name in names else None
+    return tomlfile.loads(data) if data and any(w in data for w in wanted) else None
 
 
 def _env_paths(table: Table, keys: tuple[str, ...]) -> list[tuple[str, str]]:
