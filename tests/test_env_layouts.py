@@ -237,3 +237,25 @@ def test_poetrys_variables_place_its_environments(tree: Tree):
             assert dirs == [(directory, label, "poetry", 1)]
     finally:
         os.close(anchor)
+
+
+@needs_unshare
+def test_hatch_environments_kept_in_each_project_by_its_config(tree: Tree):
+    from tests.test_kind_tools import tool
+
+    tree.user("alice", ALICE)
+    config = f"{A}/.config/hatch/config.toml"
+    tree.write(config, '[dirs.env]\nvirtual = ".hatch"\n')
+    hatch_project(tree, f"{A}/svc", "svc")
+    tool(tree, "hatch", "env", "create", cwd=f"{A}/svc")
+    tool(tree, "hatch", "env", "create", "lint", cwd=f"{A}/svc")
+    # the same directory name in a directory that is no project is nobody's in particular
+    tool(tree, sys.executable, "-m", "virtualenv", "-q", f"{A}/notes/.hatch/scratch")
+    chown_tree(tree.host(A), ALICE)
+    found = found_in(tree, "alice")
+    real = ".".join(map(str, sys.version_info[:3]))
+    for name in ("svc", "lint"):
+        env = found[f"{A}/svc/.hatch/{name}"]
+        assert (env.kind, env.python_version, env.project) == ("hatch", real, f"{A}/svc")
+        assert env.marker == f"[dirs.env] virtual in {config}"
+    assert found[f"{A}/notes/.hatch/scratch"].kind == "virtualenv"

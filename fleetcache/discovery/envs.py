@@ -127,7 +127,11 @@ def _account(
         suffix = f", environment of pid {harvested.pid}"
         _visit(machine, access, account, more, suffix, found, theirs)
     anchor = access.readers.anchor
-    found.add(*homewalk.walk_home(machine, anchor, account.home, trusted, search.limits))
+    in_projects = toolenvs.hatch_in_projects(machine, access, env, account.home)
+    walked = homewalk.walk_home(
+        machine, anchor, account.home, trusted, search.limits, in_projects=in_projects
+    )
+    found.add(*walked)
 
 
 # (what, directory, label): what is "versions:<kind>", "condarc" or "children"

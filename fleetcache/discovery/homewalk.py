@@ -95,8 +95,10 @@ def walk_home(
     trusted: frozenset[int],
     limits: WalkLimits,
     clock: Callable[[], float] = time.monotonic,
+    in_projects: Optional[toolenvs.ProjectDirs] = None,
 ) -> tuple[list[Environment], list[Skipped]]:
-    """Every environment below ``top`` (a home), and what could not be searched.
+    """Every environment below ``top`` (a home), and what could not be searched; ``in_projects``:
+    where the account's tools keep environments inside each project.
 
     Paths are reported below ``top`` as written (``/home/alice/...``), the way the account's tools
     and pip's ``sys.prefix`` name them, even where a root-owned link leads elsewhere.
@@ -113,7 +115,7 @@ def walk_home(
         if fstype in NETWORK_FS and not limits.include_remote:
             reason = f"on a network filesystem ({fstype}); not searched for environments (--include-remote)"
             return [], [Skipped(top, reason)]
-        return _walk(opened, top, p.join, limits, clock, machine.platform)
+        return _walk(opened, top, p.join, limits, clock, machine.platform, in_projects)
     finally:
         os.close(opened.fd)
 
@@ -125,6 +127,7 @@ def _walk(
     limits: WalkLimits,
     clock: Callable[[], float],
     platform: str,
+    in_projects: Optional[toolenvs.ProjectDirs] = None,
 ) -> tuple[list[Environment], list[Skipped]]:
     found: list[Environment] = []
     skipped: list[Skipped] = []
@@ -159,7 +162,7 @@ def _walk(
                 parent = names_at[-2] if len(names_at) > 1 else set()
                 env = inspect_mod.inspect(fd, join(top, *parts), "home walk", parent, platform)
                 if env is not None:
-                    env = _project_tool(env, parts, names_at, fds_at, top, join)
+                    env = _project_tool(env, parts, names_at, fds_at, (top, join), in_projects)
                     found.append(env)
                     # a conda install holds its environments in envs/; a venv holds none
                     dirs[:] = [d for d in dirs if d == "envs" and env.role == "interpreter"]
@@ -188,10 +191,11 @@ def _project_tool(
     parts: tuple[str, ...],
     names_at: list[set[str]],
     fds_at: list[int],
-    top: str,
-    join: Callable[..., str],
+    where: tuple[str, Callable[..., str]],
+    in_projects: Optional[toolenvs.ProjectDirs],
 ) -> Environment:
     """The environment as its project's files name it (hatch's, poetry's), when they do."""
+    top, join = where
     for up in range(1, min(PROJECT_LEVELS, len(parts) - 1) + 1):
         project_fd = fds_at[-1 - up]
         project = join(top, *parts[:-up])
@@ -200,7 +204,7 @@ def _project_tool(
             return inspect_mod.read_below(fd, name, tomlfile.LIMIT)
 
         named = toolenvs.project_tool(
-            read, names_at[-1 - up], project, "/".join(parts[-up:]), env.kind
+            read, names_at[-1 - up], project, "/".join(parts[-up:]), env.kind, in_projects
         )
         if named is not None:
             return replace(env, kind=named[0], marker=named[1], project=project)

@@ -16,6 +16,8 @@ from fleetcache.model import Skipped
 
 # (directory, how it was found, the tool, how many levels below it each environment is)
 ToolDir = tuple[str, str, str, int]
+# a directory relative to each project that holds a tool's environments -> (the tool, marker)
+ProjectDirs = Mapping[str, tuple[str, str]]
 HATCH_NESTED = 3  # <dir>/<project>/<project id>/<env name>
 PROJECT_FILES = frozenset({"pyproject.toml", "hatch.toml", "poetry.toml"})
 # what a pyvenv.cfg alone says: a tool's directory or its project's files say more
@@ -82,6 +84,20 @@ def poetry_dirs(
     return [(directory, label, "poetry", 1)], skipped
 
 
+def hatch_in_projects(
+    machine: Machine, access: Access, env: Mapping[str, str], home: str
+) -> ProjectDirs:
+    """A relative ``[dirs.env] virtual`` in hatch's config.toml: every project's environments
+    live in that directory of the project (``<project>/.hatch/<env>``)."""
+    from fleetcache.kinds import hatch, tooldirs  # the kinds import discovery: not at load
+
+    file = tooldirs.config_file(machine, hatch.WHERE, env, home)
+    value = tomlfile.text(_read(access, file, []), "dirs", "env", "virtual") or ""
+    if not value or value.startswith(("/", "~")) or machine.pathmod.isabs(value):
+        return {}
+    return {posixpath.normpath(value): ("hatch", f"[dirs.env] virtual in {file}")}
+
+
 def _read(access: Access, file: Optional[str], skipped: list[Skipped]) -> Table:
     """A tool's config file as the account reads it (None: absent, invalid or unreadable)."""
     if file is None:
@@ -99,11 +115,16 @@ def project_tool(
     project: str,
     rel: str,
     kind: str,
+    in_projects: Optional[ProjectDirs] = None,
 ) -> Optional[tuple[str, str]]:
     """(kind, marker) when the files of ``project`` (its entries ``names``, read with ``read``)
-    make its environment at ``rel`` below it hatch's or poetry's; None when they do not."""
+    make its environment at ``rel`` below it hatch's or poetry's, or the account's settings put
+    a tool's environments there (``in_projects``); None when they do not."""
     if kind not in WEAK_KINDS or not PROJECT_FILES.intersection(names):
         return None
+    placed = (in_projects or {}).get(posixpath.dirname(rel))
+    if placed is not None:
+        return placed
     # most projects' files say nothing of either tool: they are not even parsed
     wanted = (b"hatch", b"poetry") if rel == ".venv" else (b"hatch",)
     pyproject = _parse(read, names, "pyproject.toml", wanted)
