@@ -259,3 +259,16 @@ def test_hatch_environments_kept_in_each_project_by_its_config(tree: Tree):
         assert (env.kind, env.python_version, env.project) == ("hatch", real, f"{A}/svc")
         assert env.marker == f"[dirs.env] virtual in {config}"
     assert found[f"{A}/notes/.hatch/scratch"].kind == "virtualenv"
+
+
+@pytest.mark.skipif(not ROOT, reason="reads as another uid: needs root")
+def test_a_tool_config_the_account_cannot_read_is_reported_once(tree: Tree):
+    tree.user("alice", ALICE)
+    config = f"{A}/.config/pypoetry/config.toml"
+    tree.write(config, f'[virtualenvs]\npath = "{A}/secret"\n')
+    chown_tree(tree.host(f"{A}/.config"), ALICE)
+    os.lchown(tree.host(config), 0, 0)
+    tree.host(config).chmod(0o600)  # root's file: poetry, run by alice, cannot read it either
+    result = environments(Machine(root=str(tree.root)), Selection(users=("alice",), sizes=False))
+    reasons = [s.reason for s in result.skipped if s.path == config]
+    assert len(reasons) == 1 and reasons[0].startswith("config not read")

@@ -156,6 +156,7 @@ def _places(
     condarcs = conda.user_condarcs(home, env, lambda d: condaenvs.listed(access, d))
     places.extend(("condarc", rc, rc) for rc in condarcs)
     places.extend(("children", d, label) for d, label in _tool_dirs(machine, account, env))
+    # a config file the account cannot read is reported once, by its cache kind's find
     tool_dirs = [
         *toolenvs.poetry_dirs(machine, access, env, home)[0],
         *toolenvs.hatch_dirs(machine, access, env, home)[0],
