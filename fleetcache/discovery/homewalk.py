@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
-from fleetcache import safefs, tomlfile
+from fleetcache import safefs
 from fleetcache.discovery import inspect as inspect_mod
 from fleetcache.discovery import markers, toolenvs
 from fleetcache.discovery.access import Access
@@ -25,6 +25,8 @@ WATCHED = frozenset(
     | toolenvs.PROJECT_FILES
 )
 PROJECT_LEVELS = 3  # how far above an environment its project's files may be (hatch's envs.*.path)
+# a project file read whole is rarely past a few KiB; a larger one (cut, so invalid) says nothing
+PROJECT_BYTES = 64 << 10
 # bin/ beside lib/ may be a virtualenv < 20, which has no pyvenv.cfg
 LEGACY = frozenset({"bin", "lib"})
 # never hold an environment worth listing, and can be huge
@@ -201,7 +203,7 @@ def _project_tool(
         project = join(top, *parts[:-up])
 
         def read(name: str, fd: int = project_fd) -> Optional[bytes]:
-            return inspect_mod.read_below(fd, name, tomlfile.LIMIT)
+            return inspect_mod.read_below(fd, name, PROJECT_BYTES)
 
         named = toolenvs.project_tool(
             read, names_at[-1 - up], project, "/".join(parts[-up:]), env.kind, in_projects
