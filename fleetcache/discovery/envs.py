@@ -15,7 +15,7 @@ from typing import Optional
 
 from fleetcache import dropped, readas, safefs
 from fleetcache.activity.harvest import Running, Settings
-from fleetcache.discovery import conda, condaenvs, condainstalls, homewalk, interpreters
+from fleetcache.discovery import conda, condaenvs, condainstalls, homewalk, interpreters, toolenvs
 from fleetcache.discovery.access import Access, AsAccount, AsRoot
 from fleetcache.discovery.caches import Finder
 from fleetcache.machine import Machine
@@ -130,9 +130,9 @@ def _account(
     trusted = frozenset({0, account.uid})
     places = _places(machine, account, env, access)
     before = set(found.by_prefix)
-    _visit(machine, access, account, places[:2], "", found, env)  # installed Pythons first
+    _visit(machine, access, account, places[:3], "", found, env)  # installed Pythons first
     found.add(*condaenvs.registered(machine, access, account, join))
-    _visit(machine, access, account, places[2:], "", found, env)
+    _visit(machine, access, account, places[3:], "", found, env)
     seen = set(places)
     for harvested in settings:
         theirs = {**env, **harvested.env}
@@ -143,7 +143,11 @@ def _account(
     named = [e for k, e in found.by_prefix.items() if k not in before]
     found.add(*condainstalls.climb(access, named, others, machine.platform, join))
     anchor = access.readers.anchor
-    found.add(*homewalk.walk_home(machine, anchor, account.home, trusted, search.limits))
+    in_projects = toolenvs.hatch_in_projects(machine, access, env, account.home)
+    walked = homewalk.walk_home(
+        machine, anchor, account.home, trusted, search.limits, in_projects=in_projects
+    )
+    found.add(*walked)
 
 
 # (what, directory, label): what is "versions:<kind>", "condarc", "children" or "prefix"
@@ -163,11 +167,18 @@ def _places(
     places: list[_Place] = [
         ("versions:pyenv", join(pyenv, "versions"), "pyenv versions/"),
         ("versions:uv-python", uv_pythons, "uv python dir"),
+        ("cellar", join(home, ".linuxbrew", "Cellar"), "Linuxbrew Cellar"),
     ]
     condarcs = conda.user_condarcs(home, env, lambda d: condaenvs.listed(access, d))
     places.extend(("condarc", rc, rc) for rc in condarcs)
     places.extend(("children", d, label) for d, label in _tool_dirs(machine, account, env))
     places.extend(("prefix", d, label) for d, label in _conda_prefixes(env))
+    # a config file the account cannot read is reported once, by its cache kind's find
+    tool_dirs = [
+        *toolenvs.poetry_dirs(machine, access, env, home)[0],
+        *toolenvs.hatch_dirs(machine, access, env, home)[0],
+    ]
+    places.extend((f"tool:{tool}:{levels}", d, label) for d, label, tool, levels in tool_dirs)
     return places
 
 
@@ -202,6 +213,8 @@ def _visit(
             if suffix:
                 envs = [replace(e, found_by=tuple(f + suffix for f in e.found_by)) for e in envs]
             found.add(envs)
+        elif what == "cellar":
+            found.add(interpreters.cellar(access, directory, machine.platform, join))
         elif what == "condarc":
             more, missed = condaenvs.envs_dirs(machine, access, directory, account, join, env)
             if suffix:
@@ -215,6 +228,20 @@ def _visit(
                         access, parent, label + suffix, machine.platform, join, only=name
                     )
                 )
+        elif what.startswith("tool:"):
+            _, tool, levels = what.split(":")
+            found.add(
+                *homewalk.children(
+                    access,
+                    directory,
+                    label + suffix,
+                    machine.platform,
+                    join,
+                    None,
+                    tool,
+                    int(levels),
+                )
+            )
         else:
             found.add(*homewalk.children(access, directory, label + suffix, machine.platform, join))
 
@@ -222,13 +249,7 @@ def _visit(
 def _tool_dirs(machine: Machine, account: Account, env: Mapping[str, str]) -> list[tuple[str, str]]:
     """Tools' environment directories that the home walk does not reach (or that live elsewhere)."""
     join = machine.pathmod.join
-    home = account.home
-    cache = env.get("XDG_CACHE_HOME") or join(home, ".cache")
-    if machine.platform == "darwin":
-        cache = join(home, "Library", "Caches")
-    dirs = [
-        (env.get("POETRY_VIRTUALENVS_PATH") or join(cache, "pypoetry", "virtualenvs"), "poetry virtualenvs"),
-    ]  # fmt: skip
+    dirs: list[tuple[str, str]] = []
     for variable, label in (("WORKON_HOME", "$WORKON_HOME"), ("PIPX_HOME", "$PIPX_HOME")):
         value = env.get(variable)
         if value:

@@ -32,7 +32,7 @@ def listdir(dir_fd: int, name: Optional[str] = None) -> list[str]:
         os.close(fd)
 
 
-def _read(dir_fd: int, rel: str, limit: int = 1 << 16) -> Optional[bytes]:
+def read_below(dir_fd: int, rel: str, limit: int = 1 << 16) -> Optional[bytes]:
     """A small regular file below ``dir_fd``, every component opened without following links."""
     parts = rel.split("/")
     fds: list[int] = []
@@ -63,6 +63,8 @@ def inspect(
         return _venv(dir_fd, prefix, found_by, names, parent_names, platform, owner)
     if "conda-meta" in names:
         return _conda(dir_fd, prefix, found_by, names, platform, owner)
+    if "bin" in names and "lib" in names and platform != "win32":
+        return _legacy(dir_fd, prefix, found_by, names, parent_names, owner)
     return None
 
 
@@ -88,7 +90,7 @@ def _venv(
     platform: str,
     owner: int,
 ) -> Environment:
-    data = _read(dir_fd, "pyvenv.cfg")
+    data = read_below(dir_fd, "pyvenv.cfg")
     problems = []
     if data is None:
         problems.append("pyvenv.cfg could not be read")
@@ -116,6 +118,57 @@ def _venv(
         found_by=(found_by,),
         problems=tuple(problems),
     )
+
+
+def _legacy(
+    dir_fd: int,
+    prefix: str,
+    found_by: str,
+    names: set[str],
+    parent_names: Collection[str],
+    owner: int,
+) -> Optional[Environment]:
+    """A virtualenv made before virtualenv 20 (no ``pyvenv.cfg``); None for any other bin/ + lib/."""
+    bin_names = listdir(dir_fd, "bin")
+    interpreter = _interpreter(prefix, bin_names, "linux")
+    found = legacy_lib(dir_fd) if "activate" in bin_names and interpreter else None
+    if found is None:
+        return None
+    lib, marker_file = found
+    minor = lib[len("python") :].rstrip("t")
+    # its include/ is a link to the base's headers, which are not followed: the minor it is
+    version, version_from = patchlevel(dir_fd, minor), f"include/{lib}/patchlevel.h"
+    if version is None or not version.startswith(minor + "."):
+        version, version_from = minor, f"lib/{lib}"
+    kind, marker = markers.venv_kind(prefix, {"virtualenv": ""}, names, bin_names, parent_names)
+    if kind == "virtualenv":
+        marker = f"lib/{lib}/{marker_file} (virtualenv < 20)"
+    orig = read_below(dir_fd, f"lib/{lib}/orig-prefix.txt", 4096)
+    return Environment(
+        prefix=prefix,
+        kind=kind,
+        role="environment",
+        owner_uid=owner,
+        python_version=version,
+        version_from=version_from,
+        pip_version=pip_version(dir_fd, version, "linux"),
+        interpreter=interpreter,
+        base_interpreter=markers.legacy_base(orig, minor) if orig else None,
+        project=markers.project_of(prefix, kind),
+        marker=marker,
+        found_by=(found_by,),
+    )
+
+
+def legacy_lib(dir_fd: int) -> Optional[tuple[str, str]]:
+    """(``pythonX.Y``, the marker file in it) of a virtualenv < 20's ``lib/``; None if it has none."""
+    for name in sorted(listdir(dir_fd, "lib"), reverse=True):
+        if markers.STDLIB_DIR.fullmatch(name):
+            present = _entries(dir_fd, f"lib/{name}", markers.LEGACY_MARKERS.__contains__) or ()
+            for marker in markers.LEGACY_MARKERS:
+                if marker in present:
+                    return name, marker
+    return None
 
 
 def base_interpreter(cfg: dict[str, str], platform: str) -> Optional[str]:
@@ -150,7 +203,7 @@ def file_version(dir_fd: int, minor: Optional[str] = None) -> tuple[Optional[str
     """The full version an install's own files write: PEP 739's ``build-details.json``
     (3.14+), else its headers' ``patchlevel.h`` (CPython's or PyPy's)."""
     for name, where in _versioned(dir_fd, "lib", minor):
-        data = _read(dir_fd, f"lib/{name}/build-details.json", markers.BUILD_DETAILS_BYTES)
+        data = read_below(dir_fd, f"lib/{name}/build-details.json", markers.BUILD_DETAILS_BYTES)
         found = markers.build_details_version(data, where) if data else None
         if found:
             return found, "build-details.json"
@@ -162,7 +215,7 @@ def _conda(
     dir_fd: int, prefix: str, found_by: str, names: set[str], platform: str, owner: int
 ) -> Environment:
     meta = listdir(dir_fd, "conda-meta")
-    history = _read(dir_fd, "conda-meta/history", HISTORY_BYTES) or b""
+    history = read_below(dir_fd, "conda-meta/history", HISTORY_BYTES) or b""
     tool = markers.history_tool(history)
     kind, role, marker = markers.conda_kind(prefix, names, meta, tool)
     version = markers.conda_python_version(meta)
@@ -228,7 +281,7 @@ def patchlevel(dir_fd: int, minor: Optional[str] = None) -> Optional[str]:
     """The full version from ``include/pythonX.Y/patchlevel.h`` (PyPy's ``include/pypyX.Y``),
     if the headers are installed."""
     for name, _ in _versioned(dir_fd, "include", minor):
-        data = _read(dir_fd, f"include/{name}/patchlevel.h", 1 << 16)
+        data = read_below(dir_fd, f"include/{name}/patchlevel.h", 1 << 16)
         if data:
             return markers.patchlevel_version(data)
     return None
@@ -254,7 +307,7 @@ def pip_version(
             if named is None:
                 continue
             # METADATA's Version is what pip itself reports; the name only when it is unread
-            metadata = _read(dir_fd, f"{rel}/{name}/METADATA", METADATA_BYTES) or b""
+            metadata = read_below(dir_fd, f"{rel}/{name}/METADATA", METADATA_BYTES) or b""
             dated.append(markers.metadata_version(metadata) or named)
         versions.extend(dated)
         unknown = unknown or (not dated and "pip" in names)

@@ -1,4 +1,5 @@
-"""Installed Pythons: the system's (/usr/bin, /usr/local/bin, /opt), pyenv versions, uv-managed Pythons."""
+"""Installed Pythons: the system's (/usr/bin, /usr/local/bin, /opt), pyenv versions, uv-managed
+Pythons, Linuxbrew's kegs."""
 
 from __future__ import annotations
 
@@ -21,6 +22,17 @@ INTERPRETER_NAME = re.compile(r"python(\d(\.\d+)?t?)?")
 UV_PYTHON = re.compile(r"[a-z]+-(\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)(?:\+[a-z]+)?-.+")
 # 3.12.1, 3.13.0rc1, 3.13.0t (free-threaded)
 PYENV_VERSION = re.compile(r"(\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)t?")
+# a keg: 3.12.7, or 3.12.7_1 (brew's rebuild of the same version)
+BREW_KEG = re.compile(r"(\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)(?:_\d+)?")
+BREW_PYTHON = re.compile(r"python(@\d+\.\d+)?|python3")
+# the machine-wide Linuxbrew (its own account's home); ~/.linuxbrew is each account's
+LINUXBREW = "/home/linuxbrew/.linuxbrew"
+VERSION_NAMES = {"pyenv": PYENV_VERSION, "uv-python": UV_PYTHON, "homebrew": BREW_KEG}
+FOUND_BY = {
+    "pyenv": "pyenv versions/",
+    "uv-python": "uv python dir",
+    "homebrew": "Linuxbrew Cellar",
+}
 
 Join = Callable[..., str]
 
@@ -39,6 +51,8 @@ def system(anchor: int, platform: str, join: Join) -> tuple[list[Environment], l
         skipped.extend(missed)
         for env in more:
             found.setdefault(env.key, env)
+    for env in cellar(AsRoot(anchor), join(LINUXBREW, "Cellar"), platform, join):
+        found.setdefault(env.key, env)
     return list(found.values()), skipped
 
 
@@ -133,8 +147,7 @@ def versions_dir(
     found = []
     try:
         for name in sorted(inspect_mod.listdir(opened.fd)):
-            pattern = PYENV_VERSION if kind == "pyenv" else UV_PYTHON
-            match = pattern.fullmatch(name)
+            match = VERSION_NAMES[kind].fullmatch(name)
             version = None
             if match:
                 version = match.group(1)
@@ -143,6 +156,23 @@ def versions_dir(
                 found.append(env)
     finally:
         os.close(opened.fd)
+    return found
+
+
+def cellar(access: Access, directory: str, platform: str, join: Join) -> list[Environment]:
+    """The Python kegs in a (Linux)brew ``Cellar/``: ``python@3.X/<version>``, one row per keg
+    (brew's ``opt/`` and ``bin/`` links to them are not followed)."""
+    try:
+        opened = access.open_dir(directory)
+    except safefs.UnsafePath:
+        return []
+    try:
+        formulas = sorted(n for n in inspect_mod.listdir(opened.fd) if BREW_PYTHON.fullmatch(n))
+    finally:
+        os.close(opened.fd)
+    found: list[Environment] = []
+    for formula in formulas:
+        found.extend(versions_dir(access, join(directory, formula), "homebrew", platform, join))
     return found
 
 
@@ -162,7 +192,6 @@ def _installed(
         names = set(inspect_mod.listdir(fd))
         if "pyvenv.cfg" in names or "conda-meta" in names:
             return None  # an environment, found by the home walk
-        found_by = "pyenv versions/" if kind == "pyenv" else "uv python dir"
-        return inspect_mod.installed_python(fd, prefix, kind, found_by, version, platform)
+        return inspect_mod.installed_python(fd, prefix, kind, FOUND_BY[kind], version, platform)
     finally:
         os.close(fd)

@@ -18,6 +18,7 @@ KINDS = (
     "system",
     "pyenv",
     "uv-python",
+    "homebrew",
     "conda",
     "mamba",
     "miniforge",
@@ -72,6 +73,8 @@ VENV_HOMES = (
     ("/.local/share/virtualenvs/", "pipenv"),
     ("/.virtualenvs/", "virtualenvwrapper"),
 )
+# what virtualenv < 20 (no pyvenv.cfg) left in lib/pythonX.Y, most telling first
+LEGACY_MARKERS = ("no-global-site-packages.txt", "orig-prefix.txt")
 VIRTUALENVWRAPPER_HOOKS = ("postactivate", "predeactivate", "postdeactivate", "preactivate")
 
 
@@ -83,6 +86,14 @@ def parse_pyvenv_cfg(data: bytes) -> dict[str, str]:
         if sep:
             values[key.strip().lower()] = value.strip()
     return values
+
+
+def legacy_base(orig_prefix: bytes, minor: str) -> Optional[str]:
+    """The base interpreter of a virtualenv < 20: ``orig-prefix.txt`` holds its base's sys.prefix."""
+    text = orig_prefix.decode("utf-8", "replace").strip()
+    if not text.startswith("/") or any(c in text for c in "\n\0"):
+        return None
+    return f"{text.rstrip('/')}/bin/python{minor}"
 
 
 def pyvenv_version(cfg: Mapping[str, str]) -> Optional[str]:

@@ -207,7 +207,7 @@ def _opt(value: Optional[str]) -> Optional[str]:
 
 ENV_FIELDS: list[EnvField] = [
     EnvField("prefix", "the environment's or interpreter's prefix (sys.prefix)", lambda e: escape.text(e.prefix)),
-    EnvField("kind", "what made it: system, pyenv, uv-python, conda, mamba, miniforge, pixi, pyenv-virtualenv, pipx, poetry, pipenv, virtualenvwrapper, hatch, pdm, tox, nox, uv, virtualenv, venv; unknown for a prefix only a selfcheck/ entry remembers", lambda e: e.kind),
+    EnvField("kind", "what made it: system, pyenv, uv-python, homebrew, conda, mamba, miniforge, pixi, pyenv-virtualenv, pipx, poetry, pipenv, virtualenvwrapper, hatch, pdm, tox, nox, uv, virtualenv, venv; unknown for a prefix only a selfcheck/ entry remembers", lambda e: e.kind),
     EnvField("role", "interpreter (an installed Python) or environment (built on one)", lambda e: e.role),
     EnvField("exists", "false for a registered environment that is gone", lambda e: e.exists),
     EnvField("owner", "account owning the prefix (uid when it has no name)", lambda e: _opt(e.owner)),

@@ -91,7 +91,7 @@ def answers(
     out = [named]
     if where.older is not None and machine.platform not in ("darwin", "win32"):
         p = machine.pathmod
-        data = _path(machine, env.get("XDG_DATA_HOME"), home) or p.join(home, ".local", "share")
+        data = named_dir(machine, env.get("XDG_DATA_HOME"), home) or p.join(home, ".local", "share")
         source = CacheSource("default", account.name, tool=f"{where.tool} (older releases)")
         out.append((p.join(data, where.older), source))
     return out
@@ -107,23 +107,21 @@ def _named(
 ) -> Optional[tuple[str, CacheSource]]:
     """The cache directory the tool's variable names, else its config file (None: neither)."""
     machine, user, tool = look.machine, account.name, where.tool
-    value = _path(machine, env.get(where.variable), home)
+    value = named_dir(machine, env.get(where.variable), home)
     if value is not None:
         return value, CacheSource("env", user, variable=where.variable, tool=tool)
-    file = _config_file(machine, where, env, home)
+    file = config_file(machine, where, env, home)
     if file is None:
         return None
     table = tomlfile.loads(_read(look, account, file, skipped))
-    value = _path(machine, tomlfile.text(table, *where.keys), home)
+    value = named_dir(machine, tomlfile.text(table, *where.keys), home)
     if value is None:
         return None
     section = ".".join(where.keys[:-1]) or None
     return value, CacheSource("config", user, file=file, section=section, tool=tool)
 
 
-def _config_file(
-    machine: Machine, where: Where, env: Mapping[str, str], home: str
-) -> Optional[str]:
+def config_file(machine: Machine, where: Where, env: Mapping[str, str], home: str) -> Optional[str]:
     """The config file the tool reads: the one its variable names, else the one in its config
     directory (None: the tool has no config file)."""
     p = machine.pathmod
@@ -131,7 +129,7 @@ def _config_file(
         return None
     if where.config_variable is not None:
         variable, name = where.config_variable
-        named = _path(machine, env.get(variable), home)
+        named = named_dir(machine, env.get(variable), home)
         if named is not None:
             file: str = p.join(named, name) if name else named
             return file
@@ -150,11 +148,11 @@ def _config_home(machine: Machine, where: Where, env: Mapping[str, str], home: s
         return env.get(variable, "").strip() or p.join(home, "AppData", default)
     found: str = p.join(home, "Library", "Application Support")
     if machine.platform != "darwin":
-        found = _path(machine, env.get("XDG_CONFIG_HOME"), home) or p.join(home, ".config")
+        found = named_dir(machine, env.get("XDG_CONFIG_HOME"), home) or p.join(home, ".config")
     return found
 
 
-def _path(machine: Machine, value: Optional[str], home: str) -> Optional[str]:
+def named_dir(machine: Machine, value: Optional[str], home: str) -> Optional[str]:
     """A directory a variable or config value names: ``~`` is the account's home; a relative
     path (relative to a cwd not known) or an empty value names none."""
     p = machine.pathmod
