@@ -54,13 +54,16 @@ def discover(
     chosen: Sequence[Account],
     search: EnvSearch,
     settings: Optional[Mapping[int, Sequence[Settings]]] = None,
+    every: Sequence[Account] = (),
 ) -> tuple[list[Environment], list[Skipped]]:
     """The environments of the machine's system and of each chosen account's home (also where
     the account's running processes' settings point). What an account's own records name is
-    read and opened as that account, through ``readers``."""
+    read and opened as that account, through ``readers``. ``every``: all accounts, whose homes
+    no link in another's home leads into."""
     found = _Found()
     join = machine.pathmod.join
     anchor = readers.anchor
+    homes = _homes(anchor, every or chosen)
     found.add(*interpreters.system(anchor, machine.platform, join))
     for path in (
         *conda.SYSTEM_CONDARCS,
@@ -73,7 +76,8 @@ def discover(
             continue
         homes_done.add(account.home)
         access = AsAccount(readers, dropped.identity(machine, account))
-        _account(machine, access, account, search, found, (settings or {}).get(account.uid, ()))
+        theirs = (settings or {}).get(account.uid, ())
+        _account(machine, access, account, search, found, homes, theirs)
     # each conda install's own .condarc ($CONDA_ROOT/.condarc) may name more envs_dirs: one in
     # a chosen account's install is read as that account, any other as root's own
     for env in list(found.by_prefix.values()):
@@ -95,6 +99,20 @@ NOT_HOMES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/nonexistent", 
              "/sbin", "/sys", "/usr")  # fmt: skip
 
 
+def _homes(anchor: int, accounts: Sequence[Account]) -> frozenset[str]:
+    """Every account's home as written and where it really is (a home may be a root's link)."""
+    homes = {a.home.rstrip("/") for a in accounts if _walkable_home(a.home)}
+    for account in accounts:
+        if account.home in homes:
+            try:
+                opened = safefs.open_path(anchor, account.home, follow_last=True)
+            except safefs.UnsafePath:
+                continue
+            os.close(opened.fd)
+            homes.add(opened.path)
+    return frozenset(homes)
+
+
 def _walkable_home(home: str) -> bool:
     return home not in ("", "/") and not any(
         home == d or home.startswith(d + "/") for d in NOT_HOMES
@@ -107,6 +125,7 @@ def _account(
     account: Account,
     search: EnvSearch,
     found: _Found,
+    homes: Collection[str],
     settings: Sequence[Settings] = (),
 ) -> None:
     """One account's environments: its tools' directories (as its own settings and, beyond
@@ -127,7 +146,9 @@ def _account(
         suffix = f", environment of pid {harvested.pid}"
         _visit(machine, access, account, more, suffix, found, theirs)
     anchor = access.readers.anchor
-    found.add(*homewalk.walk_home(machine, anchor, account.home, trusted, search.limits))
+    found.add(
+        *homewalk.walk_home(machine, anchor, account.home, trusted, search.limits, homes=homes)
+    )
 
 
 # (what, directory, label): what is "versions:<kind>", "condarc" or "children"

@@ -160,7 +160,7 @@ def discover(
         skipped: list[Skipped] = []
         if selection.envs:
             found, skipped = envs_mod.discover(
-                machine, finder.readers, chosen, selection.env_search, settings
+                machine, finder.readers, chosen, selection.env_search, settings, every
             )
             if snap is not None:
                 running = harvest.running(snap, view, uids)

@@ -1,0 +1,140 @@
+"""The home walk and linked directories: the account's own data elsewhere is followed, the rest refused."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fleetcache.machine import Machine
+from fleetcache.model import Environment
+from fleetcache.scan import Selection, environments
+from tests.conftest import Tree, chown_tree
+from tests.test_envs import VENV_CFG, conda_prefix
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="gives files to other uids: needs root")
+
+ALICE, BOB, MALLORY = 12345, 12346, 12347
+A = "/home/alice"
+
+
+def alices(tree: Tree) -> tuple[dict[str, Environment], dict[str, str]]:
+    result = environments(Machine(root=str(tree.root)), Selection(users=("alice",), sizes=False))
+    return {e.prefix: e for e in result.environments}, {s.path: s.reason for s in result.skipped}
+
+
+def link(tree: Tree, target: str, path: str, uid: int = ALICE) -> None:
+    os.symlink(target, tree.host(path))
+    os.lchown(tree.host(path), uid, uid)
+
+
+def accounts(tree: Tree) -> None:
+    tree.user("alice", ALICE)
+    tree.user("bob", BOB)
+    tree.user("mallory", MALLORY)
+
+
+def test_linked_directories_on_quota_machines_are_found_under_the_home(tree: Tree):
+    accounts(tree)
+    conda_prefix(
+        tree, "/data/alice/miniconda3", "3.12.1", "/data/alice/miniconda3/bin/conda x", True
+    )
+    conda_prefix(tree, "/data/alice/miniconda3/envs/sci", "3.11.5", "conda create -n sci")
+    tree.write("/scratch/alice/venvs/work/pyvenv.cfg", VENV_CFG)
+    chown_tree(tree.host("/data/alice"), ALICE)
+    chown_tree(tree.host("/scratch/alice"), ALICE)
+    link(tree, "/data/alice/miniconda3", f"{A}/miniconda3")
+    link(tree, "/scratch/alice/venvs", f"{A}/.virtualenvs")
+    link(tree, "/scratch/alice/venvs", f"{A}/again")  # the same directory: walked once
+    link(tree, "/data/alice", "/data/alice/miniconda3/loop")  # back up its own target
+    found, skipped = alices(tree)
+    base, sci, work = (
+        found[f"{A}/{p}"] for p in ("miniconda3", "miniconda3/envs/sci", ".virtualenvs/work")
+    )
+    assert (base.kind, base.role, base.python_version) == ("conda", "interpreter", "3.12.1")
+    assert (sci.kind, sci.python_version) == ("conda", "3.11.5")
+    assert (work.kind, work.python_version) == ("virtualenvwrapper", "3.11.2")
+    assert not any(p.startswith((f"{A}/again", "/data", "/scratch")) for p in found)
+    assert skipped[f"{A}/again"] == "not followed: /scratch/alice/venvs is searched already"
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("/home/bob", "not followed: /home/bob belongs to uid 12346"),
+        ("/home/bob/proj", "not followed: /home/bob belongs to uid 12346, who could change it"),
+        ("/srv/svc", "not followed: /srv/svc is another account's home"),
+        ("/srv/svc/alice", "not followed: /srv/svc/alice is in another account's home"),
+        ("/home", "not followed: /home holds homes"),
+        ("/", "not followed: / is a system directory"),
+        ("/etc", "not followed: /etc is a system directory"),
+        ("/srv/m/envs", "not followed: /srv/m belongs to uid 12347, who could change it"),
+        ("/srv/theirs", "not followed: /srv/theirs belongs to uid 12347"),
+        (A, f"not followed: {A} is searched already"),
+    ],
+)
+def test_links_out_to_what_the_account_does_not_own_are_refused(
+    tree: Tree, target: str, reason: str
+):
+    accounts(tree)
+    tree.write("/home/bob/proj/.venv/pyvenv.cfg", VENV_CFG)
+    chown_tree(tree.host("/home/bob"), BOB)
+    tree.write("/etc/.venv/pyvenv.cfg", VENV_CFG)
+    tree.write("/srv/m/envs/x/pyvenv.cfg", VENV_CFG)
+    os.chown(tree.host("/srv/m"), MALLORY, MALLORY)  # a swap point on the way
+    tree.write("/srv/theirs/x/pyvenv.cfg", VENV_CFG)
+    os.chown(tree.host("/srv/theirs"), MALLORY, MALLORY)
+    tree.user("svc", 12348, home="/srv/svc")  # a home root keeps, alice's data inside it
+    tree.write("/srv/svc/alice/x/pyvenv.cfg", VENV_CFG)
+    os.chown(tree.host("/srv/svc"), 0, 0)
+    chown_tree(tree.host("/srv/svc/alice"), ALICE)
+    link(tree, target, f"{A}/l")
+    found, skipped = alices(tree)
+    assert not any(p.startswith(f"{A}/l") for p in found)
+    assert skipped[f"{A}/l"] == reason
+
+
+def test_a_link_someone_else_made_in_the_home_is_refused(tree: Tree):
+    accounts(tree)
+    tree.write("/data/alice/envs/x/pyvenv.cfg", VENV_CFG)
+    chown_tree(tree.host("/data/alice"), ALICE)
+    link(tree, "/data/alice/envs", f"{A}/l", uid=MALLORY)
+    found, skipped = alices(tree)
+    assert f"{A}/l/x" not in found
+    assert skipped[f"{A}/l"] == "not followed: the link belongs to uid 12347"
+
+
+def test_links_followed_are_bounded(tree: Tree):
+    accounts(tree)
+    for i in range(70):
+        tree.write(f"/data/alice/d{i}/.keep", "")
+        link(tree, f"/data/alice/d{i}", f"{A}/l{i:02}")
+    chown_tree(tree.host("/data/alice"), ALICE)
+    _, skipped = alices(tree)
+    assert skipped[A] == (
+        "6 more links not followed: one home's walk follows 64 linked directories and resolves 1,000 links"
+    )
+
+
+def test_real_virtualenv_through_a_link(tree: Tree):
+    accounts(tree)
+    target = tree.host("/scratch/alice/ve")
+    target.parent.mkdir(parents=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "virtualenv",
+        "--no-pip",
+        "--no-setuptools",
+        "--no-wheel",
+        str(target),
+    ]
+    subprocess.run(cmd, check=True, capture_output=True)
+    chown_tree(tree.host("/scratch/alice"), ALICE)
+    link(tree, "/scratch/alice", f"{A}/scratch")
+    found, _ = alices(tree)
+    ve = found[f"{A}/scratch/ve"]
+    assert ve.kind == "virtualenv"
+    assert ve.python_version == ".".join(map(str, sys.version_info[:3]))
