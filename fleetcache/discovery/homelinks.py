@@ -3,7 +3,8 @@
 Quota-limited machines link ``~/miniconda3``, ``~/.virtualenvs`` or ``~/.pyenv`` to ``/data``,
 ``/scratch`` or ``/software``. Such a link is followed when the link and every directory of its
 target path belong to the account or to root, and the target is neither a system directory nor
-below (or above) a home; each directory once, a bounded number per home. The rest is reported.
+below (or above) a home; each directory once (a link to what is walked anyway is passed over
+silently), a bounded number per home. The rest is reported.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class Links:
             return None, ""
         except safefs.UnsafePath as exc:
             return None, "" if str(exc).endswith(" is not a directory") else f"not followed: {exc}"
+        if (opened.st.st_dev, opened.st.st_ino) in self.seen or _below(opened.path, self.searched):
+            os.close(opened.fd)  # walked anyway (pyenv-virtualenv's versions/NAME, a loop): no loss
+            return None, ""
         why = self._refused(opened)
         if why:
             os.close(opened.fd)
@@ -72,8 +76,6 @@ class Links:
             return f"{real} belongs to uid {st.st_uid}"
         if real == "/" or any(real == d or real.startswith(d + "/") for d in SYSTEM_DIRS):
             return f"{real} is a system directory"
-        if (st.st_dev, st.st_ino) in self.seen or _below(real, self.searched):
-            return f"{real} is searched already"
         for home in self.homes:
             if real == home:
                 return f"{real} is another account's home"
