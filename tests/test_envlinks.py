@@ -148,3 +148,62 @@ def test_real_virtualenv_through_a_link(tree: Tree):
     ve = found[f"{A}/scratch/ve"]
     assert ve.kind == "virtualenv"
     assert ve.python_version == ".".join(map(str, sys.version_info[:3]))
+
+
+def pyenv_virtualenv(tree: Tree, root: str, version: str, name: str) -> None:
+    """What ``pyenv virtualenv VERSION NAME`` leaves: a venv in the version's envs/, an absolute
+    link to it in versions/."""
+    base = f"{root}/versions/{version}"
+    tree.write(f"{base}/bin/python{version[:4]}", "")
+    tree.write(
+        f"{base}/include/python{version[:4]}/patchlevel.h", f'#define PY_VERSION "{version}"\n'
+    )
+    tree.write(f"{base}/lib/python{version[:4]}/os.py", "")
+    cfg = (
+        f"home = {base}/bin\ninclude-system-site-packages = false\nversion = {version}\n"
+        f"executable = {base}/bin/python{version[:4]}\n"
+        f"command = {base}/bin/python{version[:4]} -m venv {base}/envs/{name}\n"
+    )
+    tree.write(f"{base}/envs/{name}/pyvenv.cfg", cfg)
+    tree.write(f"{base}/envs/{name}/bin/python", "")
+    os.symlink(f"{base}/envs/{name}", tree.host(f"{root}/versions/{name}"))
+
+
+@pytest.mark.parametrize("root", [f"{A}/.pyenv", "/software/alice-pyenv"])
+def test_pyenv_virtualenv_envs_are_found_once_with_their_kind(tree: Tree, root: str):
+    accounts(tree)
+    pyenv_virtualenv(tree, root, "3.12.1", "tools")
+    chown_tree(tree.host(A), ALICE)
+    if root != f"{A}/.pyenv":  # ~/.pyenv -> a disk without quota
+        chown_tree(tree.host("/software/alice-pyenv"), ALICE)
+        link(tree, root, f"{A}/.pyenv")
+    found, skipped = alices(tree)
+    pyenv = f"{A}/.pyenv/versions"
+    assert {p: (e.kind, e.python_version) for p, e in found.items()} == {
+        f"{pyenv}/3.12.1": ("pyenv", "3.12.1"),
+        f"{pyenv}/3.12.1/envs/tools": ("pyenv-virtualenv", "3.12.1"),
+    }
+    assert skipped == {}
+
+
+def test_pyenv_root_outside_the_home_lists_its_virtualenvs(open_tree: Tree):
+    """$PYENV_ROOT of alice's shell names a pyenv no link in her home leads to."""
+    from tests.test_activity import Procs
+
+    tree = open_tree
+    accounts(tree)
+    pyenv_virtualenv(tree, "/software/alice-pyenv", "3.12.1", "tools")
+    chown_tree(tree.host("/software/alice-pyenv"), ALICE)
+    procs = Procs()
+    try:
+        env = {"PATH": "/usr/bin:/bin", "PYENV_ROOT": str(tree.host("/software/alice-pyenv"))}
+        procs.start(["/bin/sh", "-c", "echo ready; exec sleep 120"], tree.host(A), ALICE, env)
+        machine = Machine.local(str(tree.root))
+        result = environments(machine, Selection(users=("alice",), sizes=False))
+    finally:
+        procs.stop()
+    found = {e.prefix: e for e in result.environments}
+    assert found["/software/alice-pyenv/versions/3.12.1"].kind == "pyenv"  # the root was seen
+    tools = found["/software/alice-pyenv/versions/3.12.1/envs/tools"]
+    assert (tools.kind, tools.python_version) == ("pyenv-virtualenv", "3.12.1")
+    assert "/software/alice-pyenv/versions/tools" not in found

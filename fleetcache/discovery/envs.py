@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Optional
+from typing import Callable, Optional
 
 from fleetcache import dropped, readas, safefs
 from fleetcache.activity.harvest import Running, Settings
@@ -189,6 +189,8 @@ def _visit(
         if what.startswith("versions:"):
             kind = what.split(":", 1)[1]
             envs = interpreters.versions_dir(access, directory, kind, machine.platform, join)
+            if kind == "pyenv":  # pyenv-virtualenv's, wherever $PYENV_ROOT is (not only homes)
+                envs.extend(_pyenv_virtualenvs(access, envs, machine.platform, join))
             if suffix:
                 envs = [replace(e, found_by=tuple(f + suffix for f in e.found_by)) for e in envs]
             found.add(envs)
@@ -199,6 +201,18 @@ def _visit(
             found.add(more, missed)
         else:
             found.add(*homewalk.children(access, directory, label + suffix, machine.platform, join))
+
+
+def _pyenv_virtualenvs(
+    access: Access, versions: Sequence[Environment], platform: str, join: Callable[..., str]
+) -> list[Environment]:
+    """The environments in each pyenv version's ``envs/``: pyenv-virtualenv's, whose
+    ``versions/NAME`` links are passed over (each is found once, where it really is)."""
+    found: list[Environment] = []
+    for version in versions:
+        envs_dir = join(version.prefix, "envs")
+        found.extend(homewalk.children(access, envs_dir, "pyenv versions/", platform, join)[0])
+    return found
 
 
 def _tool_dirs(machine: Machine, account: Account, env: Mapping[str, str]) -> list[tuple[str, str]]:
