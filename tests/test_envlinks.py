@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
+from fleetcache.discovery import homewalk
 from fleetcache.machine import Machine
 from fleetcache.model import Environment
 from fleetcache.scan import Selection, environments
@@ -207,3 +209,30 @@ def test_pyenv_root_outside_the_home_lists_its_virtualenvs(open_tree: Tree):
     tools = found["/software/alice-pyenv/versions/3.12.1/envs/tools"]
     assert (tools.kind, tools.python_version) == ("pyenv-virtualenv", "3.12.1")
     assert "/software/alice-pyenv/versions/tools" not in found
+
+
+def test_a_link_to_a_network_filesystem_is_followed_only_when_asked(tree: Tree):
+    accounts(tree)
+    mnt = tree.host("/scratch")
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs is not permitted here")
+    try:
+        tree.write("/scratch/alice/venvs/work/pyvenv.cfg", VENV_CFG)
+        chown_tree(tree.host("/scratch/alice"), ALICE)
+        link(tree, "/scratch/alice/venvs", f"{A}/.virtualenvs")
+        lustre = os.stat(mnt).st_dev
+        machine = Machine(
+            root=str(tree.root), fstype=lambda dev: "lustre" if dev == lustre else "ext4"
+        )
+        select = Selection(users=("alice",), sizes=False)
+        result = environments(machine, select)
+        assert f"{A}/.virtualenvs/work" not in {e.prefix for e in result.environments}
+        assert {s.path: s.reason for s in result.skipped}[f"{A}/.virtualenvs"] == (
+            "not followed: /scratch/alice/venvs is on a network filesystem (lustre) (--include-remote)"
+        )
+        remote = replace(select.env_search, limits=homewalk.WalkLimits(include_remote=True))
+        result = environments(machine, replace(select, env_search=remote))
+        assert f"{A}/.virtualenvs/work" in {e.prefix for e in result.environments}
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
