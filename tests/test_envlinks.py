@@ -236,3 +236,15 @@ def test_a_link_to_a_network_filesystem_is_followed_only_when_asked(tree: Tree):
         assert f"{A}/.virtualenvs/work" in {e.prefix for e in result.environments}
     finally:
         subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_a_home_of_links_costs_a_bounded_amount(tree: Tree):
+    accounts(tree)
+    tree.write(f"{A}/dotfiles/rc", "")
+    for i in range(1_100):  # dotfile links: to files, each resolved until the limit
+        link(tree, "dotfiles/rc", f"{A}/.rc{i}")
+    _, skipped = alices(tree)
+    assert skipped[A] == (
+        "100 more links not followed: one home's walk follows 64 linked directories and "
+        "resolves 1,000 links"
+    )

@@ -154,6 +154,7 @@ def _walk(
                 f"depth {limits.max_depth} not searched for environments (--depth)",
             )
         )
+    links.over += walk.links_over
     if links.summary():
         walk.skipped.append(Skipped(top, links.summary()))
     return walk.found, walk.skipped
@@ -173,6 +174,7 @@ class _Walk:
     skipped: list[Skipped] = field(default_factory=list)
     links_found: list[tuple[tuple[str, ...], os.stat_result]] = field(default_factory=list)
     too_deep: int = 0
+    links_over: int = 0
 
     def on_error(self, parts: tuple[str, ...], reason: str) -> None:
         self.skipped.append(Skipped(self.join(self.top, *parts), reason))
@@ -225,7 +227,9 @@ class _Walk:
     def _links(self, parts: tuple[str, ...], here: str, linked: list[os.DirEntry[str]]) -> None:
         """Keep the links to follow once the tree is walked (where a directory would be entered)."""
         for entry in linked:
-            if _enter(here, entry.name):
+            if len(self.links_found) >= homelinks.MAX_LOOKED_AT:  # never more than are looked at
+                self.links_over += 1
+            elif _enter(here, entry.name):
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except OSError:
