@@ -18,6 +18,13 @@ from tests.test_envs import VENV_CFG, conda_prefix
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="gives files to other uids: needs root")
 
+
+@pytest.fixture
+def tree(open_tree: Tree) -> Tree:
+    """A machine tree the accounts' own processes may traverse: links are resolved as them too."""
+    return open_tree
+
+
 ALICE, BOB, MALLORY = 12345, 12346, 12347
 A = "/home/alice"
 
@@ -97,7 +104,7 @@ def test_links_out_to_what_the_account_does_not_own_are_refused(
     assert skipped[f"{A}/l"] == reason
 
 
-@pytest.mark.parametrize("target", [A, f"{A}/proj", "proj", "."])
+@pytest.mark.parametrize("target", [A, f"{A}/proj", "proj", ".", "proj/..", "proj/.venv/.."])
 def test_a_link_back_into_the_home_is_walked_once_and_says_nothing(tree: Tree, target: str):
     accounts(tree)
     tree.write(f"{A}/proj/.venv/pyvenv.cfg", VENV_CFG)
@@ -188,22 +195,15 @@ def test_pyenv_virtualenv_envs_are_found_once_with_their_kind(tree: Tree, root: 
     assert skipped == {}
 
 
-def test_pyenv_root_outside_the_home_lists_its_virtualenvs(open_tree: Tree):
+def test_pyenv_root_outside_the_home_lists_its_virtualenvs(tree: Tree, procs):
     """$PYENV_ROOT of alice's shell names a pyenv no link in her home leads to."""
-    from tests.test_activity import Procs
-
-    tree = open_tree
     accounts(tree)
     pyenv_virtualenv(tree, "/software/alice-pyenv", "3.12.1", "tools")
     chown_tree(tree.host("/software/alice-pyenv"), ALICE)
-    procs = Procs()
-    try:
-        env = {"PATH": "/usr/bin:/bin", "PYENV_ROOT": str(tree.host("/software/alice-pyenv"))}
-        procs.start(["/bin/sh", "-c", "echo ready; exec sleep 120"], tree.host(A), ALICE, env)
-        machine = Machine.local(str(tree.root))
-        result = environments(machine, Selection(users=("alice",), sizes=False))
-    finally:
-        procs.stop()
+    env = {"PATH": "/usr/bin:/bin", "PYENV_ROOT": str(tree.host("/software/alice-pyenv"))}
+    procs.start(["/bin/sh", "-c", "echo ready; exec sleep 120"], tree.host(A), ALICE, env)
+    machine = Machine.local(str(tree.root))
+    result = environments(machine, Selection(users=("alice",), sizes=False))
     found = {e.prefix: e for e in result.environments}
     assert found["/software/alice-pyenv/versions/3.12.1"].kind == "pyenv"  # the root was seen
     tools = found["/software/alice-pyenv/versions/3.12.1/envs/tools"]

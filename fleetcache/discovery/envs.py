@@ -146,9 +146,11 @@ def _account(
         suffix = f", environment of pid {harvested.pid}"
         _visit(machine, access, account, more, suffix, found, theirs)
     anchor = access.readers.anchor
-    found.add(
-        *homewalk.walk_home(machine, anchor, account.home, trusted, search.limits, homes=homes)
-    )
+    walked = homewalk.walk_home(
+        machine, anchor, account.home, trusted, search.limits, homes=homes,
+        as_account=access.open_dir,
+    )  # fmt: skip
+    found.add(*walked)
 
 
 # (what, directory, label): what is "versions:<kind>", "condarc" or "children"

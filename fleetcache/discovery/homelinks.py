@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 from fleetcache import safefs
 
@@ -30,6 +30,9 @@ class Links:
     anchor: int
     trusted: frozenset[int]  # root and the account
     homes: Collection[str]  # every account's home, as written and as really found
+    # the directory as the account itself opens it (the kernel judges first: nothing it may not
+    # see is looked at, nor named in a reason); None: no such gate (a walk of one's own)
+    as_account: Optional[Callable[[str], safefs.Opened]] = None
     searched: list[str] = field(default_factory=list)  # real paths walked: the home, targets
     seen: set[tuple[int, int]] = field(default_factory=set)
     looked_at: int = 0
@@ -51,6 +54,7 @@ class Links:
             return None, ""
         self.looked_at += 1
         try:
+            theirs = self._theirs(path)
             opened = safefs.open_path(
                 self.anchor, path, trusted_links=self.trusted, follow_last=True, owners=self.trusted
             )
@@ -58,6 +62,9 @@ class Links:
             return None, ""
         except safefs.UnsafePath as exc:
             return None, "" if str(exc).endswith(" is not a directory") else f"not followed: {exc}"
+        if theirs is not None and theirs != (opened.st.st_dev, opened.st.st_ino):
+            os.close(opened.fd)
+            return None, f"not followed: {path} changed while it was being opened"
         if (opened.st.st_dev, opened.st.st_ino) in self.seen or _below(opened.path, self.searched):
             os.close(opened.fd)  # walked anyway (pyenv-virtualenv's versions/NAME, a loop): no loss
             return None, ""
@@ -69,6 +76,18 @@ class Links:
         self.searched.append(opened.path)
         self.seen.add((opened.st.st_dev, opened.st.st_ino))
         return opened, ""
+
+    def _theirs(self, path: str) -> Optional[tuple[int, int]]:
+        """(device, inode) of the directory the account itself opens at ``path``; raises as
+        :func:`safefs.open_path` does, a denial naming only ``path`` (the account's own link)."""
+        if self.as_account is None:
+            return None
+        try:
+            opened = self.as_account(path)
+        except safefs.Denied:
+            raise safefs.UnsafePath("the account itself may not open its target") from None
+        os.close(opened.fd)
+        return opened.st.st_dev, opened.st.st_ino
 
     def _refused(self, opened: safefs.Opened) -> str:
         real, st = opened.path, opened.st

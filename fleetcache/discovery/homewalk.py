@@ -93,9 +93,11 @@ def walk_home(
     limits: WalkLimits,
     clock: Callable[[], float] = time.monotonic,
     homes: Collection[str] = (),
+    as_account: Optional[Callable[[str], safefs.Opened]] = None,
 ) -> tuple[list[Environment], list[Skipped]]:
     """Every environment below ``top`` (a home), also in the linked directories it may follow
-    (see :mod:`homelinks`; ``homes``: every account's), and what could not be searched.
+    (see :mod:`homelinks`: ``homes``, every account's; ``as_account``, how the account opens a
+    directory itself), and what could not be searched.
 
     Paths are reported below ``top`` as written (``/home/alice/...``), the way the account's tools
     and pip's ``sys.prefix`` name them, even where a link leads elsewhere.
@@ -112,7 +114,7 @@ def walk_home(
         if fstype in NETWORK_FS and not limits.include_remote:
             reason = f"on a network filesystem ({fstype}); not searched for environments (--include-remote)"
             return [], [Skipped(top, reason)]
-        links = homelinks.Links(anchor, trusted, homes)
+        links = homelinks.Links(anchor, trusted, homes, as_account)
         links.start(opened)
         walk = _Walk(top, p.join, limits, clock() + limits.budget, clock, machine.platform)
         return _walk(walk, opened, links, machine.fstype)
