@@ -248,3 +248,14 @@ def test_a_home_of_links_costs_a_bounded_amount(tree: Tree):
         "100 more links not followed: one home's walk follows 64 linked directories and "
         "resolves 1,000 links"
     )
+
+
+def test_a_link_into_a_home_the_account_cannot_enter_names_nothing_of_it(tree: Tree):
+    accounts(tree)
+    tree.write("/home/bob/private/.venv/pyvenv.cfg", VENV_CFG)
+    chown_tree(tree.host("/home/bob"), BOB)
+    tree.host("/home/bob").chmod(0o700)
+    link(tree, "/home/bob/private", f"{A}/l")
+    found, skipped = alices(tree)
+    assert not any(p.startswith(f"{A}/l") for p in found)
+    assert skipped == {f"{A}/l": "not followed: the account itself may not open its target"}
