@@ -69,6 +69,21 @@ def test_linked_directories_on_quota_machines_are_found_under_the_home(tree: Tre
     assert f"{A}/again" not in skipped  # walked anyway: nothing was left out
 
 
+def test_an_install_registered_by_its_real_path_is_listed_once(tree: Tree):
+    accounts(tree)
+    conda_prefix(
+        tree, "/data/alice/miniconda3", "3.12.1", "/data/alice/miniconda3/bin/conda x", True
+    )
+    conda_prefix(tree, "/data/alice/miniconda3/envs/sci", "3.11.5", "conda create -n sci")
+    tree.write(f"{A}/.conda/environments.txt", "/data/alice/miniconda3\n")
+    chown_tree(tree.host("/data/alice"), ALICE)
+    chown_tree(tree.host(A), ALICE)
+    link(tree, "/data/alice/miniconda3", f"{A}/miniconda3")
+    found, skipped = alices(tree)
+    assert sorted(found) == ["/data/alice/miniconda3", "/data/alice/miniconda3/envs/sci"]
+    assert skipped == {}
+
+
 @pytest.mark.parametrize(
     ("target", "reason"),
     [

@@ -148,7 +148,7 @@ def _account(
     anchor = access.readers.anchor
     walked = homewalk.walk_home(
         machine, anchor, account.home, trusted, search.limits, homes=homes,
-        as_account=access.open_dir,
+        as_account=access.open_dir, known=frozenset(found.by_prefix),
     )  # fmt: skip
     found.add(*walked)
 

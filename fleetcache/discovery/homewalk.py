@@ -94,10 +94,12 @@ def walk_home(
     clock: Callable[[], float] = time.monotonic,
     homes: Collection[str] = (),
     as_account: Optional[Callable[[str], safefs.Opened]] = None,
+    known: Collection[str] = (),
 ) -> tuple[list[Environment], list[Skipped]]:
     """Every environment below ``top`` (a home), also in the linked directories it may follow
     (see :mod:`homelinks`: ``homes``, every account's; ``as_account``, how the account opens a
-    directory itself), and what could not be searched.
+    directory itself; one whose real path is in ``known`` is not listed again), and what could
+    not be searched.
 
     Paths are reported below ``top`` as written (``/home/alice/...``), the way the account's tools
     and pip's ``sys.prefix`` name them, even where a link leads elsewhere.
@@ -117,6 +119,7 @@ def walk_home(
         links = homelinks.Links(anchor, trusted, homes, as_account)
         links.start(opened)
         walk = _Walk(top, p.join, limits, clock() + limits.budget, clock, machine.platform)
+        walk.known = known
         return _walk(walk, opened, links, machine.fstype)
     finally:
         os.close(opened.fd)
@@ -145,7 +148,7 @@ def _walk(
                 reason = f"not followed: {target.path} is on a network filesystem ({kind}) (--include-remote)"
                 walk.skipped.append(Skipped(where, reason))
                 continue
-            more = walk.tree(target.fd, parts, links.seen)
+            more = walk.tree(target.fd, parts, links.seen, target.path)
         finally:
             os.close(target.fd)
     if walk.too_deep:
@@ -177,13 +180,20 @@ class _Walk:
     links_found: list[tuple[tuple[str, ...], os.stat_result]] = field(default_factory=list)
     too_deep: int = 0
     links_over: int = 0
+    known: Collection[str] = ()  # prefixes found already (conda's registry names real paths)
 
     def on_error(self, parts: tuple[str, ...], reason: str) -> None:
         self.skipped.append(Skipped(self.join(self.top, *parts), reason))
 
-    def tree(self, fd: int, rel: tuple[str, ...], seen: Collection[tuple[int, int]] = ()) -> bool:
-        """Walk below ``fd`` (at ``rel`` in the home), not into the directories in ``seen``;
-        False once the time budget ran out."""
+    def tree(
+        self,
+        fd: int,
+        rel: tuple[str, ...],
+        seen: Collection[tuple[int, int]] = (),
+        real: str = "",
+    ) -> bool:
+        """Walk below ``fd`` (at ``rel`` in the home; a linked directory: ``real``, where it
+        really is), not into the directories in ``seen``; False once the time budget ran out."""
         # the names that matter listed at each depth: the parent's entries of what is looked at
         names_at: list[set[str]] = []
         walker = safefs.walk(fd, self.on_error, rel, seen)
@@ -208,10 +218,10 @@ class _Walk:
                 names_at.append(names)
                 if parts and ("pyvenv.cfg" in names or "conda-meta" in names):
                     parent = names_at[-2] if len(names_at) > 1 else set()
-                    where = self.join(self.top, *parts)
+                    where = self._name(parts, rel, real)
                     env = inspect_mod.inspect(dir_fd, where, "home walk", parent, self.platform)
                     if env is not None:
-                        self.found.append(env)
+                        self.found.append(env)  # one row with a record of the same name
                         # a conda install holds its environments in envs/; a venv holds none
                         dirs[:] = [d for d in dirs if d == "envs" and env.role == "interpreter"]
                         continue
@@ -225,6 +235,16 @@ class _Walk:
         finally:
             walker.close()
         return True
+
+    def _name(self, parts: tuple[str, ...], rel: tuple[str, ...], real: str) -> str:
+        """The prefix at ``parts``: under the home as written, but by its real name where that is
+        how it was found already (conda's records), or how the install holding it in envs/ was."""
+        if real:
+            named = self.join(real, *parts[len(rel) :])
+            install = self.join(real, *parts[len(rel) : -2])
+            if named in self.known or (parts[-2:-1] == ("envs",) and install in self.known):
+                return named
+        return self.join(self.top, *parts)
 
     def _links(self, parts: tuple[str, ...], here: str, linked: list[os.DirEntry[str]]) -> None:
         """Keep the links to follow once the tree is walked (where a directory would be entered)."""
