@@ -274,3 +274,23 @@ def test_a_link_into_a_home_the_account_cannot_enter_names_nothing_of_it(tree: T
     found, skipped = alices(tree)
     assert not any(p.startswith(f"{A}/l") for p in found)
     assert skipped == {f"{A}/l": "not followed: the account itself may not open its target"}
+
+
+def test_linked_directories_are_walked_on_the_homes_time_budget(tree: Tree):
+    accounts(tree)
+    for i in range(3):
+        tree.write(f"/data/alice/d{i}/v/pyvenv.cfg", VENV_CFG)
+        link(tree, f"/data/alice/d{i}", f"{A}/l{i}")
+    chown_tree(tree.host("/data/alice"), ALICE)
+    ticks = iter(range(1000))
+    anchor = os.open(tree.root, os.O_RDONLY)
+    try:
+        envs, skipped = homewalk.walk_home(
+            Machine(root=str(tree.root)), anchor, A, frozenset({0, ALICE}),
+            homewalk.WalkLimits(budget=4), clock=lambda: float(next(ticks)),
+        )  # fmt: skip
+    finally:
+        os.close(anchor)
+    # a tick to start (0), one per directory: the home 1, l0 2, l0/v 3, l1 4; l1/v is past 4 s
+    assert [e.prefix for e in envs] == [f"{A}/l0/v"]
+    assert skipped[-1].reason.startswith("environment search stopped after 4 s")
