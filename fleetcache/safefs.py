@@ -229,6 +229,13 @@ def open_path(
             if stat.S_ISDIR(opened.st_mode):
                 dirs.append(seen(fd, here, opened))
         fd = stack.pop()
+        if not search and O_SEARCH != O_DIR and _search_only(fd):
+            # a link (or "..") ended on a directory passed through, opened only to search it
+            stack.append(fd)
+            try:
+                fd = os.open(".", O_DIR, dir_fd=stack[-1])
+            except PermissionError:
+                raise Denied(f"{path}: permission denied", seen=True) from None
         st = os.fstat(fd)
         end = dirs[-1] if stat.S_ISDIR(st.st_mode) else None
         return Opened(fd, "/" + "/".join(names), st, tuple(links), tuple(steps), end)
@@ -243,6 +250,13 @@ def open_path(
     finally:
         for fd in stack:
             os.close(fd)
+
+
+def _search_only(fd: int) -> bool:
+    """Whether ``fd`` was opened with ``O_PATH`` (Linux): it may be searched, not listed."""
+    import fcntl  # where O_PATH exists
+
+    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & getattr(os, "O_PATH", 0))
 
 
 def read_small_file(

@@ -11,7 +11,7 @@ import os
 import posixpath
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Optional
+from typing import Callable, Optional
 
 from fleetcache import dropped, readas, safefs
 from fleetcache.activity.harvest import Running, Settings
@@ -55,15 +55,16 @@ def discover(
     chosen: Sequence[Account],
     search: EnvSearch,
     settings: Optional[Mapping[int, Sequence[Settings]]] = None,
-    homes: Sequence[str] = (),
+    every: Sequence[Account] = (),
 ) -> tuple[list[Environment], list[Skipped]]:
     """The environments of the machine's system and of each chosen account's home (also where
     the account's running processes' settings point). What an account's own records name is
-    read and opened as that account, through ``readers``; an install they lead to is climbed
-    to only outside every other home (``homes``: every account's)."""
+    read and opened as that account, through ``readers``. ``every``: all accounts, whose homes
+    no link in another's home leads into."""
     found = _Found()
     join = machine.pathmod.join
     anchor = readers.anchor
+    homes = _homes(anchor, every or chosen)
     found.add(*interpreters.system(anchor, machine.platform, join))
     found.add(*condainstalls.system(anchor, machine.platform, join))
     for path in (
@@ -77,9 +78,9 @@ def discover(
             continue
         homes_done.add(account.home)
         access = AsAccount(readers, dropped.identity(machine, account))
-        others = [h for h in _real_homes((*homes, *(a.home for a in chosen))) if h != account.home]
-        mine = (settings or {}).get(account.uid, ())
-        _account(machine, access, account, search, found, mine, others)
+        others = [h for h in homes if h != account.home]
+        theirs = (settings or {}).get(account.uid, ())
+        _account(machine, access, account, search, found, homes, theirs, others)
     # each conda install's own .condarc ($CONDA_ROOT/.condarc) may name more envs_dirs: one in
     # a chosen account's install is read as that account, any other as root's own
     for env in list(found.by_prefix.values()):
@@ -101,6 +102,20 @@ NOT_HOMES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/nonexistent", 
              "/sbin", "/sys", "/usr")  # fmt: skip
 
 
+def _homes(anchor: int, accounts: Sequence[Account]) -> frozenset[str]:
+    """Every account's home as written and where it really is (a home may be a root's link)."""
+    homes = {a.home.rstrip("/") for a in accounts if _walkable_home(a.home)}
+    for account in accounts:
+        if account.home in homes:
+            try:
+                opened = safefs.open_path(anchor, account.home, follow_last=True)
+            except safefs.UnsafePath:
+                continue
+            os.close(opened.fd)
+            homes.add(opened.path)
+    return frozenset(homes)
+
+
 def _real_homes(homes: Iterable[str]) -> list[str]:
     """The homes that are an account's own directory (not "/", /usr, /nonexistent ...)."""
     return [h for h in homes if _walkable_home(h)]
@@ -118,6 +133,7 @@ def _account(
     account: Account,
     search: EnvSearch,
     found: _Found,
+    homes: Collection[str],
     settings: Sequence[Settings] = (),
     others: Sequence[str] = (),
 ) -> None:
@@ -145,8 +161,9 @@ def _account(
     anchor = access.readers.anchor
     in_projects = toolenvs.hatch_in_projects(machine, access, env, account.home)
     walked = homewalk.walk_home(
-        machine, anchor, account.home, trusted, search.limits, in_projects=in_projects
-    )
+        machine, anchor, account.home, trusted, search.limits, homes=homes,
+        as_account=access.open_dir, known=frozenset(found.by_prefix), in_projects=in_projects,
+    )  # fmt: skip
     found.add(*walked)
 
 
@@ -210,6 +227,8 @@ def _visit(
         if what.startswith("versions:"):
             kind = what.split(":", 1)[1]
             envs = interpreters.versions_dir(access, directory, kind, machine.platform, join)
+            if kind == "pyenv":  # pyenv-virtualenv's, wherever $PYENV_ROOT is (not only homes)
+                envs.extend(_pyenv_virtualenvs(access, envs, machine.platform, join))
             if suffix:
                 envs = [replace(e, found_by=tuple(f + suffix for f in e.found_by)) for e in envs]
             found.add(envs)
@@ -244,6 +263,18 @@ def _visit(
             )
         else:
             found.add(*homewalk.children(access, directory, label + suffix, machine.platform, join))
+
+
+def _pyenv_virtualenvs(
+    access: Access, versions: Sequence[Environment], platform: str, join: Callable[..., str]
+) -> list[Environment]:
+    """The environments in each pyenv version's ``envs/``: pyenv-virtualenv's, whose
+    ``versions/NAME`` links are passed over (each is found once, where it really is)."""
+    found: list[Environment] = []
+    for version in versions:
+        envs_dir = join(version.prefix, "envs")
+        found.extend(homewalk.children(access, envs_dir, "pyenv versions/", platform, join)[0])
+    return found
 
 
 def _tool_dirs(machine: Machine, account: Account, env: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -1,20 +1,23 @@
 """The bounded walk of a home for environments: ``pyvenv.cfg`` and ``conda-meta/`` markers.
 
-Never enters a linked directory, never leaves the home's filesystem, skips trees that never hold an
+Enters a linked directory only as :mod:`homelinks` allows (the account's own data elsewhere), never
+leaves the filesystem of the home (or of a linked directory), skips trees that never hold an
 environment (VCS data, node_modules, caches, site-packages, a Python's own stdlib), stops at a depth
-and a time budget, and leaves network filesystems alone unless asked. What it cut short is reported.
+and a time budget (links followed included), and leaves network filesystems alone unless asked.
+What it cut short is reported.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 from fleetcache import safefs
+from fleetcache.discovery import homelinks, markers, toolenvs
 from fleetcache.discovery import inspect as inspect_mod
-from fleetcache.discovery import markers, toolenvs
 from fleetcache.discovery.access import Access
 from fleetcache.machine import Machine
 from fleetcache.model import Environment, Skipped
@@ -97,13 +100,19 @@ def walk_home(
     trusted: frozenset[int],
     limits: WalkLimits,
     clock: Callable[[], float] = time.monotonic,
+    homes: Collection[str] = (),
+    as_account: Optional[Callable[[str], safefs.Opened]] = None,
+    known: Collection[str] = (),
     in_projects: Optional[toolenvs.ProjectDirs] = None,
 ) -> tuple[list[Environment], list[Skipped]]:
-    """Every environment below ``top`` (a home), and what could not be searched; ``in_projects``:
-    where the account's tools keep environments inside each project.
+    """Every environment below ``top`` (a home), also in the linked directories it may follow
+    (see :mod:`homelinks`: ``homes``, every account's; ``as_account``, how the account opens a
+    directory itself; one whose real path is in ``known`` is not listed again), and what could
+    not be searched; ``in_projects``: where the account's tools keep environments inside
+    each project.
 
     Paths are reported below ``top`` as written (``/home/alice/...``), the way the account's tools
-    and pip's ``sys.prefix`` name them, even where a root-owned link leads elsewhere.
+    and pip's ``sys.prefix`` name them, even where a link leads elsewhere.
     """
     p = machine.pathmod
     try:
@@ -117,75 +126,156 @@ def walk_home(
         if fstype in NETWORK_FS and not limits.include_remote:
             reason = f"on a network filesystem ({fstype}); not searched for environments (--include-remote)"
             return [], [Skipped(top, reason)]
-        return _walk(opened, top, p.join, limits, clock, machine.platform, in_projects)
+        links = homelinks.Links(anchor, trusted, homes, as_account)
+        links.start(opened)
+        walk = _Walk(top, p.join, limits, clock() + limits.budget, clock, machine.platform)
+        walk.known = known
+        walk.in_projects = in_projects
+        return _walk(walk, opened, links, machine.fstype)
     finally:
         os.close(opened.fd)
 
 
 def _walk(
+    walk: _Walk,
     opened: safefs.Opened,
-    top: str,
-    join: Callable[..., str],
-    limits: WalkLimits,
-    clock: Callable[[], float],
-    platform: str,
-    in_projects: Optional[toolenvs.ProjectDirs] = None,
+    links: homelinks.Links,
+    fstype: Callable[[int], Optional[str]],
 ) -> tuple[list[Environment], list[Skipped]]:
-    found: list[Environment] = []
-    skipped: list[Skipped] = []
-    deadline = clock() + limits.budget
-    too_deep = 0
-    # the names that matter listed at each depth: the parent's entries of what is looked at
-    names_at: list[set[str]] = []
-    fds_at: list[int] = []  # each level's directory, open while the walk is below it
-
-    def on_error(parts: tuple[str, ...], reason: str) -> None:
-        skipped.append(Skipped(join(top, *parts), reason))
-
-    walker = safefs.walk(opened.fd, on_error)
-    try:
-        for parts, fd, files, dirs in walker:
-            if clock() > deadline:
-                skipped.append(
-                    Skipped(
-                        top,
-                        f"environment search stopped after {limits.budget:g} s; "
-                        "the rest of this home was not searched",
-                    )
-                )
-                break
-            names = {e.name for e in files if e.name in WATCHED}  # not every name: any width
-            names.update(d for d in dirs if d in WATCHED or d in LEGACY)
-            del names_at[len(parts) :]
-            names_at.append(names)
-            del fds_at[len(parts) :]
-            fds_at.append(fd)
-            if parts and ("pyvenv.cfg" in names or "conda-meta" in names or names >= LEGACY):
-                parent = names_at[-2] if len(names_at) > 1 else set()
-                env = inspect_mod.inspect(fd, join(top, *parts), "home walk", parent, platform)
-                if env is not None:
-                    env = _project_tool(env, parts, names_at, fds_at, (top, join), in_projects)
-                    found.append(env)
-                    # a conda install holds its environments in envs/; a venv holds none
-                    dirs[:] = [d for d in dirs if d == "envs" and env.role == "interpreter"]
-                    continue
-            if len(parts) >= limits.max_depth:
-                too_deep += len(dirs)
-                dirs.clear()
+    top, limits = walk.top, walk.limits
+    more = walk.tree(opened.fd, ())
+    while more and walk.links_found:
+        walk.links_found.sort()
+        parts, link = walk.links_found.pop(0)
+        where = walk.join(top, *parts)
+        target, why = links.follow(where, link)
+        if target is None:
+            if why:
+                walk.skipped.append(Skipped(where, why))
+            continue
+        try:
+            kind = fstype(target.st.st_dev)
+            if kind in NETWORK_FS and not limits.include_remote:
+                reason = f"not followed: {target.path} is on a network filesystem ({kind}) (--include-remote)"
+                walk.skipped.append(Skipped(where, reason))
                 continue
-            here = parts[-1] if parts else ""
-            dirs[:] = [d for d in dirs if _enter(here, d)]
-    finally:
-        walker.close()
-    if too_deep:
-        skipped.append(
+            more = walk.tree(target.fd, parts, links.seen, target.path)
+        finally:
+            os.close(target.fd)
+    if walk.too_deep:
+        walk.skipped.append(
             Skipped(
                 top,
-                f"{too_deep} {'directory' if too_deep == 1 else 'directories'} below depth "
-                f"{limits.max_depth} not searched for environments (--depth)",
+                f"{walk.too_deep} {'directory' if walk.too_deep == 1 else 'directories'} below "
+                f"depth {limits.max_depth} not searched for environments (--depth)",
             )
         )
-    return found, skipped
+    links.over += walk.links_over
+    if links.summary():
+        walk.skipped.append(Skipped(top, links.summary()))
+    return walk.found, walk.skipped
+
+
+@dataclass
+class _Walk:
+    """One home's walk: its own tree, then each linked directory it follows, on one budget."""
+
+    top: str
+    join: Callable[..., str]
+    limits: WalkLimits
+    deadline: float
+    clock: Callable[[], float]
+    platform: str
+    found: list[Environment] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    links_found: list[tuple[tuple[str, ...], os.stat_result]] = field(default_factory=list)
+    too_deep: int = 0
+    links_over: int = 0
+    known: Collection[str] = ()  # prefixes found already (conda's registry names real paths)
+    in_projects: Optional[toolenvs.ProjectDirs] = None  # where tools keep envs in projects
+
+    def on_error(self, parts: tuple[str, ...], reason: str) -> None:
+        self.skipped.append(Skipped(self.join(self.top, *parts), reason))
+
+    def tree(
+        self,
+        fd: int,
+        rel: tuple[str, ...],
+        seen: Collection[tuple[int, int]] = (),
+        real: str = "",
+    ) -> bool:
+        """Walk below ``fd`` (at ``rel`` in the home; a linked directory: ``real``, where it
+        really is), not into the directories in ``seen``; False once the time budget ran out."""
+        # the names that matter listed at each depth: the parent's entries of what is looked at
+        names_at: list[set[str]] = []
+        fds_at: list[int] = []  # each level's directory, open while the walk is below it
+        walker = safefs.walk(fd, self.on_error, rel, seen)
+        try:
+            for parts, dir_fd, files, dirs in walker:
+                if self.clock() > self.deadline:
+                    reason = (
+                        f"environment search stopped after {self.limits.budget:g} s; "
+                        "the rest of this home was not searched"
+                    )
+                    self.skipped.append(Skipped(self.top, reason))
+                    return False
+                names: set[str] = set()
+                linked: list[os.DirEntry[str]] = []
+                for e in files:  # not every name kept: any width
+                    if e.name in WATCHED:
+                        names.add(e.name)
+                    elif e.is_symlink():
+                        linked.append(e)
+                names.update(d for d in dirs if d in WATCHED or d in LEGACY)
+                depth = len(parts) - len(rel)
+                del names_at[depth:]
+                names_at.append(names)
+                del fds_at[depth:]
+                fds_at.append(dir_fd)
+                if parts and ("pyvenv.cfg" in names or "conda-meta" in names or names >= LEGACY):
+                    parent = names_at[-2] if len(names_at) > 1 else set()
+                    where = self._name(parts, rel, real)
+                    env = inspect_mod.inspect(dir_fd, where, "home walk", parent, self.platform)
+                    if env is not None:
+                        env = _project_tool(
+                            env, parts, names_at, fds_at, (self.top, self.join), self.in_projects
+                        )
+                        self.found.append(env)  # one row with a record of the same name
+                        # a conda install holds its environments in envs/; a venv holds none
+                        dirs[:] = [d for d in dirs if d == "envs" and env.role == "interpreter"]
+                        continue
+                if len(parts) >= self.limits.max_depth:
+                    self.too_deep += len(dirs)
+                    dirs.clear()
+                    continue
+                here = parts[-1] if parts else ""
+                dirs[:] = [d for d in dirs if _enter(here, d)]
+                self._links(parts, here, linked)
+        finally:
+            walker.close()
+        return True
+
+    def _name(self, parts: tuple[str, ...], rel: tuple[str, ...], real: str) -> str:
+        """The prefix at ``parts``: under the home as written, but by its real name where that is
+        how it was found already (conda's records), or how the install holding it in envs/ was."""
+        if real:
+            named = self.join(real, *parts[len(rel) :])
+            install = self.join(real, *parts[len(rel) : -2])
+            if named in self.known or (parts[-2:-1] == ("envs",) and install in self.known):
+                return named
+        return self.join(self.top, *parts)
+
+    def _links(self, parts: tuple[str, ...], here: str, linked: list[os.DirEntry[str]]) -> None:
+        """Keep the links to follow once the tree is walked (where a directory would be entered)."""
+        for entry in linked:
+            if len(self.links_found) >= homelinks.MAX_LOOKED_AT:  # never more than are looked at
+                self.links_over += 1
+            elif _enter(here, entry.name):
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                self.links_found.append(((*parts, entry.name), st))
 
 
 def _project_tool(
@@ -198,7 +288,8 @@ def _project_tool(
 ) -> Environment:
     """The environment as its project's files name it (hatch's, poetry's), when they do."""
     top, join = where
-    for up in range(1, min(PROJECT_LEVELS, len(parts) - 1) + 1):
+    # (a linked directory's walk holds only the levels below the link)
+    for up in range(1, min(PROJECT_LEVELS, len(parts) - 1, len(fds_at) - 1) + 1):
         project_fd = fds_at[-1 - up]
         project = join(top, *parts[:-up])
 

@@ -161,7 +161,7 @@ def discover(
         skipped: list[Skipped] = []
         if selection.envs:
             found, skipped = envs_mod.discover(
-                machine, finder.readers, chosen, selection.env_search, settings, homes
+                machine, finder.readers, chosen, selection.env_search, settings, every
             )
             if snap is not None:
                 running = harvest.running(snap, view, uids)
