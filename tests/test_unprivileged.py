@@ -77,12 +77,13 @@ def test_an_unprivileged_table_says_each_thing_once(open_tree: Tree, procs):
     assert line.count(str(held.pid)) == 1 and "of alice" not in line, line
     assert f"{A}/scratch" not in "\n".join(busy)  # no such cache yet: not in the table
     skipped = lines[next(i for i, x in enumerate(lines) if x.startswith("Skipped")) :]
+    # per account: its home, its pip cache, poetry's and hatch's environment directories
     assert skipped == [
-        "Skipped (12):",
-        "  permission denied (run as root to read them): 12 paths of bob, dave, erin, frank",
+        "Skipped (16):",
+        "  permission denied (run as root to read them): 16 paths of bob, dave, erin, frank",
     ], out
 
     code, out = as_carol(open_tree, lib, "--format", "json")
     doc = json.loads(out)
-    assert len(doc["skipped"]) == 12  # the data keeps every one
+    assert len(doc["skipped"]) == 16  # the data keeps every one
     assert all("permission denied" in s["reason"] for s in doc["skipped"])
