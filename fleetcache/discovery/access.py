@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Optional, Protocol
 
 from fleetcache import readas, safefs
+from fleetcache.discovery import inspect as inspect_mod
 from fleetcache.dropped import Identity
 
 
@@ -22,6 +23,18 @@ class Access(Protocol):
 
     def open_entry(self, parent: safefs.Opened, name: str) -> Optional[int]:
         """A directory inside an opened one (never a link), when it may be looked into."""
+
+
+def names_in(access: Access, directory: str) -> list[str]:
+    """The names in a directory as ``access`` opens it, in order (none when it cannot)."""
+    try:
+        opened = access.open_dir(directory)
+    except safefs.UnsafePath:
+        return []
+    try:
+        return sorted(inspect_mod.listdir(opened.fd))
+    finally:
+        os.close(opened.fd)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Optional
 from fleetcache import safefs
 from fleetcache.discovery import conda, homewalk
 from fleetcache.discovery import inspect as inspect_mod
-from fleetcache.discovery.access import Access
+from fleetcache.discovery.access import Access, names_in
 from fleetcache.discovery.interpreters import Join
 from fleetcache.machine import Machine
 from fleetcache.model import Account, Environment, Skipped
@@ -22,15 +22,7 @@ REGISTRY = "~/.conda/environments.txt"
 
 def listed(access: Access, directory: str) -> list[str]:
     """The snippet files of a condarc.d directory, as ``access`` lists it (none: not there)."""
-    try:
-        opened = access.open_dir(directory)
-    except safefs.UnsafePath:
-        return []
-    try:
-        names = conda.snippet_names(inspect_mod.listdir(opened.fd))
-    finally:
-        os.close(opened.fd)
-    return [f"{directory}/{n}" for n in names]
+    return [f"{directory}/{n}" for n in conda.snippet_names(names_in(access, directory))]
 
 
 def system_snippets(anchor: int, directories: Sequence[str], join: Join) -> list[str]:

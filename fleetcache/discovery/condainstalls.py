@@ -11,8 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from fleetcache import safefs
 from fleetcache.discovery import homewalk
-from fleetcache.discovery import inspect as inspect_mod
-from fleetcache.discovery.access import Access, AsRoot
+from fleetcache.discovery.access import Access, AsRoot, names_in
 from fleetcache.discovery.interpreters import Join
 from fleetcache.model import Environment, Skipped
 
@@ -34,7 +33,7 @@ def system(anchor: int, platform: str, join: Join) -> tuple[list[Environment], l
     found: list[Environment] = []
     skipped: list[Skipped] = []
     for parent in NAMED_IN:
-        for name in _names(access, parent):
+        for name in names_in(access, parent):
             if INSTALL_NAME.fullmatch(name):
                 label = f"conda install in {parent}"
                 more, missed = homewalk.children(access, parent, label, platform, join, only=name)
@@ -45,7 +44,7 @@ def system(anchor: int, platform: str, join: Join) -> tuple[list[Environment], l
         found.extend(more)
         skipped.extend(missed)
         known = {e.prefix for e in more}
-        for name in _names(access, root)[:SITE_ENTRIES]:
+        for name in names_in(access, root)[:SITE_ENTRIES]:
             if join(root, name) not in known:
                 label = f"{root}/*/*"
                 more, missed = homewalk.children(access, join(root, name), label, platform, join)
@@ -53,18 +52,6 @@ def system(anchor: int, platform: str, join: Join) -> tuple[list[Environment], l
                 skipped.extend(missed)
     more, missed = climb(access, found, (), platform, join)
     return [*found, *more], [*skipped, *missed]
-
-
-def _names(access: Access, directory: str) -> list[str]:
-    """The names in a directory (none when it cannot be opened), in order."""
-    try:
-        opened = access.open_dir(directory)
-    except safefs.UnsafePath:
-        return []
-    try:
-        return sorted(inspect_mod.listdir(opened.fd))
-    finally:
-        os.close(opened.fd)
 
 
 def install_of(env: Environment) -> str | None:

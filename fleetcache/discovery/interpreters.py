@@ -11,7 +11,7 @@ from typing import Callable, Optional
 from fleetcache import safefs
 from fleetcache.discovery import homewalk
 from fleetcache.discovery import inspect as inspect_mod
-from fleetcache.discovery.access import Access, AsRoot
+from fleetcache.discovery.access import Access, AsRoot, names_in
 from fleetcache.model import Environment, Skipped
 
 SYSTEM_BIN_DIRS = ("/usr/bin", "/usr/local/bin")
@@ -162,14 +162,7 @@ def versions_dir(
 def cellar(access: Access, directory: str, platform: str, join: Join) -> list[Environment]:
     """The Python kegs in a (Linux)brew ``Cellar/``: ``python@3.X/<version>``, one row per keg
     (brew's ``opt/`` and ``bin/`` links to them are not followed)."""
-    try:
-        opened = access.open_dir(directory)
-    except safefs.UnsafePath:
-        return []
-    try:
-        formulas = sorted(n for n in inspect_mod.listdir(opened.fd) if BREW_PYTHON.fullmatch(n))
-    finally:
-        os.close(opened.fd)
+    formulas = [n for n in names_in(access, directory) if BREW_PYTHON.fullmatch(n)]
     found: list[Environment] = []
     for formula in formulas:
         found.extend(versions_dir(access, join(directory, formula), "homebrew", platform, join))
