@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from fleetcache.cli import build_parser
 from fleetcache.formats.fields import (
     AUDIT_FIELDS,
@@ -21,6 +23,7 @@ from fleetcache.formats.fields import (
     report_document,
 )
 from fleetcache.kinds.all import KINDS
+from tests import browser
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
@@ -88,6 +91,33 @@ def test_the_uv_fleet_benchmark_runs_and_prints_its_ratio():
         assert label in out.stdout
     # what is timed is the registry's uv kind finding every account's cache, not a stand-in
     assert "uv caches the scan found and measured: 3 of 3" in out.stdout
+
+
+def test_the_html_benchmark_prints_the_page_size_and_its_render_time():
+    """Issue 20: the page of the bench's fleet is measured against 2 MB and, in headless Chromium,
+    against 2 s, for scan, report --by package and a merge; each made against its JSON."""
+    out = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "bench"), "--html", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr + out.stdout
+    for name in ("scan", "report --by package", "merge of 3 hosts"):
+        assert f"{name} -f html" in out.stdout and f"{name}: html / json" in out.stdout
+        size = re.search(
+            rf"^  {re.escape(name)} +([\d,]+) +[\d.]+ +[\d.]+   < 2 MB", out.stdout, re.M
+        )
+        assert size and int(size.group(1).replace(",", "")) > 1000, out.stdout
+    parts = re.findall(r"^    bytes by part: (.*)$", out.stdout, re.M)
+    assert len(parts) == 3 and all("tree JSON" in p for p in parts), out.stdout
+    why = browser.missing()
+    if why:
+        assert f"render: not measured: {why}" in out.stdout
+        pytest.skip(f"the render part needs a browser: {why}")
+    assert "never drawn" not in out.stdout and "console errors" not in out.stdout, out.stdout
+    assert out.stdout.count("drawn / 2 s") == 3, out.stdout
+    assert out.stdout.count("    drawn mark ") == 3 and "load event end" in out.stdout
 
 
 # the kinds issue 17 names; each has its row in "Every Python cache" before its module lands
