@@ -440,6 +440,7 @@ def test_hostile_names_are_text_on_every_page(open_tree: Tree, tmp_path: Path, c
     pages["merge"] = check((tmp_path / "merge.html").read_text())
     run("list", *root, "-u", XSS, "-f", "html")
     pages["list"] = check(capsys.readouterr().out)
+    assert pages["list"].tree["nodes"][0]["n"] == tree.root.name  # the --root machine's name
     for name, page in pages.items():
         text = page.root.all_text()
         assert "\x1b" not in page.text and "\udcff" not in page.text, name

@@ -101,9 +101,11 @@ class HtmlFormat(TableFormat):
         body = html_page.section(f"By {report.by}", super().report(report, skipped, options))
         return page(made, found, treemap.of_scan(result, report.packages), size, body)
 
-    def entries(self, found: list[tuple[str, CacheEntry]], options: RenderOptions) -> str:
-        """``fleetcache list``'s page: the entries by account and cache, then their table."""
-        host = socket.gethostname()
+    def entries(self, found: list[tuple[str, CacheEntry]], options: RenderOptions,
+                host: Optional[str] = None) -> str:  # fmt: skip
+        """``fleetcache list``'s page: the entries by account and cache, then their table;
+        ``host`` the machine's name (this host's when not given)."""
+        host = host or socket.gethostname()
         unnamed = [e for _, e in found if not e.project]
         lines = [f"Unnamed: {plural(len(unnamed), 'entry')}"] if unnamed else []
         made = html_page.Made(f"fleetcache list on {host}", time.time(), [host], "fleetcache list")
