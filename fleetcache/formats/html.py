@@ -69,10 +69,10 @@ class HtmlFormat(TableFormat):
               options: RenderOptions) -> str:  # fmt: skip
         size = sizer(options)
         present = [c for c in result.caches if c.exists and not c.skipped]
-        found = _junk(present, totals(result), size) + _busy(result) + _skipped(result, options)
+        # the report's insights hold the junk line too (from the same figures)
+        found = _insights(report, size) if report else _junk(present, totals(result), size)
+        found += _busy(result) + _skipped(result, options)
         found += _cache_problems(result) + _env_problems(result) + _problems(problems)
-        if report is not None:
-            found = _insights(report, size) + found
         tree = treemap.of_scan(result, report.packages if report is not None else None)
         made = html_page.Made(f"fleetcache scan of {result.host}", result.generated_at,
                               [result.host], "fleetcache scan")  # fmt: skip
