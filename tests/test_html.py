@@ -276,6 +276,11 @@ def test_the_sample_scan_page_has_the_table_formats_rows_sizes_to_sort_by_and_to
     size = next(td for td in table.find("td") if td.all_text() == "77.8 kB")
     assert size.attrs["data-sort"] == "77824"  # bytes, where the text is a human size
     assert page.root.find("h1")[0].all_text() == "fleetcache scan of box"
+    (cache,) = page.nodes("cache")  # busy (a process runs from a venv that uses it)
+    assert (cache["busy"], cache["b"], cache["f"], cache["fs"]) == (True, 77824, 73728, "73.7 kB")
+    assert page.nodes("account")[0]["busy"] == page.tree["nodes"][0]["busy"] == "contains"
+    insights = [li.all_text() for li in page.root.find("section", id="insights")[0].find("li")]
+    assert "Busy (1): /home/alice/.cache/pip" in insights
 
 
 @pytest.mark.parametrize("view", VIEWS)

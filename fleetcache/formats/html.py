@@ -83,8 +83,7 @@ class HtmlFormat(TableFormat):
         """The environments' page: sized by owner and kind, then their table."""
         size = sizer(options)
         active = [e.prefix for e in result.environments if e.active]
-        found = [f"Active ({len(active)}): " + ", ".join(active)] if active else []
-        found += _env_problems(result) + _skipped(result, options)
+        found = listed("Active", active) + _env_problems(result) + _skipped(result, options)
         title = "Processes" if options.processes else "Environments"
         made = html_page.Made(f"fleetcache environments of {result.host}", result.generated_at,
                               [result.host], "fleetcache envs")  # fmt: skip
@@ -118,10 +117,9 @@ class HtmlFormat(TableFormat):
         """A fleet's page: hosts, their accounts, kinds and caches (or a view's rows)."""
         hosts = [str(h.get("host")) for h in doc["hosts"]]
         failed = [f"{h['host']}: {h['failed']}" for h in doc["hosts"] if h.get("failed")]
-        busy = [f"{c.get('host')}:{c.get('path')}" for c in doc.get("caches", [])
+        busy = [f"{c.get('host')}: {c.get('path')}" for c in doc.get("caches", [])
                 if c.get("busy") is True]  # fmt: skip
-        found = [f"Failed hosts ({len(failed)}): " + "; ".join(failed)] if failed else []
-        found += [f"Busy ({len(busy)}): " + ", ".join(busy)] if busy else []
+        found = listed("Failed hosts", failed) + listed("Busy", busy)
         made = html_page.Made(f"fleetcache merge of {plural(len(hosts), 'host')}", time.time(),
                               hosts, "fleetcache merge")  # fmt: skip
         title = f"By {doc['by']}, per host" if "by" in doc else "Caches of every host"
@@ -168,6 +166,11 @@ def grouped(lines: Sequence[str]) -> list[str]:
         if line:
             out.append(line)
     return out
+
+
+def listed(heading: str, items: Sequence[str]) -> list[str]:
+    """``Heading (N):`` and one line per item, as the table format's notes (none: nothing)."""
+    return [f"{heading} ({len(items)}):", *(f"  {item}" for item in items)] if items else []
 
 
 def sortable(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
@@ -219,9 +222,7 @@ def _problems(skipped: Sequence[Skipped]) -> list[str]:
 def _clean_insights(result: CleanResult) -> list[str]:
     """What a clean left alone, and why (busy, refused); what it failed to remove."""
     kept = [c for c in result.caches if c.reason and c.state != "missing"]
-    lines = [f"Not cleaned ({len(kept)}):"] if kept else []
-    lines += [f"  {names.display(c.path)}: {c.state}: {names.display(c.reason or '')}"
-              for c in kept]  # fmt: skip
+    lines = listed("Not cleaned", [f"{c.path}: {c.state}: {c.reason}" for c in kept])
     failed = sum(c.failed_count for c in result.caches)
     if failed:
         lines.append(f"Not removed: {plural(failed, 'file')} (listed under the table)")
