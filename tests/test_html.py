@@ -225,6 +225,12 @@ def test_zero_byte_children_are_kept_but_not_laid_out():
     assert nodes[3]["s"] == "0 B" and 3 in nodes[0]["c"]
 
 
+def test_a_block_too_small_to_see_is_kept_but_not_laid_out():
+    nodes = laid_out([10**18, 1, 1])  # squarify would divide by a side rounded to 0
+    assert [n["b"] for n in nodes[1:]] == [10**18, 1, 1]
+    assert nodes[1]["r"] == [0.0, 0.0, 100.0, 100.0] and "r" not in nodes[2]
+
+
 def test_a_cache_shows_its_largest_packages_then_one_block_for_the_rest():
     cache = Node("/home/alice/.cache/pip", "cache", 10_000)
     add_packages(cache, {f"pkg{i:02}": 100 + i for i in range(PACKAGES + 12)})
