@@ -18,14 +18,14 @@ from fleetcache.formats.grid import cell
 from fleetcache.formats.table import (
     Size,
     TableFormat,
-    _busy,
-    _cache_problems,
-    _env_problems,
-    _insights,
-    _junk,
-    _skipped,
+    busy_lines,
+    cache_problem_lines,
+    env_problem_lines,
     human_size,
+    insight_lines,
+    junk_lines,
     plural,
+    skipped_lines,
 )
 from fleetcache.model import CacheEntry, ScanResult, Skipped
 from fleetcache.report.views import Report
@@ -70,9 +70,9 @@ class HtmlFormat(TableFormat):
         size = sizer(options)
         present = [c for c in result.caches if c.exists and not c.skipped]
         # the report's insights hold the junk line too (from the same figures)
-        found = _insights(report, size) if report else _junk(present, totals(result), size)
-        found += _busy(result) + _skipped(result, options)
-        found += _cache_problems(result) + _env_problems(result) + _problems(problems)
+        found = insight_lines(report, size) if report else junk_lines(present, totals(result), size)
+        found += busy_lines(result) + skipped_lines(result, options)
+        found += cache_problem_lines(result) + env_problem_lines(result) + _problems(problems)
         tree = treemap.of_scan(result, report.packages if report is not None else None)
         made = html_page.Made(f"fleetcache scan of {result.host}", result.generated_at,
                               [result.host], "fleetcache scan")  # fmt: skip
@@ -83,7 +83,9 @@ class HtmlFormat(TableFormat):
         """The environments' page: sized by owner and kind, then their table."""
         size = sizer(options)
         active = [e.prefix for e in result.environments if e.active]
-        found = listed("Active", active) + _env_problems(result) + _skipped(result, options)
+        found = (
+            listed("Active", active) + env_problem_lines(result) + skipped_lines(result, options)
+        )
         title = "Processes" if options.processes else "Environments"
         made = html_page.Made(f"fleetcache environments of {result.host}", result.generated_at,
                               [result.host], "fleetcache envs")  # fmt: skip
@@ -94,7 +96,7 @@ class HtmlFormat(TableFormat):
         """A report view's page: the scan's treemap down to packages, the view's table."""
         size = sizer(options)
         result = report.scan
-        found = _insights(report, size) + _skipped(result, options) + _problems(skipped)
+        found = insight_lines(report, size) + skipped_lines(result, options) + _problems(skipped)
         made = html_page.Made(f"fleetcache report by {report.by}", result.generated_at,
                               [result.host], f"fleetcache report --by {report.by}")  # fmt: skip
         body = html_page.section(f"By {report.by}", super().report(report, skipped, options))

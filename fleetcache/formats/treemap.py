@@ -1,6 +1,6 @@
-"""The HTML page's treemap: bytes as a tree (host -> account -> kind -> cache -> package) and
-each node's children laid out by squarify, written as the page's tree JSON (the page's
-contract: docs of issue 20); the page's script only places the rectangles."""
+"""The HTML page's treemap: bytes as a tree (host -> account -> kind -> cache -> package), each
+node's children laid out by squarify, written as the tree JSON the page's script reads (it only
+places the rectangles)."""
 
 from __future__ import annotations
 
