@@ -28,6 +28,7 @@ from fleetcache.formats.html_page import tree_json
 from fleetcache.formats.table import human_size
 from fleetcache.formats.treemap import PACKAGES, Node, add_packages, document
 from fleetcache.report.views import VIEWS, build
+from tests import browser
 from tests.conftest import Tree, chown_tree, fill_cache
 from tests.format_sample import ENTRIES, FOUND, RESULT
 from tests.test_report import hostile_entry
@@ -515,3 +516,24 @@ def test_clean_help_lists_html(capsys):
     with pytest.raises(SystemExit):
         main(["clean", "--help"])
     assert "table, json, html" in capsys.readouterr().out
+
+
+# the CSP as a browser reads it ------------------------------------------------------------------
+
+
+@pytest.mark.skipif(browser.missing() is not None, reason=str(browser.missing()))
+def test_a_browser_runs_the_inlined_script_and_style_and_refuses_one_changed_after(tmp_path):
+    """The CSP's hashes are the ones Chromium computes: the page loads without a violation, and
+    the same page with one character of its script or style changed is refused."""
+    text = FORMATS["html"].scan(RESULT, RenderOptions())
+    script = text.rindex("<script>") + len("<script>")
+    style = text.index("<style>") + len("<style>")
+    pages = {"page": text, "script changed": text[:script] + " " + text[script:],
+             "style changed": text[:style] + " " + text[style:]}  # fmt: skip
+    with browser.chromium() as driver:
+        for name, page in pages.items():
+            path = tmp_path / f"{name.replace(' ', '-')}.html"
+            path.write_text(page)
+            driver.get(path.as_uri())
+            refused = [e for e in browser.errors(driver) if "Content Security Policy" in e]
+            assert bool(refused) == (name != "page"), (name, refused)
