@@ -10,7 +10,7 @@ from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats import report_rows
 from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import iso, totals
-from fleetcache.formats.fit import PATH, TEXT, WORD, Words, cut, page
+from fleetcache.formats.fit import PATH, TEXT, WORD, Total, cut, page
 from fleetcache.formats.grid import cell, grid, plain
 from fleetcache.model import (
     CacheEntry,
@@ -95,14 +95,25 @@ LIST_NARROW = {
 }
 
 
-def human_size(size: int) -> str:
+class Size(str):
+    """A size as people read it (``4.0 MB``) that keeps its bytes: a page sorts by them."""
+
+    raw: int  # the bytes
+
+    def __new__(cls, text: str, raw: int) -> Size:
+        made = super().__new__(cls, text)
+        made.raw = raw
+        return made
+
+
+def human_size(size: int) -> Size:
     """Decimal units like pip's, up to TB."""
     value = float(size)
     for unit in ("B", "kB", "MB", "GB"):
         if value < 1000:
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+            return Size(f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}", size)
         value /= 1000
-    return f"{value:.1f} TB"
+    return Size(f"{value:.1f} TB", size)
 
 
 def used_by(cache: CacheResult) -> str:
@@ -196,7 +207,7 @@ class TableFormat:
         sums = totals(result)
         rows.append(
             [
-                Words(f"TOTAL ({plural(len(present), 'cache')})"),
+                Total(f"TOTAL ({plural(len(present), 'cache')})"),
                 "",
                 "",
                 "",
@@ -221,8 +232,8 @@ class TableFormat:
                 f"  {escape.display(c.location.path)}: {escape.display(used_by(c))}"
                 for c in present
             )
-        lines.extend(_junk(present, sums, size))
-        lines.extend(_busy(result))
+        lines.extend(junk_lines(present, sums, size))
+        lines.extend(busy_lines(result))
         missing = [c for c in result.caches if not c.exists]
         if missing:
             names = ", ".join(escape.display(used_by(c)) for c in missing)
@@ -234,9 +245,9 @@ class TableFormat:
         ]
         if disabled:
             lines.append("Cache disabled: " + "; ".join(disabled))
-        lines.extend(_cache_problems(result))
-        lines.extend(_env_problems(result))
-        lines.extend(_skipped(result, options))
+        lines.extend(cache_problem_lines(result))
+        lines.extend(env_problem_lines(result))
+        lines.extend(skipped_lines(result, options))
         return self._page(table, lines, options)
 
     def envs(self, result: ScanResult, options: RenderOptions) -> str:
@@ -268,7 +279,7 @@ class TableFormat:
         active = sum(1 for e in envs if e.active)
         rows.append(
             [
-                Words(f"TOTAL ({label})"),
+                Total(f"TOTAL ({label})"),
                 "",
                 "",
                 "",
@@ -283,7 +294,9 @@ class TableFormat:
             ]
         )
         table = self._view(rows, ENV_HEADERS, ENV_NARROW, options)
-        return self._page(table, _env_problems(result) + _skipped(result, options), options)
+        return self._page(
+            table, env_problem_lines(result) + skipped_lines(result, options), options
+        )
 
     def merged(self, doc: dict[str, Any], options: RenderOptions) -> str:
         """``fleetcache merge``: every host's caches (or report rows), then the hosts."""
@@ -318,7 +331,7 @@ class TableFormat:
             narrow = MERGED_NARROW
             present = [c for c in doc["caches"] if c.get("exists")]
             sums = [size(sum(int(c.get(k) or 0) for c in present)) for k in MERGED_SIZES]
-            rows.append(["TOTAL", "", "", "", "", "", *sums, ""])
+            rows.append([Total("TOTAL"), "", "", "", "", "", *sums, ""])
         table = self._view(rows, headers, narrow, options) if rows else "No records."
         lines = ["Hosts:"]
         lines.extend(
@@ -353,12 +366,12 @@ class TableFormat:
             table = "No environment is in use."
         else:
             table = self._view(rows, ACTIVE_HEADERS, ACTIVE_NARROW, options)
-        return self._page(table, _skipped(result, options), options)
+        return self._page(table, skipped_lines(result, options), options)
 
     def report(self, report: Report, skipped: list[Skipped], options: RenderOptions) -> str:
         """The view's rows, then the insights: duplicated, superseded, junk, unnamed, ages."""
         size: Callable[[int], str] = str if options.exact_bytes else human_size
-        lines = _insights(report, size) + _skipped(report.scan, options)
+        lines = insight_lines(report, size) + skipped_lines(report.scan, options)
         lines.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in skipped)
         if report.by == "kind":
             rows = [report_rows.kind_cells(row, size) for row in report.rows]
@@ -429,7 +442,7 @@ def narrowed(
 REPORT_EXTRA = {"package": "versions", "host": "packages"}
 
 
-def _insights(report: Report, size: Callable[[int], str]) -> list[str]:
+def insight_lines(report: Report, size: Callable[[int], str]) -> list[str]:
     """The report's insights, one line each."""
     found = report.insights
     lines = []
@@ -506,7 +519,7 @@ def _shorten(command: str) -> str:
     return cut(command, COMMAND_WIDTH)
 
 
-def _busy(result: ScanResult) -> list[str]:
+def busy_lines(result: ScanResult) -> list[str]:
     """``Busy (N):`` then, per busy cache of the table, what uses it."""
     busy = [c for c in result.caches if c.busy_reasons and c.exists and not c.skipped]
     if not busy:
@@ -523,7 +536,7 @@ def _busy(result: ScanResult) -> list[str]:
     return lines
 
 
-def _skipped(result: ScanResult, options: RenderOptions) -> list[str]:
+def skipped_lines(result: ScanResult, options: RenderOptions) -> list[str]:
     """``Skipped (N):`` then one line per thing not read, when there is any; in an unprivileged
     run, what it was denied is one line (root reads it; JSON lists each)."""
     if not result.skipped:
@@ -556,7 +569,7 @@ def _caches(env: Environment) -> str:
     return ", ".join(dict.fromkeys(parts))
 
 
-def _cache_problems(result: ScanResult) -> list[str]:
+def cache_problem_lines(result: ScanResult) -> list[str]:
     """``Cache problems (N):`` then one line per problem of a cache that was walked."""
     found = [(c.location.path, p) for c in result.caches for p in c.problems]
     if not found:
@@ -566,7 +579,7 @@ def _cache_problems(result: ScanResult) -> list[str]:
     return lines
 
 
-def _env_problems(result: ScanResult) -> list[str]:
+def env_problem_lines(result: ScanResult) -> list[str]:
     """``Problems (N):`` then one line per environment problem."""
     found = [(e.prefix, p) for e in result.environments for p in e.problems]
     if not found:
@@ -581,7 +594,7 @@ def _day(ts: float | None) -> str:
     return stamp[:10] if stamp else ""
 
 
-def _junk(
+def junk_lines(
     present: list[CacheResult], sums: dict[str, int], size: Callable[[int], str]
 ) -> list[str]:
     """What pip can never use again, when there is any (a cache's legacy http/ only when no pip

@@ -1,0 +1,1 @@
+/* fleetcache page script: a placeholder; the browser engineer writes the real one (issue 20). */
