@@ -31,6 +31,11 @@ class Spec:
         """Bytes on disk: a leaf's own, a parent's children's."""
         return sum(c.total() for c in self.children) if self.children else self.size
 
+    def freed(self) -> Optional[int]:
+        """What a clean frees: its own figure, else what its children's known figures sum to."""
+        known = [f for f in (c.freed() for c in self.children) if f is not None]
+        return self.frees if self.frees is not None or not known else sum(known)
+
 
 def human(size: int) -> str:
     """The table format's human size."""
@@ -56,8 +61,9 @@ def nodes(root: Spec) -> list[dict[str, Any]]:
     def add(spec: Spec, rect: Optional[list[float]]) -> int:
         node: dict[str, Any] = {"n": spec.name, "l": spec.level, "b": spec.total()}
         node["s"] = human(node["b"])
-        if spec.frees is not None:
-            node["f"], node["fs"] = spec.frees, human(spec.frees)
+        frees = spec.freed()
+        if frees is not None:
+            node["f"], node["fs"] = frees, human(frees)
         if spec.busy:
             node["busy"] = spec.busy
         if rect is not None:
@@ -81,7 +87,7 @@ def _sha(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
 
 
-def table(title: str, headers: list[str], rows: list[list[Any]], total: list[str]) -> str:
+def table(title: str, headers: list[str], rows: list[list[Any]], total: list[Any]) -> str:
     """A section.table: a cell is text, or (text, data-sort) for a human size."""
 
     def td(value: Any) -> str:
