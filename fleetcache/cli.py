@@ -20,6 +20,7 @@ from fleetcache.discovery.markers import KINDS
 from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats import FORMATS, RenderOptions, fit
 from fleetcache.formats.fields import entry_paths
+from fleetcache.formats.html import HtmlFormat
 from fleetcache.kinds.all import KINDS as CACHE_KINDS
 from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, Skipped
@@ -48,6 +49,7 @@ busy and active:
 """
 
 
+CLEAN_FORMATS = ("table", "json", "html")
 OUTPUT_HELP = (
     "write to FILE instead of stdout: a file is replaced whole, keeping its mode and owner; a "
     "device or FIFO is written into; a link or file another account left in a sticky "
@@ -448,7 +450,15 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
     how.add_argument(
         "--quiet", "-q", action="store_true", help="no progress bar (shown only on a terminal)"
     )
-    p.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=CLEAN_FORMATS,
+        default="table",
+        metavar="FORMAT",
+        help=f"output format: {', '.join(CLEAN_FORMATS)} (default table); with --dry-run the "
+        "plan, else what was done",
+    )
     p.add_argument("--output", "-o", metavar="FILE", help=OUTPUT_HELP)
     p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
     _wide_arg(p)
@@ -505,8 +515,15 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         sizes=False,
         cache_kinds=tuple(args.cache_kind),
     )
+    formatter = FORMATS[args.format]
+    if isinstance(formatter, HtmlFormat):  # the page goes down to packages: read the entries
+        from fleetcache.report.run import report as run_report
+
+        report, problems = run_report(machine, selection, "package")
+        _emit(formatter.scan_report(report, problems, _render(args)), args.output)
+        return EXIT_OK if report.scan.complete and not problems else EXIT_PARTIAL
     result = scan_mod.scan(machine, selection)
-    text = FORMATS[args.format].scan(result, _render(args))
+    text = formatter.scan(result, _render(args))
     _emit(text, args.output)
     return EXIT_OK if result.complete else EXIT_PARTIAL
 
@@ -620,9 +637,12 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         result = clean_run.clean(machine, request, confirm)
     except guard.Refused as exc:
         raise CleanError(str(exc)) from None
+    planned = args.dry_run or any(c.state == clean_run.DECLINED for c in result.caches)
     if args.format == "json":
         text = json.dumps(clean_document(result), indent=2) + "\n"
-    elif args.dry_run or any(c.state == clean_run.DECLINED for c in result.caches):
+    elif args.format == "html":
+        text = HtmlFormat().clean(result, options, done=not planned)
+    elif planned:
         text = "" if to_stdout else clean_plan(result, options)
     else:
         text = clean_done(result, options)

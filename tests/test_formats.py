@@ -62,8 +62,11 @@ RENDER: dict[str, Callable[[str], str]] = {
     "long-list": lambda f: FORMATS[f].entries(LONG_FOUND, OPTIONS),
     "long-merged": lambda f: FORMATS[f].merged(LONG_MERGED, OPTIONS),
 }
+# html has no golden file: its page inlines page.js and page.css (and their hashes), and a merged
+# or list page says when and where it was made; tests/test_html.py checks its structure instead
 CASES = [(view, fmt) for view in RENDER for fmt in FORMATS if not (view.endswith("active") and fmt
-         in ("json", "csv", "prometheus")) and not (view.startswith("long") and fmt != "table")]  # fmt: skip
+         in ("json", "csv", "prometheus")) and not (view.startswith("long") and fmt != "table")
+         and fmt != "html"]  # fmt: skip
 
 
 @pytest.mark.parametrize(("view", "fmt"), CASES)

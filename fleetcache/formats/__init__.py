@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fleetcache.formats.base import Formatter, RenderOptions
 from fleetcache.formats.csv_format import CsvFormat
+from fleetcache.formats.html import HtmlFormat
 from fleetcache.formats.json_format import JsonFormat
 from fleetcache.formats.markdown import MarkdownFormat
 from fleetcache.formats.prometheus import PrometheusFormat
@@ -16,6 +17,7 @@ FORMATS: dict[str, Formatter] = {
     "csv": CsvFormat(),
     "markdown": MarkdownFormat(),
     "prometheus": PrometheusFormat(),
+    "html": HtmlFormat(),
 }
 
 __all__ = ["FORMATS", "Formatter", "RenderOptions"]

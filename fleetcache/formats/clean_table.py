@@ -3,11 +3,13 @@ did (before, freed, after, what failed)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from fleetcache import escape
 from fleetcache.formats.base import RenderOptions
-from fleetcache.formats.fit import PATH, WORD, Words, cut, page
+from fleetcache.formats.fit import PATH, WORD, Total, cut, page
 from fleetcache.formats.grid import grid
 from fleetcache.formats.table import COMMAND_WIDTH, human_size, narrowed, plural, sources_phrase
 
@@ -17,9 +19,43 @@ if TYPE_CHECKING:
 # a clean's outcome in 80 columns: BEFORE is AFTER plus FREED
 DONE_NARROW = {h: (h, PATH if h == "CACHE" else WORD)
                for h in ("CACHE", "USER", "STATE", "FREED", "AFTER", "DELETED", "FAILED")}  # fmt: skip
+PLAN_HEADERS = ["CACHE", "USER", "FILES", "SIZE", "FREES", "STATE"]
+PLAN_NARROW = {h: (h, PATH if h == "CACHE" else WORD) for h in PLAN_HEADERS}  # all, made to fit
+
+
+@dataclass(frozen=True)
+class CleanTable:
+    """A clean's table as every format draws it: rows, headers, the 80-column view, the lines
+    after it, and its title."""
+
+    rows: list[list[Any]]
+    headers: list[str]
+    narrow: Mapping[str, tuple[str, str]]
+    notes: list[str]
+    title: Optional[str] = None
+
+
+def text(table: CleanTable, options: RenderOptions) -> str:
+    """A clean's table as the terminal shows it: made to fit 80 columns unless ``--wide``."""
+    if options.wide:
+        drawn = grid(table.rows, table.headers)
+    else:
+        picked, names, kinds = narrowed(table.rows, table.headers, table.narrow)
+        drawn = grid(picked, names, kinds=kinds)
+    return page(drawn, table.notes, options.wide, table.title)
 
 
 def clean_plan(result: CleanResult, options: RenderOptions) -> str:
+    """The plan of a clean, as text."""
+    return text(plan_table(result, options), options)
+
+
+def clean_done(result: CleanResult, options: RenderOptions) -> str:
+    """What a clean did, as text."""
+    return text(done_table(result, options), options)
+
+
+def plan_table(result: CleanResult, options: RenderOptions) -> CleanTable:
     """The plan of a clean, per cache: what goes, why, what stays and why, what is skipped."""
     size: Callable[[int], str] = str if options.exact_bytes else human_size
     rows: list[list[Any]] = []
@@ -36,13 +72,11 @@ def clean_plan(result: CleanResult, options: RenderOptions) -> str:
             files += plan.files
             total += plan.bytes
             frees += plan.frees
-    label = Words(f"TOTAL ({plural(len(shown), 'cache')})")
+    label = Total(f"TOTAL ({plural(len(shown), 'cache')})")
     rows.append([label, "", files, size(total), size(frees), ""])
     title = f"Plan: {result.policy.describe()}" + (
         " (dry run: nothing is deleted)" if result.dry_run else ""
     )
-    kinds = None if options.wide else [PATH, WORD, WORD, WORD, WORD, WORD]
-    table = grid(rows, ["CACHE", "USER", "FILES", "SIZE", "FREES", "STATE"], kinds=kinds)
     lines: list[str] = []
     why = [
         f"  {escape.display(c.path)}: "
@@ -88,10 +122,10 @@ def clean_plan(result: CleanResult, options: RenderOptions) -> str:
     if over:
         lines += ["Cannot get under --max-size:", *over]
     lines += _clean_skipped(result)
-    return page(table, lines, options.wide, title)
+    return CleanTable(rows, PLAN_HEADERS, PLAN_NARROW, lines, title)
 
 
-def clean_done(result: CleanResult, options: RenderOptions) -> str:
+def done_table(result: CleanResult, options: RenderOptions) -> CleanTable:
     """What a clean did, per cache: before, freed, after, and what failed or was skipped."""
     size: Callable[[int], str] = str if options.exact_bytes else human_size
     rows = []
@@ -113,7 +147,7 @@ def clean_done(result: CleanResult, options: RenderOptions) -> str:
         )
     rows.append(
         [
-            Words(f"TOTAL ({plural(len(shown), 'cache')})"),
+            Total(f"TOTAL ({plural(len(shown), 'cache')})"),
             "",
             "",
             "",
@@ -124,11 +158,6 @@ def clean_done(result: CleanResult, options: RenderOptions) -> str:
         ]
     )
     headers = ["CACHE", "USER", "STATE", "BEFORE", "FREED", "AFTER", "DELETED", "FAILED"]
-    if options.wide:
-        table = grid(rows, headers)
-    else:
-        picked, names, kinds = narrowed(rows, headers, DONE_NARROW)
-        table = grid(picked, names, kinds=kinds)
     lines: list[str] = []
     for c in result.caches:
         for path, reason in c.failed:
@@ -142,7 +171,7 @@ def clean_done(result: CleanResult, options: RenderOptions) -> str:
     lines += _clean_skipped(result)
     if result.audit_log:
         lines.append(f"Audit log: {escape.display(result.audit_log)} (run {result.run_id})")
-    return page(table, lines, options.wide)
+    return CleanTable(rows, headers, DONE_NARROW, lines)
 
 
 def _existing(result: CleanResult) -> list[Any]:

@@ -34,6 +34,10 @@ class Words(str):
     """A cell wrapped between its words whatever its column holds (a TOTAL label under paths)."""
 
 
+class Total(Words):
+    """A TOTAL row's label: the row a page keeps apart from the rows it sorts."""
+
+
 def shorten(text: str, width: int) -> str:
     """``text`` in at most ``width`` characters: a longer one keeps a third for its start and
     the rest for its end, around ``…``; each cut moves to a ``/`` near it, so that whole

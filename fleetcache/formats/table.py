@@ -10,7 +10,7 @@ from fleetcache.discovery.pipconfig import describe_disabled
 from fleetcache.formats import report_rows
 from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import iso, totals
-from fleetcache.formats.fit import PATH, TEXT, WORD, Words, cut, page
+from fleetcache.formats.fit import PATH, TEXT, WORD, Total, cut, page
 from fleetcache.formats.grid import cell, grid, plain
 from fleetcache.model import (
     CacheEntry,
@@ -95,14 +95,25 @@ LIST_NARROW = {
 }
 
 
-def human_size(size: int) -> str:
+class Size(str):
+    """A size as people read it (``4.0 MB``) that keeps its bytes: a page sorts by them."""
+
+    raw: int  # the bytes
+
+    def __new__(cls, text: str, raw: int) -> Size:
+        made = super().__new__(cls, text)
+        made.raw = raw
+        return made
+
+
+def human_size(size: int) -> Size:
     """Decimal units like pip's, up to TB."""
     value = float(size)
     for unit in ("B", "kB", "MB", "GB"):
         if value < 1000:
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+            return Size(f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}", size)
         value /= 1000
-    return f"{value:.1f} TB"
+    return Size(f"{value:.1f} TB", size)
 
 
 def used_by(cache: CacheResult) -> str:
@@ -196,7 +207,7 @@ class TableFormat:
         sums = totals(result)
         rows.append(
             [
-                Words(f"TOTAL ({plural(len(present), 'cache')})"),
+                Total(f"TOTAL ({plural(len(present), 'cache')})"),
                 "",
                 "",
                 "",
@@ -268,7 +279,7 @@ class TableFormat:
         active = sum(1 for e in envs if e.active)
         rows.append(
             [
-                Words(f"TOTAL ({label})"),
+                Total(f"TOTAL ({label})"),
                 "",
                 "",
                 "",
@@ -318,7 +329,7 @@ class TableFormat:
             narrow = MERGED_NARROW
             present = [c for c in doc["caches"] if c.get("exists")]
             sums = [size(sum(int(c.get(k) or 0) for c in present)) for k in MERGED_SIZES]
-            rows.append(["TOTAL", "", "", "", "", "", *sums, ""])
+            rows.append([Total("TOTAL"), "", "", "", "", "", *sums, ""])
         table = self._view(rows, headers, narrow, options) if rows else "No records."
         lines = ["Hosts:"]
         lines.extend(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from packaging.version import Version
@@ -36,6 +36,9 @@ class Report:
     insights: Mapping[str, Any]
     scan: ScanResult
     entries: int
+    # cache path -> package (UNKNOWN when unnamed) -> bytes of its entries there: the HTML page's
+    # treemap goes down to packages (not in the JSON document)
+    packages: Mapping[str, Mapping[str, int]] = field(default_factory=dict, compare=False)
 
 
 def _sort_versions(versions: Iterable[str]) -> list[str]:
@@ -80,7 +83,15 @@ def build(
     rows.sort(key=lambda r: (-r[order], str(next(iter(r.values())))))
     if top is not None:
         rows = rows[:top]
-    return Report(by, tuple(rows), insights(scan, entries), scan, len(entries))
+    return Report(by, tuple(rows), insights(scan, entries), scan, len(entries), per_cache(entries))
+
+
+def per_cache(entries: Sequence[CacheEntry]) -> dict[str, dict[str, int]]:
+    """The bytes of each package in each cache."""
+    sizes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for e in entries:
+        sizes[e.cache][e.project or UNKNOWN] += e.size
+    return {path: dict(held) for path, held in sizes.items()}
 
 
 Groups = tuple[dict[str, list[CacheEntry]], dict[str, Row]]
