@@ -84,7 +84,7 @@ def test_the_first_view_draws_the_accounts_and_their_kinds_and_marks_the_draw(op
     )
     assert abs(width / height - 2.0) < 0.01  # the layout's aspect: zoomed views are not distorted
     alice = blocks(opened)[0]
-    assert alice["label"] == "alice 160.0 MB" and "busy" not in alice["label"].split()
+    assert alice["label"] == "alice 160.0 MB busy inside"
     assert alice["aria"] == "alice, 160.0 MB, frees 128.0 MB, contains busy caches, opens"
     assert "has-busy" in alice["classes"].split()
     assert crumbs(opened) == ["box"]

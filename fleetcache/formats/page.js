@@ -11,6 +11,7 @@
   const BLANK = new Set(["", "-", "\u2014", "?"]);
   const tree = { nodes: [], parent: [], kind: [], view: 0 };
   const firstOrder = new WeakMap();
+  const wired = new WeakSet();
 
   /* An element of this tag and these classes. */
   function make(tag, ...classes) {
@@ -62,9 +63,9 @@
     const size = make("span", "size");
     size.textContent = node.s;
     text.append(name, " ", size);
-    if (node.busy === true) {
+    if (node.busy) {
       const tag = make("span", "tag");
-      tag.textContent = "busy";
+      tag.textContent = node.busy === true ? "busy" : "busy inside";
       text.append(" ", tag);
     }
     return text;
@@ -182,8 +183,6 @@
         button.textContent = name;
         head.append(th);
       }
-      table.classList.add("sortable");
-      sortable(table);
     }
     const whole = tree.nodes[view].b;
     const body = make("tbody");
@@ -278,6 +277,7 @@
     const kinds = [...new Set(tree.kind.filter((k) => k !== null))];
     for (const kind of kinds) list.append(legendItem(["kinded", colour(kind)], kind));
     if (tree.nodes.some((n) => n.busy === true)) list.append(legendItem(["busy"], "busy: in use, hatched"));
+    if (tree.nodes.some((n) => n.busy === "contains")) list.append(legendItem(["has-busy"], "busy inside (dashed)"));
     if (tree.nodes.some((n) => n.f > 0)) list.append(legendItem(["bar"], "what a clean frees (bar)"));
     if (list.children.length) map.after(list);
   }
@@ -290,7 +290,6 @@
     if (!script || !map) return;
     const aspect = load(script);
     map.style.aspectRatio = String(aspect);
-    map.style.maxWidth = `calc(${aspect} * 64vh)`;
     if (!tree.nodes.length) return;
     wire(section, map);
     legend(map);
@@ -339,7 +338,8 @@
 
   /* Let a table.sortable be sorted by its header buttons: ascending first, again to reverse. */
   function sortable(table) {
-    if (!table.tHead) return;
+    if (!table.tHead || wired.has(table)) return;
+    wired.add(table);
     table.tHead.addEventListener("click", (event) => {
       const th = event.target.closest("th");
       if (!th || !event.target.closest("button")) return;
@@ -350,10 +350,8 @@
 
   /* Everything, once the document is parsed; then mark the first draw done (the benchmark waits). */
   function start() {
-    for (const table of document.querySelectorAll("table.sortable")) {
-      if (table.id !== "treemap-table" || table.tHead) sortable(table);
-    }
     treemap();
+    for (const table of document.querySelectorAll("table.sortable, #treemap-table")) sortable(table);
     document.documentElement.dataset.drawn = "1";
     if (window.performance && performance.mark) performance.mark("fleetcache-drawn");
   }
