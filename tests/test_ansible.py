@@ -1,6 +1,7 @@
 """The Ansible playbooks in scripts/ansible for real: ansible-core runs scan.yml and clean.yml
 against an inventory of hosts on ansible_connection=local, each pointed at its own --root tree,
-one of them broken. The merged CSV is checked row by row; check mode deletes nothing."""
+one of them broken. The merged CSV is checked row by row, the HTML page is there; check mode
+deletes nothing."""
 
 from __future__ import annotations
 
@@ -125,6 +126,11 @@ def test_scan_yml_merges_every_host_under_its_inventory_name(fleet):
     assert [h["host"] for h in doc["hosts"]] == ["web1", "web2", "broken"]
     assert doc["totals"]["http_bytes"] == 5000
     assert "broken: host failed:" in shown  # listed at the end of the play, not only in files
+    page = (out / "fleet.html").read_text()  # the fleet as one page for people (issue 20)
+    assert page.startswith("<!doctype html>") and "fleetcache merge of 3 hosts" in page
+    tree = page.split('<script type="application/json" id="fleetcache-tree">')[1]
+    nodes = json.loads(tree.split("</script>")[0])["nodes"]
+    assert [nodes[i]["n"] for i in nodes[0]["c"]] == ["web2", "web1", "broken"]  # largest first
 
 
 @pytest.mark.skipif(not ROOT, reason="cleans as other uids: run as root (CI is)")

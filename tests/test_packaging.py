@@ -19,9 +19,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def metadata(tmp_path_factory: pytest.TempPathFactory) -> tuple[email.message.Message, str]:
-    """The built wheel's METADATA, and what the build printed (built from a copy of the
-    sources: nothing is written into the repository)."""
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The built wheel, and what the build printed (built from a copy of the sources: nothing
+    is written into the repository)."""
     top = tmp_path_factory.mktemp("build")
     source = top / "src"
     source.mkdir()
@@ -37,11 +37,28 @@ def metadata(tmp_path_factory: pytest.TempPathFactory) -> tuple[email.message.Me
     if built.returncode != 0 and "setuptools" in built.stderr and "satisf" in built.stderr:
         pytest.skip(f"no setuptools to build with from the index: {built.stderr[-300:]}")
     assert built.returncode == 0, built.stderr
-    (wheel,) = (top / "dist").glob("fleetcache-*.whl")
-    with zipfile.ZipFile(wheel) as archive:
+    (made,) = (top / "dist").glob("fleetcache-*.whl")
+    return made, built.stdout + built.stderr
+
+
+@pytest.fixture(scope="module")
+def metadata(wheel: tuple[Path, str]) -> tuple[email.message.Message, str]:
+    """The built wheel's METADATA, and what the build printed."""
+    with zipfile.ZipFile(wheel[0]) as archive:
         (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
         text = archive.read(name).decode()
-    return email.message_from_string(text), built.stdout + built.stderr
+    return email.message_from_string(text), wheel[1]
+
+
+def test_the_html_pages_script_and_style_are_in_the_wheel(wheel):
+    """The HTML page inlines them from the installed package (issue 20)."""
+    with zipfile.ZipFile(wheel[0]) as archive:
+        names = set(archive.namelist())
+    for name in ("page.js", "page.css"):
+        text = (REPO / "fleetcache" / "formats" / name).read_bytes()
+        assert f"fleetcache/formats/{name}" in names
+        with zipfile.ZipFile(wheel[0]) as archive:
+            assert archive.read(f"fleetcache/formats/{name}") == text
 
 
 def test_the_license_is_an_spdx_expression_and_the_build_warns_of_nothing(metadata):
