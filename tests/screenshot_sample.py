@@ -26,6 +26,7 @@ HOST = "gpu-02"
 MB = 1000 * 1000
 DAY = 86400.0
 # account: uid, its caches (kind, path under its home, packages: name -> (version, MB))
+# fmt: off
 FLEET: dict[str, tuple[int, list[tuple[str, str, dict[str, tuple[str, int]]]]]] = {
     "alice": (1001, [
         ("pip", ".cache/pip", {"torch": ("2.5.1", 2400), "nvidia-cudnn-cu12": ("9.1.0", 1650),
@@ -59,6 +60,7 @@ FLEET: dict[str, tuple[int, list[tuple[str, str, dict[str, tuple[str, int]]]]]] 
                                "uvicorn": ("0.32.1", 7)}),
     ]),
 }
+# fmt: on
 BUSY = "/home/alice/.cache/pip"  # alice trains a model from an environment that uses it
 
 

@@ -38,7 +38,9 @@ pytestmark = [
 
 # an account name that would run a script, break out of an attribute and retitle a terminal
 EVIL = "<script>window.__pwned=1</script>\"'<img src=x onerror=window.__pwned=2>\x1b]0;t\x07"
-EVIL_SHOWN = "<script>window.__pwned=1</script>\"'<img src=x onerror=window.__pwned=2>\\x1b]0;t\\x07"
+EVIL_SHOWN = (
+    "<script>window.__pwned=1</script>\"'<img src=x onerror=window.__pwned=2>\\x1b]0;t\\x07"
+)
 ACCOUNTS = {  # name: uid, home, what real pip installs through its cache
     "alice": (12345, "/home/alice", ("alpha", "beta", "gamma")),
     "bob": (12346, "/home/bob", ("alpha",)),
@@ -56,11 +58,13 @@ def machine(pip_python: Callable[[str], Path], index_url: str) -> Iterator[Path]
     python = pip_python("26")
     for name, (uid, home, packages) in ACCOUNTS.items():
         # filled as root first: pip as root uses no cache in a directory root does not own
-        fill_cache(python, tree.host(f"{home}/.cache/pip"), index_url, *packages, work=top / str(uid))
+        fill_cache(
+            python, tree.host(f"{home}/.cache/pip"), index_url, *packages, work=top / str(uid)
+        )
         tree.user(name, uid, home=home)
         chown_tree(tree.host(home), uid)
     yield tree.root
-    pass  # DEBUG shutil.rmtree(top, ignore_errors=True)
+    shutil.rmtree(top, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +78,17 @@ def driver() -> Iterator[Any]:
 def scan_page(machine: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``fleetcache scan --format html -o PAGE`` of the machine."""
     page = tmp_path_factory.mktemp("scan") / "report.html"
-    argv = ["scan", "--root", str(machine), "--no-activity", "-q", "--format", "html", "-o", str(page)]
+    argv = [
+        "scan",
+        "--root",
+        str(machine),
+        "--no-activity",
+        "-q",
+        "--format",
+        "html",
+        "-o",
+        str(page),
+    ]
     assert main(argv) in (0, 3)
     return page
 
@@ -191,7 +205,9 @@ def test_a_fleet_page_draws_hosts_with_their_accounts_inside(driver, fleet_page)
     assert sorted(names(driver)) == ["db-1", "web-1", "web-2"]
     assert [b["level"] for b in blocks(driver)] == ["host"] * 3
     accounts = names(driver, '.block[data-level="account"]')
-    assert sorted(accounts) == sorted(["alice", "bob", "carol", EVIL_SHOWN, "alice", "bob", "carol"])
+    assert sorted(accounts) == sorted(
+        ["alice", "bob", "carol", EVIL_SHOWN, "alice", "bob", "carol"]
+    )
     click_label(driver, by_name(driver, "web-2"))
     assert crumbs(driver) == ["3 hosts", "web-2"]
     assert sorted(names(driver)) == ["alice", "bob"]

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fleetcache.formats import FORMATS, RenderOptions
+from fleetcache.formats import RenderOptions
+from fleetcache.formats.html import HtmlFormat
 from tests import browser
 from tests.page_driver import blocks, load
 from tests.screenshot_sample import FLEET, report
@@ -26,7 +27,7 @@ def test_the_readme_shows_the_page_made_from_the_fixtures(tmp_path):
     from PIL import Image
 
     page = tmp_path / "report.html"
-    page.write_text(FORMATS["html"].scan_report(report(), [], RenderOptions()), encoding="utf-8")
+    page.write_text(HtmlFormat().scan_report(report(), [], RenderOptions()), encoding="utf-8")
     write = os.environ.get("FLEETCACHE_SCREENSHOT") == "write"
     target = PNG if write else tmp_path / PNG.name
     with browser.chromium(*SIZE) as driver:
