@@ -80,9 +80,11 @@ def sort(driver: Any, table: Any, header: str) -> str:
     raise AssertionError(f"no header {header!r}")
 
 
-def colours(driver: Any) -> int:
-    """How many distinct colours a screenshot of the window holds (a blank page has one or two)."""
+def colours(driver: Any, element_id: str = "treemap") -> int:
+    """How many distinct colours a screenshot of an element holds (an empty box has one or two:
+    its background and its border)."""
     from PIL import Image
 
-    image = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
+    png = driver.find_element("id", element_id).screenshot_as_png
+    image = Image.open(io.BytesIO(png)).convert("RGB")
     return len(image.getcolors(maxcolors=1 << 20) or [])

@@ -176,8 +176,7 @@ def test_a_sort_reorders_the_caches_by_value_and_back(driver, scan_page):
 
 def test_a_scan_page_screenshot_is_not_blank(driver, scan_page):
     load(driver, scan_page)
-    driver.find_element("id", "treemap").location_once_scrolled_into_view  # noqa: B018
-    assert colours(driver) > 50  # drawn blocks, labels, patterns: not a white page
+    assert colours(driver) > 50  # drawn blocks, labels, patterns: not an empty box
 
 
 def test_hostile_names_reach_the_page_as_text(driver, scan_page):
