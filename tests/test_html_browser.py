@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -132,6 +133,9 @@ def test_a_scan_page_draws_one_block_per_account_and_zooms(driver, scan_page):
     assert crumbs(driver) == ["box", "alice"]
     assert names(driver) == ["pip"] and blocks(driver)[0]["level"] == "kind"
     assert names(driver, "#treemap > .block .block") == ["/home/alice/.cache/pip"]
+    tree_table = driver.find_element("id", "treemap-table")  # the renderer's, rebuilt for the view
+    assert rows(driver, tree_table, 0) == ["pip", "pip / /home/alice/.cache/pip"]
+    assert rows(driver, tree_table, 3) == ["100.0%", "100.0%"]
     click_label(driver, blocks(driver)[0]["id"])
     click_label(driver, blocks(driver)[0]["id"])  # the cache: its packages, named by the report
     assert crumbs(driver) == ["box", "alice", "pip", "/home/alice/.cache/pip"]
@@ -232,3 +236,51 @@ def test_the_fleet_json_left_the_scans_whole(fleet_page):
     docs = sorted(p.name for p in fleet_page.parent.glob("*.json"))
     assert docs == ["db-1.json", "web-1.json", "web-2.json"]
     assert json.loads((fleet_page.parent / "db-1.json").read_text())["caches"]
+
+
+def sample_pages() -> dict[str, Callable[[], str]]:
+    """Every command's page for the format tests' fixed scan (tests/format_sample.py)."""
+    from fleetcache.formats import RenderOptions
+    from fleetcache.formats.fields import document
+    from fleetcache.formats.html import HtmlFormat
+    from fleetcache.report.merge import combine
+    from fleetcache.report.views import VIEWS
+    from tests.format_sample import FOUND, REPORT, RESULT
+
+    html, plain = HtmlFormat(), RenderOptions()
+    merged = combine([{**json.loads(json.dumps(document(RESULT))), "_file": "box.json"}])
+    pages: dict[str, Callable[[], str]] = {
+        "scan": lambda: html.scan(RESULT, plain),
+        "scan with entries": lambda: html.scan_report(REPORT, [], plain),
+        "envs": lambda: html.envs(RESULT, plain),
+        "envs --active": lambda: html.envs(RESULT, RenderOptions(processes=True)),
+        "list": lambda: html.entries(FOUND, plain),
+        "merge": lambda: html.merged(merged, plain),
+    }
+    for view in VIEWS:
+        pages[f"report --by {view}"] = partial(view_page, html, view)
+    return pages
+
+
+def view_page(html: Any, view: str) -> str:
+    """The page of one report view of the format tests' scan."""
+    from fleetcache.formats import RenderOptions
+    from fleetcache.report.views import build
+    from tests.format_sample import ENTRIES, RESULT
+
+    return str(html.report(build(view, RESULT, ENTRIES), [], RenderOptions()))
+
+
+@pytest.mark.parametrize("command", sorted(sample_pages()))
+def test_every_commands_page_draws_without_an_error(driver, tmp_path, command):
+    """Each page draws its treemap (a block per account somewhere below its first view's root),
+    sorts its tables, and writes nothing to the console."""
+    page = tmp_path / "page.html"
+    page.write_text(sample_pages()[command](), encoding="utf-8")
+    load(driver, page)
+    assert blocks(driver), command
+    for table in driver.find_elements("css selector", "table.sortable, #treemap-table"):
+        assert sort(driver, table, table.find_element("css selector", "th").text.strip()) == (
+            "ascending"
+        )
+    assert browser.errors(driver) == []

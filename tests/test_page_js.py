@@ -133,6 +133,11 @@ def test_the_keyboard_alone_zooms_in_and_out(opened):
     keys.send_keys(Keys.TAB).perform()
     first = blocks(opened)[0]
     assert focused(opened)["id"] == first["id"]
+    ring = opened.execute_script(
+        "const s = getComputedStyle(document.activeElement, '::after');"
+        "return [s.borderTopWidth, s.borderTopStyle, s.boxShadow];"
+    )
+    assert ring[:2] == ["3px", "solid"] and "255, 212, 0" in ring[2]  # black and yellow, seen
     keys.send_keys(Keys.TAB).perform()
     assert focused(opened)["id"] == blocks(opened)[1]["id"]  # Tab goes block to block in the view
     keys.send_keys(Keys.ENTER).perform()
