@@ -255,3 +255,12 @@ def test_hostile_names_are_text_never_markup(driver, tmp_path):
     assert crumbs(driver)[1] == HOSTILE[3]
     assert driver.execute_script("return window.__pwned") is None
     assert browser.errors(driver) == []
+
+
+def test_an_empty_tree_says_so(driver, tmp_path):
+    path = tmp_path / "empty.html"
+    path.write_text(page(Spec("box", "host", children=[Spec("alice", "account")])), "utf-8")
+    load(driver, path)
+    assert driver.find_element("id", "treemap").text == "Nothing here takes space on disk."
+    assert blocks(driver) == []
+    assert rows(driver, driver.find_element("id", "treemap-table"), 2) == ["0 B"]

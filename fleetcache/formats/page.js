@@ -111,6 +111,11 @@
       }
       blocks.append(outer);
     }
+    if (!blocks.childNodes.length) {
+      const empty = make("p", "empty");
+      empty.textContent = "Nothing here takes space on disk.";
+      blocks.append(empty);
+    }
     map.replaceChildren(blocks);
   }
 
