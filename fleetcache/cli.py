@@ -727,6 +727,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
     status = _report_problems(skipped, EXIT_OK)
     if args.format == "abspath":
         text = "".join(escape.display(p) + "\n" for _, e in found for p in entry_paths(e))
+    elif args.format == "html":  # the page names the machine (--root's)
+        text = HtmlFormat().entries(found, _render(args), host=machine.hostname)
     else:
         formatter = FORMATS["table" if args.format == "human" else args.format]
         text = formatter.entries(found, _render(args))

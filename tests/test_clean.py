@@ -1090,7 +1090,7 @@ def copy_of_pip(python: Path, where: Path) -> Path:
 
 # what `python -m fleetcache clean` imports
 FLEETCACHE_IMPORTS = ["fleetcache", "psutil", "tabulate", "platformdirs", "packaging", "msgpack",
-                      "tqdm", "yaml"]  # fmt: skip
+                      "tqdm", "yaml", "squarify"]  # fmt: skip
 
 
 def portable(python: str, modules: list[str], where: Path) -> Path:

@@ -28,6 +28,7 @@ from fleetcache.formats.html_page import tree_json
 from fleetcache.formats.table import human_size
 from fleetcache.formats.treemap import PACKAGES, Node, add_packages, document
 from fleetcache.report.views import VIEWS, build
+from tests import browser
 from tests.conftest import Tree, chown_tree, fill_cache
 from tests.format_sample import ENTRIES, FOUND, RESULT
 from tests.test_report import hostile_entry
@@ -225,6 +226,12 @@ def test_zero_byte_children_are_kept_but_not_laid_out():
     assert nodes[3]["s"] == "0 B" and 3 in nodes[0]["c"]
 
 
+def test_a_block_too_small_to_see_is_kept_but_not_laid_out():
+    nodes = laid_out([10**18, 1, 1])  # squarify would divide by a side rounded to 0
+    assert [n["b"] for n in nodes[1:]] == [10**18, 1, 1]
+    assert nodes[1]["r"] == [0.0, 0.0, 100.0, 100.0] and "r" not in nodes[2]
+
+
 def test_a_cache_shows_its_largest_packages_then_one_block_for_the_rest():
     cache = Node("/home/alice/.cache/pip", "cache", 10_000)
     add_packages(cache, {f"pkg{i:02}": 100 + i for i in range(PACKAGES + 12)})
@@ -276,6 +283,11 @@ def test_the_sample_scan_page_has_the_table_formats_rows_sizes_to_sort_by_and_to
     size = next(td for td in table.find("td") if td.all_text() == "77.8 kB")
     assert size.attrs["data-sort"] == "77824"  # bytes, where the text is a human size
     assert page.root.find("h1")[0].all_text() == "fleetcache scan of box"
+    (cache,) = page.nodes("cache")  # busy (a process runs from a venv that uses it)
+    assert (cache["busy"], cache["b"], cache["f"], cache["fs"]) == (True, 77824, 73728, "73.7 kB")
+    assert page.nodes("account")[0]["busy"] == page.tree["nodes"][0]["busy"] == "contains"
+    insights = [li.all_text() for li in page.root.find("section", id="insights")[0].find("li")]
+    assert "Busy (1): /home/alice/.cache/pip" in insights
 
 
 @pytest.mark.parametrize("view", VIEWS)
@@ -440,6 +452,7 @@ def test_hostile_names_are_text_on_every_page(open_tree: Tree, tmp_path: Path, c
     pages["merge"] = check((tmp_path / "merge.html").read_text())
     run("list", *root, "-u", XSS, "-f", "html")
     pages["list"] = check(capsys.readouterr().out)
+    assert pages["list"].tree["nodes"][0]["n"] == tree.root.name  # the --root machine's name
     for name, page in pages.items():
         text = page.root.all_text()
         assert "\x1b" not in page.text and "\udcff" not in page.text, name
@@ -503,3 +516,24 @@ def test_clean_help_lists_html(capsys):
     with pytest.raises(SystemExit):
         main(["clean", "--help"])
     assert "table, json, html" in capsys.readouterr().out
+
+
+# the CSP as a browser reads it ------------------------------------------------------------------
+
+
+@pytest.mark.skipif(browser.missing() is not None, reason=str(browser.missing()))
+def test_a_browser_runs_the_inlined_script_and_style_and_refuses_one_changed_after(tmp_path):
+    """The CSP's hashes are the ones Chromium computes: the page loads without a violation, and
+    the same page with one character of its script or style changed is refused."""
+    text = FORMATS["html"].scan(RESULT, RenderOptions())
+    script = text.rindex("<script>") + len("<script>")
+    style = text.index("<style>") + len("<style>")
+    pages = {"page": text, "script changed": text[:script] + " " + text[script:],
+             "style changed": text[:style] + " " + text[style:]}  # fmt: skip
+    with browser.chromium() as driver:
+        for name, page in pages.items():
+            path = tmp_path / f"{name.replace(' ', '-')}.html"
+            path.write_text(page)
+            driver.get(path.as_uri())
+            refused = [e for e in browser.errors(driver) if "Content Security Policy" in e]
+            assert bool(refused) == (name != "page"), (name, refused)

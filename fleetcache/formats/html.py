@@ -18,14 +18,14 @@ from fleetcache.formats.grid import cell
 from fleetcache.formats.table import (
     Size,
     TableFormat,
-    _busy,
-    _cache_problems,
-    _env_problems,
-    _insights,
-    _junk,
-    _skipped,
+    busy_lines,
+    cache_problem_lines,
+    env_problem_lines,
     human_size,
+    insight_lines,
+    junk_lines,
     plural,
+    skipped_lines,
 )
 from fleetcache.model import CacheEntry, ScanResult, Skipped
 from fleetcache.report.views import Report
@@ -69,10 +69,10 @@ class HtmlFormat(TableFormat):
               options: RenderOptions) -> str:  # fmt: skip
         size = sizer(options)
         present = [c for c in result.caches if c.exists and not c.skipped]
-        found = _junk(present, totals(result), size) + _busy(result) + _skipped(result, options)
-        found += _cache_problems(result) + _env_problems(result) + _problems(problems)
-        if report is not None:
-            found = _insights(report, size) + found
+        # the report's insights hold the junk line too (from the same figures)
+        found = insight_lines(report, size) if report else junk_lines(present, totals(result), size)
+        found += busy_lines(result) + skipped_lines(result, options)
+        found += cache_problem_lines(result) + env_problem_lines(result) + _problems(problems)
         tree = treemap.of_scan(result, report.packages if report is not None else None)
         made = html_page.Made(f"fleetcache scan of {result.host}", result.generated_at,
                               [result.host], "fleetcache scan")  # fmt: skip
@@ -83,8 +83,9 @@ class HtmlFormat(TableFormat):
         """The environments' page: sized by owner and kind, then their table."""
         size = sizer(options)
         active = [e.prefix for e in result.environments if e.active]
-        found = [f"Active ({len(active)}): " + ", ".join(active)] if active else []
-        found += _env_problems(result) + _skipped(result, options)
+        found = (
+            listed("Active", active) + env_problem_lines(result) + skipped_lines(result, options)
+        )
         title = "Processes" if options.processes else "Environments"
         made = html_page.Made(f"fleetcache environments of {result.host}", result.generated_at,
                               [result.host], "fleetcache envs")  # fmt: skip
@@ -95,15 +96,17 @@ class HtmlFormat(TableFormat):
         """A report view's page: the scan's treemap down to packages, the view's table."""
         size = sizer(options)
         result = report.scan
-        found = _insights(report, size) + _skipped(result, options) + _problems(skipped)
+        found = insight_lines(report, size) + skipped_lines(result, options) + _problems(skipped)
         made = html_page.Made(f"fleetcache report by {report.by}", result.generated_at,
                               [result.host], f"fleetcache report --by {report.by}")  # fmt: skip
         body = html_page.section(f"By {report.by}", super().report(report, skipped, options))
         return page(made, found, treemap.of_scan(result, report.packages), size, body)
 
-    def entries(self, found: list[tuple[str, CacheEntry]], options: RenderOptions) -> str:
-        """``fleetcache list``'s page: the entries by account and cache, then their table."""
-        host = socket.gethostname()
+    def entries(self, found: list[tuple[str, CacheEntry]], options: RenderOptions,
+                host: Optional[str] = None) -> str:  # fmt: skip
+        """``fleetcache list``'s page: the entries by account and cache, then their table;
+        ``host`` the machine's name (this host's when not given)."""
+        host = host or socket.gethostname()
         unnamed = [e for _, e in found if not e.project]
         lines = [f"Unnamed: {plural(len(unnamed), 'entry')}"] if unnamed else []
         made = html_page.Made(f"fleetcache list on {host}", time.time(), [host], "fleetcache list")
@@ -116,10 +119,9 @@ class HtmlFormat(TableFormat):
         """A fleet's page: hosts, their accounts, kinds and caches (or a view's rows)."""
         hosts = [str(h.get("host")) for h in doc["hosts"]]
         failed = [f"{h['host']}: {h['failed']}" for h in doc["hosts"] if h.get("failed")]
-        busy = [f"{c.get('host')}:{c.get('path')}" for c in doc.get("caches", [])
+        busy = [f"{c.get('host')}: {c.get('path')}" for c in doc.get("caches", [])
                 if c.get("busy") is True]  # fmt: skip
-        found = [f"Failed hosts ({len(failed)}): " + "; ".join(failed)] if failed else []
-        found += [f"Busy ({len(busy)}): " + ", ".join(busy)] if busy else []
+        found = listed("Failed hosts", failed) + listed("Busy", busy)
         made = html_page.Made(f"fleetcache merge of {plural(len(hosts), 'host')}", time.time(),
                               hosts, "fleetcache merge")  # fmt: skip
         title = f"By {doc['by']}, per host" if "by" in doc else "Caches of every host"
@@ -166,6 +168,11 @@ def grouped(lines: Sequence[str]) -> list[str]:
         if line:
             out.append(line)
     return out
+
+
+def listed(heading: str, items: Sequence[str]) -> list[str]:
+    """``Heading (N):`` and one line per item, as the table format's notes (none: nothing)."""
+    return [f"{heading} ({len(items)}):", *(f"  {item}" for item in items)] if items else []
 
 
 def sortable(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
@@ -217,9 +224,7 @@ def _problems(skipped: Sequence[Skipped]) -> list[str]:
 def _clean_insights(result: CleanResult) -> list[str]:
     """What a clean left alone, and why (busy, refused); what it failed to remove."""
     kept = [c for c in result.caches if c.reason and c.state != "missing"]
-    lines = [f"Not cleaned ({len(kept)}):"] if kept else []
-    lines += [f"  {names.display(c.path)}: {c.state}: {names.display(c.reason or '')}"
-              for c in kept]  # fmt: skip
+    lines = listed("Not cleaned", [f"{c.path}: {c.state}: {c.reason}" for c in kept])
     failed = sum(c.failed_count for c in result.caches)
     if failed:
         lines.append(f"Not removed: {plural(failed, 'file')} (listed under the table)")

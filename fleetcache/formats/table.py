@@ -232,8 +232,8 @@ class TableFormat:
                 f"  {escape.display(c.location.path)}: {escape.display(used_by(c))}"
                 for c in present
             )
-        lines.extend(_junk(present, sums, size))
-        lines.extend(_busy(result))
+        lines.extend(junk_lines(present, sums, size))
+        lines.extend(busy_lines(result))
         missing = [c for c in result.caches if not c.exists]
         if missing:
             names = ", ".join(escape.display(used_by(c)) for c in missing)
@@ -245,9 +245,9 @@ class TableFormat:
         ]
         if disabled:
             lines.append("Cache disabled: " + "; ".join(disabled))
-        lines.extend(_cache_problems(result))
-        lines.extend(_env_problems(result))
-        lines.extend(_skipped(result, options))
+        lines.extend(cache_problem_lines(result))
+        lines.extend(env_problem_lines(result))
+        lines.extend(skipped_lines(result, options))
         return self._page(table, lines, options)
 
     def envs(self, result: ScanResult, options: RenderOptions) -> str:
@@ -294,7 +294,9 @@ class TableFormat:
             ]
         )
         table = self._view(rows, ENV_HEADERS, ENV_NARROW, options)
-        return self._page(table, _env_problems(result) + _skipped(result, options), options)
+        return self._page(
+            table, env_problem_lines(result) + skipped_lines(result, options), options
+        )
 
     def merged(self, doc: dict[str, Any], options: RenderOptions) -> str:
         """``fleetcache merge``: every host's caches (or report rows), then the hosts."""
@@ -364,12 +366,12 @@ class TableFormat:
             table = "No environment is in use."
         else:
             table = self._view(rows, ACTIVE_HEADERS, ACTIVE_NARROW, options)
-        return self._page(table, _skipped(result, options), options)
+        return self._page(table, skipped_lines(result, options), options)
 
     def report(self, report: Report, skipped: list[Skipped], options: RenderOptions) -> str:
         """The view's rows, then the insights: duplicated, superseded, junk, unnamed, ages."""
         size: Callable[[int], str] = str if options.exact_bytes else human_size
-        lines = _insights(report, size) + _skipped(report.scan, options)
+        lines = insight_lines(report, size) + skipped_lines(report.scan, options)
         lines.extend(f"  {escape.display(s.path)}: {escape.display(s.reason)}" for s in skipped)
         if report.by == "kind":
             rows = [report_rows.kind_cells(row, size) for row in report.rows]
@@ -440,7 +442,7 @@ def narrowed(
 REPORT_EXTRA = {"package": "versions", "host": "packages"}
 
 
-def _insights(report: Report, size: Callable[[int], str]) -> list[str]:
+def insight_lines(report: Report, size: Callable[[int], str]) -> list[str]:
     """The report's insights, one line each."""
     found = report.insights
     lines = []
@@ -517,7 +519,7 @@ def _shorten(command: str) -> str:
     return cut(command, COMMAND_WIDTH)
 
 
-def _busy(result: ScanResult) -> list[str]:
+def busy_lines(result: ScanResult) -> list[str]:
     """``Busy (N):`` then, per busy cache of the table, what uses it."""
     busy = [c for c in result.caches if c.busy_reasons and c.exists and not c.skipped]
     if not busy:
@@ -534,7 +536,7 @@ def _busy(result: ScanResult) -> list[str]:
     return lines
 
 
-def _skipped(result: ScanResult, options: RenderOptions) -> list[str]:
+def skipped_lines(result: ScanResult, options: RenderOptions) -> list[str]:
     """``Skipped (N):`` then one line per thing not read, when there is any; in an unprivileged
     run, what it was denied is one line (root reads it; JSON lists each)."""
     if not result.skipped:
@@ -567,7 +569,7 @@ def _caches(env: Environment) -> str:
     return ", ".join(dict.fromkeys(parts))
 
 
-def _cache_problems(result: ScanResult) -> list[str]:
+def cache_problem_lines(result: ScanResult) -> list[str]:
     """``Cache problems (N):`` then one line per problem of a cache that was walked."""
     found = [(c.location.path, p) for c in result.caches for p in c.problems]
     if not found:
@@ -577,7 +579,7 @@ def _cache_problems(result: ScanResult) -> list[str]:
     return lines
 
 
-def _env_problems(result: ScanResult) -> list[str]:
+def env_problem_lines(result: ScanResult) -> list[str]:
     """``Problems (N):`` then one line per environment problem."""
     found = [(e.prefix, p) for e in result.environments for p in e.problems]
     if not found:
@@ -592,7 +594,7 @@ def _day(ts: float | None) -> str:
     return stamp[:10] if stamp else ""
 
 
-def _junk(
+def junk_lines(
     present: list[CacheResult], sums: dict[str, int], size: Callable[[int], str]
 ) -> list[str]:
     """What pip can never use again, when there is any (a cache's legacy http/ only when no pip

@@ -1,6 +1,6 @@
-"""The HTML page's treemap: bytes as a tree (host -> account -> kind -> cache -> package) and
-each node's children laid out by squarify, written as the page's tree JSON (the page's
-contract: docs of issue 20); the page's script only places the rectangles."""
+"""The HTML page's treemap: bytes as a tree (host -> account -> kind -> cache -> package), each
+node's children laid out by squarify, written as the tree JSON the page's script reads (it only
+places the rectangles)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ ASPECT = 2.0  # width / height of the drawn treemap (page.css gives #treemap the
 PACKAGES = 30  # a cache's largest packages drawn; the rest is one "other" block
 LAYOUT_LIMIT = 400  # any node's children drawn (squarify recurses once per row of blocks)
 DIGITS = 3  # of a percentage: areas within 0.1% of a block as small as 1% by 1%
+# a block under this share of its parent is not drawn (kept in the table): too small to see, and
+# squarify divides by its side, which rounds to 0
+TINY = 1e-9
 NOBODY = "(no account)"
 # what a merged report view's rows are, as a treemap level (views.KEY_FIELDS)
 ROW_LEVELS = {"package": "package", "cache": "cache", "user": "account", "env": "cache",
@@ -213,16 +216,15 @@ def layout(sizes: Sequence[int], aspect: float = ASPECT) -> list[list[float]]:
 
 def document(root: Node, size: Callable[[int], str], aspect: float = ASPECT) -> dict[str, Any]:
     """The page's tree JSON: every node once, a parent before its children (node 0 the root),
-    each laid out in its parent's box; zero-byte children kept, but not laid out."""
+    each laid out in its parent's box; zero-byte (and TINY) children kept, but not laid out."""
     settle(root)
     order: list[Node] = [root]
     rects: list[Optional[list[float]]] = [[0.0, 0.0, 100.0, 100.0]]
     nodes: list[dict[str, Any]] = []
     for i, node in enumerate(order):  # grows as it goes: breadth first
         kids = ordered(node)
-        drawn = [
-            k.size or 0 for k in kids if k.size
-        ]  # largest first: the zero-byte ones end the list
+        least = sum(k.size or 0 for k in kids) * TINY
+        drawn = [k.size for k in kids if k.size and k.size >= least]  # the largest, first
         rects.extend([*layout(drawn, aspect), *([None] * (len(kids) - len(drawn)))])
         first = len(order)
         order.extend(kids)
