@@ -20,6 +20,7 @@ pytestmark = pytest.mark.skipif(browser.missing() is not None, reason=str(browse
 TOP = Path(__file__).resolve().parent.parent
 PNG = TOP / "docs" / "html-report.png"
 SIZE = (1200, 980)  # the header, the insights and the whole treemap with its legend
+PIP_BLUE = (0x8E, 0xC1, 0xEA)  # page.css: .k0, pip's colour
 COMMAND = "fleetcache scan --format html -o report.html"
 
 
@@ -39,6 +40,8 @@ def test_the_readme_shows_the_page_made_from_the_fixtures(tmp_path):
         load(driver, page)
         assert len(blocks(driver, '.block[data-level="account"]')) == len(FLEET)
         shot = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
+    counts = {colour: n for n, colour in shot.getcolors(1 << 20) or []}
+    assert counts.get(PIP_BLUE, 0) > SIZE[0] * SIZE[1] // 20  # the treemap is drawn, pip's in blue
     # a palette of 256 keeps the flat colours exact and the file small
     shot.quantize(256, dither=Image.Dither.NONE).save(target, optimize=True)
     made = Image.open(target)
