@@ -31,11 +31,8 @@ from tests.page_driver import (
 )
 
 ROOT = os.geteuid() == 0
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.skipif(browser.missing() is not None, reason=str(browser.missing())),
-    pytest.mark.skipif(not ROOT, reason="gives files to other uids: run as root (CI is)"),
-]
+pytestmark = pytest.mark.skipif(browser.missing() is not None, reason=str(browser.missing()))
+ROOT_ONLY = pytest.mark.skipif(not ROOT, reason="gives files to other uids: run as root (CI is)")
 
 # an account name that would run a script, break out of an attribute and retitle a terminal
 EVIL = "<script>window.__pwned=1</script>\"'<img src=x onerror=window.__pwned=2>\x1b]0;t\x07"
@@ -122,6 +119,8 @@ def by_name(driver: Any, name: str, selector: str = "#treemap > .block") -> str:
     return found
 
 
+@pytest.mark.root
+@ROOT_ONLY
 def test_a_scan_page_draws_one_block_per_account_and_zooms(driver, scan_page):
     load(driver, scan_page)
     assert sorted(names(driver, '.block[data-level="account"]')) == sorted(
@@ -149,6 +148,8 @@ def test_a_scan_page_draws_one_block_per_account_and_zooms(driver, scan_page):
     assert browser.errors(driver) == []
 
 
+@pytest.mark.root
+@ROOT_ONLY
 def test_a_sort_reorders_the_caches_by_value_and_back(driver, scan_page):
     load(driver, scan_page)
     caches = driver.find_element("css selector", "section.table table.sortable")
@@ -178,11 +179,15 @@ def test_a_sort_reorders_the_caches_by_value_and_back(driver, scan_page):
     assert browser.errors(driver) == []
 
 
+@pytest.mark.root
+@ROOT_ONLY
 def test_a_scan_page_screenshot_is_not_blank(driver, scan_page):
     load(driver, scan_page)
     assert colours(driver) > 50  # drawn blocks, labels, patterns: not an empty box
 
 
+@pytest.mark.root
+@ROOT_ONLY
 def test_hostile_names_reach_the_page_as_text(driver, scan_page):
     load(driver, scan_page)
     assert driver.execute_script("return window.__pwned") is None
@@ -202,6 +207,8 @@ def test_hostile_names_reach_the_page_as_text(driver, scan_page):
     assert browser.errors(driver) == []
 
 
+@pytest.mark.root
+@ROOT_ONLY
 def test_a_fleet_page_draws_hosts_with_their_accounts_inside(driver, fleet_page):
     load(driver, fleet_page)
     assert crumbs(driver) == ["3 hosts"]
@@ -231,6 +238,8 @@ def test_a_fleet_page_draws_hosts_with_their_accounts_inside(driver, fleet_page)
     assert browser.errors(driver) == []
 
 
+@pytest.mark.root
+@ROOT_ONLY
 def test_the_fleet_json_left_the_scans_whole(fleet_page):
     """The merge read the three scans (a page is made from them, not instead of them)."""
     docs = sorted(p.name for p in fleet_page.parent.glob("*.json"))
