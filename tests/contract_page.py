@@ -44,9 +44,9 @@ def human(size: int) -> str:
     return human_size(size)
 
 
-def rectangles(sizes: list[int]) -> list[list[float]]:
+def rectangles(sizes: list[int], aspect: float = ASPECT) -> list[list[float]]:
     """Squarify rectangles in percent of a box of the page's aspect ratio."""
-    width, height = 100.0 * ASPECT, 100.0
+    width, height = 100.0 * aspect, 100.0
     boxes = squarify.squarify(squarify.normalize_sizes(sizes, width, height), 0, 0, width, height)
     return [
         [b["x"] / width * 100, b["y"] / height * 100, b["dx"] / width * 100, b["dy"] / height * 100]
@@ -54,7 +54,7 @@ def rectangles(sizes: list[int]) -> list[list[float]]:
     ]
 
 
-def nodes(root: Spec) -> list[dict[str, Any]]:
+def nodes(root: Spec, aspect: float = ASPECT) -> list[dict[str, Any]]:
     """The contract's node list: parents before children, children largest first."""
     out: list[dict[str, Any]] = []
 
@@ -71,7 +71,11 @@ def nodes(root: Spec) -> list[dict[str, Any]]:
         out.append(node)
         kids = sorted(spec.children, key=lambda c: -c.total())
         drawn = [k for k in kids if k.total() > 0]
-        rects = dict(zip(map(id, drawn), rectangles([k.total() for k in drawn]))) if drawn else {}
+        rects = (
+            dict(zip(map(id, drawn), rectangles([k.total() for k in drawn], aspect)))
+            if drawn
+            else {}
+        )
         node["c"] = [add(k, rects.get(id(k))) for k in kids]
         return out.index(node)
 
@@ -107,9 +111,11 @@ def table(title: str, headers: list[str], rows: list[list[Any]], total: list[Any
     )
 
 
-def page(root: Spec, tables: str = "", insights: tuple[str, ...] = ()) -> str:
+def page(
+    root: Spec, tables: str = "", insights: tuple[str, ...] = (), aspect: float = ASPECT
+) -> str:
     """A whole page: header, insights, crumbs, treemap, its table, the given tables, the JSON."""
-    data = json.dumps({"aspect": ASPECT, "nodes": nodes(root)})
+    data = json.dumps({"aspect": aspect, "nodes": nodes(root, aspect)})
     data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     script, style = _inline("page.js"), _inline("page.css")
     csp = (

@@ -264,3 +264,14 @@ def test_an_empty_tree_says_so(driver, tmp_path):
     assert driver.find_element("id", "treemap").text == "Nothing here takes space on disk."
     assert blocks(driver) == []
     assert rows(driver, driver.find_element("id", "treemap-table"), 2) == ["0 B"]
+
+
+def test_the_box_takes_the_aspect_the_layout_was_made_in(driver, tmp_path):
+    path = tmp_path / "square.html"
+    path.write_text(page(fleet(), aspect=1.25), "utf-8")
+    load(driver, path)
+    width, height = driver.execute_script(
+        "const r = document.getElementById('treemap').getBoundingClientRect();"
+        "return [r.width, r.height];"
+    )
+    assert abs(width / height - 1.25) < 0.01
