@@ -61,7 +61,10 @@ def size_lines(name: str, data: bytes) -> list[str]:
     ]
     shown = ", ".join(f"{part} {n:,} ({n / size:.0%})" for part, n in parts(data) if n)
     lines.append(f"    bytes by part: {shown}")
-    nodes = tree_nodes(data)
+    try:
+        nodes = tree_nodes(data)
+    except ValueError as e:
+        return [*lines, f"    tree JSON unreadable: {e}"]
     if nodes:
         counts = ", ".join(f"{level} {n}" for level, n in nodes.items())
         lines.append(f"    tree JSON nodes: {sum(nodes.values())} ({counts})")
@@ -119,7 +122,8 @@ def section_name(attrs: bytes, body: bytes) -> str:
 
 
 def tree_nodes(data: bytes) -> dict[str, int]:
-    """How many nodes of each level the tree JSON holds (empty when the page has none)."""
+    """How many nodes of each level the tree JSON holds (empty when the page has none; ValueError
+    when it is not JSON)."""
     m = re.search(rb'<script[^>]*id="fleetcache-tree"[^>]*>(.*?)</script>', data, re.S)
     if not m:
         return {}
