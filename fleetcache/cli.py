@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Callable, Optional
 
 from fleetcache import __version__, escape, pipcache, pipcompat, progress
@@ -192,6 +193,13 @@ def _add_scan(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="do not look for environments (faster; caches named only by an environment's "
         "site pip.conf are then not found; the ones processes run from are still found, "
         "to tell which caches are busy)",
+    )
+    p.add_argument(
+        "--packages",
+        action="store_true",
+        help="also read the caches' entries, as report does: JSON gives each cache its packages "
+        "(entries and bytes of each); html implies it (its treemap goes down to packages); CSV "
+        "and the tables have one row per cache and leave them out",
     )
     _cache_kind_arg(p)
     _env_args(p)
@@ -516,13 +524,17 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         cache_kinds=tuple(args.cache_kind),
     )
     formatter = FORMATS[args.format]
-    if isinstance(formatter, HtmlFormat):  # the page goes down to packages: read the entries
+    if args.packages or isinstance(formatter, HtmlFormat):  # read the entries, as report does
         from fleetcache.report.run import report as run_report
 
         report, problems = run_report(machine, selection, "package")
-        _emit(formatter.scan_report(report, problems, _render(args)), args.output)
-        return EXIT_OK if report.scan.complete and not problems else EXIT_PARTIAL
-    result = scan_mod.scan(machine, selection)
+        if isinstance(formatter, HtmlFormat):  # the page has the report's insights too
+            _emit(formatter.scan_report(report, problems, _render(args)), args.output)
+            return EXIT_OK if report.scan.complete and not problems else EXIT_PARTIAL
+        # what could not be read is skipped, as report's JSON lists it
+        result = replace(report.scan, skipped=(*report.scan.skipped, *problems))
+    else:
+        result = scan_mod.scan(machine, selection)
     text = formatter.scan(result, _render(args))
     _emit(text, args.output)
     return EXIT_OK if result.complete else EXIT_PARTIAL

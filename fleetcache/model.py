@@ -248,6 +248,15 @@ class PipUser:
 
 
 @dataclass(frozen=True)
+class PackageHeld:
+    """What one package (the report's name for it) takes in one cache: its entries and bytes."""
+
+    package: str
+    entries: int
+    bytes: int
+
+
+@dataclass(frozen=True)
 class CacheResult:
     """One cache: where, why, whose, and its figures; or why it was not walked."""
 
@@ -262,6 +271,8 @@ class CacheResult:
     busy_checked: bool = False  # False: the process table was not read (busy unknown)
     problems: tuple[str, ...] = ()  # what is wrong with it, e.g. why a clean would refuse it
     pips: tuple[PipUser, ...] = ()  # the pips known to use it
+    # its entries by package, largest first; None when they were not read (scan without --packages)
+    packages: Optional[tuple[PackageHeld, ...]] = None
 
     @property
     def busy(self) -> Optional[bool]:

@@ -142,7 +142,7 @@ def test_merge_narrows_to_the_kinds_given(machine: Tree, capsys, tmp_path: Path,
     ]
     assert merged["totals"]["total_bytes"] == 700
     view = tmp_path / "view.json"
-    view.write_text(json.dumps({"schema_version": 7, "host": "h", "by": "package", "rows": [],
+    view.write_text(json.dumps({"schema_version": 8, "host": "h", "by": "package", "rows": [],
                                 "skipped": []}))  # fmt: skip
     code, _, err = run(capsys, "merge", str(view), "--kind", "pip")
     assert code != 0 and err.count("\n") == 1 and "--kind" in err, err

@@ -48,7 +48,7 @@ def test_two_hosts_merge_into_one_csv_and_json(tmp_path, capsys):
     ]
     assert main(["merge", f"web1={one}", str(two), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["merged"] is True and doc["schema_version"] == 7
+    assert doc["merged"] is True and doc["schema_version"] == 8
     assert [h["host"] for h in doc["hosts"]] == ["web1", "two"]
     assert doc["totals"]["http_bytes"] == 3 * 2100
     assert {u["host"] for u in doc["users"]} == {"web1", "two"}
@@ -118,10 +118,10 @@ def test_report_views_merge_with_their_host(tmp_path, capsys):
         (b"not json", "not JSON"),
         (b"[1, 2]", "not a fleetcache report (no schema_version)"),
         (b'{"schema_version": 99, "host": "x", "caches": [], "users": [], "skipped": []}',
-         "schema_version 99 is not one this fleetcache reads (7)"),
-        (b'{"schema_version": 7, "host": "x", "caches": {}, "users": [], "skipped": []}',
+         "schema_version 99 is not one this fleetcache reads (8)"),
+        (b'{"schema_version": 8, "host": "x", "caches": {}, "users": [], "skipped": []}',
          "malformed report: 'caches' is not a list of records"),
-        (b'{"schema_version": 7, "caches": [], "users": [], "skipped": []}',
+        (b'{"schema_version": 8, "caches": [], "users": [], "skipped": []}',
          "malformed report: no host"),
         (b"\xff\xfe", "not JSON"),
     ],
@@ -153,7 +153,7 @@ def test_bad_input_is_one_line_naming_the_file(tmp_path, capsys, content, says):
     ],
 )  # fmt: skip
 def test_malformed_records_are_refused_before_rendering(tmp_path, capsys, change, says):
-    doc = {"schema_version": 7, "host": "h", "users": [], "caches": [], "skipped": []}
+    doc = {"schema_version": 8, "host": "h", "users": [], "caches": [], "skipped": []}
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**doc, **change}))
     for fmt in ("table", "csv", "prometheus", "json"):
@@ -163,12 +163,12 @@ def test_malformed_records_are_refused_before_rendering(tmp_path, capsys, change
 
 
 def test_report_views_and_hosts_are_checked_too(tmp_path, capsys):
-    view = {"schema_version": 7, "host": "h", "by": "nope", "rows": [], "skipped": []}
+    view = {"schema_version": 8, "host": "h", "by": "nope", "rows": [], "skipped": []}
     bad = tmp_path / "view.json"
     bad.write_text(json.dumps(view))
     assert main(["merge", str(bad)]) == 1
     assert "'by' is not one of package, cache, user, env, kind, host" in capsys.readouterr().err
-    bad.write_text('{"schema_version": 7, "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    bad.write_text('{"schema_version": 8, "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
     assert main(["merge", str(bad)]) == 1
     assert "nested too deep" in capsys.readouterr().err
     one = report(capsys, host(tmp_path, "one", ["alice"]), tmp_path / "one.json")

@@ -25,7 +25,7 @@ from fleetcache.report.views import Report
 if TYPE_CHECKING:
     from fleetcache.clean.run import CleanResult
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 class Field(NamedTuple):
@@ -120,6 +120,13 @@ def _dead_selfcheck(r: CacheResult) -> int:
     return sum(1 for k in r.figures.selfcheck if k.exists is False)
 
 
+def _packages(r: CacheResult) -> Optional[list[dict[str, Any]]]:
+    if r.packages is None:
+        return None
+    return [{"package": escape.text(p.package), "entries": p.entries, "bytes": p.bytes}
+            for p in r.packages]  # fmt: skip
+
+
 CACHE_FIELDS: list[Field] = [
     Field("path", "the cache directory, as a path of the scanned machine", lambda r: escape.text(r.location.path)),
     Field("kind", "which tool's cache it is: pip, uv, conda, rattler, poetry, pdm, pipenv, virtualenv, hatch or pip-tools (see Every Python cache)", lambda r: r.location.kind),
@@ -171,6 +178,7 @@ CACHE_FIELDS: list[Field] = [
     Field("vanished", "files that disappeared during the walk", _fig("vanished")),
     Field("oldest", "oldest file modification time (ISO 8601 UTC)", lambda r: iso(r.figures.oldest_mtime)),
     Field("newest", "newest file modification time (ISO 8601 UTC)", lambda r: iso(r.figures.newest_mtime)),
+    Field("packages", "its entries by package, read as `report` reads them (`scan --packages`, or `--format html`): list of {package, entries, bytes}, largest first, the names as `report --by package` gives them ((unknown): entries nothing names); [] when it holds none, null when its entries were not read (CSV: left out)", _packages, scalar=False),
     Field("selfcheck", "interpreters that used this cache: list of {prefix, last_check, exists} (the first 1,000; more are noted under skipped); exists is as the cache's owner sees it, null when the owner cannot tell", lambda r: [{"prefix": escape.text(k.prefix), "last_check": k.last_check, "exists": k.exists} for k in r.figures.selfcheck], scalar=False),
 ]  # fmt: skip
 
@@ -288,7 +296,7 @@ def _envelope(result: ScanResult, **body: Any) -> dict[str, Any]:
 
 
 def document(result: ScanResult) -> dict[str, Any]:
-    """The whole scan as the JSON contract (schema_version 6)."""
+    """The whole scan as the JSON contract (SCHEMA_VERSION)."""
     return _envelope(
         result,
         users=[user_record(result, i) for i in range(len(result.accounts))],

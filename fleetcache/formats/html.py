@@ -28,7 +28,8 @@ from fleetcache.formats.table import (
     skipped_lines,
 )
 from fleetcache.model import CacheEntry, ScanResult, Skipped
-from fleetcache.report.views import Report
+from fleetcache.report import merge
+from fleetcache.report.views import TOP, Report
 
 if TYPE_CHECKING:
     from fleetcache.clean.run import CleanResult
@@ -73,7 +74,7 @@ class HtmlFormat(TableFormat):
         found = insight_lines(report, size) if report else junk_lines(present, totals(result), size)
         found += busy_lines(result) + skipped_lines(result, options)
         found += cache_problem_lines(result) + env_problem_lines(result) + _problems(problems)
-        tree = treemap.of_scan(result, report.packages if report is not None else None)
+        tree = treemap.of_scan(result)
         made = html_page.Made(f"fleetcache scan of {result.host}", result.generated_at,
                               [result.host], "fleetcache scan")  # fmt: skip
         body = html_page.section("Caches", super().scan(result, options))
@@ -100,7 +101,7 @@ class HtmlFormat(TableFormat):
         made = html_page.Made(f"fleetcache report by {report.by}", result.generated_at,
                               [result.host], f"fleetcache report --by {report.by}")  # fmt: skip
         body = html_page.section(f"By {report.by}", super().report(report, skipped, options))
-        return page(made, found, treemap.of_scan(result, report.packages), size, body)
+        return page(made, found, treemap.of_scan(result), size, body)
 
     def entries(self, found: list[tuple[str, CacheEntry]], options: RenderOptions,
                 host: Optional[str] = None) -> str:  # fmt: skip
@@ -121,7 +122,9 @@ class HtmlFormat(TableFormat):
         failed = [f"{h['host']}: {h['failed']}" for h in doc["hosts"] if h.get("failed")]
         busy = [f"{c.get('host')}: {c.get('path')}" for c in doc.get("caches", [])
                 if c.get("busy") is True]  # fmt: skip
-        found = listed("Failed hosts", failed) + listed("Busy", busy)
+        found = (
+            held_lines(doc, sizer(options)) + listed("Failed hosts", failed) + listed("Busy", busy)
+        )
         made = html_page.Made(f"fleetcache merge of {plural(len(hosts), 'host')}", time.time(),
                               hosts, "fleetcache merge")  # fmt: skip
         title = f"By {doc['by']}, per host" if "by" in doc else "Caches of every host"
@@ -168,6 +171,19 @@ def grouped(lines: Sequence[str]) -> list[str]:
         if line:
             out.append(line)
     return out
+
+
+def held_lines(doc: dict[str, Any], size: Callable[[int], str]) -> list[str]:
+    """The fleet's packages held by several accounts or hosts, in the report's words."""
+    held = merge.held_by_several(doc)
+    if not held:
+        return []
+    top = ", ".join(f"{cell(name)} {size(b)} ({n} accounts)" for name, n, b in held[:TOP])
+    return [
+        f"Held by several accounts: {size(sum(b for _, _, b in held))} of "
+        f"{plural(len(held), 'package')} in the caches of more than one account or host (one "
+        f"shared cache or a proxy would keep one copy): {top}"
+    ]
 
 
 def listed(heading: str, items: Sequence[str]) -> list[str]:

@@ -64,9 +64,9 @@ def cache_node(parent: Node, path: str, size: int, frees: Optional[int], busy: A
     return node
 
 
-def of_scan(result: ScanResult, packages: Optional[Mapping[str, Mapping[str, int]]] = None) -> Node:
-    """The host's caches on disk by account (the owner, else the first user) and kind; with the
-    bytes of each package per cache (``packages``, when entries were read) down to packages."""
+def of_scan(result: ScanResult) -> Node:
+    """The host's caches on disk by account (the owner, else the first user) and kind; down to
+    packages in the caches whose entries were read (``CacheResult.packages``)."""
     root = Node(shown(result.host), "host")
     for c in result.caches:
         if not c.exists or c.skipped:
@@ -75,12 +75,13 @@ def of_scan(result: ScanResult, packages: Optional[Mapping[str, Mapping[str, int
         kind = root.child(shown(whose), "account").child(c.location.kind, "kind")
         f = c.figures
         node = cache_node(kind, c.location.path, f.disk_bytes, f.reclaimable_bytes, c.busy)
-        add_packages(node, (packages or {}).get(c.location.path, {}))
+        add_packages(node, {p.package: p.bytes for p in c.packages or ()})
     return root
 
 
 def add_packages(cache: Node, sizes: Mapping[str, int]) -> None:
-    """A cache's packages, the largest PACKAGES of them, then one block for the rest."""
+    """A cache's packages (name -> bytes), the largest PACKAGES of them, then one block for the
+    rest."""
     ranked = sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))
     for name, size in ranked[:PACKAGES]:
         cache.child(shown(name), "package", size)
@@ -130,7 +131,10 @@ def of_clean(result: CleanResult) -> Node:
 
 
 def of_merged(doc: Mapping[str, Any]) -> Node:
-    """Many hosts: each host's caches by account and kind, or a merged report view's rows."""
+    """Many hosts: each host's caches by account and kind (down to packages where a host's
+    document has them), or a merged report view's rows."""
+    from fleetcache.report.merge import account_of
+
     root = Node(f"{len(doc['hosts'])} hosts", "fleet")
     for h in doc["hosts"]:
         root.child(shown(h["host"]), "host")
@@ -140,12 +144,22 @@ def of_merged(doc: Mapping[str, Any]) -> Node:
     for c in doc["caches"]:
         if not c.get("exists") or c.get("skipped"):
             continue
-        whose = c.get("owner") or next(iter(c.get("users") or []), None) or NOBODY
+        whose = account_of(c) or NOBODY
         host = root.child(shown(c.get("host")), "host")
         kind = host.child(shown(whose), "account").child(shown(c.get("kind") or "?"), "kind")
         size, frees = _int(c.get("disk_bytes")), _int(c.get("reclaimable_bytes"))
-        cache_node(kind, str(c.get("path")), size, frees, c.get("busy"))
+        node = cache_node(kind, str(c.get("path")), size, frees, c.get("busy"))
+        add_packages(node, merged_packages(c))
     return root
+
+
+def merged_packages(cache: Mapping[str, Any]) -> dict[str, int]:
+    """A merged cache record's packages (``scan --packages``) as name -> bytes; none without."""
+    sizes: dict[str, int] = {}
+    for held in cache.get("packages") or []:
+        name = str(held.get("package"))
+        sizes[name] = sizes.get(name, 0) + _int(held.get("bytes"))
+    return sizes
 
 
 def _merged_rows(root: Node, doc: Mapping[str, Any]) -> None:

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
-from typing import Any
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
 
 from fleetcache.formats.fields import SCHEMA_VERSION, TOTAL_FIELDS
-from fleetcache.report.views import KIND_FIGURES, VIEWS
+from fleetcache.report.views import KIND_FIGURES, UNKNOWN, VIEWS
 
 SUPPORTED = (SCHEMA_VERSION,)
 MAX_BYTES = 1 << 30
+# the largest count or size a report may claim: what a signed 64-bit integer holds (any real
+# figure fits; past it, a figure is made up, and as a float it would overflow the treemap)
+MAX_COUNT = (1 << 63) - 1
 
 
 class MergeError(Exception):
@@ -69,7 +73,7 @@ def load(arg: str) -> dict[str, Any]:
 
 
 def _int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNT
 
 
 def _opt_str(v: Any) -> bool:
@@ -99,6 +103,11 @@ CACHE_CHECKS: dict[str, Any] = {
     "busy_reasons": lambda v: _records(v, {"pid": lambda p: p is None or _int(p)}),
     "sources": lambda v: _records(v, {"user": _opt_str, "description": _opt_str}),
     **{name: _int for name in TOTAL_FIELDS},
+    # scan --packages: its entries by package (null: not read)
+    "packages": lambda v: (
+        v is None
+        or _records(v, {"package": lambda p: isinstance(p, str), "entries": _int, "bytes": _int})
+    ),
 }
 REQUIRED = ("path", "exists", "entries", "bytes")
 ROW_CHECKS: dict[str, Any] = {
@@ -233,3 +242,24 @@ def _tagged(docs: Sequence[dict[str, Any]], key: str) -> list[dict[str, Any]]:
         if isinstance(records, list):
             out.extend({"host": doc["host"], **r} for r in records if isinstance(r, dict))
     return out
+
+
+def account_of(cache: Mapping[str, Any]) -> Optional[str]:
+    """Whose a merged cache record is: its owner, else the first account that uses it."""
+    return cache.get("owner") or next(iter(cache.get("users") or []), None)
+
+
+def held_by_several(doc: Mapping[str, Any]) -> list[tuple[str, int, int]]:
+    """The named packages (``scan --packages``) that caches of several accounts or hosts hold:
+    each with how many (host, account) hold it and its bytes summed over their caches, the
+    largest first."""
+    holders: dict[str, set[tuple[str, Optional[str]]]] = defaultdict(set)
+    sizes: dict[str, int] = defaultdict(int)
+    for c in doc.get("caches", []):
+        for held in c.get("packages") or []:
+            name = held["package"]
+            if name != UNKNOWN:  # unnamed entries are not one package
+                holders[name].add((str(c.get("host")), account_of(c)))
+                sizes[name] += held["bytes"]
+    found = [(name, len(who), sizes[name]) for name, who in holders.items() if len(who) > 1]
+    return sorted(found, key=lambda t: (-t[2], t[0]))

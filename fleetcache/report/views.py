@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
 from packaging.version import Version
 
-from fleetcache.model import CacheEntry, CacheResult, ScanResult
+from fleetcache.model import CacheEntry, CacheResult, PackageHeld, ScanResult
 
 VIEWS = ("package", "cache", "user", "env", "kind", "host")
 # the field that names a row, per view
@@ -29,16 +29,14 @@ Row = dict[str, Any]
 
 @dataclass(frozen=True)
 class Report:
-    """One view of the named entries of every scanned cache, and the insights."""
+    """One view of the named entries of every scanned cache, and the insights; ``scan``'s caches
+    that were read carry their packages (:func:`with_packages`)."""
 
     by: str
     rows: tuple[Row, ...]
     insights: Mapping[str, Any]
     scan: ScanResult
     entries: int
-    # cache path -> package (UNKNOWN when unnamed) -> bytes of its entries there: the HTML page's
-    # treemap goes down to packages (not in the JSON document)
-    packages: Mapping[str, Mapping[str, int]] = field(default_factory=dict, compare=False)
 
 
 def _sort_versions(versions: Iterable[str]) -> list[str]:
@@ -83,15 +81,32 @@ def build(
     rows.sort(key=lambda r: (-r[order], str(next(iter(r.values())))))
     if top is not None:
         rows = rows[:top]
-    return Report(by, tuple(rows), insights(scan, entries), scan, len(entries), per_cache(entries))
+    held = with_packages(scan, entries)
+    return Report(by, tuple(rows), insights(scan, entries), held, len(entries))
 
 
-def per_cache(entries: Sequence[CacheEntry]) -> dict[str, dict[str, int]]:
-    """The bytes of each package in each cache."""
-    sizes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+def per_cache(entries: Sequence[CacheEntry]) -> dict[str, tuple[PackageHeld, ...]]:
+    """The entries and bytes of each package (UNKNOWN when unnamed) in each cache, largest first."""
+    sums: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for e in entries:
-        sizes[e.cache][e.project or UNKNOWN] += e.size
-    return {path: dict(held) for path, held in sizes.items()}
+        held = sums[e.cache][e.project or UNKNOWN]
+        held[0] += 1
+        held[1] += e.size
+    return {
+        path: tuple(PackageHeld(name, n, size) for name, (n, size) in
+                    sorted(held.items(), key=lambda kv: (-kv[1][1], kv[0])))
+        for path, held in sums.items()
+    }  # fmt: skip
+
+
+def with_packages(scan: ScanResult, entries: Sequence[CacheEntry]) -> ScanResult:
+    """The scan with each cache that was read holding its packages (none: an empty tuple)."""
+    held = per_cache(entries)
+    caches = tuple(
+        replace(c, packages=held.get(c.location.path, ())) if c.exists and not c.skipped else c
+        for c in scan.caches
+    )
+    return replace(scan, caches=caches)
 
 
 Groups = tuple[dict[str, list[CacheEntry]], dict[str, Row]]
