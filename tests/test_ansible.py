@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgpack
 import pytest
 
 from tests.conftest import Tree, chown_tree
@@ -27,14 +28,26 @@ pytestmark = pytest.mark.skipif(
 KEYS = [hashlib.sha224(str(i).encode()).hexdigest() for i in range(6)]
 
 
+PROJECTS = ("torch", "numpy", "scipy")
+
+
+def headers(project: str) -> bytes:
+    """An http-v2 entry's stored headers, naming the downloaded wheel's project."""
+    named = {"x-pypi-file-project": project, "x-pypi-file-version": "1.0",
+             "x-pypi-file-package-type": "bdist_wheel"}  # fmt: skip
+    return b"cc=4," + msgpack.packb({"response": {"headers": named}, "vary": {}})
+
+
 def machine(tmp_path: Path, name: str, user: str, uid: int, entries: int) -> Tree:
-    """A host's tree: one account whose cache holds ``entries`` http-v2 entries of 100 + 900 bytes."""
+    """A host's tree: one account whose cache holds ``entries`` http-v2 entries of 1000 bytes
+    (headers and body), of torch, numpy, then scipy."""
     tree = Tree(tmp_path / name)
     tree.user(user, uid)
-    for key in KEYS[:entries]:
+    for i, key in enumerate(KEYS[:entries]):
         leaf = f"/home/{user}/.cache/pip/http-v2/{'/'.join(key[:5])}/{key}"
-        tree.write(leaf, b"cc=4," + b"m" * 95)
-        tree.write(leaf + ".body", b"b" * 900)
+        meta = headers(PROJECTS[i % len(PROJECTS)])
+        tree.write(leaf, meta)
+        tree.write(leaf + ".body", b"b" * (1000 - len(meta)))
     chown_tree(tree.host(f"/home/{user}"), uid)
     return tree
 
@@ -131,6 +144,13 @@ def test_scan_yml_merges_every_host_under_its_inventory_name(fleet):
     tree = page.split('<script type="application/json" id="fleetcache-tree">')[1]
     nodes = json.loads(tree.split("</script>")[0])["nodes"]
     assert [nodes[i]["n"] for i in nodes[0]["c"]] == ["web2", "web1", "broken"]  # largest first
+    # scanned with --packages: the page goes down to each cache's packages
+    caches = {n["n"]: [nodes[i] for i in n["c"]] for n in nodes if n["l"] == "cache"}
+    bob, alice = caches["/home/bob/.cache/pip"], caches["/home/alice/.cache/pip"]
+    assert sorted(p["n"] for p in bob) == ["numpy", "scipy", "torch"]
+    assert sorted(p["n"] for p in alice) == ["numpy", "torch"]
+    assert {p["l"] for p in bob + alice} == {"package"}
+    assert [len(c["packages"]) for c in doc["caches"] if c["exists"]] == [2, 3]
 
 
 @pytest.mark.skipif(not ROOT, reason="cleans as other uids: run as root (CI is)")
