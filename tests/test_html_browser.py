@@ -94,9 +94,11 @@ def scan_page(machine: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def fleet_page(machine: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``fleetcache merge --format html`` of three hosts' scans: web-1 has every account, web-2
-    alice and bob, db-1 carol."""
+    alice and bob (both scanned with --packages, as the Ansible scan.yml does), db-1 carol (a
+    scan without: its caches have no packages)."""
     out = tmp_path_factory.mktemp("fleet")
-    hosts = {"web-1": [], "web-2": ["-u", "alice", "-u", "bob"], "db-1": ["-u", "carol"]}
+    hosts = {"web-1": ["--packages"], "web-2": ["-u", "alice", "-u", "bob", "--packages"],
+             "db-1": ["-u", "carol"]}  # fmt: skip
     docs = []
     for host, users in hosts.items():
         doc = out / f"{host}.json"
@@ -235,6 +237,34 @@ def test_a_fleet_page_draws_hosts_with_their_accounts_inside(driver, fleet_page)
     assert sort(driver, hosts, "HOST") == "descending"
     assert rows(driver, hosts, headers.index("HOST"))[0] == "web-2"
     assert colours(driver) > 50
+    assert browser.errors(driver) == []
+
+
+@pytest.mark.root
+@ROOT_ONLY
+def test_a_fleet_page_zooms_from_a_host_down_to_its_caches_packages(driver, fleet_page):
+    load(driver, fleet_page)
+    assert "Held by several accounts" in driver.find_element("id", "insights").text
+    click_label(driver, by_name(driver, "web-2"))
+    click_label(driver, by_name(driver, "alice"))
+    assert crumbs(driver) == ["3 hosts", "web-2", "alice"] and names(driver) == ["pip"]
+    click_label(driver, blocks(driver)[0]["id"])  # the kind: its caches, their packages inside
+    assert [b["level"] for b in blocks(driver)] == ["cache"]
+    inside = blocks(driver, "#treemap > .block .block")
+    assert {"alpha", "beta", "gamma"} <= {b["aria"].split(", ")[0] for b in inside}
+    assert {b["level"] for b in inside} == {"package"}
+    click_label(driver, blocks(driver)[0]["id"])  # the cache: its packages, as blocks
+    assert crumbs(driver) == ["3 hosts", "web-2", "alice", "pip", "/home/alice/.cache/pip"]
+    assert {"alpha", "beta", "gamma"} <= set(names(driver))
+    assert {b["level"] for b in blocks(driver)} == {"package"}
+    tree_table = driver.find_element("id", "treemap-table")
+    assert {"alpha", "beta", "gamma"} <= set(rows(driver, tree_table, 0))
+    driver.find_element("css selector", '#crumbs button[data-id="0"]').click()
+    click_label(driver, by_name(driver, "db-1"))  # scanned without --packages: down to caches
+    click_label(driver, by_name(driver, "carol"))
+    click_label(driver, blocks(driver)[0]["id"])
+    assert [b["level"] for b in blocks(driver)] == ["cache"]
+    assert blocks(driver, "#treemap > .block .block") == []
     assert browser.errors(driver) == []
 
 
