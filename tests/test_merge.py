@@ -118,7 +118,7 @@ def test_report_views_merge_with_their_host(tmp_path, capsys):
         (b"not json", "not JSON"),
         (b"[1, 2]", "not a fleetcache report (no schema_version)"),
         (b'{"schema_version": 99, "host": "x", "caches": [], "users": [], "skipped": []}',
-         "schema_version 99 is not one this fleetcache reads (8)"),
+         "schema_version 99 is not one this fleetcache reads (7, 8)"),
         (b'{"schema_version": 8, "host": "x", "caches": {}, "users": [], "skipped": []}',
          "malformed report: 'caches' is not a list of records"),
         (b'{"schema_version": 8, "caches": [], "users": [], "skipped": []}',

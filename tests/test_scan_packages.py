@@ -168,3 +168,24 @@ def test_hostile_package_names_and_sizes_are_text_on_the_fleet_page(tmp_path, ca
     assert any("\\x1b[31mred" in n for n in drawn) and "\x1b" not in text
     insights = page.root.find("section", id="insights")[0].all_text()
     assert XSS in insights  # held by two hosts: its name as text, never markup
+
+
+def test_a_schema_7_document_without_packages_still_merges_beside_one_with(tmp_path, capsys):
+    old = json.loads(json.dumps(document(RESULT)))
+    old["schema_version"] = 7  # what fleetcache wrote before packages
+    for cache in old["caches"]:
+        cache.pop("packages", None)
+    older = tmp_path / "old.json"
+    older.write_text(json.dumps(old))
+    newer = sample(tmp_path, [{"package": "torch", "entries": 2, "bytes": 5000}])
+    assert main(["merge", f"old={older}", f"new={newer}", "-f", "html"]) == 0
+    page = check(capsys.readouterr().out)
+    nodes = page.tree["nodes"]
+    up = parents(nodes)
+    (torch,) = page.nodes("package")
+    assert nodes[up[up[up[up[nodes.index(torch)]]]]]["n"] == "new"  # package -> ... -> host
+    assert main(["merge", f"old={older}", f"new={newer}", "-f", "json"]) == 0
+    merged = json.loads(capsys.readouterr().out)
+    assert merged["schema_version"] == 8
+    held = json.loads(newer.read_text())["caches"][0]["packages"]
+    assert [c.get("packages") for c in merged["caches"]] == [None, held]

@@ -13,7 +13,9 @@ from typing import Any, Optional
 from fleetcache.formats.fields import SCHEMA_VERSION, TOTAL_FIELDS
 from fleetcache.report.views import KIND_FIGURES, UNKNOWN, VIEWS
 
-SUPPORTED = (SCHEMA_VERSION,)
+# 7 lacks only the caches' packages (8 added them): its documents still merge, their caches
+# drawn down to caches
+SUPPORTED = (7, SCHEMA_VERSION)
 MAX_BYTES = 1 << 30
 # the largest count or size a report may claim: what a signed 64-bit integer holds (any real
 # figure fits; past it, a figure is made up, and as a float it would overflow the treemap)
