@@ -35,7 +35,7 @@ def headers(project: str) -> bytes:
     """An http-v2 entry's stored headers, naming the downloaded wheel's project."""
     named = {"x-pypi-file-project": project, "x-pypi-file-version": "1.0",
              "x-pypi-file-package-type": "bdist_wheel"}  # fmt: skip
-    return b"cc=4," + msgpack.packb({"response": {"headers": named}, "vary": {}})
+    return b"cc=4," + bytes(msgpack.packb({"response": {"headers": named}, "vary": {}}))
 
 
 def machine(tmp_path: Path, name: str, user: str, uid: int, entries: int) -> Tree:
