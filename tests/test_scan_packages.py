@@ -22,7 +22,18 @@ from fleetcache.formats.fields import document
 from fleetcache.formats.grid import CELL_LIMIT
 from tests.conftest import Tree
 from tests.format_sample import RESULT
-from tests.test_html import ALICE, BOB, CAROL, ESC, QUOTES, ROOT_ONLY, XSS, check, pip_machine
+from tests.test_html import (
+    ALICE,
+    BOB,
+    CAROL,
+    ESC,
+    QUOTES,
+    ROOT_ONLY,
+    XSS,
+    check,
+    hostile_machine,
+    pip_machine,
+)
 
 HOSTS: dict[str, dict[str, tuple[int, tuple[str, ...]]]] = {
     "web1": {"alice": (ALICE, ("alpha", "beta")), "bob": (BOB, ("alpha", "gamma"))},
@@ -189,3 +200,24 @@ def test_a_schema_7_document_without_packages_still_merges_beside_one_with(tmp_p
     assert merged["schema_version"] == 8
     held = json.loads(newer.read_text())["caches"][0]["packages"]
     assert [c.get("packages") for c in merged["caches"]] == [None, held]
+
+
+@pytest.mark.root
+@ROOT_ONLY
+def test_hostile_names_read_from_caches_are_text_in_the_json_and_on_the_fleet_page(
+    open_tree: Tree, tmp_path: Path
+):
+    tree = hostile_machine(open_tree)  # packages named XSS and with a newline, in every cache
+    doc = scan_json(tree, tmp_path / "scan.json", "--packages")
+    held = {p["package"] for c in doc["caches"] if c["packages"] for p in c["packages"]}
+    view = tmp_path / "view.json"
+    run("report", "--root", str(tree.root), "--no-activity", "-q", "-f", "json", "-o", str(view))
+    assert held == {r["package"] for r in json.loads(view.read_text())["rows"]}
+    assert {XSS, "new\nline"} <= held  # JSON holds the name whole; the page shows it escaped
+    page_file = tmp_path / "fleet.html"
+    run("merge", f"a={tmp_path / 'scan.json'}", f"b={tmp_path / 'scan.json'}", "-f", "html",
+        "-o", str(page_file))  # fmt: skip
+    page = check(page_file.read_text())
+    assert XSS not in page.text and "\x1b" not in page.text  # markup and ESC: as text
+    assert {XSS, "new\\nline"} <= {n["n"] for n in page.nodes("package")}
+    assert XSS in page.root.find("section", id="insights")[0].all_text()  # held by a and b
