@@ -20,6 +20,7 @@ from fleetcache import escape
 from fleetcache.cli import main
 from fleetcache.formats.fields import document
 from fleetcache.formats.grid import CELL_LIMIT
+from fleetcache.formats.treemap import FLEET_PACKAGES
 from tests.conftest import Tree
 from tests.format_sample import RESULT
 from tests.test_html import (
@@ -221,3 +222,24 @@ def test_hostile_names_read_from_caches_are_text_in_the_json_and_on_the_fleet_pa
     assert XSS not in page.text and "\x1b" not in page.text  # markup and ESC: as text
     assert {XSS, "new\\nline"} <= {n["n"] for n in page.nodes("package")}
     assert XSS in page.root.find("section", id="insights")[0].all_text()  # held by a and b
+
+
+def test_a_large_fleets_page_shares_its_package_blocks_among_its_caches(tmp_path, capsys):
+    """Ten hosts of fifty accounts, each cache holding 40 packages: every cache gets its share of
+    FLEET_PACKAGES blocks (10 of 500 caches), the rest one block, the page under 2 MB."""
+    base = json.loads(json.dumps(document(RESULT)))
+    held = [{"package": f"a-rather-long-project-name-{p:02d}", "entries": 1, "bytes": 10**6 + p}
+            for p in range(40)]  # fmt: skip
+    docs = []
+    for h in range(10):
+        caches = [{**base["caches"][0], "path": f"/home/u{a:02d}/.cache/pip", "owner": f"u{a:02d}",
+                   "users": [f"u{a:02d}"], "packages": held} for a in range(50)]  # fmt: skip
+        path = tmp_path / f"host{h}.json"
+        path.write_text(json.dumps({**base, "caches": caches, "host": f"host{h}"}))
+        docs.append(str(path))
+    page_file = tmp_path / "fleet.html"
+    assert main(["merge", *docs, "-f", "html", "-o", str(page_file)]) == 0
+    page = check(page_file.read_text())
+    assert len(page.nodes("package")) == FLEET_PACKAGES == 500 * 10
+    assert {n["n"] for n in page.nodes("other")} == {"30 more"} and len(page.nodes("other")) == 500
+    assert page_file.stat().st_size < 2_000_000

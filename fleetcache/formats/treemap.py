@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 ASPECT = 2.0  # width / height of the drawn treemap (page.css gives #treemap the same)
 PACKAGES = 30  # a cache's largest packages drawn; the rest is one "other" block
+# package blocks a fleet's page draws in all: each cache its share (at most PACKAGES, at least
+# one), so the page of a hundred hosts stays as small as that of ten (each block costs ~100 bytes)
+FLEET_PACKAGES = 5000
 LAYOUT_LIMIT = 400  # any node's children drawn (squarify recurses once per row of blocks)
 DIGITS = 3  # of a percentage: areas within 0.1% of a block as small as 1% by 1%
 # a block under this share of its parent is not drawn (kept in the table): too small to see, and
@@ -79,13 +82,13 @@ def of_scan(result: ScanResult) -> Node:
     return root
 
 
-def add_packages(cache: Node, sizes: Mapping[str, int]) -> None:
-    """A cache's packages (name -> bytes), the largest PACKAGES of them, then one block for the
+def add_packages(cache: Node, sizes: Mapping[str, int], cap: int = PACKAGES) -> None:
+    """A cache's packages (name -> bytes), the largest ``cap`` of them, then one block for the
     rest."""
     ranked = sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))
-    for name, size in ranked[:PACKAGES]:
+    for name, size in ranked[:cap]:
         cache.child(shown(name), "package", size)
-    rest = ranked[PACKAGES:]
+    rest = ranked[cap:]
     if rest:
         cache.child(f"{len(rest)} more", "other", sum(s for _, s in rest))
 
@@ -141,15 +144,16 @@ def of_merged(doc: Mapping[str, Any]) -> Node:
     if "by" in doc:
         _merged_rows(root, doc)
         return root
-    for c in doc["caches"]:
-        if not c.get("exists") or c.get("skipped"):
-            continue
+    present = [c for c in doc["caches"] if c.get("exists") and not c.get("skipped")]
+    held = sum(1 for c in present if c.get("packages"))
+    cap = max(1, min(PACKAGES, FLEET_PACKAGES // max(1, held)))
+    for c in present:
         whose = account_of(c) or NOBODY
         host = root.child(shown(c.get("host")), "host")
         kind = host.child(shown(whose), "account").child(shown(c.get("kind") or "?"), "kind")
         size, frees = _int(c.get("disk_bytes")), _int(c.get("reclaimable_bytes"))
         node = cache_node(kind, str(c.get("path")), size, frees, c.get("busy"))
-        add_packages(node, merged_packages(c))
+        add_packages(node, merged_packages(c), cap)
     return root
 
 
