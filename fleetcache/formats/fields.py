@@ -178,7 +178,7 @@ CACHE_FIELDS: list[Field] = [
     Field("vanished", "files that disappeared during the walk", _fig("vanished")),
     Field("oldest", "oldest file modification time (ISO 8601 UTC)", lambda r: iso(r.figures.oldest_mtime)),
     Field("newest", "newest file modification time (ISO 8601 UTC)", lambda r: iso(r.figures.newest_mtime)),
-    Field("packages", "its entries by package, read as `report` reads them (`scan --packages`, or `--format html`): list of {package, entries, bytes}, largest first, the names as `report --by package` gives them ((unknown): entries nothing names); [] when it holds none, null when its entries were not read (CSV: left out)", _packages, scalar=False),
+    Field("packages", "its entries by package, when `scan --packages` read them as `report` does: list of {package, entries, bytes}, largest first, the names as `report --by package` gives them ((unknown): entries nothing names); [] when it holds none, null when its entries were not read (CSV: left out)", _packages, scalar=False),
     Field("selfcheck", "interpreters that used this cache: list of {prefix, last_check, exists} (the first 1,000; more are noted under skipped); exists is as the cache's owner sees it, null when the owner cannot tell", lambda r: [{"prefix": escape.text(k.prefix), "last_check": k.last_check, "exists": k.exists} for k in r.figures.selfcheck], scalar=False),
 ]  # fmt: skip
 
