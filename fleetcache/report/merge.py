@@ -13,8 +13,8 @@ from typing import Any, Optional
 from fleetcache.formats.fields import SCHEMA_VERSION, TOTAL_FIELDS
 from fleetcache.report.views import KIND_FIGURES, UNKNOWN, VIEWS
 
-# 7 lacks only the caches' packages (8 added them): its documents still merge, their caches
-# drawn down to caches
+# 7 lacks only the caches' packages (8 added them): its documents still merge, their caches drawn
+# without packages
 SUPPORTED = (7, SCHEMA_VERSION)
 MAX_BYTES = 1 << 30
 # the largest count or size a report may claim: what a signed 64-bit integer holds (any real
