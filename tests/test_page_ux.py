@@ -1,0 +1,223 @@
+"""The HTML report as someone uses it in Chromium: the zoom kept in the URL (Back, Forward,
+reload, a bad fragment), the clean's pages, the first view's table without the script, a 400 px
+window and print."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleetcache.formats import RenderOptions
+from fleetcache.formats.html import HtmlFormat
+from tests import browser
+from tests.conftest import Tree
+from tests.page_driver import blocks, click_label, crumbs, load, rows, sort
+
+pytestmark = pytest.mark.skipif(browser.missing() is not None, reason=str(browser.missing()))
+ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="gives files to other uids: needs root")
+NARROW = 400
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    """One browser for the module."""
+    with browser.chromium(1200, 800) as started:
+        yield started
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    """The format tests' scan with its entries read: host, account, kinds, caches, packages."""
+    from tests.format_sample import REPORT
+
+    page = tmp_path / "report.html"
+    page.write_text(HtmlFormat().scan_report(REPORT, [], RenderOptions()), encoding="utf-8")
+    return page
+
+
+def fragment(driver: Any) -> str:
+    return str(driver.execute_script("return location.hash"))
+
+
+def view(driver: Any) -> tuple[list[str], str]:
+    """The crumbs and the URL's fragment: where the page says it is, twice."""
+    return crumbs(driver), fragment(driver)
+
+
+# 1. the zoom in the URL ---------------------------------------------------------------------
+
+
+def test_back_forward_and_reload_move_between_the_views_the_url_keeps(driver, sample):
+    load(driver, sample)
+    assert view(driver) == (["box"], "")
+    click_label(driver, blocks(driver)[0]["id"])  # alice
+    alice = view(driver)
+    assert alice[0] == ["box", "alice"] and alice[1].startswith("#n=")
+    click_label(driver, blocks(driver)[0]["id"])  # pip
+    pip = view(driver)
+    assert pip[0] == ["box", "alice", "pip"] and pip[1] != alice[1]
+    driver.back()
+    assert view(driver) == alice
+    driver.back()
+    assert view(driver) == (["box"], "")
+    driver.forward()
+    assert view(driver) == alice
+    driver.forward()
+    assert view(driver) == pip
+    driver.refresh()
+    assert driver.execute_script("return document.documentElement.dataset.drawn") == "1"
+    assert view(driver) == pip
+    driver.find_element("css selector", '#crumbs button[data-id="0"]').click()
+    assert view(driver) == (["box"], "")
+    driver.back()
+    assert view(driver) == pip
+    assert browser.errors(driver) == []
+
+
+LEAF_OR_BAD = ["#n=99999", "#n=-1", "#n=abc", "#n=1e1", "#n=0x1", "#junk", "#n=", "#%ZZ",
+               "#n=" + "9" * 200_000]  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", LEAF_OR_BAD, ids=lambda b: b[:12])
+def test_a_bad_or_stale_fragment_opens_the_root_without_an_error(driver, sample, bad):
+    driver.get("about:blank")
+    driver.get(sample.as_uri() + bad)
+    assert driver.execute_script("return document.documentElement.dataset.drawn") == "1"
+    assert crumbs(driver) == ["box"] and len(blocks(driver)) == 1
+    load(driver, sample)  # and the same fragment typed into an open page's address bar
+    click_label(driver, blocks(driver)[0]["id"])
+    driver.execute_script("location.hash = arguments[0]", bad)
+    assert crumbs(driver) == ["box"]
+    assert browser.errors(driver) == []
+
+
+def test_a_fragment_naming_a_leaf_opens_the_root(driver, sample):
+    load(driver, sample)
+    leaf = driver.execute_script(
+        "const t = JSON.parse(document.getElementById('fleetcache-tree').textContent);"
+        "return t.nodes.findIndex(n => !(n.c || []).length);"
+    )
+    driver.get("about:blank")
+    driver.get(f"{sample.as_uri()}#n={leaf}")
+    assert crumbs(driver) == ["box"]
+    assert browser.errors(driver) == []
+
+
+# 2. the clean's pages ----------------------------------------------------------------------
+
+
+@pytest.mark.root
+@ROOT_ONLY
+def test_a_clean_plan_and_what_a_clean_did_draw_and_sort(driver, open_tree: Tree, tmp_path):
+    from tests.clean_sample import clean_page, synthetic_cache
+
+    synthetic_cache(open_tree)
+    pages = [clean_page(open_tree, tmp_path, "plan.html", "--dry-run"),
+             clean_page(open_tree, tmp_path, "done.html", "--yes")]  # fmt: skip
+    for page in pages:
+        load(driver, page)
+        assert [b["aria"].split(", ")[0] for b in blocks(driver)] == ["alice"], page.name
+        click_label(driver, blocks(driver)[0]["id"])
+        assert crumbs(driver) == [open_tree.root.name, "alice"]
+        table = driver.find_element("css selector", "section.table table.sortable")
+        before = rows(driver, table, 0)
+        for th in table.find_elements("css selector", "thead th"):
+            header = th.text.strip()
+            assert sort(driver, table, header) == "ascending", (page.name, header)
+            assert sort(driver, table, header) == "descending", (page.name, header)
+        assert sorted(rows(driver, table, 0)) == sorted(before)
+        assert browser.errors(driver) == [], page.name
+
+
+# 3. the first view's table is the same with and without the script ------------------------------
+
+
+def table_cells(driver: Any) -> list[list[str]]:
+    return list(
+        driver.execute_script(
+            "return [...document.querySelectorAll('#treemap-table tbody tr')]"
+            ".map(r => [...r.cells].map(c => c.textContent));"
+        )
+    )
+
+
+def test_the_first_views_table_names_rows_as_the_script_does(driver, sample):
+    driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        driver.get(sample.as_uri())
+        plain = driver.find_element("id", "treemap-table").get_attribute("outerHTML")
+    finally:
+        driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
+    load(driver, sample)
+    drawn = table_cells(driver)
+    assert len(drawn) >= 2 and any(" / " in r[0] for r in drawn)
+    driver.execute_script("document.getElementById('treemap-table').outerHTML = arguments[0]", plain)
+    assert table_cells(driver) == drawn
+
+
+# 4. a narrow window ------------------------------------------------------------------------------
+
+OVERFLOW = """
+const width = innerWidth;
+const scrolls = (e) => { for (let p = e.parentElement; p; p = p.parentElement) {
+  const s = getComputedStyle(p); if (["auto", "scroll", "hidden"].includes(s.overflowX)) return true; }
+  return false; };
+return [...document.body.querySelectorAll("*")]
+  .filter((e) => e.getBoundingClientRect().right > width + 0.5 && !scrolls(e))
+  .map((e) => e.tagName + (e.id ? "#" + e.id : "") + "." + e.className);
+"""
+CRAMMED = """
+return [...document.querySelectorAll("#treemap .label")]
+  .filter((l) => getComputedStyle(l).visibility === "visible")
+  .filter((l) => l.scrollWidth > l.clientWidth + 1 && l.parentElement.clientWidth < 60
+                 || l.parentElement.clientHeight < 15)
+  .map((l) => l.textContent);
+"""
+
+
+@pytest.mark.parametrize("zoom", [False, True])
+def test_a_400_px_window_scrolls_tables_not_the_page(sample, tmp_path, zoom):
+    with browser.chromium(NARROW, 900) as narrow:
+        narrow.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": NARROW, "height": 900, "deviceScaleFactor": 1,
+                                "mobile": False})  # fmt: skip
+        load(narrow, sample)
+        if zoom:
+            click_label(narrow, blocks(narrow)[0]["id"])
+        assert narrow.execute_script("return innerWidth") == NARROW
+        narrow.get_screenshot_as_file(str(tmp_path / "narrow.png"))
+        assert narrow.execute_script(OVERFLOW) == []
+        assert narrow.execute_script(
+            "return document.documentElement.scrollWidth <= innerWidth"
+        ), narrow.execute_script("return document.documentElement.scrollWidth")
+        assert narrow.execute_script(CRAMMED) == []
+        wide = narrow.execute_script(
+            "return [...document.querySelectorAll('table')]"
+            ".filter(t => t.parentElement.scrollWidth > t.parentElement.clientWidth).length"
+        )
+        assert wide >= 1  # the caches' table is wider than 400 px: it scrolls in its section
+        assert browser.errors(narrow) == []
+
+
+# 5. print ----------------------------------------------------------------------------------------
+
+
+def test_the_page_prints_to_pdf(driver, sample):
+    load(driver, sample)
+    pdf = base64.b64decode(driver.print_page())
+    assert pdf.startswith(b"%PDF") and len(pdf) > 20_000
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        assert driver.execute_script("return matchMedia('print').matches")
+        assert driver.execute_script(
+            "return getComputedStyle(document.getElementById('crumbs')).display"
+        ) == "none" or crumbs(driver) == ["box"]
+        assert driver.execute_script(OVERFLOW) == []
+    finally:
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+    assert browser.errors(driver) == []
