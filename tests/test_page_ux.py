@@ -156,7 +156,9 @@ def test_the_first_views_table_names_rows_as_the_script_does(driver, sample):
     load(driver, sample)
     drawn = table_cells(driver)
     assert len(drawn) >= 2 and any(" / " in r[0] for r in drawn)
-    driver.execute_script("document.getElementById('treemap-table').outerHTML = arguments[0]", plain)
+    driver.execute_script(
+        "document.getElementById('treemap-table').outerHTML = arguments[0]", plain
+    )
     assert table_cells(driver) == drawn
 
 
@@ -192,9 +194,9 @@ def test_a_400_px_window_scrolls_tables_not_the_page(sample, tmp_path, zoom):
         assert narrow.execute_script("return innerWidth") == NARROW
         narrow.get_screenshot_as_file(str(tmp_path / "narrow.png"))
         assert narrow.execute_script(OVERFLOW) == []
-        assert narrow.execute_script(
-            "return document.documentElement.scrollWidth <= innerWidth"
-        ), narrow.execute_script("return document.documentElement.scrollWidth")
+        assert narrow.execute_script("return document.documentElement.scrollWidth <= innerWidth"), (
+            narrow.execute_script("return document.documentElement.scrollWidth")
+        )
         assert narrow.execute_script(CRAMMED) == []
         wide = narrow.execute_script(
             "return [...document.querySelectorAll('table')]"

@@ -142,17 +142,22 @@ def view_rows(nodes: Sequence[dict[str, Any]]) -> str:
     total = nodes[0]["b"] or 1
     rows = []
     for i in nodes[0].get("c", []):
-        rows.append(view_row(nodes[i], total))
-        rows.extend(view_row(nodes[j], total) for j in nodes[i].get("c", []))
+        rows.append(view_row(nodes[i], total, nodes[i]["n"]))
+        inner = (
+            view_row(nodes[j], total, f"{nodes[i]['n']} / {nodes[j]['n']}")
+            for j in nodes[i].get("c", [])
+        )
+        rows.extend(inner)
     return "".join(rows)
 
 
-def view_row(node: dict[str, Any], total: int) -> str:
-    """One block's row: name, level, size, its share of the view, what a clean frees, busy."""
+def view_row(node: dict[str, Any], total: int, name: str) -> str:
+    """One block's row: name (an inner block's "parent / child", as page.js names it), level,
+    size, its share of the view, what a clean frees, busy."""
     share = f"{100 * node['b'] / total:.1f}%"
     busy = {True: "busy", "contains": "contains busy"}.get(node.get("busy"), "")
     cells = [
-        f"<td>{escape(node['n'])}</td><td>{node['l']}</td>",
+        f"<td>{escape(name)}</td><td>{node['l']}</td>",
         f'<td data-sort="{node["b"]}">{escape(node["s"])}</td>',
         f'<td data-sort="{node["b"] / total:.6f}">{share}</td>',
         f'<td data-sort="{node["f"]}">{escape(node["fs"])}</td>' if "f" in node else "<td></td>",
