@@ -182,8 +182,13 @@ return [...document.querySelectorAll("#treemap .label")]
 """
 
 
-@pytest.mark.parametrize("zoom", [False, True])
-def test_a_400_px_window_scrolls_tables_not_the_page(sample, tmp_path, zoom):
+@pytest.mark.parametrize("fleet", [False, True], ids=["format-sample", "readme-fleet"])
+@pytest.mark.parametrize("zoom", [False, True], ids=["first-view", "zoomed"])
+def test_a_400_px_window_scrolls_tables_not_the_page(sample, tmp_path, zoom, fleet):
+    if fleet:  # six accounts, long cache paths, a busy cache: the README's picture
+        from tests.screenshot_sample import report
+
+        sample.write_text(HtmlFormat().scan_report(report(), [], RenderOptions()), "utf-8")
     with browser.chromium(NARROW, 900) as narrow:
         narrow.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                                {"width": NARROW, "height": 900, "deviceScaleFactor": 1,
