@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,48 @@ def test_a_clean_plan_and_what_a_clean_did_draw_and_sort(driver, open_tree: Tree
             assert sort(driver, table, header) == "descending", (page.name, header)
         assert sorted(rows(driver, table, 0)) == sorted(before)
         assert browser.errors(driver) == [], page.name
+    hints = [text(driver, "treemap-hint")]
+    load(driver, pages[0])
+    hints.insert(0, text(driver, "treemap-hint"))
+    assert re.match(r"The plan would free: [\d.]+ kB\. A block's area", hints[0]), hints
+    assert re.match(r"Deleted: [\d.]+ kB\. A block's area", hints[1]), hints
+
+
+# 6. what a newcomer reads ----------------------------------------------------------------------
+
+
+def text(driver: Any, element_id: str) -> str:
+    return str(driver.find_element("id", element_id).text)
+
+
+def test_a_newcomer_reads_when_how_much_in_which_units_and_how_to_zoom(driver, sample):
+    from tests.screenshot_sample import report
+
+    sample.write_text(HtmlFormat().scan_report(report(), [], RenderOptions()), "utf-8")
+    load(driver, sample)
+    made = driver.find_element("css selector", "#made time")
+    assert (made.text, made.get_attribute("datetime")) == (
+        "2026-11-21 22:26 UTC",
+        "2026-11-21T22:26:40Z",
+    )
+    hint = text(driver, "treemap-hint")
+    total = driver.execute_script(
+        "return JSON.parse(document.getElementById('fleetcache-tree').textContent).nodes[0].s"
+    )
+    assert hint.startswith(f"On disk: {total}, of which a clean could free ")
+    assert "busy caches wait" in hint and "1 kB = 1,000 bytes" in hint
+    assert "zoom in" in hint and "Escape" in hint
+    legend = driver.execute_script(
+        "return [...document.querySelectorAll('#legend li')].map(li => li.textContent)"
+    )
+    assert legend[-3:] == ["busy: in use now (a clean skips it)", "busy inside: holds a busy cache",
+                           "green bar: what a clean would free"]  # fmt: skip
+    assert {"pip", "uv", "conda"} <= set(legend)
+    head = driver.execute_script(
+        "return [...document.querySelectorAll('#treemap-table th')].map(th => th.textContent)"
+    )
+    assert head == ["Name", "Level", "Size", "Share of view", "Frees", "Busy"]
+    assert browser.errors(driver) == []
 
 
 # 3. the first view's table is the same with and without the script ------------------------------

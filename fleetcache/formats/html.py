@@ -134,7 +134,8 @@ class HtmlFormat(TableFormat):
         found = _clean_insights(result)
         title = "fleetcache clean" + (f" of {result.host}" if done else " plan")
         command = "fleetcache clean" + ("" if done else " --dry-run" if result.dry_run else "")
-        made = html_page.Made(title, result.generated_at, [result.host], command)
+        measure = "Deleted" if done else "The plan would free"
+        made = html_page.Made(title, result.generated_at, [result.host], command, measure)
         shown = self._page(self._table(table.rows, table.headers), table.notes, options)
         body = html_page.section(table.title or "What was done", shown)
         return page(made, found, treemap.of_clean(result), sizer(options), body)
@@ -145,7 +146,8 @@ def page(made: html_page.Made, insights: Sequence[str], tree: treemap.Node,
     """The whole page: insight lines made escaped text, one item per note and its details."""
     items = [names.display(line) for line in grouped(insights)]  # HTML-escaped by the page
     made = html_page.Made(names.display(made.title), made.when,
-                          [names.display(h) for h in made.hosts], made.command)  # fmt: skip
+                          [names.display(h) for h in made.hosts], made.command,
+                          made.measure)  # fmt: skip
     return html_page.render(made, items, treemap.document(tree, size), body)
 
 

@@ -310,9 +310,9 @@
     list.setAttribute("aria-label", "What the colours and marks mean");
     const kinds = [...new Set(tree.kind.filter((k) => k !== null))];
     for (const kind of kinds) list.append(legendItem(["kinded", colour(kind)], kind));
-    if (tree.nodes.some((n) => n.busy === true)) list.append(legendItem(["busy"], "busy: in use, hatched"));
-    if (tree.nodes.some((n) => n.busy === "contains")) list.append(legendItem(["has-busy"], "busy inside (dashed)"));
-    if (tree.nodes.some((n) => n.f > 0)) list.append(legendItem(["bar"], "what a clean frees (bar)"));
+    if (tree.nodes.some((n) => n.busy === true)) list.append(legendItem(["busy"], "busy: in use now (a clean skips it)"));
+    if (tree.nodes.some((n) => n.busy === "contains")) list.append(legendItem(["has-busy"], "busy inside: holds a busy cache"));
+    if (tree.nodes.some((n) => n.f > 0)) list.append(legendItem(["bar"], "green bar: what a clean would free"));
     if (list.children.length) map.after(list);
   }
 
