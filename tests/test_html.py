@@ -288,7 +288,10 @@ def test_the_sample_scan_page_has_the_table_formats_rows_sizes_to_sort_by_and_to
     assert (cache["busy"], cache["b"], cache["f"], cache["fs"]) == (True, 77824, 73728, "73.7 kB")
     assert page.nodes("account")[0]["busy"] == page.tree["nodes"][0]["busy"] == "contains"
     insights = [li.all_text() for li in page.root.find("section", id="insights")[0].find("li")]
-    assert "Busy (1): /home/alice/.cache/pip" in insights
+    assert (
+        "Busy (1): /home/alice/.cache/pip (pid 4242 alice runs "
+        "/home/alice/proj/.venv/bin/python: python app.py)"
+    ) in insights  # who uses it, not only its path
 
 
 @pytest.mark.parametrize("view", VIEWS)

@@ -157,6 +157,9 @@ def test_a_newcomer_reads_when_how_much_in_which_units_and_how_to_zoom(driver, s
         "2026-11-21 22:26 UTC",
         "2026-11-21T22:26:40Z",
     )
+    busy = [li for li in text(driver, "insights").splitlines() if li.startswith("Busy (1)")]
+    assert busy == ["Busy (1): /home/alice/.cache/pip (pid 41877 alice runs "
+                    "/home/alice/llm/.venv/bin/python: python train.py --epochs 40)"]  # fmt: skip
     hint = text(driver, "treemap-hint")
     total = driver.execute_script(
         "return JSON.parse(document.getElementById('fleetcache-tree').textContent).nodes[0].s"

@@ -153,18 +153,22 @@ def page(made: html_page.Made, insights: Sequence[str], tree: treemap.Node,
 
 def grouped(lines: Sequence[str]) -> list[str]:
     """The table format's notes as insights: a heading line with its first DETAILS details (its
-    lines indented by two), the rest counted; deeper lines are left to the notes."""
+    lines indented by two, each with its deeper lines in brackets: what uses a busy cache), the
+    rest counted."""
     out: list[str] = []
-    details: list[str] = []
+    details: list[list[str]] = []  # a detail, then its deeper lines
     for line in [*lines, ""]:
-        if line.startswith("  ") and not line.startswith("   "):
-            details.append(line.strip().rstrip(":"))
-            continue
         if line.startswith("   "):
+            if details:  # who holds a busy cache tells a reader more than its path
+                details[-1].append(line.strip())
+            continue
+        if line.startswith("  "):
+            details.append([line.strip().rstrip(":")])
             continue
         if out and details:
+            shown = [d[0] + (f" ({'; '.join(d[1:])})" if d[1:] else "") for d in details]
+            out[-1] = out[-1].rstrip(":") + ": " + "; ".join(shown[:DETAILS])
             more = f"; and {len(details) - DETAILS} more (listed under the table)"
-            out[-1] = out[-1].rstrip(":") + ": " + "; ".join(details[:DETAILS])
             out[-1] += more if len(details) > DETAILS else ""
         details = []
         if line:
