@@ -29,6 +29,7 @@ from fleetcache.formats.table import human_size
 from fleetcache.formats.treemap import PACKAGES, Node, add_packages, document
 from fleetcache.report.views import VIEWS, build
 from tests import browser
+from tests.clean_sample import clean_page, synthetic_cache
 from tests.conftest import Tree, chown_tree, fill_cache
 from tests.format_sample import ENTRIES, FOUND, RESULT
 from tests.test_report import hostile_entry
@@ -287,7 +288,10 @@ def test_the_sample_scan_page_has_the_table_formats_rows_sizes_to_sort_by_and_to
     assert (cache["busy"], cache["b"], cache["f"], cache["fs"]) == (True, 77824, 73728, "73.7 kB")
     assert page.nodes("account")[0]["busy"] == page.tree["nodes"][0]["busy"] == "contains"
     insights = [li.all_text() for li in page.root.find("section", id="insights")[0].find("li")]
-    assert "Busy (1): /home/alice/.cache/pip" in insights
+    assert (
+        "Busy (1): /home/alice/.cache/pip (pid 4242 alice runs "
+        "/home/alice/proj/.venv/bin/python: python app.py)"
+    ) in insights  # who uses it, not only its path
 
 
 @pytest.mark.parametrize("view", VIEWS)
@@ -472,25 +476,11 @@ def test_hostile_names_are_text_on_every_page(open_tree: Tree, tmp_path: Path, c
 # clean ------------------------------------------------------------------------------------------
 
 
-def synthetic_cache(tree: Tree) -> Path:
-    """alice's cache: three http-v2 entries of 1,000 bytes each."""
-    tree.user("alice", ALICE)
-    cache = tree.host("/home/alice/.cache/pip")
-    for i in range(3):
-        key = hashlib.sha224(str(i).encode()).hexdigest()
-        hostile_entry(cache, key, b"cc=4," + b"m" * 95, b"b" * 1000)
-    chown_tree(tree.host("/home/alice"), ALICE)
-    return cache
-
-
 @pytest.mark.root
 @ROOT_ONLY
 def test_clean_shows_its_plan_then_what_it_did(open_tree: Tree, tmp_path: Path):
     cache = synthetic_cache(open_tree)
-    state = ["--audit-log", str(tmp_path / "audit.log"), "--lock-dir", str(tmp_path / "locks")]
-    plan = tmp_path / "plan.html"
-    run("clean", "--root", str(open_tree.root), "-u", "alice", "--dry-run", *state,
-        "-f", "html", "-o", str(plan))  # fmt: skip
+    plan = clean_page(open_tree, tmp_path, "plan.html", "--dry-run")
     page = check(plan.read_text())
     assert page.root.find("h1")[0].all_text() == "fleetcache clean plan"
     (table,) = page.tables()
@@ -500,9 +490,7 @@ def test_clean_shows_its_plan_then_what_it_did(open_tree: Tree, tmp_path: Path):
     assert node["b"] == node["f"] > 0  # sized by what the plan frees
     assert any(cache.rglob("*.body"))  # a dry run deleted nothing
 
-    done = tmp_path / "done.html"
-    run("clean", "--root", str(open_tree.root), "-u", "alice", "--yes", *state,
-        "-f", "html", "-o", str(done))  # fmt: skip
+    done = clean_page(open_tree, tmp_path, "done.html", "--yes")
     page = check(done.read_text())
     assert page.root.find("h1")[0].all_text() == f"fleetcache clean of {open_tree.root.name}"
     (table,) = page.tables()

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.skipif(browser.missing() is not None, reason=str(browse
 
 TOP = Path(__file__).resolve().parent.parent
 PNG = TOP / "docs" / "html-report.png"
-SIZE = (1200, 980)  # the header, the insights and the whole treemap with its legend
+# the header, the insights, the treemap's hint and the whole treemap with its legend
+SIZE = (1200, 1050)
 PIP_BLUE = (0x8E, 0xC1, 0xEA)  # page.css: .k0, pip's colour
 COMMAND = "fleetcache scan --format html -o report.html"
 

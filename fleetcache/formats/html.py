@@ -137,7 +137,8 @@ class HtmlFormat(TableFormat):
         found = _clean_insights(result)
         title = "fleetcache clean" + (f" of {result.host}" if done else " plan")
         command = "fleetcache clean" + ("" if done else " --dry-run" if result.dry_run else "")
-        made = html_page.Made(title, result.generated_at, [result.host], command)
+        measure = "Deleted" if done else "The plan would free"
+        made = html_page.Made(title, result.generated_at, [result.host], command, measure)
         shown = self._page(self._table(table.rows, table.headers), table.notes, options)
         body = html_page.section(table.title or "What was done", shown)
         return page(made, found, treemap.of_clean(result), sizer(options), body)
@@ -148,24 +149,29 @@ def page(made: html_page.Made, insights: Sequence[str], tree: treemap.Node,
     """The whole page: insight lines made escaped text, one item per note and its details."""
     items = [names.display(line) for line in grouped(insights)]  # HTML-escaped by the page
     made = html_page.Made(names.display(made.title), made.when,
-                          [names.display(h) for h in made.hosts], made.command)  # fmt: skip
+                          [names.display(h) for h in made.hosts], made.command,
+                          made.measure)  # fmt: skip
     return html_page.render(made, items, treemap.document(tree, size), body)
 
 
 def grouped(lines: Sequence[str]) -> list[str]:
     """The table format's notes as insights: a heading line with its first DETAILS details (its
-    lines indented by two), the rest counted; deeper lines are left to the notes."""
+    lines indented by two, each with its deeper lines in brackets: what uses a busy cache), the
+    rest counted."""
     out: list[str] = []
-    details: list[str] = []
+    details: list[list[str]] = []  # a detail, then its deeper lines
     for line in [*lines, ""]:
-        if line.startswith("  ") and not line.startswith("   "):
-            details.append(line.strip().rstrip(":"))
-            continue
         if line.startswith("   "):
+            if details:  # who holds a busy cache tells a reader more than its path
+                details[-1].append(line.strip())
+            continue
+        if line.startswith("  "):
+            details.append([line.strip().rstrip(":")])
             continue
         if out and details:
+            shown = [d[0] + (f" ({'; '.join(d[1:])})" if d[1:] else "") for d in details]
+            out[-1] = out[-1].rstrip(":") + ": " + "; ".join(shown[:DETAILS])
             more = f"; and {len(details) - DETAILS} more (listed under the table)"
-            out[-1] = out[-1].rstrip(":") + ": " + "; ".join(details[:DETAILS])
             out[-1] += more if len(details) > DETAILS else ""
         details = []
         if line:

@@ -20,7 +20,7 @@ from fleetcache.formats.fields import iso
 TREE_ID = "fleetcache-tree"
 # what no name in the tree JSON may hold raw: it would end the script element (or start one)
 JSON_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
-TREEMAP_HEADERS = ["Name", "Level", "Size", "Share", "Frees", "Busy"]
+TREEMAP_HEADERS = ["Name", "Level", "Size", "Share of view", "Frees", "Busy"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Made:
     when: float
     hosts: Sequence[str]
     command: str
+    measure: str = "On disk"  # what the treemap's area counts: "Deleted" on a clean's page
 
 
 @cache
@@ -75,7 +76,7 @@ def render(made: Made, insights: Sequence[str], tree: dict[str, Any], tables: st
             header(made),
             "<main>",
             insight_list(insights),
-            treemap_section(tree),
+            treemap_section(tree, made.measure),
             tables,
             "</main>",
             f"<footer><p>Made by fleetcache {escape(__version__)}. This page is for people; "
@@ -92,10 +93,11 @@ def render(made: Made, insights: Sequence[str], tree: dict[str, Any], tables: st
 def header(made: Made) -> str:
     """The title, and when, where, by which version and from which command the page was made."""
     stamp = iso(made.when) or ""
+    shown = stamp[:16].replace("T", " ") + " UTC" if stamp else "at an unknown time"
     hosts = ", ".join(made.hosts) or "no host"
     return (
         f"<header><h1>{escape(made.title)}</h1>"
-        f'<p id="made">Made <time datetime="{escape(stamp)}">{escape(stamp)}</time> on '
+        f'<p id="made">Made <time datetime="{escape(stamp)}">{escape(shown)}</time> on '
         f"{escape(hosts)} by fleetcache {escape(__version__)}, from "
         f"<code>{escape(made.command)}</code>.</p></header>"
     )
@@ -112,13 +114,14 @@ def insight_list(lines: Sequence[str]) -> str:
     )
 
 
-def treemap_section(tree: dict[str, Any]) -> str:
+def treemap_section(tree: dict[str, Any], measure: str = "On disk") -> str:
     """The treemap's crumbs and box (the script draws the blocks) and, for a page without the
     script, the first view's blocks as a table (the script rebuilds it on every zoom)."""
     root = tree["nodes"][0]
     name = escape(root["n"])
     return (
         '<section id="treemap-section"><h2>Where the bytes are</h2>'
+        f'<p id="treemap-hint">{escape(hint(root, measure))}</p>'
         '<nav id="crumbs" aria-label="Where you are in the treemap"><ol><li>'
         f'<button type="button" data-id="0" aria-current="page">{name}</button></li></ol></nav>'
         '<div id="treemap" role="group" aria-label="Treemap of the bytes on disk by host, '
@@ -126,6 +129,17 @@ def treemap_section(tree: dict[str, Any]) -> str:
         "<details open><summary>The blocks drawn, as a table</summary>"
         f'<table id="treemap-table"><thead><tr>{header_cells(TREEMAP_HEADERS)}</tr></thead>'
         f"<tbody>{view_rows(tree['nodes'])}</tbody></table></details></section>"
+    )
+
+
+def hint(root: dict[str, Any], measure: str) -> str:
+    """What the treemap shows, in all, in which units, and how to move in it (for a newcomer)."""
+    total = f"{measure}: {root['s']}"
+    if root.get("f") is not None and measure == "On disk":
+        total += f", of which a clean could free {root['fs']} (the green bars; busy caches wait)"
+    return (
+        f"{total}. A block's area is its size (1 kB = 1,000 bytes). Click a block, or press "
+        "Enter on it, to zoom in; Escape or the path above goes back up."
     )
 
 
@@ -142,17 +156,22 @@ def view_rows(nodes: Sequence[dict[str, Any]]) -> str:
     total = nodes[0]["b"] or 1
     rows = []
     for i in nodes[0].get("c", []):
-        rows.append(view_row(nodes[i], total))
-        rows.extend(view_row(nodes[j], total) for j in nodes[i].get("c", []))
+        rows.append(view_row(nodes[i], total, nodes[i]["n"]))
+        inner = (
+            view_row(nodes[j], total, f"{nodes[i]['n']} / {nodes[j]['n']}")
+            for j in nodes[i].get("c", [])
+        )
+        rows.extend(inner)
     return "".join(rows)
 
 
-def view_row(node: dict[str, Any], total: int) -> str:
-    """One block's row: name, level, size, its share of the view, what a clean frees, busy."""
+def view_row(node: dict[str, Any], total: int, name: str) -> str:
+    """One block's row: name (an inner block's "parent / child", as page.js names it), level,
+    size, its share of the view, what a clean frees, busy."""
     share = f"{100 * node['b'] / total:.1f}%"
     busy = {True: "busy", "contains": "contains busy"}.get(node.get("busy"), "")
     cells = [
-        f"<td>{escape(node['n'])}</td><td>{node['l']}</td>",
+        f"<td>{escape(name)}</td><td>{node['l']}</td>",
         f'<td data-sort="{node["b"]}">{escape(node["s"])}</td>',
         f'<td data-sort="{node["b"] / total:.6f}">{share}</td>',
         f'<td data-sort="{node["f"]}">{escape(node["fs"])}</td>' if "f" in node else "<td></td>",

@@ -224,15 +224,42 @@
   function open(id) {
     const target = drawn(id).length ? id : below(tree.view, id);
     if (target === undefined || target === tree.view || !drawn(target).length) return;
-    const first = drawn(target)[0];
-    show(target, first);
+    go(target, drawn(target)[0]);
   }
 
   /* Go back up to an ancestor of the view, focusing the block the view was inside. */
   function back(to) {
     if (to === undefined || to === tree.view) return;
+    go(to, below(to, tree.view));
+  }
+
+  /* The view a URL fragment names ("#n=ID", a node with blocks to draw); anything else is the root. */
+  function named(hash) {
+    const match = /^#n=(\d{1,9})$/.exec(hash);
+    const id = match ? Number(match[1]) : 0;
+    return id < tree.nodes.length && drawn(id).length ? id : 0;
+  }
+
+  /* Show a view the user chose and put it in the URL: Back and Forward return to it, a reload keeps it. */
+  function go(view, focusId) {
+    show(view, focusId);
+    const hash = view ? `#n=${view}` : "";
+    if (location.hash === hash) return;
+    try {
+      history.pushState(null, "", hash || location.href.split("#")[0]);
+    } catch (error) {
+      // a viewer that forbids history (a sandboxed frame): the zoom works, the URL stays
+    }
+  }
+
+  /* Back, Forward or a fragment typed in: show the view the URL names, focus kept in the treemap. */
+  function follow(map) {
+    const view = named(location.hash);
+    if (view === tree.view) return;
     const from = tree.view;
-    show(to, below(to, from));
+    const focus = map.contains(document.activeElement);
+    const up = path(from).includes(view);
+    show(view, focus ? (up ? below(view, from) : drawn(view)[0]) : undefined);
   }
 
   /* Clicks and keys on the treemap and its crumbs. */
@@ -247,6 +274,8 @@
       event.preventDefault(); // Space would scroll the page
       open(Number(hit.dataset.id));
     });
+    window.addEventListener("popstate", () => follow(map));
+    window.addEventListener("hashchange", () => follow(map));
     const nav = document.getElementById("crumbs");
     if (nav) {
       nav.addEventListener("click", (event) => {
@@ -281,9 +310,9 @@
     list.setAttribute("aria-label", "What the colours and marks mean");
     const kinds = [...new Set(tree.kind.filter((k) => k !== null))];
     for (const kind of kinds) list.append(legendItem(["kinded", colour(kind)], kind));
-    if (tree.nodes.some((n) => n.busy === true)) list.append(legendItem(["busy"], "busy: in use, hatched"));
-    if (tree.nodes.some((n) => n.busy === "contains")) list.append(legendItem(["has-busy"], "busy inside (dashed)"));
-    if (tree.nodes.some((n) => n.f > 0)) list.append(legendItem(["bar"], "what a clean frees (bar)"));
+    if (tree.nodes.some((n) => n.busy === true)) list.append(legendItem(["busy"], "busy: in use now (a clean skips it)"));
+    if (tree.nodes.some((n) => n.busy === "contains")) list.append(legendItem(["has-busy"], "busy inside: holds a busy cache"));
+    if (tree.nodes.some((n) => n.f > 0)) list.append(legendItem(["bar"], "green bar: what a clean would free"));
     if (list.children.length) map.after(list);
   }
 
@@ -298,7 +327,7 @@
     if (!tree.nodes.length) return;
     wire(section, map);
     legend(map);
-    show(0);
+    show(named(location.hash));
   }
 
   /* What a cell sorts by: its data-sort number, a figure read from its text, else its text. */
