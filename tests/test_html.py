@@ -382,11 +382,16 @@ def test_a_scan_page_of_real_pip_caches_goes_down_to_packages_and_merges_three_h
     insights = page.root.find("section", id="insights")[0].all_text()
     assert "Held by several accounts" in insights  # the report's insights: alpha twice
 
-    docs = []
-    for host, tree in trees.items():
-        doc = tmp_path / f"{host}.json"
-        run("scan", "--root", str(tree.root), "--no-activity", "-f", "json", "-o", str(doc))
-        docs.append(f"{host}={doc}")
+    def documents(command: str, suffix: str) -> list[str]:
+        """Each host's JSON document of ``command``, as ``merge`` takes it: HOST=FILE."""
+        made = []
+        for host, tree in trees.items():
+            doc = tmp_path / f"{host}{suffix}.json"
+            run(command, "--root", str(tree.root), "--no-activity", "-f", "json", "-o", str(doc))
+            made.append(f"{host}={doc}")
+        return made
+
+    docs = documents("scan", "")
     fleet = tmp_path / "fleet.html"
     run("merge", *docs, "--failed", "web4=unreachable", "-f", "html", "-o", str(fleet))
     merged = check(fleet.read_text())
@@ -404,11 +409,7 @@ def test_a_scan_page_of_real_pip_caches_goes_down_to_packages_and_merges_three_h
     (table,) = merged.tables()
     assert {r[0] for r in cells(table)} == {"web1", "web2", "web3"}
 
-    views = []
-    for host, tree in trees.items():
-        doc = tmp_path / f"{host}-package.json"
-        run("report", "--root", str(tree.root), "--no-activity", "-f", "json", "-o", str(doc))
-        views.append(f"{host}={doc}")
+    views = documents("report", "-package")
     by = tmp_path / "by-package.html"
     run("merge", *views, "-f", "html", "-o", str(by))
     page = check(by.read_text())
