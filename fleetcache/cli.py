@@ -456,6 +456,12 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="per-cache locks here (default /run/fleetcache as root)",
     )
     how.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="what outlives a run here: each account's last clean, the quarantine runs "
+        "(default /var/lib/fleetcache as root, else the account's state directory)",
+    )
+    how.add_argument(
         "--quiet", "-q", action="store_true", help="no progress bar (shown only on a terminal)"
     )
     p.add_argument(
@@ -618,6 +624,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         timeout=timeout,
         audit_log=args.audit_log,
         lock_dir=args.lock_dir,
+        state_dir=args.state_dir,
     )
     options = _render(args)
     ask = not args.dry_run and not args.yes

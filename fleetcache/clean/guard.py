@@ -18,6 +18,7 @@ from fleetcache import safefs, transitions
 
 SYSTEM_LOG = "/var/log/fleetcache/audit.log"
 SYSTEM_LOCKS = "/run/fleetcache"
+SYSTEM_STATE = "/var/lib/fleetcache"  # last cleans, quarantine runs: root's, 0700
 
 
 class Refused(Exception):
@@ -94,6 +95,16 @@ def default_lock_dir(euid: int) -> str:
     import tempfile
 
     return os.path.join(tempfile.gettempdir(), f"fleetcache-{euid}")
+
+
+def default_state_dir(euid: int) -> str:
+    """Where fleetcache keeps what outlives a run (the last clean of each account, the
+    quarantine runs): a root-owned directory, or the account's own state directory."""
+    if euid == 0:
+        return SYSTEM_STATE
+    from platformdirs import user_state_dir
+
+    return user_state_dir("fleetcache", appauthor=False)
 
 
 def _private_dir(path: str) -> None:

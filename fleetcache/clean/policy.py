@@ -63,6 +63,8 @@ class Policy:
     junk: bool = False
     older_than: Optional[float] = None  # seconds
     max_size: Optional[int] = None  # bytes
+    # keep what goes this long in a quarantine instead of deleting it (seconds); None: delete
+    quarantine: Optional[float] = None
 
     @classmethod
     def of(

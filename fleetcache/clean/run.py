@@ -62,6 +62,7 @@ class Request:
     timeout: float = 3600.0  # seconds one cache's deletion may take
     audit_log: Optional[str] = None
     lock_dir: Optional[str] = None
+    state_dir: Optional[str] = None  # last cleans, quarantine runs (guard.default_state_dir)
 
 
 @dataclass
@@ -84,6 +85,7 @@ class CacheClean:
     after: Optional[CacheFigures] = None
     sources: tuple[CacheSource, ...] = ()
     kind: str = "pip"  # the cache kind (fleetcache.kinds) that plans it and says if it is busy
+    policy: Optional[Policy] = None  # the policy it was planned under (its account's)
 
     @property
     def before(self) -> Optional[CacheFigures]:
@@ -217,6 +219,7 @@ class Cleaner:
             uid = self._owner(anchor, loc, item)
             if uid is None:
                 return item
+            item.policy = self._policy_of(uid)
             try:
                 opened = guard.open_cache(anchor, loc.path, uid, self.groups)
             except guard.Refused as exc:
@@ -239,7 +242,7 @@ class Cleaner:
                 context = PlanContext(
                     mounts=mounts,
                     exists=lambda p: there(p, uid, links),
-                    projects=self._projects(loc) if self.request.policy.packages else None,
+                    projects=self._projects(loc) if item.policy.packages else None,
                     legacy_kept=legacy_kept,
                     environments=self.found.environments,
                     root=self.machine.root,
@@ -248,7 +251,7 @@ class Cleaner:
                     anchor=anchor,
                 )
                 item.plan = kind.plan(
-                    opened.fd, loc.path, uid, self.request.policy, self.machine.clock(), context
+                    opened.fd, loc.path, uid, item.policy, self.machine.clock(), context
                 )
             except safefs.OverBudget as exc:  # no clean on what could not be found out
                 item.state, item.reason = REFUSED, f"refused: {exc} (the limit for one cache)"
@@ -269,6 +272,10 @@ class Cleaner:
         elif busy and not self.request.force_busy:
             item.state, item.reason = BUSY, _busy_phrase(busy)
         return item
+
+    def _policy_of(self, uid: int) -> Policy:
+        """The policy a cache of this owner is planned under: the run's."""
+        return self.request.policy
 
     def _owner(self, anchor: int, loc: CacheLocation, item: CacheClean) -> Optional[int]:
         """The uid the cache belongs to, when it may be cleaned as that account; else None."""
