@@ -183,6 +183,9 @@ class CacheFigures:
     unreadable: int = 0
     oldest_mtime: Optional[float] = None
     newest_mtime: Optional[float] = None
+    # what a clean's --older-than reads a file's last use from: "atime" (the later of its access
+    # and modification times: its filesystem records access) or "mtime"; None: not walked
+    age_basis: Optional[str] = None
     selfcheck: tuple[SelfcheckKey, ...] = ()
     problems: tuple[Skipped, ...] = field(default=(), compare=False)
 
@@ -363,6 +366,13 @@ class CacheEntry:
     size: int
     mtime: float
     complete: bool = True  # False: an http-v2 half without the other (pip never uses it)
+    # its last use, as its cache's age_basis reads it (see fleetcache.lastuse); None: mtime
+    used: Optional[float] = None
+
+    @property
+    def last_used(self) -> float:
+        """When it was last used, as far as its cache's filesystem tells."""
+        return self.mtime if self.used is None else self.used
 
     @property
     def download(self) -> bool:

@@ -213,7 +213,7 @@ def open_path(
                     raise UnsafePath(f"{here} is not a directory")
                 flags = O_SEARCH if search or not last else O_DIR
             try:
-                fd = os.open(name, flags, dir_fd=stack[-1])
+                fd = open_quietly(name, flags, stack[-1])
             except PermissionError:
                 raise Denied(f"{here}: permission denied", seen=True) from None
             opened = os.fstat(fd)
@@ -233,7 +233,7 @@ def open_path(
             # a link (or "..") ended on a directory passed through, opened only to search it
             stack.append(fd)
             try:
-                fd = os.open(".", O_DIR, dir_fd=stack[-1])
+                fd = open_quietly(".", O_DIR, stack[-1])
             except PermissionError:
                 raise Denied(f"{path}: permission denied", seen=True) from None
         st = os.fstat(fd)
@@ -277,16 +277,26 @@ def read_small_file(
         os.close(opened.fd)
 
 
+def open_quietly(name: str, flags: int, dir_fd: Optional[int] = None) -> int:
+    """``os.open`` that leaves the access time of what it reads alone where the kernel lets it
+    (the file's owner, root): a read (a listing too) is no use of a cache's entry, and the access
+    time is how a clean tells use (see fleetcache.lastuse)."""
+    if O_NOATIME:
+        try:
+            return os.open(name, flags | O_NOATIME, dir_fd=dir_fd)
+        except PermissionError as exc:
+            if exc.errno != errno.EPERM:  # EPERM: O_NOATIME on another account's file
+                raise
+    return os.open(name, flags, dir_fd=dir_fd)
+
+
 def read_at(dir_fd: int, name: str, limit: int = 1 << 16) -> bytes:
     """The first ``limit`` bytes of a regular file in ``dir_fd``, opened without following links
     (only once it is seen to be a regular file: never a FIFO or a device) and, where allowed,
     without updating its access time (pip's only "last used" signal)."""
     if not stat.S_ISREG(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
         raise UnsafePath(f"{name} is not a regular file")
-    try:
-        fd = os.open(name, O_FILE | O_NOATIME, dir_fd=dir_fd)
-    except PermissionError:  # O_NOATIME: only for the file's owner (or root)
-        fd = os.open(name, O_FILE, dir_fd=dir_fd)
+    fd = open_quietly(name, O_FILE, dir_fd)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise UnsafePath(f"{name} is not a regular file")
@@ -434,7 +444,7 @@ def _open_child(
     """A subdirectory's descriptor, or -1 (and why, to ``on_error``) when it is not entered.
     ``device`` None: the mount table already said it is no mount point."""
     try:
-        fd = os.open(name, O_DIR, dir_fd=parent)
+        fd = open_quietly(name, O_DIR, parent)
     except FileNotFoundError:
         return -1
     except OSError as exc:

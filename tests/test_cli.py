@@ -62,7 +62,7 @@ def test_json_document_has_the_contract(machine: Tree, capsys):
         "activity",
         "skipped",
     }
-    assert doc["schema_version"] == 8
+    assert doc["schema_version"] == 9
     assert set(doc["activity"]) == {"processes", "examined", "unreadable", "pips"}
     assert [u["name"] for u in doc["users"]] == ["root", "alice", "bob"]
     alice = next(c for c in doc["caches"] if c["users"] == ["alice"])

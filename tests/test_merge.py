@@ -48,7 +48,7 @@ def test_two_hosts_merge_into_one_csv_and_json(tmp_path, capsys):
     ]
     assert main(["merge", f"web1={one}", str(two), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["merged"] is True and doc["schema_version"] == 8
+    assert doc["merged"] is True and doc["schema_version"] == 9
     assert [h["host"] for h in doc["hosts"]] == ["web1", "two"]
     assert doc["totals"]["http_bytes"] == 3 * 2100
     assert {u["host"] for u in doc["users"]} == {"web1", "two"}
@@ -118,7 +118,7 @@ def test_report_views_merge_with_their_host(tmp_path, capsys):
         (b"not json", "not JSON"),
         (b"[1, 2]", "not a fleetcache report (no schema_version)"),
         (b'{"schema_version": 99, "host": "x", "caches": [], "users": [], "skipped": []}',
-         "schema_version 99 is not one this fleetcache reads (7, 8)"),
+         "schema_version 99 is not one this fleetcache reads (7, 8, 9)"),
         (b'{"schema_version": 8, "host": "x", "caches": {}, "users": [], "skipped": []}',
          "malformed report: 'caches' is not a list of records"),
         (b'{"schema_version": 8, "caches": [], "users": [], "skipped": []}',

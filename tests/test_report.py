@@ -164,7 +164,7 @@ def test_report_by_package_with_its_insights(tree, pip_python, tmp_path, capsys)
     users_tree(tree, pip_python, tmp_path)
     code = main(["report", "--root", str(tree.root), "--by", "package", "-f", "json"])
     doc = json.loads(capsys.readouterr().out)
-    assert code == 0 and doc["by"] == "package" and doc["schema_version"] == 8
+    assert code == 0 and doc["by"] == "package" and doc["schema_version"] == 9
     rows = {r["package"]: r for r in doc["rows"]}
     assert set(rows) == {"alpha", "beta"}
     assert rows["alpha"]["versions"] == ["2.0", "1.0"]

@@ -77,7 +77,7 @@ def parents(nodes: list[dict[str, Any]]) -> dict[int, int]:
 def test_each_cache_holds_the_packages_report_by_package_gives_it(fleet, tmp_path, capsys):
     web1 = fleet["web1"]
     doc = scan_json(web1, tmp_path / "web1.json", "--packages")
-    assert doc["schema_version"] == 8
+    assert doc["schema_version"] == 9
     caches = {c["owner"]: c for c in doc["caches"] if c["exists"]}
     assert sorted(caches) == ["alice", "bob"]
     for user, (_, installed) in HOSTS["web1"].items():
@@ -198,7 +198,7 @@ def test_a_schema_7_document_without_packages_still_merges_beside_one_with(tmp_p
     assert nodes[up[up[up[up[nodes.index(torch)]]]]]["n"] == "new"  # package -> ... -> host
     assert main(["merge", f"old={older}", f"new={newer}", "-f", "json"]) == 0
     merged = json.loads(capsys.readouterr().out)
-    assert merged["schema_version"] == 8
+    assert merged["schema_version"] == 9
     held = json.loads(newer.read_text())["caches"][0]["packages"]
     assert [c.get("packages") for c in merged["caches"]] == [None, held]
 

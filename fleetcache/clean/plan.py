@@ -17,7 +17,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol, TypeVar
 
-from fleetcache import safefs
+from fleetcache import lastuse, safefs
 from fleetcache.clean.policy import Policy, age_text
 from fleetcache.discovery.pipusers import NONE_KNOWN
 from fleetcache.model import CacheFigures, Skipped
@@ -120,12 +120,14 @@ class File:
         "prefix",
         "reason",
         "size",
+        "used",
     )
     name: str
     ino: int
     ctime: int
     size: int
     mtime: float
+    used: float  # its last use (see fleetcache.lastuse): what --older-than and --max-size go by
     mine: bool
     reason: Optional[str]
     prefix: Optional[str]  # a selfcheck key's interpreter prefix
@@ -161,8 +163,8 @@ class _Unit:
         self.project: Optional[str] = None
 
     @property
-    def mtime(self) -> float:
-        return max(f.mtime for f in self.files)
+    def used(self) -> float:
+        return max(f.used for f in self.files)
 
     @property
     def size(self) -> int:
@@ -214,7 +216,7 @@ def plan_cache(
     pip_rules = policy.purge or bool(policy.patterns)
     if pip_rules or policy.junk:  # as every `pip cache remove` does
         for f in dirs[()].files:
-            if f.name == "selfcheck.json" and f.mine and _old(f.mtime, cutoff):
+            if f.name == "selfcheck.json" and f.mine and _old(f.used, cutoff):
                 f.reason = PURGE if policy.purge else LEGACY_SELFCHECK
     emptied = {u.where.parts for u, _ in chosen}
     tidy = _Tidy(dirs, pip_rules, policy.junk, emptied, cutoff)
@@ -268,6 +270,11 @@ class Walked:
     walker: Walker
     skipped: list[str]
 
+    @property
+    def age_basis(self) -> str:
+        """What its files' last use was read from: lastuse.ATIME or lastuse.MTIME."""
+        return self.walker.age_basis
+
 
 def walk_dirs(
     cache_fd: int,
@@ -281,6 +288,8 @@ def walk_dirs(
     top directory not in ``areas`` (None: all are), nothing is ever planned. ``on_dir`` reads
     what it needs from each directory that may be planned (its descriptor, open meanwhile)."""
     walker = Walker(path, uid)
+    walker.age_basis = lastuse.basis(cache_fd)
+    atime = walker.age_basis == lastuse.ATIME
     dirs: dict[Parts, Dir] = {}
     left: dict[str, list[int]] = {}
     skipped: list[str] = []
@@ -289,7 +298,7 @@ def walk_dirs(
     )
     for parts, dir_fd, entries, subdirs in walk:
         here = _listing(parts, dir_fd, uid, dirs, mounts, areas)
-        kept = _kept(entries, here.files, uid)
+        kept = _kept(entries, here.files, uid, atime)
         walker.visit(parts, dir_fd, kept, here.disk)  # the directory's fstat: taken once
         safefs.rest(kept)
         here.children = subdirs
@@ -323,9 +332,9 @@ def frees(dirs: Mapping[Parts, Dir]) -> int:
     return freed + sum(disk for left, disk in linked.values() if left <= 0)
 
 
-def _old(mtime: float, cutoff: Optional[float]) -> bool:
-    """Whether --older-than lets something this old go (always, without --older-than)."""
-    return cutoff is None or mtime < cutoff
+def _old(used: float, cutoff: Optional[float]) -> bool:
+    """Whether --older-than lets something last used then go (always, without --older-than)."""
+    return cutoff is None or used < cutoff
 
 
 def _listing(
@@ -355,10 +364,11 @@ def _listing(
 
 
 def _kept(
-    entries: Iterable[os.DirEntry[str]], files: list[File], uid: int
+    entries: Iterable[os.DirEntry[str]], files: list[File], uid: int, atime: bool
 ) -> Iterator[os.DirEntry[str]]:
     """The entries, passed on one at a time (to the walker that counts them); each is then noted
-    in ``files`` from the stat the walker took (a DirEntry keeps it), and dropped."""
+    in ``files`` from the stat the walker took (a DirEntry keeps it), and dropped; ``atime``:
+    the filesystem records access times (a file's last use is then the later of the two)."""
     for entry in entries:
         yield entry
         try:
@@ -368,8 +378,8 @@ def _kept(
         size = 0 if stat.S_ISLNK(fst.st_mode) else fst.st_size
         mine = fst.st_uid == uid
         files.append(
-            File(entry.name, fst.st_ino, fst.st_ctime_ns, size, fst.st_mtime, mine, None, None,
-                  fst.st_nlink, fst.st_blocks * 512)
+            File(entry.name, fst.st_ino, fst.st_ctime_ns, size, fst.st_mtime,
+                 lastuse.used(fst, atime), mine, None, None, fst.st_nlink, fst.st_blocks * 512)
         )  # fmt: skip
 
 
@@ -402,7 +412,7 @@ def _units(
             old = (
                 not any(f.name == "origin.json" for f in d.files)
                 and bool(d.files)
-                and max(f.mtime for f in d.files) < PIP20_RELEASED
+                and max(f.mtime for f in d.files) < PIP20_RELEASED  # built then (a read is no build)
             )
             for f in wheels:
                 yield _Unit(d, [f], TMP if in_tmp else OLD_WHEEL if old else None, f.name)
@@ -478,10 +488,10 @@ def _select(units: list[_Unit], policy: Policy, now: float, total: int) -> list[
 
 
 class Aged(Protocol):
-    """An entry a policy picks by its age and size."""
+    """An entry a policy picks by its last use and size."""
 
     @property
-    def mtime(self) -> float: ...
+    def used(self) -> float: ...
 
     @property
     def size(self) -> int: ...
@@ -511,7 +521,7 @@ def choose(
         if why is None and not policy.selects and cutoff is not None:
             why = aged if aging(entry) else None
         if why is not None and cutoff is not None:
-            why = why if entry.mtime < cutoff else None
+            why = why if entry.used < cutoff else None
             if why is not None and policy.selects:
                 why = f"{why}, {aged}"
         if why is not None:
@@ -520,7 +530,7 @@ def choose(
             rest.append(entry)
     if policy.max_size is not None:
         size = total - sum(e.size for e, _ in chosen)
-        for entry in sorted(rest, key=lambda e: e.mtime):
+        for entry in sorted(rest, key=lambda e: e.used):
             if size <= policy.max_size:
                 break
             chosen.append((entry, "oldest first, over the size limit"))
@@ -593,9 +603,10 @@ class _Tidy:
         if wheels and not wheel_kept and allowed:
             why = NO_WHEEL if self.pip_rules or touched else "junk: wheel directory without a wheel"
             for f in d.files:
-                if f.mine and not f.reason and _old(f.mtime, self.cutoff):
+                if f.mine and not f.reason and _old(f.used, self.cutoff):
                     f.reason = why
         remaining = kept or any(not f.reason for f in d.files)
         emptied = touched or any(f.reason for f in d.files)
+        # a directory by its mtime: any listing (du, find, ls) moves its access time
         d.rmdir = not remaining and allowed and (emptied or _old(d.mtime, self.cutoff))
         return not d.rmdir, wheel_kept, emptied

@@ -25,7 +25,7 @@ from fleetcache.report.views import Report
 if TYPE_CHECKING:
     from fleetcache.clean.run import CleanResult
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 class Field(NamedTuple):
@@ -178,6 +178,7 @@ CACHE_FIELDS: list[Field] = [
     Field("vanished", "files that disappeared during the walk", _fig("vanished")),
     Field("oldest", "oldest file modification time (ISO 8601 UTC)", lambda r: iso(r.figures.oldest_mtime)),
     Field("newest", "newest file modification time (ISO 8601 UTC)", lambda r: iso(r.figures.newest_mtime)),
+    Field("age_basis", "what `clean --older-than` and `--max-size` read each entry's last use from: `atime` (its filesystem records access times, as relatime and strictatime do: the later of a file's access and modification times) or `mtime` (mounted noatime); null when not walked", lambda r: r.figures.age_basis),
     Field("packages", "its entries by package, when `scan --packages` read them as `report` does: list of {package, entries, bytes}, largest first, the names as `report --by package` gives them ((unknown): entries nothing names); [] when it holds none, null when its entries were not read (CSV: left out)", _packages, scalar=False),
     Field("selfcheck", "interpreters that used this cache: list of {prefix, last_check, exists} (the first 1,000; more are noted under skipped); exists is as the cache's owner sees it, null when the owner cannot tell", lambda r: [{"prefix": escape.text(k.prefix), "last_check": k.last_check, "exists": k.exists} for k in r.figures.selfcheck], scalar=False),
 ]  # fmt: skip

@@ -54,7 +54,8 @@ class _Sized:
     dirs: list[Dir]
     whole: bool  # every file and directory of it is the owner's, and none is blocked
     size: int = 0
-    mtime: float = 0.0
+    mtime: float = 0.0  # newest modification of its files and directories
+    used: float = 0.0  # its last use: its files' (see fleetcache.lastuse), its directories' mtime
 
 
 def plan_units(
@@ -126,8 +127,10 @@ def _sized(dirs: Mapping[Parts, Dir], units: Iterable[Unit]) -> list[_Sized]:
             owner.whole = False  # a subdirectory not walked: it would stay
     for item in out:
         item.size = sum(f.size for _, f in item.files)
-        times = [f.mtime for _, f in item.files] + [d.mtime for d in item.dirs]
-        item.mtime = max(times, default=0.0)
+        # a directory's access time is no use: any listing (du, find, ls) moves it
+        dir_times = [d.mtime for d in item.dirs]
+        item.mtime = max([f.mtime for _, f in item.files] + dir_times, default=0.0)
+        item.used = max([f.used for _, f in item.files] + dir_times, default=0.0)
     return out
 
 
@@ -187,6 +190,7 @@ def measure(task: WalkTask) -> WalkOutcome:
         unreadable=f.unreadable,
         oldest_mtime=f.oldest_mtime,
         newest_mtime=f.newest_mtime,
+        age_basis=f.age_basis,
     )
     return replace(got, figures=figures)
 
@@ -205,7 +209,7 @@ def entries(
         walked = walk_dirs(opened.fd, path, opened.st.st_uid, areas=areas, on_dir=on_dir)
         named = [
             CacheEntry(path, "/".join(u.parts), u.area or u.parts[0], u.what, u.project,
-                       u.version, u.how, len(i.files), i.size, i.mtime)
+                       u.version, u.how, len(i.files), i.size, i.mtime, used=i.used)
             for i in _sized(walked.dirs, units(walked))
             for u in (i.unit,)
             if unnamed or u.project is not None

@@ -67,7 +67,8 @@ def _joined(named: Iterable[CacheEntry]) -> tuple[CacheEntry, ...]:
             out[key] = replace(e, path=key)
         else:
             size, files, mtime = old.size + e.size, old.files + e.files, max(old.mtime, e.mtime)
-            out[key] = replace(old, size=size, files=files, mtime=mtime)
+            used = max(old.last_used, e.last_used)
+            out[key] = replace(old, size=size, files=files, mtime=mtime, used=used)
     return tuple(out.values())
 
 

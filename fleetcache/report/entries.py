@@ -13,7 +13,7 @@ from typing import Callable, Optional
 
 import msgpack
 
-from fleetcache import safefs
+from fleetcache import lastuse, safefs
 from fleetcache.model import CacheEntry, Skipped
 from fleetcache.report import attribution as attr
 from fleetcache.stats.walk import WalkTask
@@ -45,6 +45,7 @@ class EntriesOutcome:
 @dataclass
 class _Reader:
     path: str
+    atime: bool = False  # its filesystem records access times (see fleetcache.lastuse)
     entries: list[CacheEntry] = field(default_factory=list)
     pages: list[Page] = field(default_factory=list)
     problems: list[Skipped] = field(default_factory=list)
@@ -73,6 +74,7 @@ class _Reader:
             size=sum(s.st_size for s in sts),
             mtime=max(s.st_mtime for s in sts),
             complete=complete,
+            used=max(lastuse.used(s, self.atime) for s in sts),
         )
         self.entries.append(entry)
         if got.kind == "index page" and got.project:
@@ -111,7 +113,7 @@ def read_opened(
 
 def _read_pip(path: str, opened: safefs.Opened) -> EntriesOutcome:
     """pip's entries: http-v2 and legacy http entries, built wheels."""
-    reader = _Reader(path)
+    reader = _Reader(path, lastuse.basis(opened.fd) == lastuse.ATIME)
     for parts, fd, files, dirs in safefs.walk(opened.fd, reader.problem):
         if not parts:
             safefs.rest(files)
@@ -177,7 +179,7 @@ def _with_body(
     if headers.get("x-pypi-file-project"):
         return attr.attribute(headers, None)  # the headers say it all: the body stays unread
     try:
-        body_fd = os.open(name, safefs.O_FILE, dir_fd=fd)
+        body_fd = safefs.open_quietly(name, safefs.O_FILE, fd)
     except OSError as exc:
         reader.problem((*parts, name), exc.strerror or str(exc))
         return attr.UNKNOWN
@@ -215,7 +217,7 @@ def _legacy(
 def _legacy_layout(fd: int, name: str, size: int) -> Optional[tuple[dict[str, str], int, int]]:
     """(headers, body offset, body length) of a legacy entry, reading around the body only:
     cachecontrol wrote ``{"response": {"body": <bin>, "headers": ..., ...}, "vary": ...}``."""
-    file_fd = os.open(name, safefs.O_FILE, dir_fd=fd)
+    file_fd = safefs.open_quietly(name, safefs.O_FILE, fd)
     try:
         if not stat.S_ISREG(os.fstat(file_fd).st_mode):
             return None

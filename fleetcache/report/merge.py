@@ -13,9 +13,9 @@ from typing import Any, Optional
 from fleetcache.formats.fields import SCHEMA_VERSION, TOTAL_FIELDS
 from fleetcache.report.views import KIND_FIGURES, UNKNOWN, VIEWS
 
-# 7 lacks only the caches' packages (8 added them): its documents still merge, their caches drawn
-# without packages
-SUPPORTED = (7, SCHEMA_VERSION)
+# 7 lacks the caches' packages (8 added them), 8 their age_basis (9): their documents still
+# merge, their caches drawn without what they lack
+SUPPORTED = (7, 8, SCHEMA_VERSION)
 MAX_BYTES = 1 << 30
 # the largest count or size a report may claim: what a signed 64-bit integer holds (any real
 # figure fits; past it, a figure is made up, and as a float it would overflow the treemap)
@@ -104,6 +104,7 @@ CACHE_CHECKS: dict[str, Any] = {
     "busy": lambda v: v is None or isinstance(v, bool),
     "busy_reasons": lambda v: _records(v, {"pid": lambda p: p is None or _int(p)}),
     "sources": lambda v: _records(v, {"user": _opt_str, "description": _opt_str}),
+    "age_basis": lambda v: v in (None, "atime", "mtime"),
     **{name: _int for name in TOTAL_FIELDS},
     # scan --packages: its entries by package (null: not read)
     "packages": lambda v: (

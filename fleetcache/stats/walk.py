@@ -12,7 +12,7 @@ from contextlib import closing
 from dataclasses import dataclass, field, fields
 from typing import Optional
 
-from fleetcache import safefs
+from fleetcache import lastuse, safefs
 from fleetcache.model import CacheFigures, SelfcheckKey, Skipped
 from fleetcache.stats.pairs import Pairs
 
@@ -104,6 +104,7 @@ class Walker:
         # one counter for every int field of CacheFigures
         self.c: dict[str, int] = {f.name: 0 for f in fields(CacheFigures) if f.type == "int"}
         self.oldest: Optional[float] = None
+        self.age_basis = lastuse.MTIME  # what a clean reads last use from (see walk_root)
         self.newest: Optional[float] = None
         self.selfcheck: list[SelfcheckKey] = []
         self.problems: list[Skipped] = []
@@ -122,6 +123,7 @@ class Walker:
             **c,
             oldest_mtime=self.oldest,
             newest_mtime=self.newest,
+            age_basis=self.age_basis,
             selfcheck=tuple(self.selfcheck),
             problems=tuple(self.problems),
         )
@@ -135,6 +137,7 @@ class Walker:
     def walk_root(self, fd: int, skip: Collection[tuple[int, int]] = ()) -> None:
         """Walk every top-level entry of the cache with the walker for its kind (never entering
         the directories in ``skip``: mount points)."""
+        self.age_basis = lastuse.basis(fd)
         dirs = blocks = 0  # directories holding only directories (most of a cache): counted here
         fstat = os.fstat
         try:
