@@ -390,9 +390,9 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
     _cache_kind_arg(whose)
     what = p.add_argument_group(
         "what goes",
-        "--purge, --pattern, --package and --junk add up; --older-than keeps only older "
-        "entries, alone it picks every older one; --max-size then removes the oldest until the "
-        "cache is that small",
+        "--purge, --pattern, --package and --junk add up; --older-than keeps only entries "
+        "unused that long, alone it picks every one; --max-size then removes the least recently "
+        "used until the cache is that small",
     )
     what.add_argument(
         "--purge",
@@ -421,11 +421,17 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
         "no pip before 23.3 uses the cache), dead selfcheck keys, wheels built before pip 20.0; "
         "uv: what `uv cache prune` removes, but cached environments a process uses",
     )
-    what.add_argument("--older-than", metavar="AGE", help="entries older than AGE (30d, 12h)")
+    what.add_argument(
+        "--older-than",
+        metavar="AGE",
+        help="entries not used for AGE (30d, 12h): by atime where the filesystem records it, "
+        "else mtime",
+    )
     what.add_argument(
         "--max-size",
         metavar="SIZE",
-        help="per cache, oldest first until at most SIZE (10G, 500M: decimal; 2GiB: binary)",
+        help="per cache, least recently used first until at most SIZE (10G, 500M: decimal; "
+        "2GiB: binary)",
     )
     how = p.add_argument_group("how")
     how.add_argument("--dry-run", "-n", action="store_true", help="show the plan and stop")

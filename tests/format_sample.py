@@ -45,6 +45,7 @@ FIGURES = CacheFigures(
     orphan_bytes=120,
     oldest_mtime=T - 86400 * 40,
     newest_mtime=T - 3600,
+    age_basis="atime",
 )
 USE = ProcessUse(
     4242,

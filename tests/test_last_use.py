@@ -135,7 +135,7 @@ def fleetcache(tree: Tree, tmp_path: Path, *argv: str) -> tuple[int, dict[str, A
 
 def wheels_in_bodies(cache: Path) -> set[str]:
     """The wheels pip's http cache holds as downloads (``alpha-1.0``), from their bodies."""
-    out = set()
+    out: set[str] = set()
     for body in cache.glob("http-v2/**/*.body"):
         try:
             with zipfile.ZipFile(body) as zf:

@@ -409,10 +409,10 @@ def _units(
         elif area == "wheels":
             in_tmp = any(TMP_DIR.fullmatch(p) for p in parts[1:])
             wheels = [f for f in mine if fnmatch.fnmatchcase(f.name, "*-*.whl")]
-            old = (
+            old = (  # built before pip 20.0: by mtime (a read is no build)
                 not any(f.name == "origin.json" for f in d.files)
                 and bool(d.files)
-                and max(f.mtime for f in d.files) < PIP20_RELEASED  # built then (a read is no build)
+                and max(f.mtime for f in d.files) < PIP20_RELEASED
             )
             for f in wheels:
                 yield _Unit(d, [f], TMP if in_tmp else OLD_WHEEL if old else None, f.name)

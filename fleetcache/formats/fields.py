@@ -381,6 +381,7 @@ ENTRY_FIELDS: list[tuple[str, str]] = [
     ("files", "its files (2 for a complete http-v2 entry)"),
     ("size", "bytes of its files"),
     ("modified", "when it was downloaded or built (ISO 8601 UTC)"),
+    ("used", "when it was last used, as its cache's `age_basis` reads it: the latest access or modification of its files where the filesystem records access times, else as modified (ISO 8601 UTC)"),
     ("complete", "false for an http-v2 half without the other (pip never uses it)"),
 ]  # fmt: skip
 
@@ -400,6 +401,7 @@ def entry_record(user: str, entry: CacheEntry) -> dict[str, Any]:
         "files": entry.files,
         "size": entry.size,
         "modified": iso(entry.mtime),
+        "used": iso(entry.last_used),
         "complete": entry.complete,
     }
 

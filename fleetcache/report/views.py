@@ -332,11 +332,12 @@ def junk(caches: Sequence[CacheResult]) -> Row:
 
 
 def _ages(entries: Sequence[CacheEntry], now: float) -> list[Row]:
-    """Entries and bytes by how long ago they were downloaded or built (mtime)."""
+    """Entries and bytes by how long ago they were last used (as a clean's --older-than reads
+    it: see fleetcache.lastuse)."""
     buckets = [*(label for _, label in AGES), "> 1 year"]
     counts = {b: [0, 0] for b in buckets}
     for e in entries:
-        days = (now - e.mtime) / 86400
+        days = (now - e.last_used) / 86400
         label = next((label for limit, label in AGES if days < limit), "> 1 year")
         counts[label][0] += 1
         counts[label][1] += e.size
