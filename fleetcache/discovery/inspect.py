@@ -21,7 +21,7 @@ def listdir(dir_fd: int, name: Optional[str] = None) -> list[str]:
     try:
         if name is None:
             return os.listdir(dir_fd)
-        fd = os.open(name, safefs.O_DIR, dir_fd=dir_fd)
+        fd = safefs.open_quietly(name, safefs.O_DIR, dir_fd)  # a listing is an access
     except OSError:
         return []
     try:

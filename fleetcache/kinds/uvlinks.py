@@ -73,7 +73,7 @@ def _site_links(site: int) -> Iterator[str]:
 
 def _opendir(dir_fd: int, name: str) -> Optional[int]:
     try:
-        return os.open(name, safefs.O_DIR, dir_fd=dir_fd)
+        return safefs.open_quietly(name, safefs.O_DIR, dir_fd)  # listed: leave its atime
     except OSError:
         return None
 
