@@ -133,17 +133,22 @@ def fleetcache(tree: Tree, tmp_path: Path, *argv: str) -> tuple[int, dict[str, A
     return got.returncode, doc
 
 
-def wheels_in_bodies(cache: Path) -> set[str]:
-    """The wheels pip's http cache holds as downloads (``alpha-1.0``), from their bodies."""
-    out: set[str] = set()
+def downloaded_wheels(cache: Path) -> dict[str, Path]:
+    """The wheels pip's http cache holds as downloads (``alpha-1.0``), and their bodies."""
+    out: dict[str, Path] = {}
     for body in cache.glob("http-v2/**/*.body"):
         try:
             with zipfile.ZipFile(body) as zf:
                 names = zf.namelist()
         except zipfile.BadZipFile:
             continue  # an index page, an sdist
-        out.update(n.split(".dist-info/")[0] for n in names if ".dist-info/" in n)
+        out.update((n.split(".dist-info/")[0], body) for n in names if ".dist-info/" in n)
     return out
+
+
+def wheels_in_bodies(cache: Path) -> set[str]:
+    """The names of the wheels pip's http cache holds as downloads."""
+    return set(downloaded_wheels(cache))
 
 
 def pip_cache(tree: Tree, python: Path, index_url: str) -> tuple[Path, Path]:
@@ -178,6 +183,32 @@ def test_a_wheel_pip_read_yesterday_survives_older_than_1d_where_atime_is_record
     assert "gamma" not in built  # built three days ago, never read since: gone either way
     assert wheels_in_bodies(cache) == ({"alpha-1.0"} if basis == "atime" else set())
     _, scan = fleetcache(tree, tmp_path, "scan", "--user", "alice", "--kind", "pip")
+    assert [c["age_basis"] for c in scan["caches"]] == [basis]
+
+
+@pytest.mark.parametrize(("option", "basis"), [("strictatime", "atime"), ("noatime", "mtime")])
+def test_max_size_takes_the_least_recently_used_entry_first(
+    mounted, tmp_path: Path, alice_pip, index_url: str, option: str, basis: str
+):
+    """alice's alpha 1.0 download is the oldest entry of her cache (five days; the rest three),
+    and her pip has just read it again: --max-size one byte under the cache's size takes one
+    entry, the least recently used: with strictatime another one (alpha stays), with noatime
+    alpha (the oldest download)."""
+    tree = mounted(option)
+    home, cache = pip_cache(tree, alice_pip, index_url)
+    body = downloaded_wheels(cache)["alpha-1.0"]
+    then = time.time() - 5 * DAY
+    for half in (body, body.with_suffix("")):
+        os.utime(half, (then, then))
+    again = home / "again"
+    pip_as_alice(alice_pip, home, index_url, "install", "-q", "--target", str(again), "alpha==1.0")
+    _, scan = fleetcache(tree, tmp_path, "scan", "--user", "alice", "--kind", "pip")
+    size = scan["caches"][0]["total_bytes"]
+    code, got = fleetcache(tree, tmp_path, "clean", "--user", "alice", "--kind", "pip",
+                           "--max-size", str(size - 1), "--yes")  # fmt: skip
+    assert (code, got["caches"][0]["state"]) == (0, "cleaned"), got
+    assert ("alpha-1.0" in wheels_in_bodies(cache)) == (basis == "atime")
+    assert "least recently used first, over the size limit" in got["caches"][0]["plan"]["why"]
     assert [c["age_basis"] for c in scan["caches"]] == [basis]
 
 

@@ -533,7 +533,7 @@ def choose(
         for entry in sorted(rest, key=lambda e: e.used):
             if size <= policy.max_size:
                 break
-            chosen.append((entry, "oldest first, over the size limit"))
+            chosen.append((entry, "least recently used first, over the size limit"))
             size -= entry.size
     return chosen
 
