@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from fleetcache import lastuse
 from tests import test_kind_uv
 from tests.conftest import Tree, chown_tree, pip_env
 from tests.test_kind_uv import PYTHON, run_uv, uv_env
@@ -272,3 +273,19 @@ def test_fleetcaches_own_reads_never_move_an_access_time(
         after = atimes(caches)
         moved = sorted(p for p, t in after.items() if t != before.get(p))
         assert moved == [], f"{' '.join(argv)} moved the access time of {moved[:5]}"
+
+
+@pytest.mark.parametrize(
+    ("option", "basis"),
+    [("relatime", "atime"), ("strictatime", "atime"), ("relatime,nodiratime", "atime"),
+     ("noatime", "mtime")],
+)  # fmt: skip
+def test_the_age_basis_follows_the_mount_options(mounted, option: str, basis: str):
+    """relatime and strictatime record access times (relatime at most once a day); noatime
+    does not: told from the opened directory's statvfs flags, as a clean asks them."""
+    tree = mounted(option)
+    fd = os.open(tree.root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert lastuse.basis(fd) == basis
+    finally:
+        os.close(fd)
