@@ -112,6 +112,27 @@ def test_report_views_merge_with_their_host(tmp_path, capsys):
     assert "cannot merge scan reports with report views" in capsys.readouterr().err
 
 
+def test_a_schema_8_document_without_age_basis_merges_beside_a_schema_9_one(tmp_path, capsys):
+    """Schema 9 added each cache's age_basis: an 8 document's caches merge without one."""
+    new = report(capsys, host(tmp_path, "new", ["alice"]), tmp_path / "new.json")
+    old_doc = json.loads(new.read_text())
+    old_doc["schema_version"] = 8
+    for cache in old_doc["caches"]:
+        del cache["age_basis"]
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(old_doc))
+    assert main(["merge", f"old={old}", f"new={new}", "-f", "json"]) == 0
+    merged = json.loads(capsys.readouterr().out)
+    assert merged["schema_version"] == 9
+    assert [(c["host"], c.get("age_basis")) for c in merged["caches"] if c["exists"]] == [
+        ("old", None),
+        ("new", "atime"),
+    ]
+    assert main(["merge", f"old={old}", f"new={new}", "-f", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["age_basis"] for r in rows if r["exists"] == "true"] == ["", "atime"]
+
+
 @pytest.mark.parametrize(
     ("content", "says"),
     [
@@ -147,6 +168,7 @@ def test_bad_input_is_one_line_naming_the_file(tmp_path, capsys, content, says):
         ({"caches": [{"path": "/c", "exists": True, "owner": 1000}]}, "caches[0].owner is 1000"),
         ({"caches": [{"path": "/c", "exists": True, "sources": [1]}]}, "caches[0].sources is [1]"),
         ({"caches": [{"exists": True}]}, "caches[0].path is None"),
+        ({"caches": [{"path": "/c", "exists": True, "age_basis": "ctime"}]}, "caches[0].age_basis is 'ctime'"),
         ({"totals": [1]}, "'totals' is not a record of whole numbers"),
         ({"totals": {"total_bytes": "x"}}, "'totals' is not a record of whole numbers"),
         ({"skipped": [{"path": 1}]}, "'skipped' records are not {path, reason}"),
