@@ -257,7 +257,8 @@ def test_selectors_pick_exactly_their_entries(tree, state):
     # --max-size: oldest first until the cache is under the size
     total = sum(os.lstat(os.path.join(d, f)).st_size for d, _, fs in os.walk(cache) for f in fs)
     sized = planned("--max-size", str(total - 200))
-    assert sized == {"least recently used first, over the size limit": [1, 502]}  # gamma's wheel (2017)
+    # gamma's wheel (2017)
+    assert sized == {"least recently used first, over the size limit": [1, 502]}
 
 
 def test_pip_tidy_rules_and_older_than_spare_what_they_must(tree, state):

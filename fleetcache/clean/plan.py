@@ -270,11 +270,6 @@ class Walked:
     walker: Walker
     skipped: list[str]
 
-    @property
-    def age_basis(self) -> str:
-        """What its files' last use was read from: lastuse.ATIME or lastuse.MTIME."""
-        return self.walker.age_basis
-
 
 def walk_dirs(
     cache_fd: int,
