@@ -1,0 +1,183 @@
+"""Issue 18 item 4: ``clean --quarantine`` renames what a clean removes into a per-run directory
+beside the cache, made and filled as the cache's owner; ``restore`` puts it back where nothing took
+its place; ``quarantine list`` and ``purge`` (and the next clean, once expired) show and end it.
+Attacks first: a quarantine pre-made as a link or by another uid, a cache whose parent is another
+account's, a directory swapped for a link before a restore, a hostile run id."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fleetcache.cli import main
+from tests.conftest import Tree, chown_tree
+from tests.test_clean import (
+    ALICE,
+    BOB,
+    KEYS,
+    files_below,
+    http_entry,
+    snapshot,
+    synthetic,
+)
+
+ROOT = os.geteuid() == 0
+pytestmark = pytest.mark.skipif(not ROOT, reason="moves files as other uids: run as root (CI is)")
+PARENT = "/home/alice/.cache"
+PLACE = PARENT + "/.fleetcache-quarantine"
+
+
+@pytest.fixture
+def tree(open_tree: Tree) -> Tree:
+    """A machine tree alice's child may traverse."""
+    return open_tree
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> dict[str, str]:
+    """Where this test's audit log, locks and quarantine index go."""
+    return {
+        "log": str(tmp_path / "log" / "audit.log"),
+        "locks": str(tmp_path / "locks"),
+        "state": str(tmp_path / "state"),
+    }
+
+
+def fc(tree: Tree, state: dict[str, str], *argv: str) -> tuple[int, str, str]:
+    """Run fleetcache (in a new process when threads run: fork is refused then); exit code,
+    stdout, stderr."""
+    args = [*argv, "--root", str(tree.root), "--audit-log", state["log"], "--state-dir",
+            state["state"]]  # fmt: skip
+    if argv[0] == "clean":
+        args += ["--lock-dir", state["locks"], "--yes"]
+    if threading.active_count() > 1:
+        r = subprocess.run([sys.executable, "-m", "fleetcache", *args], capture_output=True,
+                           text=True)  # fmt: skip
+        assert "Traceback" not in r.stderr, r.stderr
+        return r.returncode, r.stdout, r.stderr
+    out = Path(state["state"]).parent / "out.txt"
+    code = main([*args, "-o", str(out)] if argv[0] in ("clean", "quarantine") else args)
+    text = out.read_text() if out.exists() else ""
+    if out.exists():
+        out.unlink()
+    return code, text, ""
+
+
+def clean_json(tree: Tree, state: dict[str, str], *argv: str) -> tuple[int, dict[str, Any]]:
+    code, out, err = fc(tree, state, "clean", "--format", "json", *argv)
+    return code, json.loads(out) if out else {"err": err}
+
+
+def only(doc: dict[str, Any]) -> dict[str, Any]:
+    assert len(doc["caches"]) == 1, doc
+    got: dict[str, Any] = doc["caches"][0]
+    return got
+
+
+def log_lines(state: dict[str, str]) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in Path(state["log"]).read_text().splitlines()]
+
+
+# ---- the move, and the attacks on it
+
+
+def test_a_quarantine_clean_renames_the_files_beside_the_cache_as_the_owner(tree, state):
+    cache = synthetic(tree)
+    before = {p: os.lstat(cache / p).st_ino for p in files_below(cache)}
+    code, doc = clean_json(tree, state, "--user", "alice", "--quarantine", "2d")
+    c = only(doc)
+    assert code == 0 and c["state"] == "cleaned", c
+    assert files_below(cache) == []
+    moved = tree.host(f"{PLACE}/{doc['run_id']}/pip")
+    # renamed, not copied: the very inodes, at the same relative paths
+    assert {p: os.lstat(moved / p).st_ino for p in files_below(moved)} == before
+    for d in (tree.host(PLACE), moved.parent):
+        st = os.lstat(d)
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (ALICE, 0o700)
+    assert all(os.lstat(os.path.join(d, n)).st_uid == ALICE
+               for d, ds, fs in os.walk(moved) for n in ds + fs)  # fmt: skip
+    actions = [x for x in log_lines(state) if x["action"] == "quarantine"]
+    assert len(actions) == len(before) and {x["outcome"] for x in actions} == {"quarantined"}
+
+
+def test_a_quarantine_premade_as_a_link_to_another_accounts_dir_is_not_written_through(tree, state):
+    cache = synthetic(tree)
+    bob = tree.user("bob", BOB)
+    drop = bob / "drop"
+    drop.mkdir()
+    drop.chmod(0o777)  # alice could write there: only the link must stop her child
+    os.lchown(drop, BOB, BOB)
+    os.symlink(drop, tree.host(PLACE))
+    os.lchown(tree.host(PLACE), ALICE, ALICE)
+    victims, cached = snapshot(bob), snapshot(cache)
+    code, doc = clean_json(tree, state, "--user", "alice", "--quarantine")
+    c = only(doc)
+    assert code == 3 and c["state"] == "refused", c
+    assert "link" in c["reason"] and "nothing deleted" in c["reason"]
+    assert snapshot(bob) == victims and list(drop.iterdir()) == []
+    assert snapshot(cache) == cached
+
+
+@pytest.mark.parametrize("owner", [0, BOB])
+def test_a_quarantine_dir_made_by_another_uid_is_not_used(tree, state, owner):
+    cache = synthetic(tree)
+    tree.user("bob", BOB)
+    place = tree.host(PLACE)
+    place.mkdir()
+    place.chmod(0o777)
+    os.lchown(place, owner, owner)
+    cached = snapshot(cache)
+    code, doc = clean_json(tree, state, "--user", "alice", "--quarantine")
+    c = only(doc)
+    assert code == 3 and c["state"] == "refused", c
+    assert f"uid {owner}" in c["reason"]
+    assert snapshot(cache) == cached and list(place.iterdir()) == []
+
+
+def test_a_cache_whose_parent_is_not_its_owners_is_refused_never_deleted(tree, state):
+    shared = tree.host("/srv/shared/pip")
+    http_entry(shared, KEYS[0])
+    tree.user("alice", ALICE)
+    chown_tree(shared, ALICE)  # /srv/shared stays root's
+    cached = snapshot(shared)
+    code, doc = clean_json(tree, state, "--cache", "/srv/shared/pip", "--quarantine")
+    c = only(doc)
+    assert code == 3 and c["state"] == "refused", c
+    assert "not to the cache's owner" in c["reason"]
+    assert (
+        snapshot(shared) == cached and not tree.host("/srv/shared/.fleetcache-quarantine").exists()
+    )
+
+
+def test_no_quarantine_deletes_and_both_at_once_is_a_usage_error(tree, state):
+    cache = synthetic(tree)
+    code, _, _ = fc(tree, state, "clean", "--user", "alice", "--quarantine", "--no-quarantine")
+    assert code == 2 and files_below(cache) != []
+    code, doc = clean_json(tree, state, "--user", "alice", "--no-quarantine")
+    assert code == 0 and only(doc)["state"] == "cleaned"
+    assert files_below(cache) == [] and not tree.host(PLACE).exists()
+
+
+def test_discovery_never_takes_a_quarantine_for_a_cache_or_an_environment(tree, state, capsys):
+    home = tree.user("alice", ALICE)
+    held = home / ".fleetcache-quarantine" / ("a" * 32) / "uvc"
+    http_entry(held / "pip", KEYS[0])  # a pip layout, for --search
+    env = held / "environments-v2" / "x"  # a quarantined uv cached environment
+    (env / "bin").mkdir(parents=True)
+    (env / "pyvenv.cfg").write_text("home = /usr/bin\nuv = 0.5.0\nversion_info = 3.12.0\n")
+    chown_tree(home, ALICE)
+    main(["envs", "--root", str(tree.root), "--user", "alice", "--no-size", "--no-probe",
+          "--format", "json"])  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["environments"] == []
+    main(["scan", "--root", str(tree.root), "--user", "alice", "--search", "/home/alice",
+          "--no-envs", "--format", "json"])  # fmt: skip
+    paths = [c["path"] for c in json.loads(capsys.readouterr().out)["caches"]]
+    assert not [p for p in paths if ".fleetcache-quarantine" in p], paths
