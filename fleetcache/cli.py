@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info(sub)
     _add_list(sub)
     _add_clean(sub)
+    from fleetcache import quarantine_cli  # it builds on this module's helpers
+
+    quarantine_cli.add(sub)
     return parser
 
 

@@ -64,7 +64,8 @@ def fc(tree: Tree, state: dict[str, str], *argv: str) -> tuple[int, str, str]:
         assert "Traceback" not in r.stderr, r.stderr
         return r.returncode, r.stdout, r.stderr
     out = Path(state["state"]).parent / "out.txt"
-    code = main([*args, "-o", str(out)] if argv[0] in ("clean", "quarantine") else args)
+    to_file = argv[0] == "clean" or argv[:2] == ("quarantine", "list")
+    code = main([*args, "-o", str(out)] if to_file else args)
     text = out.read_text() if out.exists() else ""
     if out.exists():
         out.unlink()
@@ -181,3 +182,87 @@ def test_discovery_never_takes_a_quarantine_for_a_cache_or_an_environment(tree, 
           "--no-envs", "--format", "json"])  # fmt: skip
     paths = [c["path"] for c in json.loads(capsys.readouterr().out)["caches"]]
     assert not [p for p in paths if ".fleetcache-quarantine" in p], paths
+
+
+# ---- restore, and the attacks on it
+
+
+def quarantined(tree: Tree, state: dict[str, str]) -> tuple[Path, str]:
+    """alice's synthetic cache, cleaned into a quarantine; (the cache, the run id)."""
+    cache = synthetic(tree)
+    code, doc = clean_json(tree, state, "--user", "alice", "--quarantine")
+    assert code == 0 and only(doc)["state"] == "cleaned", doc
+    return cache, doc["run_id"]
+
+
+def test_a_restore_gives_back_every_file_and_directory_as_it_was(tree, state):
+    cache = synthetic(tree)
+    before = snapshot(cache)
+    modes = {p: os.lstat(cache / p).st_mode for p in before}
+    code, doc = clean_json(tree, state, "--user", "alice", "--quarantine")
+    assert code == 0 and files_below(cache) == []
+    code, out, err = fc(tree, state, "restore", doc["run_id"])
+    assert code == 0, err
+    assert snapshot(cache) == before
+    assert {p: os.lstat(cache / p).st_mode for p in before} == modes
+    assert not tree.host(PLACE).exists()  # emptied, then removed
+    restores = [x for x in log_lines(state) if x["action"] == "restore"]
+    assert {x["outcome"] for x in restores} == {"restored"}
+    assert len(restores) == len(files_below(cache))
+    code, out, _ = fc(tree, state, "quarantine", "list")
+    assert out == "no quarantine runs\n"
+
+
+def test_a_restore_leaves_a_new_file_in_its_place_and_says_so(tree, state, capsys):
+    cache, run_id = quarantined(tree, state)
+    held = tree.host(f"{PLACE}/{run_id}/pip")
+    taken = files_below(held)[0]
+    (cache / taken).parent.mkdir(parents=True, exist_ok=True)
+    (cache / taken).write_bytes(b"new")
+    chown_tree(cache, ALICE)
+    code, _, err = fc(tree, state, "restore", run_id)
+    err += capsys.readouterr().err
+    assert code == 3 and f"{taken}: something new is in its place" in err, err
+    assert (cache / taken).read_bytes() == b"new"
+    assert files_below(held) == [taken]  # it stays in the quarantine
+    (run,) = list_json(tree, state)["runs"]
+    assert run["caches"][0]["files"] == 1
+    log = [x for x in log_lines(state) if x["action"] == "restore"]
+    assert [x["path"] for x in log if x["outcome"] != "restored"] == [taken]
+
+
+def list_json(tree: Tree, state: dict[str, str], *more: str) -> dict[str, Any]:
+    code, out, _ = fc(tree, state, "quarantine", "list", "--format", "json", *more)
+    assert code == 0
+    got: dict[str, Any] = json.loads(out)
+    return got
+
+
+def test_a_directory_swapped_for_a_link_before_a_restore_is_not_written_through(
+    tree, state, capsys
+):
+    cache, run_id = quarantined(tree, state)
+    bob = tree.user("bob", BOB)
+    drop = bob / "drop"
+    drop.mkdir()
+    drop.chmod(0o777)
+    os.lchown(drop, BOB, BOB)
+    victims = snapshot(bob)
+    (cache / "wheels").symlink_to(drop)  # the clean removed the emptied wheels/ tree
+    os.lchown(cache / "wheels", ALICE, ALICE)
+    code, _, err = fc(tree, state, "restore", run_id)
+    err += capsys.readouterr().err
+    assert code == 3 and "wheels: a link or not a directory; not followed" in err, err
+    assert snapshot(bob) == victims and list(drop.iterdir()) == []
+    held = tree.host(f"{PLACE}/{run_id}/pip")
+    assert files_below(held) and all(p.startswith("wheels/") for p in files_below(held))
+    assert all(p.startswith("http-v2/") for p in files_below(cache))  # the rest is back
+
+
+@pytest.mark.parametrize("run_id", ["../x", "../../etc", "A" * 32, "0" * 31, ""])
+def test_a_hostile_run_id_is_a_usage_error(tree, state, capsys, run_id):
+    for argv in (("restore", run_id), ("quarantine", "purge", run_id)):
+        code, _, err = fc(tree, state, *argv)
+        err += capsys.readouterr().err
+        assert code == 2 and "is not a run id" in err and "Traceback" not in err, err
+        assert len(err.strip().splitlines()) == 1

@@ -27,6 +27,10 @@ TAKEN = "something new is in its place; kept in the quarantine"
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+class Missing(Refused):
+    """The directory is not there."""
+
+
 def place(cache: str, run_id: str) -> str:
     """Where a run's quarantine of this cache lies: ``<parent>/.fleetcache-quarantine/<run>/<name>``."""
     parent, name = os.path.split(cache.rstrip("/"))
@@ -50,6 +54,8 @@ def open_dir(parent_fd: int, name: str, device: int, make: Optional[int] = None,
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise Refused(f"{name}: a link or not a directory; not followed") from None
+        if exc.errno == errno.ENOENT:
+            raise Missing(f"{name}: not there") from None
         raise Refused(f"{name}: {exc.strerror}") from None
     st = os.fstat(fd)
     why = None
