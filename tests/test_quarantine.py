@@ -18,13 +18,19 @@ from typing import Any
 import pytest
 
 from fleetcache.cli import main
-from tests.conftest import Tree, chown_tree
+from tests.conftest import Tree, chown_tree, fill_cache
+from tests.index_server import default_index, serve
 from tests.test_clean import (
     ALICE,
+    BASE,
     BOB,
+    CACHE,
     KEYS,
+    copy_of_pip,
+    counts,
     files_below,
     http_entry,
+    pip_as_alice,
     snapshot,
     synthetic,
 )
@@ -266,3 +272,49 @@ def test_a_hostile_run_id_is_a_usage_error(tree, state, capsys, run_id):
         err += capsys.readouterr().err
         assert code == 2 and "is not a run id" in err and "Traceback" not in err, err
         assert len(err.strip().splitlines()) == 1
+
+
+# ---- the owner's own tools agree
+
+
+@pytest.fixture
+def pip_cache(tree: Tree, pip_python: Any, tmp_path: Path) -> tuple[Path, Path]:
+    """alice's cache filled by real pip 26.3 from the loopback index (alpha; beta and gamma
+    built); a copy of that pip alice may run with the system Python."""
+    if not os.path.exists(BASE):
+        pytest.skip(f"{BASE} is missing: pip must run as alice")
+    python = pip_python("26")
+    cache = tree.host(CACHE)
+    with serve(default_index()) as url:
+        fill_cache(python, cache, url, "alpha", "beta", "gamma", work=tmp_path / "w")
+    tree.user("alice", ALICE)
+    chown_tree(tree.host("/home/alice"), ALICE)
+    return cache, copy_of_pip(python, tree.root.parent / "pip")
+
+
+def test_the_owners_pip_sees_the_same_cache_after_quarantine_and_restore(tree, state, pip_cache):
+    cache, pip = pip_cache
+
+    def pip_says() -> tuple[str, str]:
+        where = ("--cache-dir", str(cache))
+        return pip_as_alice(pip, "cache", "info", *where), pip_as_alice(
+            pip, "cache", "list", *where
+        )
+
+    before = pip_says()
+    assert counts(before[0])["Number of locally built wheels"] == "2"
+    assert counts(before[0])["Number of HTTP files"] != "0" and "beta" in before[1]
+    code, doc = clean_json(tree, state, "--user", "alice", "--quarantine", "3d")
+    c = only(doc)
+    assert code == 0 and c["state"] == "cleaned", c
+    gone = counts(pip_says()[0])
+    assert gone["Number of HTTP files"] == "0" and gone["Number of locally built wheels"] == "0"
+    (run,) = list_json(tree, state, "--user", "alice")["runs"]
+    (held,) = run["caches"]
+    assert run["run_id"] == doc["run_id"] and not run["expired"]
+    assert (held["files"], held["bytes"]) == (c["deleted"]["files"], c["deleted"]["bytes"])
+    assert held["quarantine"] == f"{PLACE}/{doc['run_id']}/pip" and held["user"] == "alice"
+    code, _, err = fc(tree, state, "restore", doc["run_id"], "--user", "alice")
+    assert code == 0, err
+    assert pip_says() == before
+    assert list_json(tree, state)["runs"] == []
