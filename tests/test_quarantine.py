@@ -318,3 +318,57 @@ def test_the_owners_pip_sees_the_same_cache_after_quarantine_and_restore(tree, s
     assert code == 0, err
     assert pip_says() == before
     assert list_json(tree, state)["runs"] == []
+
+
+# ---- purge: asked for, and by expiry at the next clean
+
+
+def test_purge_deletes_a_run_as_the_owner_and_forgets_it(tree, state, capsys):
+    _, run_id = quarantined(tree, state)
+    held = tree.host(f"{PLACE}/{run_id}/pip")
+    code, _, _ = fc(tree, state, "quarantine", "purge")  # not expired: nothing goes
+    assert code == 0 and "nothing to purge" in capsys.readouterr().out
+    files = len(files_below(held))
+    assert files == 16
+    code, _, _ = fc(tree, state, "quarantine", "purge", run_id)
+    assert code == 0 and f"purged run {run_id}" in capsys.readouterr().out
+    assert not tree.host(PLACE).exists() and list_json(tree, state)["runs"] == []
+    (line,) = [x for x in log_lines(state) if x["action"] == "purge"]
+    assert line["outcome"] == "purged" and line["files"] == files and line["account"] == "alice"
+    code, _, err = fc(tree, state, "restore", run_id)
+    assert code == 2 and "no quarantine run" in err + capsys.readouterr().err
+
+
+def test_purge_never_follows_a_link_the_owner_left_in_the_quarantine(tree, state):
+    _, run_id = quarantined(tree, state)
+    bob = tree.user("bob", BOB)
+    (bob / "keep").mkdir()
+    (bob / "keep" / "file").write_text("bob's")
+    (bob / "keep").chmod(0o777)
+    chown_tree(bob, BOB)
+    victims = snapshot(bob)
+    held = tree.host(f"{PLACE}/{run_id}/pip")
+    os.symlink(bob / "keep", held / "http-v2" / "planted")
+    os.lchown(held / "http-v2" / "planted", ALICE, ALICE)
+    code, _, _ = fc(tree, state, "quarantine", "purge", "--all")
+    assert code == 0 and snapshot(bob) == victims and not tree.host(PLACE).exists()
+
+
+def test_an_expired_run_is_purged_by_the_next_clean_and_its_plan_says_so(tree, state):
+    cache = synthetic(tree)
+    code, first = clean_json(tree, state, "--user", "alice", "--quarantine", "0s")
+    assert code == 0 and only(first)["quarantine"]["path"].endswith(first["run_id"] + "/pip")
+    (run,) = list_json(tree, state)["runs"]
+    assert run["expired"]
+    http_entry(cache, KEYS[20])
+    chown_tree(cache, ALICE)
+    code, dry = clean_json(tree, state, "--user", "alice", "--dry-run")
+    assert [p["run_id"] for p in dry["purged"]] == [first["run_id"]]
+    assert tree.host(f"{PLACE}/{first['run_id']}").exists()  # a dry run only says so
+    code, out, _ = fc(tree, state, "clean", "--user", "alice", "--dry-run")
+    assert f"Expired quarantine runs (would be deleted first):\n  {first['run_id']}" in out
+    code, doc = clean_json(tree, state, "--user", "alice")
+    assert code == 0 and [(p["run_id"], p["files"]) for p in doc["purged"]] == [
+        (first["run_id"], 16)
+    ]
+    assert not tree.host(PLACE).exists() and list_json(tree, state)["runs"] == []

@@ -186,6 +186,21 @@ class Quarantines:
         self.log.add(record)
 
 
+def purge_expired(machine: Machine, state_dir: str, log_path: str, operator: str,
+                  dry_run: bool, now: float) -> list[Done]:  # fmt: skip
+    """What a clean does first: delete the runs past their expiry (a dry run: only list them)."""
+    index = qindex.Index(state_dir)
+    expired = [r for r in index.runs() if r.expires <= now]
+    if not expired:
+        return []
+    log = None if dry_run else AuditLog(log_path)
+    try:
+        return Quarantines(machine, state_dir, log, operator).purge(expired, dry_run)
+    finally:
+        if log is not None:
+            log.close()
+
+
 def _name(cache: str) -> str:
     return os.path.basename(cache.rstrip("/"))
 

@@ -12,7 +12,7 @@ from typing import Callable, Optional, Union
 
 from fleetcache import dropped, escape, readas, safefs, transitions
 from fleetcache import scan as scan_mod
-from fleetcache.clean import CleanError, deleter, guard, moves, qindex
+from fleetcache.clean import CleanError, deleter, guard, moves, qindex, qops
 from fleetcache.clean.plan import CachePlan
 from fleetcache.clean.policy import Policy
 from fleetcache.clean.quarantine import Keeper
@@ -112,6 +112,8 @@ class CleanResult:
     caches: list[CacheClean]
     # what a person should look at beside the caches: config files that make pip stop
     skipped: list[Skipped] = field(default_factory=list)
+    # expired quarantine runs the clean deleted first (a dry run: would delete)
+    purged: list[qops.Done] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -671,7 +673,17 @@ def clean(
     execute. ``on_dir`` runs in the deleting child at each directory (tests use it for races)."""
     cleaner = Cleaner(machine, request)
     cleaner.on_dir = on_dir
+    euid = os.geteuid()
+    purged = qops.purge_expired(
+        machine,
+        request.state_dir or guard.default_state_dir(euid),
+        request.audit_log or guard.default_log(euid),
+        _operator({}),
+        request.dry_run,
+        time.time(),
+    )
     result = cleaner.plan()
+    result.purged = purged
     agreed = confirm(result) if confirm is not None else True
     if not agreed and not request.dry_run:
         for c in runnable(result, request):

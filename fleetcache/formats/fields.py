@@ -494,6 +494,12 @@ def clean_document(result: CleanResult) -> dict[str, Any]:
                 },
                 "before": _figures(c.before),
                 "after": _figures(c.after),
+                "quarantine": None
+                if c.quarantine is None
+                else {
+                    "path": escape.text(c.quarantine.place),
+                    "expires": iso(c.quarantine.expires),
+                },
             }
         )
     return {
@@ -514,8 +520,19 @@ def clean_document(result: CleanResult) -> dict[str, Any]:
             "junk": policy.junk,
             "older_than_seconds": policy.older_than,
             "max_size_bytes": policy.max_size,
+            "quarantine_seconds": policy.quarantine,
         },
         "audit_log": None if result.audit_log is None else escape.text(result.audit_log),
         "caches": caches,
+        "purged": [
+            {
+                "run_id": d.run_id,
+                "path": escape.text(d.held.place),
+                "files": d.files,
+                "bytes": d.bytes,
+                "error": d.error,
+            }
+            for d in result.purged
+        ],
         "skipped": [skipped_record(s) for s in result.skipped],
     }
