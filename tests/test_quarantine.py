@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from fleetcache.cli import main
+from tests import test_kind_uv as uvt
 from tests.conftest import Tree, chown_tree, fill_cache
 from tests.index_server import default_index, serve
 from tests.test_clean import (
@@ -35,6 +36,7 @@ from tests.test_clean import (
     synthetic,
 )
 
+uv_bin, filled = uvt.uv_bin, uvt.filled  # the real uv, and alice's home it filled (session)
 ROOT = os.geteuid() == 0
 pytestmark = pytest.mark.skipif(not ROOT, reason="moves files as other uids: run as root (CI is)")
 PARENT = "/home/alice/.cache"
@@ -372,3 +374,37 @@ def test_an_expired_run_is_purged_by_the_next_clean_and_its_plan_says_so(tree, s
         (first["run_id"], 16)
     ]
     assert not tree.host(PLACE).exists() and list_json(tree, state)["runs"] == []
+
+
+def test_the_owners_uv_sees_the_same_cache_after_quarantine_and_restore(
+    tree, state, filled, uv_bin, index_url
+):
+    tree.user("alice", ALICE)
+    home = uvt.copy_home(filled, tree)
+    cache = home / ".cache" / "uv"
+    links = {str(p.relative_to(cache)): os.readlink(p) for p in cache.rglob("*") if p.is_symlink()}
+    assert links  # uv's own links (archive pointers): moved as links, never followed
+
+    def uv_says() -> tuple[str, set[str]]:
+        size = uvt.run_uv(uv_bin, ALICE, home, index_url, "cache", "size")
+        return size, uvt.listing(cache)
+
+    before = uv_says()
+    modes = {p: p.lstat().st_mode for p in cache.rglob("*")}
+    code, doc = clean_json(tree, state, "--user", "alice", "--kind", "uv", "--quarantine")
+    c = only(doc)
+    assert code == 0 and c["state"] == "cleaned" and c["kind"] == "uv", c
+    assert uv_says()[0] != before[0]
+    held = tree.host(c["quarantine"]["path"])
+    assert held.parent.parent.name == ".fleetcache-quarantine" and held.name == "uv"
+    moved = {str(p.relative_to(held)): os.readlink(p) for p in held.rglob("*") if p.is_symlink()}
+    assert moved == links
+    code, _, err = fc(tree, state, "restore", doc["run_id"])
+    assert code == 0, err
+    assert uv_says() == before  # uv counts directories too: those the clean removed are back
+    assert {p: p.lstat().st_mode for p in cache.rglob("*")} == modes
+    venv = home / "venv" / "bin" / "python"
+    r = subprocess.run(
+        [str(venv), "-c", "import alpha, beta, gamma"], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr

@@ -79,7 +79,8 @@ class Executor:
                 if fd is not None and self.on_dir is not None:
                     self.on_dir(d)
                 qfd = None
-                if fd is not None and self.into is not None and d.files:
+                if fd is not None and self.into is not None and (d.files or d.remove):
+                    # a directory the clean removes has its twin there: a restore makes it again
                     qfd, why = self.into.enter(d.parts, self.stack)
                     fd = fd if qfd is not None else None
                 start = 0
