@@ -13,8 +13,8 @@ from typing import Any
 from fleetcache import cli as c
 from fleetcache import escape
 from fleetcache.clean import CleanError, guard, qindex
-from fleetcache.clean.policy import age_text
 from fleetcache.clean.qops import Done, Quarantines
+from fleetcache.formats.fit import PATH, WORD
 from fleetcache.formats.grid import grid
 from fleetcache.formats.table import human_size
 
@@ -80,33 +80,38 @@ def _cmd_list(args: argparse.Namespace) -> int:
                "runs": [_run_record(r, args.user, now) for r in runs]}  # fmt: skip
         c._emit(json.dumps(doc, indent=2) + "\n", args.output)
         return c.EXIT_OK
-    rows = [
-        [
-            r.run_id,
-            age_text(round(now - r.created)),
-            _expiry(h.expires, now),
-            h.user,
-            h.kind,
-            h.files,
-            human_size(h.bytes),
-            h.place,
-        ]
-        for r in runs
-        for h in r.caches
-        if _mine(h, args.user)
-    ]
-    headers = ["RUN", "AGE", "EXPIRES", "USER", "KIND", "FILES", "SIZE", "QUARANTINE"]
-    text = grid(rows, headers) + "\n" if rows else "no quarantine runs\n"
+    text = "".join(_run_table(r, args.user, now) for r in runs) or "no quarantine runs\n"
     c._emit(text, args.output)
     return c.EXIT_OK
+
+
+def _run_table(run: qindex.Run, users: Sequence[str], now: float) -> str:
+    """One run: its id, age and expiry, then its caches (80 columns: the id is what restore takes)."""
+    head = (f"run {run.run_id}: made {_span(now - run.created)} ago by "
+            f"{escape.display(run.operator)}, {_expiry(run.expires, now, 'expires ')}")  # fmt: skip
+    rows = [[h.user, h.kind, h.files, human_size(h.bytes), _expiry(h.expires, now),
+             escape.display(h.cache)] for h in run.caches if _mine(h, users)]  # fmt: skip
+    headers = ["USER", "KIND", "FILES", "SIZE", "EXPIRES", "CACHE"]
+    return f"{head}\n{grid(rows, headers, kinds=[WORD] * 5 + [PATH])}\n\n"
+
+
+def _span(seconds: float) -> str:
+    """A duration as people say it: its two largest units (6d 23h, 5m 2s)."""
+    left = max(0, round(seconds))
+    words: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if left >= size or (unit == "s" and not words):
+            words.append(f"{left // size}{unit}")
+            left %= size
+    return " ".join(words[:2])
 
 
 def _mine(held: qindex.Held, users: Sequence[str]) -> bool:
     return not users or held.user in users
 
 
-def _expiry(expires: float, now: float) -> str:
-    return "expired" if expires <= now else f"in {age_text(round(expires - now))}"
+def _expiry(expires: float, now: float, verb: str = "") -> str:
+    return "expired" if expires <= now else f"{verb}in {_span(expires - now)}"
 
 
 def _run_record(run: qindex.Run, users: Sequence[str], now: float) -> dict[str, Any]:

@@ -424,6 +424,7 @@ CLEAN_FIELDS: list[tuple[str, str]] = [
     ("failed", "{count, first: [{path, reason}]} planned files that could not be removed (the first 50)"),
     ("before", "pip's figures when planned: {http_files, http_bytes, wheel_files, wheel_bytes, total_files, total_bytes}"),
     ("after", "the same figures measured after the clean; null when not cleaned"),
+    ("quarantine", "{path, expires}: where its files went instead of being deleted (clean --quarantine) and when the next clean deletes them; null when they were deleted"),
 ]  # fmt: skip
 
 # the fields of each line of the audit log
@@ -437,9 +438,9 @@ AUDIT_FIELDS: list[tuple[str, str]] = [
     ("path", "relative to the cache, escaped; a directory ends with /; empty for a line about the whole cache"),
     ("files", "only on a line about the whole cache: the files deleted (in a dry run, planned)"),
     ("size", "bytes (0 for a link or a directory); for the whole cache, the bytes deleted (in a dry run, planned)"),
-    ("action", "delete, rmdir, or cache (the cache's outcome)"),
+    ("action", "delete, rmdir, quarantine (moved there instead of deleted), restore, purge (a whole cache's quarantine), or cache (the cache's outcome)"),
     ("reason", "why it was planned (purge, package six, junk: orphan half ...); for the whole cache, why it was skipped, or (dry run) the policy"),
-    ("outcome", "deleted, already gone, the error, or the cache's state (planned, for a dry run)"),
+    ("outcome", "deleted, quarantined, restored, purged, already gone, the error, or the cache's state (planned, for a dry run)"),
     ("dry_run", "true for a dry run"),
 ]  # fmt: skip
 
