@@ -660,8 +660,9 @@ def _cmd_clean(args: argparse.Namespace) -> int:
             return True
         files = sum(c.plan.files for c in todo if c.plan is not None)
         size = sum(c.plan.bytes for c in todo if c.plan is not None)
+        aside = all(c.policy is not None and c.policy.quarantine is not None for c in todo)
         sys.stderr.write(
-            f"Delete {files} files ({human_size(size)}) from "
+            f"{'Quarantine' if aside else 'Delete'} {files} files ({human_size(size)}) from "
             f"{len(todo)} cache{'' if len(todo) == 1 else 's'}? [y/N] "
         )
         sys.stderr.flush()

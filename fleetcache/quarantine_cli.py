@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Callable
 
 from fleetcache import cli as c
 from fleetcache import escape
@@ -30,20 +31,33 @@ def add(sub: argparse._SubParsersAction[c._Parser]) -> None:
     lst.add_argument("--format", "-f", choices=LIST_FORMATS, default="table", metavar="FORMAT",
                      help="output format: table, json (default table)")  # fmt: skip
     lst.add_argument("--output", "-o", metavar="FILE", help=c.OUTPUT_HELP)
-    lst.set_defaults(func=_cmd_list)
+    lst.set_defaults(func=_refusals(_cmd_list))
     purge = c._subparser(verbs, "purge", "delete quarantine runs as each cache's owner "
                          "(default: the expired ones; the next clean does that too)")  # fmt: skip
     _common(purge)
     purge.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="these runs")
     purge.add_argument("--all", action="store_true", help="every run, expired or not")
     purge.add_argument("--dry-run", "-n", action="store_true", help="say what would go")
-    purge.set_defaults(func=_cmd_purge)
+    purge.set_defaults(func=_refusals(_cmd_purge))
     r = c._subparser(sub, "restore", "put a quarantine run's files back where they were, as "
                      "each cache's owner, only where nothing took their place")  # fmt: skip
     _common(r)
     r.add_argument("run_id", metavar="RUN_ID", help="the run (clean's run_id)")
     r.add_argument("--dry-run", "-n", action="store_true", help="say what would be restored")
-    r.set_defaults(func=_cmd_restore)
+    r.set_defaults(func=_refusals(_cmd_restore))
+
+
+def _refusals(cmd: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """The command, with an index or audit log that may not be used as a one-line error."""
+
+    @functools.wraps(cmd)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return cmd(args)
+        except guard.Refused as exc:
+            raise CleanError(str(exc)) from None
+
+    return run
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -74,7 +88,8 @@ def _operator() -> str:
 def _cmd_list(args: argparse.Namespace) -> int:
     q = _quarantines(args, log=False)
     now = time.time()
-    runs = [r for r in q.index.runs() if any(_mine(h, args.user) for h in r.caches)]
+    runs = [r for r in q.index.runs() if r.root == q.machine.root
+            and any(_mine(h, args.user) for h in r.caches)]  # fmt: skip
     if args.format == "json":
         doc = {"schema_version": 1, "command": "quarantine list",
                "runs": [_run_record(r, args.user, now) for r in runs]}  # fmt: skip
@@ -147,7 +162,7 @@ def _cmd_purge(args: argparse.Namespace) -> int:
     try:
         ids = [qindex.check_run_id(r) for r in args.run_ids]
         q = _quarantines(args, log=not args.dry_run)
-        every = q.index.runs()
+        every = [r for r in q.index.runs() if r.root == q.machine.root]
         runs = every if args.all else [r for r in every if r.run_id in ids] if ids else None
         if runs is None:
             runs = q.expired(time.time())

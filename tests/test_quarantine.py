@@ -408,3 +408,21 @@ def test_the_owners_uv_sees_the_same_cache_after_quarantine_and_restore(
         [str(venv), "-c", "import alpha, beta, gamma"], capture_output=True, text=True
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_a_run_of_another_root_is_neither_restored_nor_purged_here(tree, state, capsys, tmp_path):
+    cache, run_id = quarantined(tree, state)
+    other = Tree(tmp_path / "other")
+    base = ["--root", str(other.root), "--state-dir", state["state"], "--audit-log", state["log"]]
+    assert main(["restore", run_id, *base]) == 2
+    assert "was made with --root" in capsys.readouterr().err
+    assert main(["quarantine", "purge", "--all", *base]) == 0
+    assert tree.host(f"{PLACE}/{run_id}/pip").exists() and files_below(cache) == []
+
+
+def test_a_broken_index_file_is_a_one_line_error(tree, state, capsys):
+    _, run_id = quarantined(tree, state)
+    Path(state["state"], "quarantine", f"{run_id}.json").write_text("{")
+    assert fc(tree, state, "quarantine", "list")[0] == 1
+    err = capsys.readouterr().err
+    assert "not a quarantine run" in err and "Traceback" not in err

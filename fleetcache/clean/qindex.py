@@ -119,7 +119,11 @@ class Index:
         except FileNotFoundError:
             return None
         with os.fdopen(fd, "rb") as f:
-            return _run(json.loads(f.read(1 << 24)))
+            data = f.read(1 << 24)
+        try:
+            return _run(json.loads(data))
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            raise Refused(f"{path}: not a quarantine run ({exc!r})") from None
 
 
 def _run(doc: dict[str, Any]) -> Run:

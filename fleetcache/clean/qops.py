@@ -52,6 +52,8 @@ class Quarantines:
     ) -> list[Done]:
         """Put a run's files back (its caches of ``users`` only, when given)."""
         run = self.index.load(run_id)
+        if run.root != self.machine.root:  # its paths are of another tree
+            raise qindex.RunError(f"run {run_id} was made with --root {run.root}")
         out = []
         for held in [h for h in run.caches if not users or h.user in users]:
             done = Done(run_id, held)
@@ -190,7 +192,7 @@ def purge_expired(machine: Machine, state_dir: str, log_path: str, operator: str
                   dry_run: bool, now: float) -> list[Done]:  # fmt: skip
     """What a clean does first: delete the runs past their expiry (a dry run: only list them)."""
     index = qindex.Index(state_dir)
-    expired = [r for r in index.runs() if r.expires <= now]
+    expired = [r for r in index.runs() if r.expires <= now and r.root == machine.root]
     if not expired:
         return []
     log = None if dry_run else AuditLog(log_path)
