@@ -92,6 +92,14 @@ def move(src_fd: int, dst_fd: int, name: str, ino: Optional[int], done: str) -> 
     return done
 
 
+def _private(fd: int) -> int:
+    """``fd`` when no one but its owner may enter the directory; else Refused."""
+    if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
+        os.close(fd)
+        raise Refused("open to others; not used")
+    return fd
+
+
 class Into:
     """The deleting child's quarantine of one cache: the run's directory, made fresh beside the
     cache, and in it the cache's directories, made as each is first needed."""
@@ -110,11 +118,9 @@ class Into:
         st = os.fstat(self.parent_fd)
         if st.st_uid != os.geteuid() or st.st_dev != self.device:
             raise Refused("the cache's parent is no longer its owner's")
-        top = open_dir(self.parent_fd, QUARANTINE, self.device, make=0o700)
-        try:
-            if stat.S_IMODE(os.fstat(top).st_mode) & 0o077:
-                raise Refused(f"{QUARANTINE}: open to others; not used")
-            run = open_dir(top, self.run_id, self.device, make=0o700, fresh=True)
+        top = _private(open_dir(self.parent_fd, QUARANTINE, self.device, make=0o700))
+        try:  # the run's may be there: this run's other caches in the same parent made it
+            run = _private(open_dir(top, self.run_id, self.device, make=0o700))
         finally:
             os.close(top)
         try:
