@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -17,7 +18,11 @@ from typing import Any
 
 import pytest
 
+from fleetcache.clean import qindex
+from fleetcache.clean.policy import Policy
+from fleetcache.clean.run import clean
 from fleetcache.cli import main
+from fleetcache.machine import Machine
 from tests import test_kind_uv as uvt
 from tests.conftest import Tree, chown_tree, fill_cache
 from tests.index_server import default_index, serve
@@ -32,6 +37,7 @@ from tests.test_clean import (
     files_below,
     http_entry,
     pip_as_alice,
+    request,
     snapshot,
     synthetic,
 )
@@ -190,6 +196,31 @@ def test_discovery_never_takes_a_quarantine_for_a_cache_or_an_environment(tree, 
           "--no-envs", "--format", "json"])  # fmt: skip
     paths = [c["path"] for c in json.loads(capsys.readouterr().out)["caches"]]
     assert not [p for p in paths if ".fleetcache-quarantine" in p], paths
+
+
+def test_the_run_is_in_the_index_before_the_first_file_moves(tree, state):
+    """The deleting child looks for the run's index file when it reaches the first directory
+    (the state directory is made searchable for it) and dies when it is not there yet."""
+    cache = synthetic(tree)
+    state = {**state, "state": str(tree.root.parent / "state")}  # where alice may search
+    index = Path(state["state"], "quarantine")
+    index.mkdir(parents=True)
+    for d in (index.parent, index):
+        d.chmod(0o755)  # root's, not writable by others: still a state directory fleetcache takes
+
+    def look(_: object) -> None:
+        if not [n for n in os.listdir(index) if n.endswith(".json")]:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    policy = Policy(purge=True, quarantine=3600.0)
+    req = request(state, policy=policy, state_dir=state["state"])
+    result = clean(Machine.local(str(tree.root)), req, on_dir=look)
+    (c,) = result.caches
+    assert c.state == "cleaned", (c.state, c.reason)
+    assert files_below(cache) == [] and c.quarantine is not None
+    (run,) = qindex.Index(state["state"]).runs()
+    assert run.run_id == result.run_id and run.caches[0].state == qindex.HELD
+    assert run.caches[0].files == c.deleted_files == 16
 
 
 # ---- restore, and the attacks on it
