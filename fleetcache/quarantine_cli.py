@@ -76,13 +76,9 @@ def _quarantines(args: argparse.Namespace, log: bool = True) -> Quarantines:
         audit = guard.AuditLog(args.audit_log or guard.default_log(euid)) if log else None
     except guard.Refused as exc:
         raise CleanError(str(exc)) from None
-    return Quarantines(machine, state, audit, _operator())
+    from fleetcache.clean.run import _operator  # as clean names who ran it
 
-
-def _operator() -> str:
-    sudo = os.environ.get("SUDO_USER")
-    name = str(os.getuid())
-    return f"{name} (sudo by {sudo})" if sudo else name
+    return Quarantines(machine, state, audit, _operator({}))
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

@@ -183,8 +183,7 @@ class Quarantines:
         }
         if files is not None:
             record["files"] = files
-        reason = done.error if done.error is not None else None
-        record.update(size=size, action=action, reason=reason, outcome=outcome, dry_run=dry_run)
+        record.update(size=size, action=action, reason=done.error, outcome=outcome, dry_run=dry_run)
         self.log.add(record)
 
 

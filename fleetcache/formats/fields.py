@@ -420,7 +420,7 @@ CLEAN_FIELDS: list[tuple[str, str]] = [
     ("busy", "true when a process uses it, null when one possibly does, false when none"),
     ("busy_reasons", "the processes that make it busy: {pid, user, uid, command, why, certain, environment}"),
     ("plan", "{files, bytes, frees, dirs, why: {reason: {files, bytes}}, left: {reason: {files, bytes}}, over_limit, mounts}: what the policy picked (bytes: as pip counts them; frees: the disk bytes its removal frees, as du sees them: a file hardlinked from outside what is planned frees nothing), what it leaves and why, how many bytes the cache stays over --max-size (null: none), and the mount points below the cache, never entered"),
-    ("deleted", "{files, bytes, dirs, gone}: what was removed (gone: planned but already absent)"),
+    ("deleted", "{files, bytes, dirs, gone}: what was removed (gone: planned but already absent; with a quarantine, files and bytes moved there)"),
     ("failed", "{count, first: [{path, reason}]} planned files that could not be removed (the first 50)"),
     ("before", "pip's figures when planned: {http_files, http_bytes, wheel_files, wheel_bytes, total_files, total_bytes}"),
     ("after", "the same figures measured after the clean; null when not cleaned"),
