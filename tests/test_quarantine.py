@@ -163,6 +163,8 @@ def test_a_cache_whose_parent_is_not_its_owners_is_refused_never_deleted(tree, s
     tree.user("alice", ALICE)
     chown_tree(shared, ALICE)  # /srv/shared stays root's
     cached = snapshot(shared)
+    code, doc = clean_json(tree, state, "--cache", "/srv/shared/pip", "--quarantine", "-n")
+    assert code == 3 and only(doc)["state"] == "refused"  # the plan says so already
     code, doc = clean_json(tree, state, "--cache", "/srv/shared/pip", "--quarantine")
     c = only(doc)
     assert code == 3 and c["state"] == "refused", c

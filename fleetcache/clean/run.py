@@ -12,7 +12,7 @@ from typing import Callable, Optional, Union
 
 from fleetcache import dropped, escape, readas, safefs, transitions
 from fleetcache import scan as scan_mod
-from fleetcache.clean import CleanError, deleter, guard, moves, qindex, qops
+from fleetcache.clean import CleanError, deleter, guard, moves, qindex, qops, quarantine
 from fleetcache.clean.plan import CachePlan
 from fleetcache.clean.policy import Policy
 from fleetcache.clean.quarantine import Keeper
@@ -260,6 +260,8 @@ class Cleaner:
                 item.plan = kind.plan(
                     opened.fd, loc.path, uid, item.policy, self.machine.clock(), context
                 )
+                if item.policy.quarantine is not None:  # the plan says now what the clean would
+                    os.close(quarantine.open_parent(anchor, loc.path, uid, item.plan))
             except safefs.OverBudget as exc:  # no clean on what could not be found out
                 item.state, item.reason = REFUSED, f"refused: {exc} (the limit for one cache)"
                 return item
