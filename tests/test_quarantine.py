@@ -174,6 +174,27 @@ def test_a_cache_whose_parent_is_not_its_owners_is_refused_never_deleted(tree, s
     )
 
 
+def test_a_cache_on_another_filesystem_than_its_parent_is_refused_never_copied(tree, state):
+    tree.user("alice", ALICE)
+    cache = tree.host(CACHE)
+    cache.mkdir(parents=True)
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", str(cache)], capture_output=True
+    ).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        http_entry(cache, KEYS[0])
+        chown_tree(tree.host("/home/alice"), ALICE)
+        cached = snapshot(cache)
+        code, doc = clean_json(tree, state, "--user", "alice", "--quarantine")
+        c = only(doc)
+        assert code == 3 and c["state"] == "refused", c
+        assert "on another filesystem than the cache" in c["reason"]
+        assert snapshot(cache) == cached and not tree.host(PLACE).exists()
+    finally:
+        subprocess.run(["umount", str(cache)], check=True)
+
+
 def test_no_quarantine_deletes_and_both_at_once_is_a_usage_error(tree, state):
     cache = synthetic(tree)
     code, _, _ = fc(tree, state, "clean", "--user", "alice", "--quarantine", "--no-quarantine")
