@@ -72,7 +72,8 @@ class Index:
         """Write the run whole, replacing its previous version at once."""
         _private_dir(os.path.dirname(self.dir))
         _private_dir(self.dir)
-        data = json.dumps({"schema_version": SCHEMA, **asdict(run)}, indent=1).encode()
+        doc = {"schema_version": SCHEMA, **asdict(run), "expires": run.expires}
+        data = json.dumps(doc, indent=1).encode()
         tmp = os.path.join(self.dir, f".{run.run_id}.tmp")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
