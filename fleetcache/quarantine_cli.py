@@ -44,6 +44,7 @@ def add(sub: argparse._SubParsersAction[c._Parser]) -> None:
     _common(r)
     r.add_argument("run_id", metavar="RUN_ID", help="the run (clean's run_id)")
     r.add_argument("--dry-run", "-n", action="store_true", help="say what would be restored")
+    r.add_argument("--lock-dir", metavar="DIR", help="clean's per-cache locks (default as clean's)")
     r.set_defaults(func=_refusals(_cmd_restore))
 
 
@@ -198,6 +199,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     except qindex.RunError as exc:
         raise c.UsageError(str(exc)) from None
     q = _quarantines(args, log=True)
+    q.lock_dir = args.lock_dir
     try:
         done = q.restore(args.run_id, tuple(args.user), dry_run=args.dry_run)
     except qindex.RunError as exc:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from fleetcache.clean import qindex
+from fleetcache.clean.guard import Lock
 from fleetcache.clean.policy import Policy
 from fleetcache.clean.run import clean
 from fleetcache.cli import main
@@ -72,6 +73,8 @@ def fc(tree: Tree, state: dict[str, str], *argv: str) -> tuple[int, str, str]:
             state["state"]]  # fmt: skip
     if argv[0] == "clean":
         args += ["--lock-dir", state["locks"], "--yes"]
+    if argv[0] == "restore":
+        args += ["--lock-dir", state["locks"]]
     if threading.active_count() > 1:
         r = subprocess.run([sys.executable, "-m", "fleetcache", *args], capture_output=True,
                            text=True)  # fmt: skip
@@ -319,6 +322,21 @@ def test_a_directory_swapped_for_a_link_before_a_restore_is_not_written_through(
     held = tree.host(f"{PLACE}/{run_id}/pip")
     assert files_below(held) and all(p.startswith("wheels/") for p in files_below(held))
     assert all(p.startswith("http-v2/") for p in files_below(cache))  # the rest is back
+
+
+def test_a_restore_waits_for_no_clean_of_the_cache_it_would_restore_into(tree, state, capsys):
+    cache, run_id = quarantined(tree, state)
+    st = os.stat(cache)
+    held = Lock(state["locks"], (st.st_dev, st.st_ino))
+    assert held.acquire() is None  # a clean of the cache runs now
+    try:
+        code, _, err = fc(tree, state, "restore", run_id)
+        err += capsys.readouterr().err
+        assert code == 3 and "not restored now: another clean of this cache is running" in err
+        assert files_below(cache) == []
+    finally:
+        held.release()
+    assert fc(tree, state, "restore", run_id)[0] == 0 and files_below(cache)
 
 
 @pytest.mark.parametrize("run_id", ["../x", "../../etc", "A" * 32, "0" * 31, ""])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import stat
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Callable, Optional
 
 from fleetcache import dropped, escape, safefs
 from fleetcache.clean import qindex, qwork
-from fleetcache.clean.guard import AuditLog, Refused
+from fleetcache.clean.guard import AuditLog, Lock, Refused, default_lock_dir
 from fleetcache.clean.moves import RESTORED
 from fleetcache.discovery.run import load_accounts
 from fleetcache.machine import Machine
@@ -44,6 +45,7 @@ class Quarantines:
         self.index = qindex.Index(state_dir)
         self.log = log
         self.operator = operator
+        self.lock_dir: Optional[str] = None  # the clean's per-cache locks (default: as clean's)
         accounts = load_accounts(machine)
         self.who = dropped.identities(machine, accounts)
 
@@ -110,23 +112,48 @@ class Quarantines:
         if threading.active_count() > 1:
             done.error = "not done: threads are running; fork is not safe"
             return
+        lock = None
         try:
             parent = self._open_parent(held)
+            try:  # a restore waits for no clean: one that cleans the cache now makes it refuse
+                lock = self._lock(parent, held) if action == "restore" and not dry_run else None
+            except Refused:
+                os.close(parent)
+                raise
         except Refused as exc:
             done.error = str(exc)
             return
         try:
-            who = self.who(held.uid)
-            pid, read_fd = dropped.start(who, lambda w: work(w, parent), keep=(parent,),
-                                         refused="not done")  # fmt: skip
+            try:
+                who = self.who(held.uid)
+                pid, read_fd = dropped.start(who, lambda w: work(w, parent), keep=(parent,),
+                                             refused="not done")  # fmt: skip
+            finally:
+                os.close(parent)
+            try:
+                for line in _lines(read_fd):
+                    self._take(done, line, action, dry_run)
+            finally:
+                os.close(read_fd)
+                dropped.reap(pid, grace=5.0)
         finally:
-            os.close(parent)
+            if lock is not None:
+                lock.release()
+
+    def _lock(self, parent: int, held: qindex.Held) -> Optional[Lock]:
+        """The cache's clean lock, held (None: no cache there, so no clean in it); Refused
+        when a clean holds it."""
         try:
-            for line in _lines(read_fd):
-                self._take(done, line, action, dry_run)
-        finally:
-            os.close(read_fd)
-            dropped.reap(pid, grace=5.0)
+            st = os.stat(_name(held.cache), dir_fd=parent, follow_symlinks=False)
+        except OSError:
+            return None
+        if not stat.S_ISDIR(st.st_mode):
+            return None
+        lock = Lock(self.lock_dir or default_lock_dir(os.geteuid()), (st.st_dev, st.st_ino))
+        holder = lock.acquire()
+        if holder is not None:
+            raise Refused(f"not restored now: {holder}")
+        return lock
 
     def _take(self, done: Done, line: bytes, action: str, dry_run: bool) -> None:
         """One line of the child's (it runs as the account: its words are checked, only logged)."""
