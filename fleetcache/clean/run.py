@@ -427,7 +427,7 @@ class Cleaner:
     ) -> deleter.ChildOutcome:
         """The owner's child deletes (or moves into the quarantine) what was planned."""
         assert item.uid is not None
-        quarantine = into if isinstance(into, moves.Into) else None
+        aside = into if isinstance(into, moves.Into) else None
 
         def run() -> deleter.ChildOutcome:
             return deleter.run_as_owner(
@@ -438,17 +438,17 @@ class Cleaner:
                 lambda *report: self._record(result, item, *report),
                 mounts=mounts,
                 on_dir=self.on_dir,
-                into=quarantine,
+                into=aside,
             )
 
-        if quarantine is None:
+        if aside is None:
             return run()
         nothing = True  # nothing may have moved: the run forgets this cache
         try:
             outcome = run()
             nothing = outcome.refused
         finally:
-            os.close(quarantine.parent_fd)
+            os.close(aside.parent_fd)
             nothing = nothing and not item.deleted_files
             item.quarantine = self.keeper.done(
                 item.path, item.deleted_files, item.deleted_bytes, nothing
