@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info(sub)
     _add_list(sub)
     _add_clean(sub)
+    from fleetcache import quarantine_cli  # it builds on this module's helpers
+
+    quarantine_cli.add(sub)
     return parser
 
 
@@ -439,6 +442,19 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
     how.add_argument(
         "--wait", metavar="DURATION", help="wait up to DURATION for a busy cache to become idle"
     )
+    keep = how.add_mutually_exclusive_group()
+    keep.add_argument(
+        "--quarantine",
+        metavar="AGE",
+        nargs="?",
+        const="7d",
+        help="move what goes into a quarantine beside each cache instead of deleting it, for "
+        "AGE (default 7d): `fleetcache restore RUN_ID` puts it back; a cache with no such place "
+        "(its parent not its owner's, another filesystem) is refused, never deleted",
+    )
+    keep.add_argument(
+        "--no-quarantine", action="store_true", help="delete, even where a policy quarantines"
+    )
     how.add_argument(
         "--force-busy",
         action="store_true",
@@ -599,6 +615,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
             args.max_size,
         )
         wait = None if args.wait is None else parse_duration(args.wait)
+        quarantine = None if args.quarantine is None else parse_duration(args.quarantine)
         timeout = parse_duration(args.timeout)
     except PolicyError as exc:
         raise UsageError(str(exc)) from None
@@ -631,6 +648,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         audit_log=args.audit_log,
         lock_dir=args.lock_dir,
         state_dir=args.state_dir,
+        quarantine=False if args.no_quarantine else quarantine,
     )
     options = _render(args)
     ask = not args.dry_run and not args.yes
@@ -648,8 +666,9 @@ def _cmd_clean(args: argparse.Namespace) -> int:
             return True
         files = sum(c.plan.files for c in todo if c.plan is not None)
         size = sum(c.plan.bytes for c in todo if c.plan is not None)
+        aside = all(c.policy is not None and c.policy.quarantine is not None for c in todo)
         sys.stderr.write(
-            f"Delete {files} files ({human_size(size)}) from "
+            f"{'Quarantine' if aside else 'Delete'} {files} files ({human_size(size)}) from "
             f"{len(todo)} cache{'' if len(todo) == 1 else 's'}? [y/N] "
         )
         sys.stderr.flush()

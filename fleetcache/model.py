@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+# beside a cache, what a clean moved out of it (fleetcache.clean.moves): no tool reads it, and
+# no scan takes what is in it for a cache or an environment
+QUARANTINE_DIR = ".fleetcache-quarantine"
 # pip commands whose options decide which cache they read and write (every SessionCommandMixin
 # command, and `pip cache` itself); `[global]` loses to any of these sections.
 CACHE_COMMANDS = (

@@ -4,8 +4,10 @@ groups removes exactly the planned files, reached with directory descriptors fro
 Every directory on the way is opened with ``O_NOFOLLOW`` and must still be the one planned (same
 device and inode), the owner's, and no mount point; every file is looked at without following it
 and must still be the planned inode and the owner's before it is unlinked. A link is unlinked,
-never followed. Nothing is ever chmod'ed. The parent (root) reads one line of outcomes per
-directory, keeps the audit log, and kills the child at the deadline.
+never followed. Nothing is ever chmod'ed. With a quarantine (``moves.Into``) each file is moved
+there instead of unlinked, and the cache is refused whole when the quarantine cannot be made.
+The parent (root) reads one line of outcomes per directory, keeps the audit log, and kills the
+child at the deadline.
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from fleetcache import dropped
+from fleetcache.clean import moves
+from fleetcache.clean.guard import Refused
+from fleetcache.clean.moves import DELETED, GONE, QUARANTINED
 from fleetcache.clean.plan import CachePlan, DirPlan, FileItem, Parts
 from fleetcache.dropped import Identity, write_all
 
-# outcomes of one file (or of removing a directory), as the child reports them
-DELETED = "deleted"
-GONE = "already gone"
-OK = (DELETED, GONE)
+OK = (DELETED, GONE, QUARANTINED)  # outcomes of one file: see moves
 
 OnDir = Callable[[DirPlan], None]
 # the child reports this many files at most per line: at most this many files can be gone
@@ -53,8 +55,10 @@ class Executor:
         root_fd: int,
         mounts: Collection[tuple[int, int]] = (),
         on_dir: Optional[OnDir] = None,
+        into: Optional[moves.Into] = None,
     ) -> None:
         self.plan = plan
+        self.into = into  # files are moved there, not unlinked
         self.root_fd = root_fd
         self.mounts = mounts
         self.on_dir = on_dir
@@ -74,6 +78,11 @@ class Executor:
                 fd, why = self._enter(d.parts)
                 if fd is not None and self.on_dir is not None:
                     self.on_dir(d)
+                qfd = None
+                if fd is not None and self.into is not None and (d.files or d.remove):
+                    # a directory the clean removes has its twin there: a restore makes it again
+                    qfd, why = self.into.enter(d.parts, self.stack)
+                    fd = fd if qfd is not None else None
                 start = 0
                 outcomes: list[str] = []
                 for f in d.files:
@@ -82,7 +91,7 @@ class Executor:
                     elif self._stop_asked():
                         break
                     else:
-                        outcomes.append(self._unlink(fd, f))
+                        outcomes.append(self._unlink(fd, f, qfd))
                     if len(outcomes) == BATCH and start + BATCH < len(d.files):
                         yield index, start, outcomes, None
                         start, outcomes = start + BATCH, []
@@ -98,6 +107,8 @@ class Executor:
                 return
         finally:
             self._leave(0)
+            if self.into is not None:
+                self.into.close()
 
     def _stop_asked(self) -> bool:
         return self.stopping  # set by a signal handler, between any two lines
@@ -140,12 +151,16 @@ class Executor:
             self.stack.append((here, fd))
         return self.stack[-1][1], None
 
-    def _unlink(self, dir_fd: int, f: FileItem) -> str:
+    def _unlink(self, dir_fd: int, f: FileItem, into: Optional[int] = None) -> str:
+        """Unlink one planned file, or move it into the quarantine's directory ``into``."""
         why = self._changed(dir_fd, f.name, f.ino, directory=False, ctime=f.ctime)
         if why is not None:
             return why
-        outcome = _removed(os.unlink, dir_fd, f.name)
-        if outcome == DELETED:
+        if into is not None:
+            outcome = moves.move(dir_fd, into, f.name, f.ino, QUARANTINED)
+        else:
+            outcome = _removed(os.unlink, dir_fd, f.name)
+        if outcome in (DELETED, QUARANTINED):
             self.unlinked.add(f.ino)
         return outcome
 
@@ -216,6 +231,7 @@ class ChildOutcome:
     finished: bool
     error: Optional[str] = None
     interrupted: bool = False  # a Ctrl-C stopped it: the caller logs, then stops too
+    refused: bool = False  # it touched nothing: its quarantine could not be made
 
 
 def run_as_owner(
@@ -226,17 +242,19 @@ def run_as_owner(
     on_result: Callable[[int, int, list[str], Optional[str]], None],
     mounts: Collection[tuple[int, int]] = (),
     on_dir: Optional[OnDir] = None,
+    into: Optional[moves.Into] = None,
 ) -> ChildOutcome:
-    """Fork a child that drops to ``who`` and carries out ``plan``; feed its reports to
+    """Fork a child that drops to ``who`` and carries out ``plan`` (moving each file ``into`` a
+    quarantine when given: its parent_fd is kept open for the child); feed its reports to
     ``on_result`` as they arrive; stop the child at ``deadline`` (time.monotonic). Files the
     child may have removed without reporting them (it died) are reported as UNKNOWN."""
     if threading.active_count() > 1:
         return ChildOutcome(False, "not cleaned: threads are running; fork is not safe")
-    executor = Executor(plan, root_fd, mounts, on_dir)
+    executor = Executor(plan, root_fd, mounts, on_dir, into)
     pid, read_fd = dropped.start(
         who,
         lambda out: _carry_out(executor, out),
-        keep=(root_fd,),
+        keep=(root_fd,) if into is None else (root_fd, into.parent_fd),
         refused="not cleaned",
         on_interrupt=signal.SIG_IGN,  # a Ctrl-C is ours to handle: we stop it, as at the deadline
     )
@@ -279,6 +297,12 @@ def _carry_out(executor: Executor, out: int) -> None:
         executor.stopping = True
 
     signal.signal(signal.SIGTERM, stop)  # the deadline: stop after the current file
+    if executor.into is not None:
+        try:
+            executor.into.open()
+        except Refused as exc:  # never deleted instead: nothing happens to this cache
+            write_all(out, json.dumps(["refused", f"quarantine: {exc}"]).encode() + b"\n")
+            return
     write_all(out, b'["ready"]\n')  # from here on, files may go
     for report in executor.run():
         write_all(out, json.dumps(report).encode() + b"\n")
@@ -306,6 +330,7 @@ class _Parent:
         self.ready = False  # the child has dropped privileges and starts deleting
         self.ended = False  # the child said it reported all it did
         self.interrupted = False  # a Ctrl-C came: stop the child now, as at the deadline
+        self.refused = False  # the child said, before it began, that it would not
 
     def run(self, deadline: float) -> ChildOutcome:
         buffer = b""
@@ -353,7 +378,8 @@ class _Parent:
             self.error = f"the deleting process {how}"
         if self.error is None and not finished:
             self.error = "the deleting process stopped before the end"
-        return ChildOutcome(self.error is None and finished, self.error, self.interrupted)
+        done = self.error is None and finished
+        return ChildOutcome(done, self.error, self.interrupted, self.refused and not self.ready)
 
     def _take(self, line: bytes) -> None:
         got = self._parse(line)
@@ -385,7 +411,8 @@ class _Parent:
         if got == ["end"] and self.ready:
             self.ended = True
             return None
-        if type(got) is list and len(got) == 2 and got[0] == "error":
+        if type(got) is list and len(got) == 2 and got[0] in ("error", "refused"):
+            self.refused = got[0] == "refused" and not self.ready
             return str(got[1])[:500]
         if not (self.ready and type(got) is list and len(got) == 4):
             return garbage

@@ -100,7 +100,7 @@ class Policy:
         """The policy as applied: a purge when nothing at all was asked for."""
         if self.selects or self.older_than is not None or self.max_size is not None:
             return self
-        return Policy(purge=True)
+        return Policy(purge=True, quarantine=self.quarantine)
 
     def describe(self) -> str:
         """One line for plans and logs, e.g. ``package six, older than 30d``."""
@@ -116,6 +116,8 @@ class Policy:
             words.append(f"older than {age_text(p.older_than)}")
         if p.max_size is not None:
             words.append(f"until at most {size_text(p.max_size)}")
+        if p.quarantine is not None:
+            words.append(f"kept {age_text(p.quarantine)} in a quarantine")
         return ", ".join(words)
 
 

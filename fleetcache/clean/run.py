@@ -8,13 +8,14 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 from fleetcache import dropped, escape, readas, safefs, transitions
 from fleetcache import scan as scan_mod
-from fleetcache.clean import CleanError, deleter, guard
+from fleetcache.clean import CleanError, deleter, guard, moves, qindex, qops, quarantine
 from fleetcache.clean.plan import CachePlan
 from fleetcache.clean.policy import Policy
+from fleetcache.clean.quarantine import Keeper
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery import pipusers
 from fleetcache.discovery.access import Access, AsAccount
@@ -63,6 +64,8 @@ class Request:
     audit_log: Optional[str] = None
     lock_dir: Optional[str] = None
     state_dir: Optional[str] = None  # last cleans, quarantine runs (guard.default_state_dir)
+    # --quarantine AGE / --no-quarantine over each cache's policy: seconds, False, None (as it says)
+    quarantine: Union[float, bool, None] = None
 
 
 @dataclass
@@ -86,6 +89,7 @@ class CacheClean:
     sources: tuple[CacheSource, ...] = ()
     kind: str = "pip"  # the cache kind (fleetcache.kinds) that plans it and says if it is busy
     policy: Optional[Policy] = None  # the policy it was planned under (its account's)
+    quarantine: Optional[qindex.Held] = None  # where its files went instead of being deleted
 
     @property
     def before(self) -> Optional[CacheFigures]:
@@ -108,6 +112,8 @@ class CleanResult:
     caches: list[CacheClean]
     # what a person should look at beside the caches: config files that make pip stop
     skipped: list[Skipped] = field(default_factory=list)
+    # expired quarantine runs the clean deleted first (a dry run: would delete)
+    purged: list[qops.Done] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -133,6 +139,7 @@ class Cleaner:
         self.groups = transitions.Groups()  # who may be in which group: see plan()
         self.log: Optional[guard.AuditLog] = None
         self.on_dir: Optional[deleter.OnDir] = None  # tests: called in the child at each directory
+        self.keeper: Keeper  # the run's quarantine (made by execute)
 
     # ---- planning
 
@@ -171,7 +178,7 @@ class Cleaner:
             root=self.machine.root,
             generated_at=self.machine.clock(),
             operator=_operator(self.accounts),
-            policy=req.policy.effective,
+            policy=_quarantined(req.policy, req.quarantine).effective,
             dry_run=req.dry_run,
             audit_log=req.audit_log,
             caches=cleans,
@@ -219,7 +226,7 @@ class Cleaner:
             uid = self._owner(anchor, loc, item)
             if uid is None:
                 return item
-            item.policy = self._policy_of(uid)
+            item.policy = _quarantined(self._policy_of(uid), self.request.quarantine)
             try:
                 opened = guard.open_cache(anchor, loc.path, uid, self.groups)
             except guard.Refused as exc:
@@ -253,6 +260,8 @@ class Cleaner:
                 item.plan = kind.plan(
                     opened.fd, loc.path, uid, item.policy, self.machine.clock(), context
                 )
+                if item.policy.quarantine is not None:  # the plan says now what the clean would
+                    os.close(quarantine.open_parent(anchor, loc.path, uid, item.plan))
             except safefs.OverBudget as exc:  # no clean on what could not be found out
                 item.state, item.reason = REFUSED, f"refused: {exc} (the limit for one cache)"
                 return item
@@ -326,6 +335,8 @@ class Cleaner:
         path = req.audit_log or guard.default_log(self.euid)
         result.audit_log = path
         self.log = guard.AuditLog(path)
+        run = qindex.Run(result.run_id, time.time(), result.host, result.root, result.operator)
+        self.keeper = Keeper(req.state_dir or guard.default_state_dir(self.euid), run)
         todo = runnable(result, req)
         try:
             for item in result.caches:
@@ -368,17 +379,17 @@ class Cleaner:
                         item.state, item.reason = BUSY, busy
                         self._log_cache(result, item)
                         return
-                    outcome = deleter.run_as_owner(
-                        plan,
-                        opened.fd,
-                        self._identity(item.uid, opened.st.st_gid),
-                        time.monotonic() + req.timeout,
-                        lambda *report: self._record(result, item, *report),
-                        mounts=mounts,
-                        on_dir=self.on_dir,
-                    )
+                    into = self._into(item, plan)
+                    if into is None:
+                        self._log_cache(result, item)
+                        return
+                    outcome = self._run_child(result, item, plan, opened, mounts, into)
             finally:
                 os.close(opened.fd)
+            if outcome.refused:
+                item.state, item.reason = REFUSED, f"refused: {outcome.error}; nothing deleted"
+                self._log_cache(result, item)
+                return
             whole = outcome.finished and not item.failed_count and not plan.problems
             item.state = CLEANED if whole else PARTIAL
             item.reason = outcome.error or _unexamined(plan) or item.reason
@@ -388,6 +399,61 @@ class Cleaner:
                 raise KeyboardInterrupt
         finally:
             lock.release()
+
+    def _into(self, item: CacheClean, plan: CachePlan) -> Union[moves.Into, bool, None]:
+        """The quarantine the cache's files move into; False when they are deleted; None when
+        it has none and is refused (never deleted instead)."""
+        assert item.policy is not None and item.uid is not None
+        if item.policy.quarantine is None:
+            return False
+        anchor = safefs.open_anchor(self.machine.root)
+        try:
+            return self.keeper.start(anchor, item.path, item.kind, item.uid, item.user or "",
+                                     plan, item.policy.quarantine)  # fmt: skip
+        except guard.Refused as exc:
+            item.state, item.reason = REFUSED, str(exc)
+            return None
+        finally:
+            os.close(anchor)
+
+    def _run_child(
+        self,
+        result: CleanResult,
+        item: CacheClean,
+        plan: CachePlan,
+        opened: safefs.Opened,
+        mounts: set[tuple[int, int]],
+        into: Union[moves.Into, bool],
+    ) -> deleter.ChildOutcome:
+        """The owner's child deletes (or moves into the quarantine) what was planned."""
+        assert item.uid is not None
+        aside = into if isinstance(into, moves.Into) else None
+
+        def run() -> deleter.ChildOutcome:
+            return deleter.run_as_owner(
+                plan,
+                opened.fd,
+                self._identity(item.uid or 0, opened.st.st_gid),
+                time.monotonic() + self.request.timeout,
+                lambda *report: self._record(result, item, *report),
+                mounts=mounts,
+                on_dir=self.on_dir,
+                into=aside,
+            )
+
+        if aside is None:
+            return run()
+        nothing = True  # nothing may have moved: the run forgets this cache
+        try:
+            outcome = run()
+            nothing = outcome.refused
+        finally:
+            os.close(aside.parent_fd)
+            nothing = nothing and not item.deleted_files
+            item.quarantine = self.keeper.done(
+                item.path, item.deleted_files, item.deleted_bytes, nothing
+            )
+        return outcome
 
     def _idle(self, item: CacheClean) -> bool:
         """Ask the process table again, now; wait (--wait) while the cache is busy."""
@@ -430,19 +496,22 @@ class Cleaner:
         d = item.plan.dirs[index]
         for f, outcome in zip(d.files[start:], outcomes):
             rel = "/".join((*d.parts, f.name))
-            if outcome == deleter.DELETED:
+            if outcome in (moves.DELETED, moves.QUARANTINED):
                 item.deleted_files += 1
                 item.deleted_bytes += f.size
-            elif outcome == deleter.GONE:
+            elif outcome == moves.GONE:
                 item.gone += 1
             else:
                 item.failed_count += 1
                 if len(item.failed) < MAX_FAILED:
                     item.failed.append((rel, outcome))
-            self._action(result, item, rel, f.size, "delete", f.reason, outcome)
+            action = (
+                "delete" if item.policy is None or item.policy.quarantine is None else "quarantine"
+            )
+            self._action(result, item, rel, f.size, action, f.reason, outcome)
         if d.remove is not None and removed is not None:
             rel = "/".join(d.parts)
-            if removed == deleter.DELETED:
+            if removed == moves.DELETED:
                 item.removed_dirs += 1
             self._action(result, item, rel + "/", 0, "rmdir", d.remove, removed)
         self.log.flush()  # each report's actions are on disk before the next is done
@@ -530,6 +599,13 @@ class Cleaner:
         self._action(result, item, "", item.plan.bytes, "cache", reason, PLANNED, item.plan.files)
 
 
+def _quarantined(policy: Policy, override: Union[float, bool, None]) -> Policy:
+    """The policy with the run's --quarantine or --no-quarantine over its own."""
+    if override is None or override is True:
+        return policy
+    return replace(policy, quarantine=None if override is False else float(override))
+
+
 def _absent(anchor: int, loc: CacheLocation) -> bool:
     """Whether nothing is there even through the links the scan follows (root's and those of
     the accounts that use the cache): then there is no cache to refuse, as the scan sees it."""
@@ -599,7 +675,17 @@ def clean(
     execute. ``on_dir`` runs in the deleting child at each directory (tests use it for races)."""
     cleaner = Cleaner(machine, request)
     cleaner.on_dir = on_dir
+    euid = os.geteuid()
+    purged = qops.purge_expired(
+        machine,
+        request.state_dir or guard.default_state_dir(euid),
+        request.audit_log or guard.default_log(euid),
+        _operator({}),
+        request.dry_run,
+        time.time(),
+    )
     result = cleaner.plan()
+    result.purged = purged
     agreed = confirm(result) if confirm is not None else True
     if not agreed and not request.dry_run:
         for c in runnable(result, request):

@@ -13,13 +13,20 @@ from fleetcache.activity.harvest import Settings
 from fleetcache.discovery import accounts as accounts_mod
 from fleetcache.discovery import pipconfig
 from fleetcache.machine import Machine
-from fleetcache.model import Account, AccountCaches, CacheLocation, CacheSource, Skipped
+from fleetcache.model import (
+    QUARANTINE_DIR,
+    Account,
+    AccountCaches,
+    CacheLocation,
+    CacheSource,
+    Skipped,
+)
 
 HEX1 = re.compile(r"[0-9a-f]")
 HEX2 = re.compile(r"[0-9a-f]{2}")
 SELFCHECK_KEY = re.compile(r"[0-9a-f]{56}")
 # never hold a pip cache, and can be huge; other mounts (/proc, /sys) are left by the one-device rule
-SKIP_DIRS = frozenset({".git", "node_modules", "site-packages", "__pycache__"})
+SKIP_DIRS = frozenset({".git", "node_modules", "site-packages", "__pycache__", QUARANTINE_DIR})
 
 
 class Finder:

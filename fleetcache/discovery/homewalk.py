@@ -20,7 +20,7 @@ from fleetcache.discovery import homelinks, markers, toolenvs
 from fleetcache.discovery import inspect as inspect_mod
 from fleetcache.discovery.access import Access
 from fleetcache.machine import Machine
-from fleetcache.model import Environment, Skipped
+from fleetcache.model import QUARANTINE_DIR, Environment, Skipped
 
 # the names a listing is looked at for: what marks an environment, what beside one names its tool
 WATCHED = frozenset(
@@ -54,6 +54,7 @@ SKIP_DIRS = frozenset(
         ".pytest_cache",
         ".ruff_cache",
         ".ipynb_checkpoints",
+        QUARANTINE_DIR,
     }
 )
 NETWORK_FS = frozenset(

@@ -3,6 +3,7 @@ did (before, freed, after, what failed)."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
@@ -121,8 +122,39 @@ def plan_table(result: CleanResult, options: RenderOptions) -> CleanTable:
     ]
     if over:
         lines += ["Cannot get under --max-size:", *over]
+    lines += _purged(result, size)
     lines += _clean_skipped(result)
     return CleanTable(rows, PLAN_HEADERS, PLAN_NARROW, lines, title)
+
+
+def _purged(result: CleanResult, size: Callable[[int], str]) -> list[str]:
+    """The expired quarantine runs the clean deleted before it planned."""
+    if not result.purged:
+        return []
+    word = "would be deleted first" if result.dry_run else "deleted first"
+    return [f"Expired quarantine runs ({word}):"] + [
+        f"  {d.run_id}: {escape.display(d.held.place)}: {plural(d.files, 'file')}, "
+        f"{size(d.bytes)}" + (f"; {escape.display(d.error)}" if d.error else "")
+        for d in result.purged
+    ]
+
+
+def _quarantined(result: CleanResult) -> list[str]:
+    """Where the cleaned files wait, and how to have them back."""
+    held = [c.quarantine for c in result.caches if c.quarantine is not None]
+    if not held:
+        return []
+    return [
+        f"Quarantined until {_when(max(h.expires for h in held))} "
+        f"(fleetcache restore {result.run_id}):",
+        *(f"  {escape.display(h.cache)} -> {escape.display(h.place)}" for h in held),
+    ]
+
+
+def _when(moment: float) -> str:
+    return datetime.datetime.fromtimestamp(moment, tz=datetime.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M UTC"
+    )
 
 
 def done_table(result: CleanResult, options: RenderOptions) -> CleanTable:
@@ -168,7 +200,7 @@ def done_table(result: CleanResult, options: RenderOptions) -> CleanTable:
             lines.append(
                 f"  ... and {c.failed_count - len(c.failed)} more in {escape.display(c.path)}"
             )
-    lines += _clean_skipped(result)
+    lines += _quarantined(result) + _purged(result, size) + _clean_skipped(result)
     if result.audit_log:
         lines.append(f"Audit log: {escape.display(result.audit_log)} (run {result.run_id})")
     return CleanTable(rows, headers, DONE_NARROW, lines)

@@ -423,10 +423,11 @@ CLEAN_FIELDS: list[tuple[str, str]] = [
     ("busy", "true when a process uses it, null when one possibly does, false when none"),
     ("busy_reasons", "the processes that make it busy: {pid, user, uid, command, why, certain, environment}"),
     ("plan", "{files, bytes, frees, dirs, why: {reason: {files, bytes}}, left: {reason: {files, bytes}}, over_limit, mounts}: what the policy picked (bytes: as pip counts them; frees: the disk bytes its removal frees, as du sees them: a file hardlinked from outside what is planned frees nothing), what it leaves and why, how many bytes the cache stays over --max-size (null: none), and the mount points below the cache, never entered"),
-    ("deleted", "{files, bytes, dirs, gone}: what was removed (gone: planned but already absent)"),
+    ("deleted", "{files, bytes, dirs, gone}: what was removed (gone: planned but already absent; with a quarantine, files and bytes moved there)"),
     ("failed", "{count, first: [{path, reason}]} planned files that could not be removed (the first 50)"),
     ("before", "pip's figures when planned: {http_files, http_bytes, wheel_files, wheel_bytes, total_files, total_bytes}"),
     ("after", "the same figures measured after the clean; null when not cleaned"),
+    ("quarantine", "{path, expires}: where its files went instead of being deleted (clean --quarantine) and when the next clean deletes them; null when they were deleted"),
 ]  # fmt: skip
 
 # the fields of each line of the audit log
@@ -440,9 +441,9 @@ AUDIT_FIELDS: list[tuple[str, str]] = [
     ("path", "relative to the cache, escaped; a directory ends with /; empty for a line about the whole cache"),
     ("files", "only on a line about the whole cache: the files deleted (in a dry run, planned)"),
     ("size", "bytes (0 for a link or a directory); for the whole cache, the bytes deleted (in a dry run, planned)"),
-    ("action", "delete, rmdir, or cache (the cache's outcome)"),
+    ("action", "delete, rmdir, quarantine (moved there instead of deleted), restore, purge (a whole cache's quarantine), or cache (the cache's outcome)"),
     ("reason", "why it was planned (purge, package six, junk: orphan half ...); for the whole cache, why it was skipped, or (dry run) the policy"),
-    ("outcome", "deleted, already gone, the error, or the cache's state (planned, for a dry run)"),
+    ("outcome", "deleted, quarantined, restored, purged, already gone, the error, or the cache's state (planned, for a dry run)"),
     ("dry_run", "true for a dry run"),
 ]  # fmt: skip
 
@@ -497,6 +498,12 @@ def clean_document(result: CleanResult) -> dict[str, Any]:
                 },
                 "before": _figures(c.before),
                 "after": _figures(c.after),
+                "quarantine": None
+                if c.quarantine is None
+                else {
+                    "path": escape.text(c.quarantine.place),
+                    "expires": iso(c.quarantine.expires),
+                },
             }
         )
     return {
@@ -517,8 +524,19 @@ def clean_document(result: CleanResult) -> dict[str, Any]:
             "junk": policy.junk,
             "older_than_seconds": policy.older_than,
             "max_size_bytes": policy.max_size,
+            "quarantine_seconds": policy.quarantine,
         },
         "audit_log": None if result.audit_log is None else escape.text(result.audit_log),
         "caches": caches,
+        "purged": [
+            {
+                "run_id": d.run_id,
+                "path": escape.text(d.held.place),
+                "files": d.files,
+                "bytes": d.bytes,
+                "error": d.error,
+            }
+            for d in result.purged
+        ],
         "skipped": [skipped_record(s) for s in result.skipped],
     }
