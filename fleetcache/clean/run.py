@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 from fleetcache import dropped, escape, readas, safefs, transitions
 from fleetcache import scan as scan_mod
-from fleetcache.clean import CleanError, deleter, guard
+from fleetcache.clean import CleanError, deleter, guard, history
 from fleetcache.clean.plan import CachePlan
 from fleetcache.clean.policy import Policy
 from fleetcache.discovery import caches as caches_mod
@@ -108,6 +108,8 @@ class CleanResult:
     caches: list[CacheClean]
     # what a person should look at beside the caches: config files that make pip stop
     skipped: list[Skipped] = field(default_factory=list)
+    # each account's last clean as this run left it in the state directory (none for a dry run)
+    recorded: list[history.LastClean] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -605,4 +607,7 @@ def clean(
         for c in runnable(result, request):
             c.state = DECLINED
         return result
-    return cleaner.execute(result)
+    done = cleaner.execute(result)
+    if not request.dry_run:  # what the timer's exit code and gauges are made of
+        history.remember(done, request.state_dir or guard.default_state_dir(cleaner.euid))
+    return done
