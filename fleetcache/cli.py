@@ -47,7 +47,8 @@ exit codes:
   1  error
   2  usage error (bad arguments, unknown user)
   3  done in part: something was skipped or failed (see the report's "skipped")
-  4  clean: done, but a cache in use (busy, or held by another clean) was skipped
+  4  clean: done, but caches in use (busy, or locked by another clean) were
+     skipped: the next run cleans them
   5  clean: a failure repeats: an account's clean failed in this run and the one
      before, or a cache of it was skipped busy in 3 runs in a row
   130  interrupted (Ctrl-C): "fleetcache: interrupted", no traceback
