@@ -345,3 +345,19 @@ def test_logrotate_debug_accepts_the_shipped_file(tmp_path):
     said = done.stdout + done.stderr
     assert done.returncode == 0 and "error" not in said.lower(), said
     assert f"considering log {logs / 'audit.log'}" in said and "log needs rotating" in said, said
+
+
+def test_the_readme_shows_every_shipped_file_the_cron_lines_and_every_gauge():
+    from fleetcache.clean.history import LastClean
+    from fleetcache.formats.prometheus import last_cleans
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Running from a timer\n", 1)[1].split("\n## ", 1)[0]
+    for path in (*sorted(UNITS.iterdir()), CRON, LOGROTATE):
+        assert f"`{path.relative_to(REPO)}`" in section, path
+    for line in CRON.read_text().splitlines():
+        if line[:1].isdigit():  # a job
+            assert line in section.splitlines(), line
+    text = last_cleans([LastClean("alice", ALICE, 1.0, "run", 2, "cleaned", 0, 0)])
+    for family in text_string_to_metric_families(text):
+        assert f"| `{family.name}` |" in section, family.name
