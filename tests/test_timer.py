@@ -129,7 +129,7 @@ def test_the_sandbox_leaves_writable_what_fleetcache_writes_and_no_more():
     scan_argv = shlex.split(one(scan, "Service.ExecStart"))
     target = scan_argv[scan_argv.index("-o") + 1]
     assert os.path.dirname(target) == TEXTFILE
-    assert one(scan, "Service.ReadWritePaths").lstrip("-") == TEXTFILE
+    assert one(scan, "Service.ReadWritePaths").split() == [f"-{TEXTFILE}", "/tmp"]
     assert one(scan, "Service.UMask") == "0022"
 
 
@@ -148,7 +148,8 @@ def bounding(settings: dict[str, list[str]]) -> list[str]:
 
 def exec_start(name: str, tree: Tree, work: Path) -> tuple[list[str], int]:
     """A unit's ExecStart as it would run on ``tree``: this venv's fleetcache, the tree as --root,
-    the state, log, locks and textfile in WORK; and the unit's umask."""
+    the state, log, locks and textfile in WORK; under the unit's ProtectSystem=strict (its
+    ReadWritePaths in the tree), bounding set and no_new_privs; and the unit's umask."""
     settings = unit(name)
     argv = shlex.split(one(settings, "Service.ExecStart"))
     assert argv[0] == PROGRAM
@@ -156,7 +157,45 @@ def exec_start(name: str, tree: Tree, work: Path) -> tuple[list[str], int]:
     argv += ["--root", str(tree.root), "--state-dir", str(work / "state")]
     if argv[1] == "clean":
         argv += ["--audit-log", str(work / "log" / "audit.log"), "--lock-dir", str(work / "locks")]
-    return [*bounding(settings), *argv], int(one(settings, "Service.UMask"), 8)
+    writable = [work / d for d in ("state", "log", "locks")]  # as systemd makes them: 0700
+    for d in writable:
+        d.mkdir(mode=0o700, exist_ok=True)
+    for path in one(settings, "Service.ReadWritePaths").split():
+        path = path.lstrip("-")
+        where = work / "textfile" if path == TEXTFILE else tree.host(path)
+        if where.is_dir():  # (the tree has no /tmp: the real one stays read-only, stricter)
+            writable.append(where)
+    sandbox = [*protect_system_strict(writable), *bounding(settings)]
+    return [*sandbox, *argv], int(one(settings, "Service.UMask"), 8)
+
+
+READ_ONLY = """
+awk '{print $5}' /proc/self/mountinfo | while read -r m; do
+    case "$m" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) ;;
+    *) mount -o remount,bind,ro "$m" 2>/dev/null || true ;; esac
+done
+for p in "$@"; do
+    [ "$p" = -- ] && break
+    mount --bind "$p" "$p" && mount -o remount,bind,rw "$p" || exit 99
+    shift
+done
+shift
+exec "$@"
+"""
+
+
+def protect_system_strict(writable: list[Path]) -> list[str]:
+    """A prefix that runs a command as ProtectSystem=strict would: in a mount namespace of its
+    own, every mount read-only (the API file systems /proc, /sys and /dev aside), then only
+    ``writable`` bound read-write again."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("unshare (util-linux) is missing")
+    ok = subprocess.run([unshare, "-m", "true"], capture_output=True)
+    if ok.returncode != 0:
+        pytest.skip(f"no mount namespace here: {ok.stderr.decode(errors='replace').strip()}")
+    return [unshare, "-m", "--propagation", "private", "sh", "-c", READ_ONLY, "sh",
+            *map(str, writable), "--"]  # fmt: skip
 
 
 def run(argv: list[str], umask: int) -> subprocess.CompletedProcess[str]:
@@ -214,12 +253,18 @@ def test_each_units_exec_start_does_its_job_under_the_units_sandbox(open_tree, t
 
     # the clean (until the policy file part is merged, it stops at --policy: exit 2)
     clean_argv, clean_umask = exec_start("fleetcache-clean.service", open_tree, tmp_path)
+    started = time.time()
     done = run(clean_argv, clean_umask)
     assert done.returncode == 0, done.stderr
     record = json.loads((tmp_path / "state" / "last-clean.json").read_text())["accounts"]
     assert record["alice"]["freed_bytes"] > 0 and record["alice"]["failures"] == 0
-    for d in ("state", "log", "locks"):  # made by fleetcache as the unit's directories are
-        assert stat.S_IMODE((tmp_path / d).stat().st_mode) == 0o700
+    # nothing was written outside the unit's ReadWritePaths: the tree has no new file elsewhere
+    assert not [
+        p
+        for p in open_tree.root.rglob("*")
+        if p.stat(follow_symlinks=False).st_mtime > started
+        and open_tree.host("/home") not in p.parents
+    ]
 
     # the scan after it: the clean's gauges
     assert run(argv, umask).returncode == 0
