@@ -9,7 +9,7 @@ import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from fleetcache import __version__, escape, pipcache, pipcompat, progress
 from fleetcache import scan as scan_mod
@@ -30,18 +30,27 @@ from fleetcache.output import write as write_output
 from fleetcache.report import merge as merge_mod
 from fleetcache.report.views import VIEWS
 
+if TYPE_CHECKING:
+    from fleetcache.clean.run import CleanResult
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
+EXIT_BUSY = 4  # clean: only busy caches were skipped: the next run cleans them
+EXIT_REPEATED = 5  # clean: an account's trouble repeats (history.REPEAT_FAILED, REPEAT_BUSY)
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program Ctrl-C ended
 
 EPILOG = """\
 exit codes:
-  0  done
+  0  done: nothing needs a person
   1  error
   2  usage error (bad arguments, unknown user)
-  3  done in part: something was skipped (see the report's "skipped")
+  3  done in part: something was skipped or failed (see the report's "skipped")
+  4  clean: done, but caches in use (busy, or locked by another clean) were
+     skipped: the next run cleans them
+  5  clean: a failure repeats: an account's clean failed in this run and the one
+     before, or a cache of it was skipped busy in 3 runs in a row
   130  interrupted (Ctrl-C): "fleetcache: interrupted", no traceback
 busy and active:
   a cache is busy while an environment that uses it is active or a pip runs
@@ -205,6 +214,12 @@ def _add_scan(sub: argparse._SubParsersAction[_Parser]) -> None:
         "and the tables have one row per cache and leave them out",
     )
     _cache_kind_arg(p)
+    p.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="prometheus: each account's last clean from here, as gauges (default "
+        "/var/lib/fleetcache as root, else the account's state directory)",
+    )
     _env_args(p)
     _output_args(p, tuple(FORMATS))
     p.set_defaults(func=_cmd_scan)
@@ -564,8 +579,23 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     else:
         result = scan_mod.scan(machine, selection)
     text = formatter.scan(result, _render(args))
+    if args.format == "prometheus":  # and the timer's gauges, so an alert can fire
+        text += _last_cleans(args.state_dir)
     _emit(text, args.output)
     return EXIT_OK if result.complete else EXIT_PARTIAL
+
+
+def _last_cleans(state_dir: Optional[str]) -> str:
+    """The gauges of each account's last clean; a state file missing or unreadable is a warning."""
+    from fleetcache.clean import guard, history
+    from fleetcache.formats.prometheus import last_cleans
+
+    try:
+        records = history.read(state_dir or guard.default_state_dir(os.geteuid()))
+    except history.StateError as exc:
+        _warn(f"no last-clean gauges: {exc}")
+        return ""
+    return last_cleans(list(records.values()))
 
 
 def _cmd_envs(args: argparse.Namespace) -> int:
@@ -691,7 +721,19 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     else:
         text = clean_done(result, options)
     _emit(text, args.output)
-    return EXIT_OK if result.complete else EXIT_PARTIAL
+    return _clean_status(result)
+
+
+def _clean_status(result: CleanResult) -> int:
+    """A clean's exit code: what it needs from a person, the worst first (see EPILOG)."""
+    from fleetcache.clean import history
+
+    if any(r.repeated() for r in result.recorded):
+        return EXIT_REPEATED
+    how = history.outcome(result.caches)
+    if how == history.FAILED or result.skipped:
+        return EXIT_PARTIAL
+    return EXIT_BUSY if how == history.BUSY else EXIT_OK
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:

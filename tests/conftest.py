@@ -70,6 +70,19 @@ def chown_tree(top: Path, uid: int) -> None:
             os.lchown(os.path.join(dirpath, name), uid, uid)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_machine_state() -> Iterator[None]:
+    """Every real clean records each account's last clean: a test keeps that record in its own
+    directory (--state-dir), never in the machine's."""
+    from fleetcache.clean.guard import SYSTEM_STATE
+
+    there = os.path.lexists(SYSTEM_STATE)
+    yield
+    assert there or not os.path.lexists(SYSTEM_STATE), (
+        f"a test wrote {SYSTEM_STATE}: give it --state-dir"
+    )
+
+
 @pytest.fixture
 def open_tree() -> Iterator[Tree]:
     """A machine tree other uids may traverse (pytest's own temp dir is private to root)."""

@@ -67,7 +67,8 @@ def fleet(tmp_path: Path) -> dict[str, object]:
 
     def clean_args(tree: Tree, user: str) -> list[str]:
         return ["--root", str(tree.root), "--user", user, "--audit-log",
-                str(state / f"{user}.log"), "--lock-dir", str(state / "locks")]  # fmt: skip
+                str(state / f"{user}.log"), "--lock-dir", str(state / "locks"),
+                "--state-dir", str(state / "last")]  # fmt: skip
 
     inventory = {
         "all": {

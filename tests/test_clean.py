@@ -49,8 +49,9 @@ def tree(open_tree: Tree) -> Tree:
 
 @pytest.fixture
 def state(tmp_path: Path) -> dict[str, str]:
-    """Where this test's audit log and locks go."""
-    return {"log": str(tmp_path / "log" / "audit.log"), "locks": str(tmp_path / "locks")}
+    """Where this test's audit log, locks and state directory go."""
+    return {"log": str(tmp_path / "log" / "audit.log"), "locks": str(tmp_path / "locks"),
+            "state": str(tmp_path / "state")}  # fmt: skip
 
 
 def http_entry(cache: Path, key: str, body: bytes = b"x" * 100, meta: bool = True) -> Path:
@@ -110,7 +111,7 @@ def run(tree: Tree, state: dict[str, str], *args: str) -> tuple[int, dict[str, A
     """``fleetcache clean --yes --format json``; (exit code, document). It runs in this process
     unless the test serves an index: then in a new one (fork is refused while threads run)."""
     argv = ["clean", "--root", str(tree.root), "--audit-log", state["log"], "--lock-dir",
-            state["locks"], "--format", "json", "--yes", *args]  # fmt: skip
+            state["locks"], "--state-dir", state["state"], "--format", "json", "--yes", *args]  # fmt: skip
     if threading.active_count() > 1:
         r = subprocess.run([sys.executable, "-m", "fleetcache", *argv], capture_output=True)
         assert b"Traceback" not in r.stderr, r.stderr
@@ -140,6 +141,7 @@ def request(state: dict[str, str], **more: Any) -> Request:
         selection=Selection(users=("alice",), env_search=EnvSearch(probe=False)),
         audit_log=state["log"],
         lock_dir=state["locks"],
+        state_dir=state["state"],
         **more,
     )
 
@@ -363,7 +365,7 @@ def test_a_terminal_is_shown_the_plan_and_asked_and_only_yes_deletes(tree, state
     cache = synthetic(tree, n=2)
     before = snapshot(cache)
     argv = ("clean", "--root", str(tree.root), "--user", "alice", "--quiet",
-            "--audit-log", state["log"], "--lock-dir", state["locks"])  # fmt: skip
+            "--audit-log", state["log"], "--lock-dir", state["locks"], "--state-dir", state["state"])  # fmt: skip
     for no in (b"n\n", b"\n", b"whatever\n"):
         code, shown = run_on_tty(*argv, answer=no)
         assert code == 0 and "Plan: purge" in shown, shown
@@ -386,7 +388,7 @@ def test_the_plan_and_the_question_say_sizes_as_a_person_would(tree, state):
         os.utime(half, (old, old))
     chown_tree(tree.host("/home/alice"), ALICE)
     argv = ("clean", "--root", str(tree.root), "--user", "alice", "--max-size", "10G", "--quiet",
-            "--audit-log", state["log"], "--lock-dir", state["locks"])  # fmt: skip
+            "--audit-log", state["log"], "--lock-dir", state["locks"], "--state-dir", state["state"])  # fmt: skip
     code, shown = run_on_tty(*argv, answer=b"n\n")
     assert code == 0 and "Plan: until at most 10 GB" in shown, shown
     assert "Delete 2 files (12.0 GB) from 1 cache? [y/N]" in shown, shown
@@ -398,7 +400,7 @@ def test_no_terminal_and_no_yes_is_refused_before_anything_happens(tree, state, 
     before = snapshot(cache)
     r = subprocess.run(
         [sys.executable, "-m", "fleetcache", "clean", "--root", str(tree.root), "--user", "alice",
-         "--audit-log", state["log"], "--lock-dir", state["locks"]],
+         "--audit-log", state["log"], "--lock-dir", state["locks"], "--state-dir", state["state"]],
         stdin=subprocess.DEVNULL, capture_output=True, text=True,
     )  # fmt: skip
     assert r.returncode == 2 and "--yes" in r.stderr
@@ -442,7 +444,8 @@ def test_a_linked_cache_root_or_home_cache_or_foreign_cache_is_refused(tree, sta
     assert snapshot(tree.root / "srv") == before and snapshot(tree.host("/home/dave")) == dave
     # --cache naming the link itself is refused the same way
     code, doc = run(tree, state, "--cache", "/home/carol/.cache/pip")
-    assert code == 3 and "symbolic link" in one(doc)["reason"]
+    # (and carol's second refusal in a row: 5, a failure that repeats)
+    assert code == 5 and "symbolic link" in one(doc)["reason"]
     assert snapshot(tree.root / "srv") == before
 
 
@@ -622,7 +625,8 @@ def test_ctrl_c_while_deleting_stops_the_child_and_every_removal_is_logged(tree,
         try:
             clean(Machine.local({str(tree.root)!r}),
                   Request(Policy(), Selection(users=("alice",), env_search=EnvSearch(probe=False)),
-                          audit_log={state["log"]!r}, lock_dir={state["locks"]!r}), on_dir=slow)
+                          audit_log={state["log"]!r}, lock_dir={state["locks"]!r},
+                          state_dir={state["state"]!r}), on_dir=slow)
         except KeyboardInterrupt:
             sys.exit(130)
     """)
@@ -769,7 +773,8 @@ def test_a_tree_deeper_than_the_descriptor_limit(tree, state):
 
     r = subprocess.run(
         [sys.executable, "-m", "fleetcache", "clean", "--root", str(tree.root), "--user", "alice",
-         "--yes", "--audit-log", state["log"], "--lock-dir", state["locks"], "-f", "json"],
+         "--yes", "--audit-log", state["log"], "--lock-dir", state["locks"], "-f", "json",
+         "--state-dir", state["state"]],
         capture_output=True, text=True, preexec_fn=limit,
     )  # fmt: skip
     assert "Traceback" not in r.stderr, r.stderr
@@ -802,7 +807,8 @@ def test_a_tree_deeper_than_pythons_recursion_limit(tree, state):
 
     r = subprocess.run(
         [sys.executable, "-m", "fleetcache", "clean", "--root", str(tree.root), "--user", "alice",
-         "--yes", "--audit-log", state["log"], "--lock-dir", state["locks"], "-f", "json"],
+         "--yes", "--audit-log", state["log"], "--lock-dir", state["locks"], "-f", "json",
+         "--state-dir", state["state"]],
         capture_output=True, text=True, preexec_fn=limit,
     )  # fmt: skip
     assert "Traceback" not in r.stderr, r.stderr[-2000:]
@@ -849,7 +855,7 @@ def test_a_busy_cache_is_skipped_waited_for_or_forced(tree, state, venv_user):
     p = start_in_venv(tree, procs)
     code, doc = run(tree, state, "--user", "alice")
     c = one(doc)
-    assert code == 3 and c["state"] == "busy" and c["busy"] is True
+    assert code == 4 and c["state"] == "busy" and c["busy"] is True  # 4: busy skipped
     assert c["busy_reasons"][0]["pid"] == p.pid and c["busy_reasons"][0]["user"] == "alice"
     assert "venv/bin/python" in c["busy_reasons"][0]["why"]
     assert snapshot(cache) == before
@@ -904,7 +910,7 @@ def test_a_running_pip_makes_its_cache_busy(tree, state, pip_python):
             assert hold.started.wait(60), "pip never reached the index"
             code, doc = run(tree, state, "--user", "alice")
             c = one(doc)
-            assert code == 3 and c["state"] == "busy", json.dumps(doc)
+            assert code == 4 and c["state"] == "busy", json.dumps(doc)
             assert c["busy_reasons"][0]["pid"] == p.pid
             assert "pip download is running" in c["busy_reasons"][0]["why"]
         finally:
@@ -935,7 +941,8 @@ def test_a_second_clean_waits_its_turn_and_a_killed_clean_can_be_run_again(tree,
                 time.sleep(300)
         clean(Machine.local({str(tree.root)!r}),
               Request(Policy(), Selection(users=("alice",), env_search=EnvSearch(probe=False)),
-                      audit_log={state["log"]!r}, lock_dir={state["locks"]!r}), on_dir=pause)
+                      audit_log={state["log"]!r}, lock_dir={state["locks"]!r},
+                      state_dir={state["state"]!r}), on_dir=pause)
     """)
     marks = tree.root.parent / "marks"
     marks.mkdir()
@@ -952,7 +959,7 @@ def test_a_second_clean_waits_its_turn_and_a_killed_clean_can_be_run_again(tree,
         assert child, "the deleting child is not running"
         code, doc = run(tree, state, "--user", "alice")
         c = one(doc)
-        assert code == 3 and c["state"] == "locked" and str(first.pid) in c["reason"]
+        assert code == 4 and c["state"] == "locked" and str(first.pid) in c["reason"]
         first.send_signal(signal.SIGKILL)
         first.wait()
         for _ in range(100):  # the child dies with its parent (PR_SET_PDEATHSIG)
@@ -1003,7 +1010,8 @@ def test_the_audit_log_must_be_private(tree, state, tmp_path, capsys):
     os.symlink(str(tmp_path / "elsewhere"), linked)
     for path, why in [(shared, "mode 644"), (linked, "")]:
         code = main(["clean", "--root", str(tree.root), "--user", "alice", "--yes",
-                     "--audit-log", str(path), "--lock-dir", state["locks"]])  # fmt: skip
+                     "--audit-log", str(path), "--lock-dir", state["locks"],
+                     "--state-dir", state["state"]])  # fmt: skip
         err = capsys.readouterr().err
         assert code == 1 and "audit log" in err and why in err, err
     assert not (tmp_path / "elsewhere").exists()
@@ -1012,7 +1020,8 @@ def test_the_audit_log_must_be_private(tree, state, tmp_path, capsys):
     loose.mkdir()
     loose.chmod(0o777)
     code = main(["clean", "--root", str(tree.root), "--user", "alice", "--yes",
-                 "--audit-log", str(loose / "audit.log"), "--lock-dir", state["locks"]])  # fmt: skip
+                 "--audit-log", str(loose / "audit.log"), "--lock-dir", state["locks"],
+                 "--state-dir", state["state"]])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 1 and "writable by others" in err, err
     assert not (loose / "audit.log").exists()
@@ -1043,6 +1052,7 @@ def test_an_account_cleans_its_own_caches_with_the_same_walker_and_no_one_elses(
         r = subprocess.run(
             [BASE, "-m", "fleetcache", "clean", "--root", str(tree.root), "--yes", "--format",
              "json", "--audit-log", str(own / "audit.log"), "--lock-dir", str(own / "locks"),
+             "--state-dir", str(own / "state"),
              *args],
             user=ALICE, group=ALICE, extra_groups=[], cwd="/", capture_output=True, text=True,
             env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(lib), "HOME": "/nonexistent"},

@@ -62,7 +62,8 @@ def run(tree: Tree, tmp_path: Path, *argv: str) -> tuple[int, str]:
     threads run, and an earlier test may have left some); its exit code and stdout."""
     extra = []
     if argv[0] == "clean":
-        extra = ["--audit-log", str(tmp_path / "audit.log"), "--lock-dir", str(tmp_path / "locks")]
+        extra = ["--audit-log", str(tmp_path / "audit.log"), "--lock-dir", str(tmp_path / "locks"),
+                 "--state-dir", str(tmp_path / "state")]  # fmt: skip
     r = subprocess.run(
         [sys.executable, "-m", "fleetcache", *argv, "--root", str(tree.root), *extra],
         capture_output=True,

@@ -105,7 +105,7 @@ def test_every_commands_table_fits_80_columns_on_hostile_lengths(machine, tmp_pa
     report_json = tmp_path / "scan.json"
     output(capsys, "scan", *root, *users, "-f", "json", "-o", str(report_json))
     clean = ["clean", *root, *users, "--audit-log", str(tmp_path / "audit.log"),
-             "--lock-dir", str(tmp_path / "locks")]  # fmt: skip
+             "--lock-dir", str(tmp_path / "locks"), "--state-dir", str(tmp_path / "state")]  # fmt: skip
     texts = {
         "scan": output(capsys, "scan", *root, *users),
         "scan --bytes": output(capsys, "scan", *root, *users, "--bytes"),

@@ -338,7 +338,8 @@ def clean_doc(tree: Tree, tmp_path: Path, *args: str, code: int = 0) -> dict[str
     out = tmp_path / "clean.json"
     argv = ["clean", "--root", str(tree.root), "--user", "alice", "--kind", "conda", "--yes",
             "-f", "json", "--audit-log", str(tmp_path / "log" / "audit.log"),
-            "--lock-dir", str(tmp_path / "locks"), "-o", str(out), *args]  # fmt: skip
+            "--lock-dir", str(tmp_path / "locks"), "--state-dir", str(tmp_path / "state"),
+            "-o", str(out), *args]  # fmt: skip
     assert main(argv) == code
     doc: dict[str, Any] = json.loads(out.read_text())
     return {c["path"]: c for c in doc["caches"]}
@@ -551,7 +552,8 @@ def test_rattler_clean_keeps_linked_packages_and_takes_repodata(tree: Tree, tmp_
     out = tmp_path / "clean.json"
     argv = ["clean", "--root", str(tree.root), "--user", "alice", "--kind", "rattler", "--yes",
             "-f", "json", "--audit-log", str(tmp_path / "audit.log"),
-            "--lock-dir", str(tmp_path / "locks"), "-o", str(out)]  # fmt: skip
+            "--lock-dir", str(tmp_path / "locks"), "--state-dir", str(tmp_path / "state"),
+            "-o", str(out)]  # fmt: skip
     files = every_file(tree.host(env))
     assert main([*argv, "--junk"]) == 0
     assert sorted(os.listdir(tree.host(RATTLER))) == ["pkgs", "uv-cache"]
@@ -583,7 +585,8 @@ def test_a_shared_install_keeps_what_another_accounts_env_symlinks(tree: Tree, t
     out = tmp_path / "clean.json"
     argv = ["clean", "--root", str(tree.root), "--user", "root", "--kind", "conda", "--yes",
             "-f", "json", "--audit-log", str(tmp_path / "audit.log"),
-            "--lock-dir", str(tmp_path / "locks"), "-o", str(out)]  # fmt: skip
+            "--lock-dir", str(tmp_path / "locks"), "--state-dir", str(tmp_path / "state"),
+            "-o", str(out)]  # fmt: skip
     assert main(argv) == 0
     assert sorted(os.listdir(tree.host(shared))) == ["python-3.12.1", REQUESTS]  # six went
     caches = {c["path"]: c for c in json.loads(out.read_text())["caches"]}

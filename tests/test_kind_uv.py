@@ -195,7 +195,8 @@ def test_found_where_uv_cache_dir_says_and_sized_as_uv_cache_size(
 def clean(capsys, tree: Tree, tmp_path: Path, *more: str) -> tuple[int, dict[str, Any]]:
     """A real clean of uv caches (no question asked), in its own process (the loopback index's
     thread makes this one unfit to fork); its exit code and JSON document."""
-    logs = ("--audit-log", str(tmp_path / "audit.log"), "--lock-dir", str(tmp_path / "locks"))
+    logs = ("--audit-log", str(tmp_path / "audit.log"), "--lock-dir", str(tmp_path / "locks"),
+            "--state-dir", str(tmp_path / "state"))  # fmt: skip
     argv = [sys.executable, "-m", "fleetcache", "clean", "--root", str(tree.root), "--kind", "uv",
             "--yes", *logs, *more, "--format", "json"]  # fmt: skip
     result = subprocess.run(argv, capture_output=True, text=True)

@@ -163,7 +163,8 @@ def test_a_kind_that_says_its_cache_is_busy_stops_the_clean(
     )
     monkeypatch.setattr(kind, "looks_like", lambda _fd, _names: True)
     args = ("clean", "--root", str(machine.root), "--user", "alice", "--kind", "fake", "--yes")
-    logs = ("--audit-log", str(tmp_path / "audit.log"), "--lock-dir", str(tmp_path / "locks"))
+    logs = ("--audit-log", str(tmp_path / "audit.log"), "--lock-dir", str(tmp_path / "locks"),
+            "--state-dir", str(tmp_path / "state"))  # fmt: skip
     code, out, _ = run(capsys, *args, *logs, "--format", "json")
     (cache,) = json.loads(out)["caches"]
     assert (cache["path"], cache["kind"], cache["state"]) == (fake_kind, "fake", "busy"), out

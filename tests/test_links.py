@@ -96,6 +96,7 @@ def test_reclaimable_bytes_is_what_a_real_purge_frees(open_tree: Tree, tmp_path:
     log, locks = tmp_path / "log" / "audit.log", tmp_path / "locks"
     argv = ["clean", "--root", str(open_tree.root), "--user", "alice", "--purge", "--yes",
             "--audit-log", str(log), "--lock-dir", str(locks), "-f", "json",
+            "--state-dir", str(tmp_path / "state"),
             "-o", str(tmp_path / "clean.json")]  # fmt: skip
     assert main(argv) == 0
     assert sorted(os.listdir(cache)) == []  # pip's purge keeps only the cache directory itself
@@ -121,7 +122,8 @@ def clean_doc(tree: Tree, tmp_path: Path, *args: str) -> dict[str, Any]:
     out = tmp_path / "clean.json"
     argv = ["clean", "--root", str(tree.root), "--user", "alice", "--yes", "-f", "json",
             "--audit-log", str(tmp_path / "log" / "audit.log"),
-            "--lock-dir", str(tmp_path / "locks"), "-o", str(out), *args]  # fmt: skip
+            "--lock-dir", str(tmp_path / "locks"), "--state-dir", str(tmp_path / "state"),
+            "-o", str(out), *args]  # fmt: skip
     assert main(argv) == 0
     (record,) = json.loads(out.read_text())["caches"]
     assert isinstance(record, dict)

@@ -44,7 +44,8 @@ def tree(open_tree: Tree) -> Tree:
 @pytest.fixture
 def state(tmp_path: Path) -> dict[str, str]:
     """Where this test's audit log and locks go."""
-    return {"log": str(tmp_path / "log" / "audit.log"), "locks": str(tmp_path / "locks")}
+    return {"log": str(tmp_path / "log" / "audit.log"), "locks": str(tmp_path / "locks"),
+            "state": str(tmp_path / "state")}  # fmt: skip
 
 
 def shared_dir(tree: Tree, path: str, uid: int, gid: int, mode: int) -> Path:
@@ -227,7 +228,8 @@ def test_a_way_opened_to_others_after_the_plan_is_refused_at_the_clean(tree, sta
             os.chmod({str(tree.host("/srv/own"))!r}, 0o777)
             return True
         selection = Selection(users=("victim",), env_search=EnvSearch(probe=False))
-        req = Request(Policy(), selection, audit_log={state["log"]!r}, lock_dir={state["locks"]!r})
+        req = Request(Policy(), selection, audit_log={state["log"]!r}, lock_dir={state["locks"]!r},
+                      state_dir={state["state"]!r})
         c = clean(Machine.local({str(tree.root)!r}), req, confirm=loosen).caches[0]
         print(json.dumps([c.state, c.reason, c.deleted_files]))
     """)

@@ -275,7 +275,8 @@ def shared_venv(open_tree: Tree, monkeypatch: pytest.MonkeyPatch) -> Shared:
 def test_a_pth_file_in_a_shared_venv_never_runs_as_root(shared_venv: Shared, argv, capsys):
     if argv[0] == "clean":
         argv = [*argv, "--audit-log", str(shared_venv.state / "audit.log"),
-                "--lock-dir", str(shared_venv.state / "locks")]  # fmt: skip
+                "--lock-dir", str(shared_venv.state / "locks"),
+                "--state-dir", str(shared_venv.state / "last")]  # fmt: skip
     main(argv)
     pwned = shared_venv.pwned
     assert not pwned.exists(), pwned.read_text()

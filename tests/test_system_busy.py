@@ -72,7 +72,8 @@ def test_a_python_daemon_of_roots_holds_nothing_back_but_its_pip_does(tree, proc
     # a clean of root's cache goes ahead while the daemon runs
     r = subprocess.run(
         [sys.executable, "-m", "fleetcache", "clean", "--root", str(tree.root), "--user", "root",
-         "--yes", "--audit-log", str(tmp_path / "audit.log"), "--lock-dir", str(tmp_path / "l")],
+         "--yes", "--audit-log", str(tmp_path / "audit.log"), "--lock-dir", str(tmp_path / "l"),
+         "--state-dir", str(tmp_path / "s")],
         capture_output=True, text=True,
     )  # fmt: skip
     assert r.returncode == 0 and " cleaned " in r.stdout, r.stdout + r.stderr
@@ -114,7 +115,7 @@ def test_a_second_fleetcache_does_not_make_roots_cache_busy(tree, tmp_path):
     other = subprocess.Popen(
         [str(venv / "bin/python"), "-m", "fleetcache", "clean", "--root", str(tree.root),
          "--user", "root", "--audit-log", str(tmp_path / "audit.log"), "--lock-dir",
-         str(tmp_path / "l")],
+         str(tmp_path / "l"), "--state-dir", str(tmp_path / "s")],
         stdin=child_fd, stdout=child_fd, stderr=child_fd, cwd=tree.root,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(lib)},
     )  # fmt: skip

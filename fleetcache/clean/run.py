@@ -12,7 +12,7 @@ from typing import Callable, Optional, Union
 
 from fleetcache import dropped, escape, readas, safefs, transitions
 from fleetcache import scan as scan_mod
-from fleetcache.clean import CleanError, deleter, guard, moves, qindex, qops, quarantine
+from fleetcache.clean import CleanError, deleter, guard, history, moves, qindex, qops, quarantine
 from fleetcache.clean.plan import CachePlan
 from fleetcache.clean.policy import Policy
 from fleetcache.clean.quarantine import Keeper
@@ -114,6 +114,8 @@ class CleanResult:
     skipped: list[Skipped] = field(default_factory=list)
     # expired quarantine runs the clean deleted first (a dry run: would delete)
     purged: list[qops.Done] = field(default_factory=list)
+    # each account's last clean as this run left it in the state directory (none for a dry run)
+    recorded: list[history.LastClean] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -691,4 +693,7 @@ def clean(
         for c in runnable(result, request):
             c.state = DECLINED
         return result
-    return cleaner.execute(result)
+    done = cleaner.execute(result)
+    if not request.dry_run:  # what the timer's exit code and gauges are made of
+        history.remember(done, request.state_dir or guard.default_state_dir(cleaner.euid))
+    return done

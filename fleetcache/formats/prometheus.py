@@ -7,14 +7,17 @@ user, kind, ... Write it atomically into the collector's directory: ``-o DIR/fle
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any, Optional
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Optional
 
 from fleetcache import escape
 from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fields import totals
 from fleetcache.model import CacheEntry, ScanResult, Skipped
 from fleetcache.report.views import KEY_FIELDS, Report
+
+if TYPE_CHECKING:
+    from fleetcache.clean.history import LastClean
 
 Labels = Mapping[str, Optional[str]]
 # a view's key field as a label, where the field's name is not the label used elsewhere
@@ -191,3 +194,20 @@ class PrometheusFormat:
             m.add("host_skipped", "Things the host's run could not read or refused.",
                   {"host": str(h["host"])}, int(h["skipped"]))  # fmt: skip
         return m.text()
+
+
+def last_cleans(records: Sequence[LastClean]) -> str:
+    """Each account's last clean (the state directory's), for alerts: a clean too long ago, one
+    that failed, one that failed again."""
+    m = _Metrics()  # a sample per account in each family (the families keep their order)
+    for r in sorted(records, key=lambda r: r.user):
+        labels = {"user": r.user}
+        m.add("last_clean_timestamp_seconds", "When the account's caches were last cleaned "
+              "(Unix time; busy or failed ones too).", labels, r.time)  # fmt: skip
+        m.add("last_clean_freed_bytes", "Bytes the account's last clean deleted.", labels,
+              r.freed_bytes)  # fmt: skip
+        m.add("clean_failures", "Cleans in a row that failed for the account (a cache refused "
+              "or cleaned in part); 0 after one that did not.", labels, r.failures)  # fmt: skip
+        m.add("clean_busy_runs", "Cleans in a row that skipped a cache of the account because "
+              "it was in use.", labels, r.busy_runs)  # fmt: skip
+    return m.text() if records else ""
