@@ -239,7 +239,7 @@ def test_the_run_is_in_the_index_before_the_first_file_moves(tree, state):
             os.kill(os.getpid(), signal.SIGKILL)
 
     policy = Policy(purge=True, quarantine=3600.0)
-    req = request(state, policy=policy, state_dir=state["state"])
+    req = request(state, policy=policy)
     result = clean(Machine.local(str(tree.root)), req, on_dir=look)
     (c,) = result.caches
     assert c.state == "cleaned", (c.state, c.reason)
