@@ -27,6 +27,7 @@ from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, Skipped
 from fleetcache.output import OutputError
 from fleetcache.output import write as write_output
+from fleetcache.policyfile.readfile import PolicyFileError
 from fleetcache.report import merge as merge_mod
 from fleetcache.report.views import VIEWS
 
@@ -161,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info(sub)
     _add_list(sub)
     _add_clean(sub)
+    _add_policy(sub)
     return parser
 
 
@@ -477,6 +479,55 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
     _wide_arg(p)
     p.set_defaults(func=_cmd_clean)
+
+
+def _add_policy(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = _subparser(
+        sub,
+        "policy",
+        "the policy file (default /etc/fleetcache/policy.toml under --root): what it says for "
+        "each account, and whether it is fit to use",
+    )
+    inner = p.add_subparsers(dest="policy_command", metavar="COMMAND", parser_class=_Parser)
+    inner.required = True
+    show = _subparser(
+        inner, "show", "for each account: the rule that applies, each value and where it comes from"
+    )
+    _machine_args(show)
+    show.add_argument("--policy", metavar="FILE", help="this policy file")
+    show.add_argument(
+        "--all-users", action="store_true", help="also system accounts (default: root and humans)"
+    )
+    show.add_argument(
+        "--format", "-f", choices=("table", "json"), default="table", metavar="FORMAT",
+        help="output format: table, json (default table)",
+    )  # fmt: skip
+    show.set_defaults(func=_cmd_policy_show)
+    check = _subparser(
+        inner, "check", "check a policy file: exit 0 with a summary, or 2 with every problem"
+    )
+    check.add_argument("file", metavar="FILE", nargs="?", help="the policy file to check")
+    check.add_argument(
+        "--root", metavar="DIR", default="/", help="the machine whose accounts it is for"
+    )
+    check.set_defaults(func=_cmd_policy_check)
+
+
+def _cmd_policy_show(args: argparse.Namespace) -> int:
+    from fleetcache.policyfile import book, command
+
+    machine = _machine(args)
+    path = book.path_of(machine, args.policy)
+    _emit(command.show(machine, path, tuple(args.user), args.all_users, args.format), None)
+    return EXIT_OK
+
+
+def _cmd_policy_check(args: argparse.Namespace) -> int:
+    from fleetcache.policyfile import book, command
+
+    machine = _machine(args)
+    _emit(command.check(machine, book.path_of(machine, args.file)), None)
+    return EXIT_OK
 
 
 def _machine(args: argparse.Namespace) -> Machine:
@@ -820,6 +871,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_USAGE
     except UnknownUser as exc:
         _warn(f"error: {exc.args[0]}")
+        return EXIT_USAGE
+    except PolicyFileError as exc:  # every problem of the file, one line each
+        for line in exc.errors:
+            _warn(f"error: {line}")
         return EXIT_USAGE
     except (scan_mod.ScanError, merge_mod.MergeError, CleanError, OutputError) as exc:
         _warn(f"error: {exc}")

@@ -39,6 +39,8 @@ OLD_WHEEL = "junk: wheel built before pip 20.0 (never read again)"
 NO_WHEEL = "no wheel left in its directory (as pip removes it)"
 EMPTY = "empty directory"
 OUTSIDE = "outside pip's areas"
+OVER_CACHE = "oldest first, over the size limit"
+OVER_ACCOUNT = "oldest first, over the account's size limit"
 MOUNTED = "below a mount point"
 
 
@@ -204,7 +206,7 @@ def plan_cache(
         for unit in units:
             if unit.name is not None:
                 unit.project = projects.get("/".join((*unit.where.parts, unit.name)))
-    chosen = _select(units, policy, now, before.total_bytes)
+    chosen = _select(units, policy, now, before.total_bytes, left)
     if policy.junk and legacy_kept is not None:  # say why --junk leaves it
         _leave(left, f"legacy http/: {legacy_kept}", _legacy_left(units, chosen))
     for unit, reason in chosen:
@@ -464,11 +466,21 @@ def _read_prefixes(dir_fd: int, d: Dir) -> None:
             f.prefix = data["key"]
 
 
-def _select(units: list[_Unit], policy: Policy, now: float, total: int) -> list[tuple[_Unit, str]]:
-    """The units the policy removes, each with its reason (selfcheck keys never by age or size)."""
+def _select(
+    units: list[_Unit], policy: Policy, now: float, total: int, left: dict[str, list[int]]
+) -> list[tuple[_Unit, str]]:
+    """The units the policy removes, each with its reason (selfcheck keys never by age or size);
+    what the policy's ``keep`` spares is counted in ``left``."""
     globs = [wheel_pattern(p) for p in policy.patterns]
+    free = []
+    for unit in units:
+        why_kept = policy.kept(unit.project, unit.name) if policy.keep else None
+        if why_kept is None:
+            free.append(unit)
+        else:
+            _leave(left, why_kept, unit.files)
     return choose(
-        units,
+        free,
         lambda u: _why(u, policy, globs),
         policy,
         now,
@@ -518,12 +530,15 @@ def choose(
             chosen.append((entry, why))
         elif aging(entry):
             rest.append(entry)
-    if policy.max_size is not None:
+    if policy.until is not None:  # the account's cutoff (see clean.account): one test, no sum
+        until = policy.until
+        chosen.extend((e, OVER_ACCOUNT) for e in rest if e.mtime <= until)
+    elif policy.max_size is not None:
         size = total - sum(e.size for e, _ in chosen)
         for entry in sorted(rest, key=lambda e: e.mtime):
             if size <= policy.max_size:
                 break
-            chosen.append((entry, "oldest first, over the size limit"))
+            chosen.append((entry, OVER_CACHE))
             size -= entry.size
     return chosen
 

@@ -138,8 +138,11 @@ def _select(
     of the kind's is counted in ``left``."""
     free = []
     for item in items:
-        if item.unit.keep is not None or not item.whole:
-            why_kept = item.unit.keep or "part of an entry another account owns"
+        unit = item.unit
+        named = None if unit.project is None else f"{unit.project}-{unit.version}"
+        by_policy = policy.kept(unit.project, named, unit.parts[-1]) if policy.keep else None
+        if unit.keep is not None or not item.whole or by_policy is not None:
+            why_kept = unit.keep or by_policy or "part of an entry another account owns"
             # (what is not the owner's, the walk has counted as left already)
             mine = [f for d, f in item.files if f.mine and not d.blocked]
             got = left.setdefault(why_kept, [0, 0])
