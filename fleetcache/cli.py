@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 from fleetcache import __version__, escape, pipcache, pipcompat, progress
 from fleetcache import scan as scan_mod
 from fleetcache.clean import CleanError
+from fleetcache.clean.policy import AccountPolicy, Policy
 from fleetcache.discovery.accounts import UnknownUser
 from fleetcache.discovery.envs import EnvSearch
 from fleetcache.discovery.homewalk import WalkLimits
@@ -27,7 +28,9 @@ from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, Skipped
 from fleetcache.output import OutputError
 from fleetcache.output import write as write_output
+from fleetcache.policyfile import book
 from fleetcache.policyfile.readfile import PolicyFileError
+from fleetcache.policyfile.resolve import removes_everything
 from fleetcache.report import merge as merge_mod
 from fleetcache.report.views import VIEWS
 
@@ -423,6 +426,15 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
         "no pip before 23.3 uses the cache), dead selfcheck keys, wheels built before pip 20.0; "
         "uv: what `uv cache prune` removes, but cached environments a process uses",
     )
+    what.add_argument(
+        "--policy",
+        metavar="FILE",
+        nargs="?",
+        const="",
+        help="each account's caches under its rule in the policy file (default "
+        "/etc/fleetcache/policy.toml under --root); as root, every account it covers unless "
+        "--user; the options here override it for this run",
+    )
     what.add_argument("--older-than", metavar="AGE", help="entries older than AGE (30d, 12h)")
     what.add_argument(
         "--max-size",
@@ -431,7 +443,13 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     how = p.add_argument_group("how")
     how.add_argument("--dry-run", "-n", action="store_true", help="show the plan and stop")
-    how.add_argument("--yes", "-y", action="store_true", help="do not ask (timers, scripts)")
+    how.add_argument(
+        "--yes",
+        "-y",
+        action="count",
+        default=0,
+        help="do not ask (timers, scripts); twice for a policy that removes everything",
+    )
     how.add_argument(
         "--wait", metavar="DURATION", help="wait up to DURATION for a busy cache to become idle"
     )
@@ -628,7 +646,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_clean(args: argparse.Namespace) -> int:
     from fleetcache.clean import guard
     from fleetcache.clean import run as clean_run
-    from fleetcache.clean.policy import Policy, PolicyError, parse_duration
+    from fleetcache.clean.policy import PolicyError, parse_duration
     from fleetcache.formats.clean_table import clean_done, clean_plan
     from fleetcache.formats.fields import clean_document
     from fleetcache.formats.table import human_size
@@ -648,7 +666,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         raise UsageError(str(exc)) from None
     users = tuple(args.user)
-    if not (users or args.all_users or args.cache):
+    if not (users or args.all_users or args.cache or args.policy is not None):
         if os.geteuid() == 0:
             raise UsageError("name whose caches to clean: --user NAME, --all-users or --cache PATH")
         users = (pipcache.default_user(machine),)
@@ -665,6 +683,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         if args.quiet or not sys.stderr.isatty()
         else progress.bar(sys.stderr),
     )
+    per_account, overridden = _clean_policies(args, machine, policy)
     request = clean_run.Request(
         policy=policy,
         selection=selection,
@@ -676,6 +695,9 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         audit_log=args.audit_log,
         lock_dir=args.lock_dir,
         state_dir=args.state_dir,
+        per_account=per_account,
+        policy_file=None if args.policy is None else book.path_of(machine, args.policy),
+        overridden=overridden,
     )
     options = _render(args)
     ask = not args.dry_run and not args.yes
@@ -718,6 +740,35 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         text = clean_done(result, options)
     _emit(text, args.output)
     return EXIT_OK if result.complete else EXIT_PARTIAL
+
+
+def _clean_policies(
+    args: argparse.Namespace, machine: Machine, given: Policy
+) -> tuple[Optional[dict[int, AccountPolicy]], tuple[str, ...]]:
+    """With --policy: each account's policy (the command line's options on top) and the
+    options that override it; refused when it removes everything and --yes was not twice."""
+    if args.policy is None:
+        return None, ()
+    from fleetcache.policyfile import command
+
+    path = book.path_of(machine, args.policy)
+    loaded = book.load(machine, path)
+    options = {"--purge": args.purge, "--pattern": args.pattern, "--package": args.package,
+               "--junk": args.junk, "--older-than": args.older_than is not None,
+               "--max-size": args.max_size is not None, "--kind": args.cache_kind}  # fmt: skip
+    overridden = tuple(name for name, on in options.items() if on)
+    per_account = {
+        uid: replace(p, policy=book.override(p.policy, given, overridden))
+        for uid, p in loaded.per_uid().items()
+    }
+    covered = command.covered(machine, loaded, tuple(args.user), args.all_users)
+    everything = not overridden and removes_everything(covered)
+    if everything and not args.dry_run and args.yes < 2:
+        raise UsageError(
+            "the policy removes everything from every cache of every account it covers: "
+            "give --yes twice to mean it"
+        )
+    return per_account, overridden
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:

@@ -285,3 +285,28 @@ def test_check_warns_of_a_policy_that_removes_everything_of_everyone(machine, ca
     assert "ok: 0 rules" in out
     assert code == 0
     assert "--yes twice" in err and err.startswith("fleetcache: warning: this policy removes")
+
+
+def readme_policy_section() -> str:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    return readme.split("\n## Policy\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readmes_example_checks_and_shows_as_the_readme_says(tree, capsys):
+    """The README's annotated policy cannot rot: `policy check` passes it on a machine with
+    the accounts it names, and `policy show` prints what the README shows."""
+    section = readme_policy_section()
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    shown = section.split("like `systemd-analyze cat-config`:\n\n```\n", 1)[1].split("```", 1)[0]
+    tree.user("alice", ALICE)
+    tree.user("bob", BOB)
+    tree.user("ci-build", CAROL)
+    tree.write("/etc/group", f"students:x:{STUDENTS}:alice\nstaff:x:{STAFF}:bob\n"
+               f"alice:x:{ALICE}:\nbob:x:{BOB}:\n")  # fmt: skip
+    code, out, err = check(capsys, tree, example)
+    assert (code, err) == (0, ""), err
+    assert out.endswith(": ok: 3 rules, 4 accounts covered (1 excluded)\n")
+    code, out, err = run(capsys, "policy", "show", "--root", str(tree.root), "--user", "alice",
+                         "--user", "bob")  # fmt: skip
+    assert code == 0, err
+    assert out.split("\n", 2)[2] == shown

@@ -82,6 +82,9 @@ class CachePlan:
     over_limit: Optional[int] = None  # bytes still over --max-size once all it may remove is gone
     mounts: list[str] = field(default_factory=list)  # mount points below the cache: not entered
     frees: int = 0  # disk bytes the removals free (see frees)
+    # (last use, bytes) of each entry taken only to get under the size limit (an account's
+    # limit is met from these, oldest first across its caches: see clean.account)
+    aged: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def files(self) -> int:
@@ -207,6 +210,7 @@ def plan_cache(
             if unit.name is not None:
                 unit.project = projects.get("/".join((*unit.where.parts, unit.name)))
     chosen = _select(units, policy, now, before.total_bytes, left)
+    walked.aged = aged(chosen)
     if policy.junk and legacy_kept is not None:  # say why --junk leaves it
         _leave(left, f"legacy http/: {legacy_kept}", _legacy_left(units, chosen))
     for unit, reason in chosen:
@@ -257,6 +261,7 @@ def finish(
         over_limit=over,
         mounts=walked.skipped,
         frees=frees(walked.dirs),
+        aged=walked.aged,
     )
 
 
@@ -269,6 +274,7 @@ class Walked:
     left: dict[str, list[int]]
     walker: Walker
     skipped: list[str]
+    aged: list[tuple[float, int]] = field(default_factory=list)  # see CachePlan.aged
 
 
 def walk_dirs(
@@ -541,6 +547,11 @@ def choose(
             chosen.append((entry, OVER_CACHE))
             size -= entry.size
     return chosen
+
+
+def aged(chosen: Iterable[tuple[Aged, str]]) -> list[tuple[float, int]]:
+    """(last use, bytes) of each entry chosen only for the size limit."""
+    return [(e.mtime, e.size) for e, why in chosen if why == OVER_CACHE]
 
 
 def _why(unit: _Unit, policy: Policy, globs: list[str]) -> Optional[str]:

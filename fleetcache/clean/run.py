@@ -12,9 +12,9 @@ from typing import Callable, Optional
 
 from fleetcache import dropped, escape, readas, safefs, transitions
 from fleetcache import scan as scan_mod
-from fleetcache.clean import CleanError, deleter, guard
+from fleetcache.clean import CleanError, account, deleter, guard
 from fleetcache.clean.plan import CachePlan
-from fleetcache.clean.policy import Policy
+from fleetcache.clean.policy import AccountPolicy, Policy
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery import pipusers
 from fleetcache.discovery.access import Access, AsAccount
@@ -46,6 +46,7 @@ REFUSED = "refused"
 LOCKED = "locked"
 DECLINED = "not confirmed"
 MISSING = "missing"
+EXCLUDED = "excluded"  # the policy file leaves it alone: no error
 SKIPPED_STATES = (PARTIAL, BUSY, REFUSED, LOCKED)
 
 
@@ -63,6 +64,10 @@ class Request:
     audit_log: Optional[str] = None
     lock_dir: Optional[str] = None
     state_dir: Optional[str] = None  # last cleans, quarantine runs (guard.default_state_dir)
+    # a policy file's: uid -> the account's policy (the command line's on top); None: no file
+    per_account: Optional[Mapping[int, AccountPolicy]] = None
+    policy_file: Optional[str] = None  # the policy file's path, for the plan and the log
+    overridden: tuple[str, ...] = ()  # the options that override the policy file (--older-than)
 
 
 @dataclass
@@ -108,6 +113,8 @@ class CleanResult:
     caches: list[CacheClean]
     # what a person should look at beside the caches: config files that make pip stop
     skipped: list[Skipped] = field(default_factory=list)
+    policy_file: Optional[str] = None  # the policy file each account's policy comes from
+    overridden: tuple[str, ...] = ()  # the options that override it for this run
 
     @property
     def complete(self) -> bool:
@@ -133,6 +140,7 @@ class Cleaner:
         self.groups = transitions.Groups()  # who may be in which group: see plan()
         self.log: Optional[guard.AuditLog] = None
         self.on_dir: Optional[deleter.OnDir] = None  # tests: called in the child at each directory
+        self.until: dict[int, float] = {}  # uid -> its size limit's cutoff (clean.account)
 
     # ---- planning
 
@@ -156,15 +164,16 @@ class Cleaner:
             locations = self._locations(found)
             busy = kinds_mod.busy(self.machine, found, locations)
             pips = pipusers.by_cache(found.environments, found.resolved)
-            cleans = [
-                self._plan_one(
+
+            def plan_one(loc: CacheLocation) -> CacheClean:
+                return self._plan_one(
                     loc,
                     busy.get(loc.path, ()),
                     lambda p, u, b: readers.exists(who(u), p, b),
                     pipusers.legacy_kept(pips.get(loc.path, ())),
                 )
-                for loc in locations
-            ]
+
+            cleans = self._sized(locations, [plan_one(loc) for loc in locations], plan_one)
         return CleanResult(
             run_id=uuid.uuid4().hex,
             host=self.machine.hostname,
@@ -176,7 +185,27 @@ class Cleaner:
             audit_log=req.audit_log,
             caches=cleans,
             skipped=[p for ac in (*found.resolved, *found.site_caches) for p in ac.problems],
+            policy_file=req.policy_file,
+            overridden=req.overridden,
         )
+
+    def _sized(
+        self,
+        locations: Sequence[CacheLocation],
+        cleans: list[CacheClean],
+        plan_one: Callable[[CacheLocation], CacheClean],
+    ) -> list[CacheClean]:
+        """The caches of accounts with a size limit over all their caches planned again, once
+        the first plans told which entries the limit may take: the oldest go, across them."""
+        limits: dict[int, int] = {}
+        for c in cleans:
+            limit = None if c.uid is None else self._own_policy(c.uid).account_max_size
+            if limit is not None and c.uid is not None:
+                limits[c.uid] = limit
+        for uid, limit in limits.items():
+            plans = [c.plan for c in cleans if c.uid == uid and c.plan is not None]
+            self.until[uid] = account.cutoff(plans, limit)
+        return [plan_one(loc) if c.uid in limits else c for loc, c in zip(locations, cleans)]
 
     def _locations(self, found: scan_mod.Found) -> list[CacheLocation]:
         """The caches of the chosen kinds to clean: those named with --cache, else every one the
@@ -220,6 +249,10 @@ class Cleaner:
             if uid is None:
                 return item
             item.policy = self._policy_of(uid)
+            alone = account.left_alone(self.request.per_account, uid, loc.kind)
+            if alone is not None:
+                item.state, item.reason = EXCLUDED, alone
+                return item
             try:
                 opened = guard.open_cache(anchor, loc.path, uid, self.groups)
             except guard.Refused as exc:
@@ -242,7 +275,9 @@ class Cleaner:
                 context = PlanContext(
                     mounts=mounts,
                     exists=lambda p: there(p, uid, links),
-                    projects=self._projects(loc) if item.policy.packages else None,
+                    projects=self._projects(loc)
+                    if item.policy.packages or item.policy.keep
+                    else None,
                     legacy_kept=legacy_kept,
                     environments=self.found.environments,
                     root=self.machine.root,
@@ -274,8 +309,17 @@ class Cleaner:
         return item
 
     def _policy_of(self, uid: int) -> Policy:
-        """The policy a cache of this owner is planned under: the run's."""
-        return self.request.policy
+        """The policy a cache of this owner is planned under: its account's in the policy file
+        (else the run's); with a size limit for the account, its cutoff once known."""
+        policy = self._own_policy(uid)
+        if policy.account_max_size is None:
+            return policy
+        if uid in self.until:
+            return replace(policy, until=self.until[uid])
+        return account.first_pass(policy)
+
+    def _own_policy(self, uid: int) -> Policy:
+        return account.policy_of(self.request.policy, self.request.per_account, uid)
 
     def _owner(self, anchor: int, loc: CacheLocation, item: CacheClean) -> Optional[int]:
         """The uid the cache belongs to, when it may be cleaned as that account; else None."""
@@ -526,7 +570,8 @@ class Cleaner:
         """A dry run's one line per cache: what the clean would remove, and under which policy
         (the files themselves are in the plan, not the log: a log of what was done)."""
         assert item.plan is not None
-        reason = result.policy.describe() + (f"; {item.reason}" if item.reason else "")
+        policy = item.policy or result.policy
+        reason = policy.describe() + (f"; {item.reason}" if item.reason else "")
         self._action(result, item, "", item.plan.bytes, "cache", reason, PLANNED, item.plan.files)
 
 

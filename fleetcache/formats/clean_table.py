@@ -74,10 +74,10 @@ def plan_table(result: CleanResult, options: RenderOptions) -> CleanTable:
             frees += plan.frees
     label = Total(f"TOTAL ({plural(len(shown), 'cache')})")
     rows.append([label, "", files, size(total), size(frees), ""])
-    title = f"Plan: {result.policy.describe()}" + (
+    title = f"Plan: {_policy_title(result)}" + (
         " (dry run: nothing is deleted)" if result.dry_run else ""
     )
-    lines: list[str] = []
+    lines: list[str] = _per_account(result)
     why = [
         f"  {escape.display(c.path)}: "
         + "; ".join(
@@ -123,6 +123,28 @@ def plan_table(result: CleanResult, options: RenderOptions) -> CleanTable:
         lines += ["Cannot get under --max-size:", *over]
     lines += _clean_skipped(result)
     return CleanTable(rows, PLAN_HEADERS, PLAN_NARROW, lines, title)
+
+
+def _policy_title(result: CleanResult) -> str:
+    """What the plan is under: the run's policy, or the policy file and what overrides it."""
+    if result.policy_file is None:
+        return result.policy.describe()
+    over = ", ".join(result.overridden)
+    return f"policy {escape.display(result.policy_file)}" + (
+        f"; the command line overrides {over}" if over else ""
+    )
+
+
+def _per_account(result: CleanResult) -> list[str]:
+    """Under a policy file: each cache's own policy (its account's rule)."""
+    if result.policy_file is None:
+        return []
+    lines = [
+        f"  {escape.display(c.path)}: {c.policy.describe()}"
+        for c in _existing(result)
+        if c.policy is not None and c.state != "excluded"
+    ]
+    return ["Policy of each cache:", *lines] if lines else []
 
 
 def done_table(result: CleanResult, options: RenderOptions) -> CleanTable:

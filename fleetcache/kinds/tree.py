@@ -18,6 +18,7 @@ from fleetcache.clean.plan import (
     File,
     Parts,
     Walked,
+    aged,
     choose,
     finish,
     walk_dirs,
@@ -79,6 +80,7 @@ def plan_units(
     sized = _sized(walked.dirs, units(walked))
     left = walked.left
     chosen = _select(sized, policy, now, before.total_bytes, left)
+    walked.aged = aged(chosen)
     for item, why in chosen:
         for _, f in item.files:
             f.reason = why

@@ -1,0 +1,254 @@
+"""`fleetcache clean --policy` (issue 18) on real caches: each account's caches planned under
+its own rule (one excluded, one keeping packages, one held to a size over all its caches, pip's
+and uv's together), the command line overriding the policy, a policy that removes everything
+asking for --yes twice, and a policy another account could write refused before anything goes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Tree, chown_tree, fill_cache, pip_env
+from tests.test_clean import BASE, copy_of_pip
+from tests.test_kind_uv import copy_home, filled, uv_bin  # noqa: F401 (fixtures)
+
+ROOT = os.geteuid() == 0
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(not ROOT, reason="cleans as other uids: run as root (CI is)"),
+]
+ALICE, BOB, CAROL = 12345, 12346, 12347
+POLICY = "/etc/fleetcache/policy.toml"
+DAY = 86400.0
+
+
+@pytest.fixture(scope="session")
+def pip_filled(pip_python, index_url) -> Iterator[Path]:
+    """A real pip cache, filled once: alpha's wheel downloaded, beta and gamma built."""
+    top = Path(tempfile.mkdtemp(prefix="fleetcache-pipcache-"))
+    fill_cache(pip_python("26"), top / "cache", index_url, "alpha", "beta", "gamma", work=top / "w")
+    yield top / "cache"
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def give(cache: Path, tree: Tree, home: str, uid: int, age: float | None = None) -> Path:
+    """A copy of the filled pip cache as the account's default one, last used ``age`` ago."""
+    target = tree.host(home) / ".cache" / "pip"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(cache, target, symlinks=True)
+    chown_tree(tree.host(home) / ".cache", uid)
+    if age is not None:
+        age_tree(target, age)
+    return target
+
+
+def age_tree(top: Path, age: float) -> None:
+    """Every file and directory below ``top`` last read and written ``age`` seconds ago."""
+    when = time.time() - age
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in filenames + dirnames:
+            os.utime(os.path.join(dirpath, name), (when, when), follow_symlinks=False)
+    os.utime(top, (when, when))
+
+
+def files(top: Path) -> set[str]:
+    return {str(p.relative_to(top)) for p in top.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
+def size(top: Path) -> int:
+    seen = {}
+    for p in top.rglob("*"):
+        if p.is_file() and not p.is_symlink():
+            st = p.lstat()
+            seen[st.st_ino] = st.st_size
+    return sum(seen.values())
+
+
+def policy(tree: Tree, text: str) -> Path:
+    path = tree.write(POLICY, text)
+    path.chmod(0o644)
+    return path
+
+
+def clean(tree: Tree, tmp_path: Path, *more: str) -> tuple[int, dict[str, Any], str]:
+    """A real clean in its own process: exit code, JSON document, stderr."""
+    argv = [sys.executable, "-m", "fleetcache", "clean", "--root", str(tree.root), "--audit-log",
+            str(tmp_path / "audit.log"), "--lock-dir", str(tmp_path / "locks"), "--state-dir",
+            str(tmp_path / "state"), *more, "--format", "json"]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True)
+    assert "Traceback" not in result.stderr, result.stderr
+    doc = json.loads(result.stdout) if result.stdout else {}
+    return result.returncode, doc, result.stderr
+
+
+def by_user(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(c["user"], c["kind"]): c for c in doc["caches"] if c["state"] != "missing"}
+
+
+def pip_list(pip_python: Any, cache: Path) -> str:
+    """`pip cache list` as the cache's owner (pip disables a cache root does not own), with a
+    copy of pip the owner may import."""
+    if not os.path.exists(BASE):
+        pytest.skip(f"{BASE} is missing: pip must run as the account")
+    copy = cache.parents[4] / "pip-copy"  # beside the machine's tree, not in it
+    if not copy.exists():
+        copy_of_pip(pip_python("26"), copy)
+    uid = cache.stat().st_uid
+    result = subprocess.run(
+        [BASE, "-m", "pip", "cache", "list", "--cache-dir", str(cache)], cwd="/",
+        env=pip_env(Path("/nonexistent"), PYTHONPATH=str(copy)), capture_output=True, text=True,
+        user=uid, group=uid, extra_groups=[],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def machine(open_tree: Tree) -> Tree:
+    open_tree.user("alice", ALICE)
+    open_tree.user("bob", BOB)
+    open_tree.user("carol", CAROL)
+    open_tree.write("/etc/group", f"alice:x:{ALICE}:\nbob:x:{BOB}:\ncarol:x:{CAROL}:\n"
+                    f"staff:x:2001:bob\n")  # fmt: skip
+    return open_tree
+
+
+def test_each_account_is_cleaned_under_its_own_rule_and_an_excluded_one_is_left(
+    machine, tmp_path, pip_filled, pip_python
+):
+    """Without --user, root's clean --policy takes every account the policy covers: alice's
+    old cache goes by the default age, carol's newer one stays, bob (staff) is excluded."""
+    alice = give(pip_filled, machine, "/home/alice", ALICE, age=10 * DAY)
+    bob = give(pip_filled, machine, "/home/bob", BOB, age=10 * DAY)
+    carol = give(pip_filled, machine, "/home/carol", CAROL, age=2 * DAY)
+    before_bob = files(bob)
+    policy(machine, 'older_than = "5d"\n\n[[rule]]\nname = "staff"\ngroups = ["staff"]\n'
+           "exclude = true\n")  # fmt: skip
+    code, doc, err = clean(machine, tmp_path, "--policy", "--yes", "--kind", "pip")
+    assert code == 0, err
+    got = by_user(doc)
+    assert got[("alice", "pip")]["state"] == "cleaned"
+    assert got[("alice", "pip")]["policy"] == "older than 5d"
+    assert got[("bob", "pip")]["state"] == "excluded"
+    assert got[("bob", "pip")]["reason"] == 'excluded by policy.toml:3 [[rule]] "staff"'
+    assert got[("carol", "pip")]["state"] == "nothing to do"
+    assert doc["policy_file"] == str(machine.host(POLICY))
+    assert not any(p.startswith(("http-v2/", "wheels/")) for p in files(alice))
+    assert files(bob) == before_bob
+    assert "beta" in pip_list(pip_python, carol)
+
+
+def test_keep_spares_its_packages_in_pip_and_uv_caches_and_says_why(
+    machine,
+    tmp_path,
+    pip_filled,
+    pip_python,
+    filled,  # noqa: F811
+):
+    """A purge under keep = ["beta"]: beta's built wheel stays in pip's cache (pip still lists
+    it) and beta's entries in uv's cache; everything else goes; the plan says why they stay."""
+    copy_home(filled, machine)
+    pip = give(pip_filled, machine, "/home/alice", ALICE)
+    uv = machine.host("/home/alice/.cache/uv")
+    policy(machine, 'keep = ["beta"]\n')
+    code, doc, err = clean(machine, tmp_path, "--policy", "--yes", "--user", "alice")
+    assert code == 0, err
+    got = by_user(doc)
+    for kind in ("pip", "uv"):
+        assert got[("alice", kind)]["state"] == "cleaned"
+        assert "kept by policy: beta" in got[("alice", kind)]["plan"]["left"], kind
+    listed = pip_list(pip_python, pip)
+    assert "beta" in listed and "gamma" not in listed
+    left = files(uv)
+    assert any("beta" in p for p in left)
+    assert not any("gamma" in p or "alpha" in p for p in left if "/" in p and "archive" not in p)
+
+
+def test_an_account_max_size_removes_the_oldest_across_all_its_caches(
+    machine,
+    tmp_path,
+    pip_filled,
+    filled,  # noqa: F811
+):
+    """alice's pip cache was last used 20 days ago, her uv cache yesterday: a limit for the
+    account that her uv cache alone meets empties her pip cache first and leaves uv's whole."""
+    copy_home(filled, machine)
+    uv = machine.host("/home/alice/.cache/uv")
+    age_tree(uv, DAY)
+    pip = give(pip_filled, machine, "/home/alice", ALICE, age=20 * DAY)
+    uv_files, limit = files(uv), size(uv) + 2000
+    assert size(pip) > 4000  # it must lose entries for the account to fit
+    policy(machine, f"max_size = {limit}\n")
+    code, doc, err = clean(machine, tmp_path, "--policy", "--yes", "--user", "alice")
+    assert code == 0, err
+    got = by_user(doc)
+    assert got[("alice", "uv")]["state"] == "nothing to do"
+    why = got[("alice", "pip")]["plan"]["why"]
+    assert "oldest first, over the account's size limit" in why
+    assert set(why) <= {"oldest first, over the account's size limit", "empty directory",
+                        "no wheel left in its directory (as pip removes it)"}, why  # fmt: skip
+    assert files(uv) == uv_files
+    assert size(pip) + size(uv) <= limit
+
+
+def test_the_command_line_overrides_the_policy_and_the_plan_says_so(machine, tmp_path, pip_filled):
+    alice = give(pip_filled, machine, "/home/alice", ALICE, age=10 * DAY)
+    before = files(alice)
+    policy(machine, 'older_than = "5d"\n')
+    code, doc, err = clean(machine, tmp_path, "--policy", "--yes", "--user", "alice",
+                           "--older-than", "30d")  # fmt: skip
+    assert code == 0, err
+    assert by_user(doc)[("alice", "pip")]["state"] == "nothing to do"
+    assert by_user(doc)[("alice", "pip")]["policy"] == "older than 30d"
+    assert doc["overridden"] == ["--older-than"]
+    assert files(alice) == before
+    result = subprocess.run(
+        [sys.executable, "-m", "fleetcache", "clean", "--root", str(machine.root), "--policy",
+         "--user", "alice", "--older-than", "30d", "--dry-run", "--lock-dir", str(tmp_path / "l"),
+         "--audit-log", str(tmp_path / "a.log")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    said = " ".join(result.stdout.split())  # the title is wrapped at 80 columns
+    assert f"Plan: policy {machine.host(POLICY)}; the command line overrides --older-than" in said
+    assert "Policy of each cache: /home/alice/.cache/pip: older than 30d" in said
+
+
+def test_a_policy_that_removes_everything_of_everyone_needs_yes_twice(
+    machine, tmp_path, pip_filled
+):
+    alice = give(pip_filled, machine, "/home/alice", ALICE)
+    before = files(alice)
+    policy(machine, "quarantine = false\n")
+    code, doc, err = clean(machine, tmp_path, "--policy", "--yes")
+    assert (code, doc) == (2, {})
+    assert err == (
+        "fleetcache: error: the policy removes everything from every cache of every account "
+        "it covers: give --yes twice to mean it\n"
+    )
+    assert files(alice) == before
+    code, doc, err = clean(machine, tmp_path, "--policy", "--yes", "--yes", "--kind", "pip")
+    assert code == 0, err
+    assert by_user(doc)[("alice", "pip")]["state"] == "cleaned"
+    assert not any(p.startswith(("http-v2/", "wheels/")) for p in files(alice))
+
+
+def test_a_policy_alice_may_write_cannot_make_root_clean_bobs_cache(machine, tmp_path, pip_filled):
+    """alice owns the policy file: she excludes herself and purges the others. Refused."""
+    bob = give(pip_filled, machine, "/home/bob", BOB)
+    before = files(bob)
+    path = policy(machine, '[[rule]]\nusers = ["alice"]\nexclude = true\n')
+    os.chown(path, ALICE, ALICE)
+    code, doc, err = clean(machine, tmp_path, "--policy", "--yes", "--yes")
+    assert (code, doc) == (2, {})
+    assert err.startswith(f"fleetcache: error: {path}: refused: it belongs to uid {ALICE}")
+    assert files(bob) == before
