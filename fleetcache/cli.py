@@ -666,10 +666,11 @@ def _cmd_clean(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         raise UsageError(str(exc)) from None
     users = tuple(args.user)
-    if not (users or args.all_users or args.cache or args.policy is not None):
-        if os.geteuid() == 0:
+    if not (users or args.all_users or args.cache):
+        if os.geteuid() != 0:
+            users = (pipcache.default_user(machine),)
+        elif args.policy is None:  # a policy file covers its accounts: they are named
             raise UsageError("name whose caches to clean: --user NAME, --all-users or --cache PATH")
-        users = (pipcache.default_user(machine),)
     for path in args.cache:
         if not path.startswith("/"):
             raise UsageError(f"--cache {path}: give the cache's absolute path")

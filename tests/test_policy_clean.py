@@ -252,3 +252,32 @@ def test_a_policy_alice_may_write_cannot_make_root_clean_bobs_cache(machine, tmp
     assert (code, doc) == (2, {})
     assert err.startswith(f"fleetcache: error: {path}: refused: it belongs to uid {ALICE}")
     assert files(bob) == before
+
+
+def test_kinds_a_rule_leaves_out_are_excluded_and_a_rule_without_age_or_size_purges(
+    machine,
+    tmp_path,
+    pip_filled,
+    filled,  # noqa: F811
+):
+    """students clean only uv: alice's pip cache is shown as excluded, by the line that says
+    so; her uv cache, with neither older_than nor max_size for her, is purged."""
+    copy_home(filled, machine)
+    pip = give(pip_filled, machine, "/home/alice", ALICE)
+    before = files(pip)
+    machine.write("/etc/group", f"alice:x:{ALICE}:\nbob:x:{BOB}:\ncarol:x:{CAROL}:\n"
+                  "students:x:2000:alice\n")  # fmt: skip
+    policy(machine, '[[rule]]\ngroups = ["students"]\nkinds = ["uv"]\n')
+    code, doc, err = clean(machine, tmp_path, "--policy", "--yes", "--user", "alice")
+    assert code == 0, err
+    got = by_user(doc)
+    assert got[("alice", "pip")]["state"] == "excluded"
+    assert got[("alice", "pip")]["reason"] == "excluded: kinds = uv (policy.toml:3 [[rule]] #1)"
+    assert files(pip) == before
+    assert got[("alice", "uv")]["state"] == "cleaned"
+    assert got[("alice", "uv")]["policy"] == "purge"
+    assert not files(machine.host("/home/alice/.cache/uv")) - {
+        ".lock",
+        "CACHEDIR.TAG",
+        ".gitignore",
+    }

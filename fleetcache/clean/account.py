@@ -32,7 +32,7 @@ def left_alone(
     if got.excluded is not None:
         return got.excluded
     if got.kinds is not None and kind not in got.kinds:
-        return f"excluded: {got.source} cleans only {', '.join(got.kinds)}"
+        return f"excluded: kinds = {', '.join(got.kinds)} ({got.kinds_from})"
     return None
 
 

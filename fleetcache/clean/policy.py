@@ -153,7 +153,7 @@ class AccountPolicy:
     policy: Policy
     excluded: Optional[str] = None  # why its caches are left alone (None: they are not)
     kinds: Optional[tuple[str, ...]] = None  # None: every kind
-    source: str = ""  # which rule (or the defaults) it comes from, for the plan
+    kinds_from: str = ""  # where ``kinds`` is set (``policy.toml:5 (default)``), for the plan
 
 
 def age_text(seconds: float) -> str:

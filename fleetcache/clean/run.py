@@ -116,6 +116,15 @@ class CleanResult:
     policy_file: Optional[str] = None  # the policy file each account's policy comes from
     overridden: tuple[str, ...] = ()  # the options that override it for this run
 
+    def describe(self) -> str:
+        """What the run is under: the run's policy, or the policy file and what overrides it."""
+        if self.policy_file is None:
+            return self.policy.describe()
+        over = ", ".join(self.overridden)
+        return f"policy {escape.text(self.policy_file)}" + (
+            f"; the command line overrides {over}" if over else ""
+        )
+
     @property
     def complete(self) -> bool:
         """False when a cache was skipped (busy, refused, locked) or partly cleaned, or an
@@ -205,7 +214,8 @@ class Cleaner:
         for uid, limit in limits.items():
             plans = [c.plan for c in cleans if c.uid == uid and c.plan is not None]
             self.until[uid] = account.cutoff(plans, limit)
-        return [plan_one(loc) if c.uid in limits else c for loc, c in zip(locations, cleans)]
+        again = [c.uid in limits and c.plan is not None for c in cleans]
+        return [plan_one(loc) if a else c for loc, c, a in zip(locations, cleans, again)]
 
     def _locations(self, found: scan_mod.Found) -> list[CacheLocation]:
         """The caches of the chosen kinds to clean: those named with --cache, else every one the

@@ -74,7 +74,7 @@ def plan_table(result: CleanResult, options: RenderOptions) -> CleanTable:
             frees += plan.frees
     label = Total(f"TOTAL ({plural(len(shown), 'cache')})")
     rows.append([label, "", files, size(total), size(frees), ""])
-    title = f"Plan: {_policy_title(result)}" + (
+    title = f"Plan: {escape.display(result.describe())}" + (
         " (dry run: nothing is deleted)" if result.dry_run else ""
     )
     lines: list[str] = _per_account(result)
@@ -123,16 +123,6 @@ def plan_table(result: CleanResult, options: RenderOptions) -> CleanTable:
         lines += ["Cannot get under --max-size:", *over]
     lines += _clean_skipped(result)
     return CleanTable(rows, PLAN_HEADERS, PLAN_NARROW, lines, title)
-
-
-def _policy_title(result: CleanResult) -> str:
-    """What the plan is under: the run's policy, or the policy file and what overrides it."""
-    if result.policy_file is None:
-        return result.policy.describe()
-    over = ", ".join(result.overridden)
-    return f"policy {escape.display(result.policy_file)}" + (
-        f"; the command line overrides {over}" if over else ""
-    )
 
 
 def _per_account(result: CleanResult) -> list[str]:

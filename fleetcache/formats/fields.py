@@ -509,7 +509,7 @@ def clean_document(result: CleanResult) -> dict[str, Any]:
         "operator": result.operator,
         "dry_run": result.dry_run,
         "policy": {
-            "description": policy.describe(),
+            "description": result.describe(),
             "purge": policy.purge,
             "patterns": list(policy.patterns),
             "packages": list(policy.packages),

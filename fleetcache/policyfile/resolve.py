@@ -76,7 +76,7 @@ class Resolved:
             policy=self.policy(),
             excluded=f"excluded by {self.rule_origin}" if self.excluded else None,
             kinds=kinds.value,
-            source=self.rule_origin or "defaults",
+            kinds_from=kinds.origin,
         )
 
 
