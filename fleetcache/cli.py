@@ -30,7 +30,6 @@ from fleetcache.output import OutputError
 from fleetcache.output import write as write_output
 from fleetcache.policyfile import book
 from fleetcache.policyfile.readfile import PolicyFileError
-from fleetcache.policyfile.resolve import removes_everything
 from fleetcache.report import merge as merge_mod
 from fleetcache.report.views import VIEWS
 
@@ -750,26 +749,18 @@ def _clean_policies(
     options that override it; refused when it removes everything and --yes was not twice."""
     if args.policy is None:
         return None, ()
-    from fleetcache.policyfile import command
-
-    path = book.path_of(machine, args.policy)
-    loaded = book.load(machine, path)
     options = {"--purge": args.purge, "--pattern": args.pattern, "--package": args.package,
                "--junk": args.junk, "--older-than": args.older_than is not None,
                "--max-size": args.max_size is not None, "--kind": args.cache_kind}  # fmt: skip
     overridden = tuple(name for name, on in options.items() if on)
-    per_account = {
-        uid: replace(p, policy=book.override(p.policy, given, overridden))
-        for uid, p in loaded.per_uid().items()
-    }
-    covered = command.covered(machine, loaded, tuple(args.user), args.all_users)
-    everything = not overridden and removes_everything(covered)
-    if everything and not args.dry_run and args.yes < 2:
+    got = book.for_clean(machine, book.path_of(machine, args.policy), given, overridden,
+                         tuple(args.user), args.all_users)  # fmt: skip
+    if got.everything and not args.dry_run and args.yes < 2:
         raise UsageError(
             "the policy removes everything from every cache of every account it covers: "
             "give --yes twice to mean it"
         )
-    return per_account, overridden
+    return got.per_account, overridden
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from fleetcache.clean.policy import AccountPolicy, Policy
+from fleetcache.discovery.accounts import select
 from fleetcache.discovery.run import load_accounts
 from fleetcache.kinds.all import KINDS
 from fleetcache.machine import Machine
@@ -17,7 +18,14 @@ from fleetcache.model import Account
 from fleetcache.policyfile import DEFAULT_PATH
 from fleetcache.policyfile.load import PolicyFile, parse_all
 from fleetcache.policyfile.readfile import PolicyFileError, read
-from fleetcache.policyfile.resolve import Member, Resolved, members, resolve, unmatched
+from fleetcache.policyfile.resolve import (
+    Member,
+    Resolved,
+    members,
+    removes_everything,
+    resolve,
+    unmatched,
+)
 
 
 @dataclass
@@ -61,6 +69,34 @@ def load(machine: Machine, path: str) -> Book:
 def _line(error: str) -> int:
     got = re.search(r":(\d+): ", error)
     return int(got.group(1)) if got else 0
+
+
+@dataclass(frozen=True)
+class ForClean:
+    """A policy file as ``clean --policy`` applies it."""
+
+    per_account: dict[int, AccountPolicy]  # uid -> its policy, the command line's on top
+    everything: bool  # it removes everything of every account the run covers
+
+
+def for_clean(
+    machine: Machine,
+    path: str,
+    given: Policy,
+    options: Sequence[str],
+    users: Sequence[str],
+    all_users: bool,
+) -> ForClean:
+    """The policy at ``path`` for a clean of these accounts (none named: root and the humans,
+    system accounts too with ``all_users``) with the command line's ``options`` on top."""
+    loaded = load(machine, path)
+    per_account = {
+        uid: replace(p, policy=override(p.policy, given, options))
+        for uid, p in loaded.per_uid().items()
+    }
+    chosen = select(load_accounts(machine), users, all_users=all_users)
+    everything = not options and removes_everything(loaded.resolved(chosen))
+    return ForClean(per_account, everything)
 
 
 def override(account: Policy, given: Policy, options: Sequence[str]) -> Policy:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fleetcache import escape
-from fleetcache.discovery import accounts as accounts_mod
+from fleetcache.discovery.accounts import select
 from fleetcache.discovery.run import load_accounts
 from fleetcache.machine import Machine
 from fleetcache.policyfile.book import Book, load
@@ -25,7 +25,7 @@ EVERYTHING = (
 
 def covered(machine: Machine, book: Book, users: Sequence[str], all_users: bool) -> list[Resolved]:
     """What the policy says for the accounts asked for (by default root and the humans)."""
-    chosen = accounts_mod.select(load_accounts(machine), users, all_users=all_users)
+    chosen = select(load_accounts(machine), users, all_users=all_users)
     return book.resolved(chosen)
 
 
