@@ -174,31 +174,41 @@ def test_keep_spares_its_packages_in_pip_and_uv_caches_and_says_why(
     assert not any("gamma" in p or "alpha" in p for p in left if "/" in p and "archive" not in p)
 
 
+@pytest.mark.parametrize("older", ["pip", "uv"])
 def test_an_account_max_size_removes_the_oldest_across_all_its_caches(
     machine,
     tmp_path,
     pip_filled,
     filled,  # noqa: F811
+    older,
 ):
-    """alice's pip cache was last used 20 days ago, her uv cache yesterday: a limit for the
-    account that her uv cache alone meets empties her pip cache first and leaves uv's whole."""
+    """One of alice's caches was last used 20 days ago, the other yesterday; a limit for the
+    account that the newer one alone meets: the older one loses entries, oldest first, until
+    the account fits; the newer one is left whole (a limit per cache would clean neither)."""
     copy_home(filled, machine)
-    uv = machine.host("/home/alice/.cache/uv")
-    age_tree(uv, DAY)
-    pip = give(pip_filled, machine, "/home/alice", ALICE, age=20 * DAY)
-    uv_files, limit = files(uv), size(uv) + 2000
-    assert size(pip) > 4000  # it must lose entries for the account to fit
+    caches = {"uv": machine.host("/home/alice/.cache/uv")}
+    caches["pip"] = give(pip_filled, machine, "/home/alice", ALICE)
+    newer = "uv" if older == "pip" else "pip"
+    age_tree(caches[older], 20 * DAY)
+    age_tree(caches[newer], DAY)
+    kept, limit = files(caches[newer]), size(caches[newer]) + 2000
+    assert size(caches[older]) > 4000 and limit > 2000  # the older must lose entries to fit
+    assert max(size(caches["uv"]), size(caches["pip"])) < limit + size(caches[older])
     policy(machine, f"max_size = {limit}\n")
     code, doc, err = clean(machine, tmp_path, "--policy", "--yes", "--user", "alice")
     assert code == 0, err
     got = by_user(doc)
-    assert got[("alice", "uv")]["state"] == "nothing to do"
-    why = got[("alice", "pip")]["plan"]["why"]
+    assert got[("alice", newer)]["state"] == "nothing to do"
+    assert got[("alice", older)]["state"] == "cleaned"
+    assert got[("alice", older)]["policy"] == (
+        f"until the account's caches are at most {limit} bytes"
+    )
+    why = got[("alice", older)]["plan"]["why"]
     assert "oldest first, over the account's size limit" in why
     assert set(why) <= {"oldest first, over the account's size limit", "empty directory",
                         "no wheel left in its directory (as pip removes it)"}, why  # fmt: skip
-    assert files(uv) == uv_files
-    assert size(pip) + size(uv) <= limit
+    assert files(caches[newer]) == kept
+    assert size(caches["pip"]) + size(caches["uv"]) <= limit
 
 
 def test_the_command_line_overrides_the_policy_and_the_plan_says_so(machine, tmp_path, pip_filled):
