@@ -531,7 +531,7 @@ def _add_policy(sub: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def _cmd_policy_show(args: argparse.Namespace) -> int:
-    from fleetcache.policyfile import book, command
+    from fleetcache.policyfile import command
 
     machine = _machine(args)
     path = book.path_of(machine, args.policy)
@@ -540,7 +540,7 @@ def _cmd_policy_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_policy_check(args: argparse.Namespace) -> int:
-    from fleetcache.policyfile import book, command
+    from fleetcache.policyfile import command
 
     machine = _machine(args)
     _emit(command.check(machine, book.path_of(machine, args.file)), None)

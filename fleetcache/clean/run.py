@@ -258,11 +258,11 @@ class Cleaner:
             uid = self._owner(anchor, loc, item)
             if uid is None:
                 return item
-            item.policy = self._policy_of(uid)
             alone = account.left_alone(self.request.per_account, uid, loc.kind)
             if alone is not None:
                 item.state, item.reason = EXCLUDED, alone
                 return item
+            item.policy = self._policy_of(uid)
             try:
                 opened = guard.open_cache(anchor, loc.path, uid, self.groups)
             except guard.Refused as exc:
