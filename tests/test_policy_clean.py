@@ -291,3 +291,27 @@ def test_kinds_a_rule_leaves_out_are_excluded_and_a_rule_without_age_or_size_pur
         "CACHEDIR.TAG",
         ".gitignore",
     }
+
+
+def test_an_account_that_cannot_get_under_its_max_size_is_named_with_how_far_over(
+    machine, tmp_path, pip_filled
+):
+    """keep spares beta, max_size is 1 byte: everything else goes, and the plan says by how
+    much alice's caches stay over (what beta keeps), not silently."""
+    pip = give(pip_filled, machine, "/home/alice", ALICE, age=DAY)
+    policy(machine, 'max_size = 1\nkeep = ["beta"]\n')
+    code, doc, err = clean(machine, tmp_path, "--policy", "--yes", "--user", "alice")
+    assert code == 0, err
+    assert doc["accounts_over_limit"] == {"alice": size(pip) - 1}
+    assert size(pip) > 0
+    result = subprocess.run(
+        [sys.executable, "-m", "fleetcache", "clean", "--root", str(machine.root), "--policy",
+         "--user", "alice", "--dry-run", "--bytes", "--lock-dir", str(tmp_path / "l"),
+         "--audit-log", str(tmp_path / "a.log")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    said = " ".join(result.stdout.split())
+    assert (
+        f"Cannot get under an account's max_size: alice: {size(pip) - 1} over the account's "
+        "max_size once all its policy may remove is gone"
+    ) in said, result.stdout

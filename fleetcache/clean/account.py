@@ -42,6 +42,11 @@ def first_pass(policy: Policy) -> Policy:
     return replace(policy, max_size=0, account_max_size=None)
 
 
+def over(plans: Iterable[CachePlan], limit: int) -> int:
+    """How many bytes an account's caches stay over ``limit`` once their plans are done."""
+    return max(0, sum(p.before.total_bytes - p.bytes for p in plans) - limit)
+
+
 def cutoff(plans: Iterable[CachePlan], limit: int) -> float:
     """The last use before which an account's entries go so that its caches together hold at
     most ``limit`` bytes: what the selectors (an age) leave, then the oldest first."""

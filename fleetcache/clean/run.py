@@ -115,6 +115,8 @@ class CleanResult:
     skipped: list[Skipped] = field(default_factory=list)
     policy_file: Optional[str] = None  # the policy file each account's policy comes from
     overridden: tuple[str, ...] = ()  # the options that override it for this run
+    # account -> bytes its caches stay over its max_size once all the policy may take is gone
+    accounts_over: dict[str, int] = field(default_factory=dict)
 
     def describe(self) -> str:
         """What the run is under: the run's policy, or the policy file and what overrides it."""
@@ -150,6 +152,7 @@ class Cleaner:
         self.log: Optional[guard.AuditLog] = None
         self.on_dir: Optional[deleter.OnDir] = None  # tests: called in the child at each directory
         self.until: dict[int, float] = {}  # uid -> its size limit's cutoff (clean.account)
+        self.over: dict[int, int] = {}  # uid -> bytes over its size limit even so
 
     # ---- planning
 
@@ -196,6 +199,7 @@ class Cleaner:
             skipped=[p for ac in (*found.resolved, *found.site_caches) for p in ac.problems],
             policy_file=req.policy_file,
             overridden=req.overridden,
+            accounts_over={self._name(uid): n for uid, n in self.over.items()},
         )
 
     def _sized(
@@ -215,7 +219,17 @@ class Cleaner:
             plans = [c.plan for c in cleans if c.uid == uid and c.plan is not None]
             self.until[uid] = account.cutoff(plans, limit)
         again = [c.uid in limits and c.plan is not None for c in cleans]
-        return [plan_one(loc) if a else c for loc, c, a in zip(locations, cleans, again)]
+        cleans = [plan_one(loc) if a else c for loc, c, a in zip(locations, cleans, again)]
+        for uid, limit in limits.items():
+            plans = [c.plan for c in cleans if c.uid == uid and c.plan is not None]
+            over = account.over(plans, limit)
+            if over:
+                self.over[uid] = over
+        return cleans
+
+    def _name(self, uid: int) -> str:
+        account = self.accounts.get(uid)
+        return account.name if account is not None else str(uid)
 
     def _locations(self, found: scan_mod.Found) -> list[CacheLocation]:
         """The caches of the chosen kinds to clean: those named with --cache, else every one the

@@ -121,6 +121,13 @@ def plan_table(result: CleanResult, options: RenderOptions) -> CleanTable:
     ]
     if over:
         lines += ["Cannot get under --max-size:", *over]
+    accounts = [
+        f"  {escape.display(name)}: {size(n)} over the account's max_size once all its policy"
+        " may remove is gone"
+        for name, n in result.accounts_over.items()
+    ]
+    if accounts:
+        lines += ["Cannot get under an account's max_size:", *accounts]
     lines += _clean_skipped(result)
     return CleanTable(rows, PLAN_HEADERS, PLAN_NARROW, lines, title)
 

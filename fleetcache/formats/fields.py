@@ -519,6 +519,7 @@ def clean_document(result: CleanResult) -> dict[str, Any]:
         },
         "policy_file": None if result.policy_file is None else escape.text(result.policy_file),
         "overridden": list(result.overridden),
+        "accounts_over_limit": dict(result.accounts_over),
         "audit_log": None if result.audit_log is None else escape.text(result.audit_log),
         "caches": caches,
         "skipped": [skipped_record(s) for s in result.skipped],
