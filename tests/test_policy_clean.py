@@ -142,7 +142,9 @@ def test_each_account_is_cleaned_under_its_own_rule_and_an_excluded_one_is_left(
     assert got[("bob", "pip")]["state"] == "excluded"
     assert got[("bob", "pip")]["reason"] == 'excluded by policy.toml:3 [[rule]] "staff"'
     assert got[("carol", "pip")]["state"] == "nothing to do"
-    assert doc["policy_file"] == str(machine.host(POLICY))
+    assert doc["policy_file"] == {
+        "path": str(machine.host(POLICY)), "overridden": [], "accounts_over_limit": {}
+    }  # fmt: skip
     assert not any(p.startswith(("http-v2/", "wheels/")) for p in files(alice))
     assert files(bob) == before_bob
     assert "beta" in pip_list(pip_python, carol)
@@ -220,7 +222,7 @@ def test_the_command_line_overrides_the_policy_and_the_plan_says_so(machine, tmp
     assert code == 0, err
     assert by_user(doc)[("alice", "pip")]["state"] == "nothing to do"
     assert by_user(doc)[("alice", "pip")]["policy"] == "older than 30d"
-    assert doc["overridden"] == ["--older-than"]
+    assert doc["policy_file"]["overridden"] == ["--older-than"]
     assert files(alice) == before
     result = subprocess.run(
         [sys.executable, "-m", "fleetcache", "clean", "--root", str(machine.root), "--policy",
@@ -302,7 +304,7 @@ def test_an_account_that_cannot_get_under_its_max_size_is_named_with_how_far_ove
     policy(machine, 'max_size = 1\nkeep = ["beta"]\n')
     code, doc, err = clean(machine, tmp_path, "--policy", "--yes", "--user", "alice")
     assert code == 0, err
-    assert doc["accounts_over_limit"] == {"alice": size(pip) - 1}
+    assert doc["policy_file"]["accounts_over_limit"] == {"alice": size(pip) - 1}
     assert size(pip) > 0
     result = subprocess.run(
         [sys.executable, "-m", "fleetcache", "clean", "--root", str(machine.root), "--policy",

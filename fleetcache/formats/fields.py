@@ -455,6 +455,17 @@ def _sums(table: dict[str, list[int]]) -> dict[str, dict[str, int]]:
     return {k: {"files": v[0], "bytes": v[1]} for k, v in table.items()}
 
 
+def _policy_file(result: CleanResult) -> Optional[dict[str, Any]]:
+    """``clean --policy``: the file, the options that override it, the accounts over its limit."""
+    if result.policy_file is None:
+        return None
+    return {
+        "path": escape.text(result.policy_file),
+        "overridden": list(result.overridden),
+        "accounts_over_limit": dict(result.accounts_over),
+    }
+
+
 def clean_document(result: CleanResult) -> dict[str, Any]:
     """``clean --format json``: the run, the policy, and one record per cache."""
     policy = result.policy
@@ -517,9 +528,7 @@ def clean_document(result: CleanResult) -> dict[str, Any]:
             "older_than_seconds": policy.older_than,
             "max_size_bytes": policy.max_size,
         },
-        "policy_file": None if result.policy_file is None else escape.text(result.policy_file),
-        "overridden": list(result.overridden),
-        "accounts_over_limit": dict(result.accounts_over),
+        "policy_file": _policy_file(result),
         "audit_log": None if result.audit_log is None else escape.text(result.audit_log),
         "caches": caches,
         "skipped": [skipped_record(s) for s in result.skipped],
