@@ -143,7 +143,7 @@ def test_each_account_is_cleaned_under_its_own_rule_and_an_excluded_one_is_left(
     assert got[("bob", "pip")]["reason"] == 'excluded by policy.toml:3 [[rule]] "staff"'
     assert got[("carol", "pip")]["state"] == "nothing to do"
     assert doc["policy_file"] == {
-        "path": str(machine.host(POLICY)), "overridden": [], "accounts_over_limit": {}
+        "path": str(machine.host(POLICY)), "overridden": ["--kind"], "accounts_over_limit": {}
     }  # fmt: skip
     assert not any(p.startswith(("http-v2/", "wheels/")) for p in files(alice))
     assert files(bob) == before_bob
