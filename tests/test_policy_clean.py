@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Tree, chown_tree, fill_cache, pip_env
-from tests.test_clean import BASE, copy_of_pip
+from tests.test_clean import BASE, FLEETCACHE_IMPORTS, copy_of_pip, portable
 from tests.test_kind_uv import copy_home, filled, uv_bin  # noqa: F401 (fixtures)
 
 ROOT = os.geteuid() == 0
@@ -317,3 +317,49 @@ def test_an_account_that_cannot_get_under_its_max_size_is_named_with_how_far_ove
         f"Cannot get under an account's max_size: alice: {size(pip) - 1} over the account's "
         "max_size once all its policy may remove is gone"
     ) in said, result.stdout
+
+
+def test_unprivileged_a_policy_cleans_only_ones_own_caches_and_may_be_ones_own_file(
+    machine, tmp_path, pip_filled
+):
+    """alice (not root) runs clean --policy: only her caches are planned, never bob's; she may
+    check a policy file of her own, not bob's."""
+    if not os.path.exists(BASE):
+        pytest.skip(f"{BASE} is missing: fleetcache must run as alice")
+    same = f"import sys; sys.exit(sys.version_info[:2] != {tuple(sys.version_info[:2])})"
+    if subprocess.run([BASE, "-c", same]).returncode:
+        pytest.skip(f"{BASE} is not Python {sys.version_info[0]}.{sys.version_info[1]}")
+    lib = portable(sys.executable, FLEETCACHE_IMPORTS, machine.root.parent / "lib")
+    give(pip_filled, machine, "/home/alice", ALICE)
+    bob = give(pip_filled, machine, "/home/bob", BOB)
+    before = files(bob)
+    policy(machine, 'keep = ["beta"]\n')
+    work = machine.root.parent / "alice-work"
+    work.mkdir()
+    os.chown(work, ALICE, ALICE)
+
+    def as_alice(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [BASE, "-m", "fleetcache", *args], user=ALICE, group=ALICE, extra_groups=[], cwd="/",
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(lib), "HOME": str(work)},
+            capture_output=True, text=True,
+        )  # fmt: skip
+
+    r = as_alice("clean", "--root", str(machine.root), "--policy", "--yes", "--format", "json",
+                 "--audit-log", f"{work}/audit.log", "--lock-dir", f"{work}/locks",
+                 "--state-dir", f"{work}/state", "--kind", "pip")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert {(c["user"], c["state"]) for c in doc["caches"]} == {("alice", "cleaned")}
+    assert files(bob) == before
+    mine = work / "policy.toml"
+    mine.write_text('older_than = "1d"\n')
+    os.chown(mine, ALICE, ALICE)
+    r = as_alice("policy", "check", str(mine), "--root", str(machine.root))
+    assert r.returncode == 0, r.stderr
+    os.chown(mine, BOB, BOB)
+    r = as_alice("policy", "check", str(mine), "--root", str(machine.root))
+    assert r.returncode == 2
+    assert r.stderr == (
+        f"fleetcache: error: {mine}: refused: it belongs to uid {BOB}; a policy must be root's\n"
+    )
