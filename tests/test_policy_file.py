@@ -76,7 +76,9 @@ def check(capsys: pytest.CaptureFixture[str], tree: Tree, text: str) -> tuple[in
 
 def test_a_good_policy_checks_with_a_summary(machine, capsys):
     code, out, err = check(capsys, machine, GOOD)
-    assert (code, err) == (0, "")
+    f = machine.host(POLICY)
+    assert (code, err) == (0, f"fleetcache: warning: {f}:17: [[rule]] #3: never applies: every "
+                           "account it matches is matched by an earlier rule\n")  # fmt: skip
     assert out == f"{machine.host(POLICY)}: ok: 3 rules, 5 accounts covered (1 excluded)\n"
 
 
@@ -235,6 +237,7 @@ root (uid 0; groups root): no rule: the defaults
   => clean: older than 30d, until the account's caches are at most 10 GB, keep numpy, keep *.tar.gz
 
 alice (uid 12345; groups alice, students): rule policy.toml:11 [[rule]] "students"
+  (also matches policy.toml:17 [[rule]] #3: the first applies)
   older_than  1w                policy.toml:14 [[rule]] "students"
   max_size    10 GB             policy.toml:2 (default)
   kinds       pip, uv           policy.toml:15 [[rule]] "students"
@@ -243,6 +246,7 @@ alice (uid 12345; groups alice, students): rule policy.toml:11 [[rule]] "student
   => clean: older than 1w, until the account's caches are at most 10 GB, keep numpy, keep *.tar.gz
 
 bob (uid 12346; groups bob, students, staff): EXCLUDED by rule policy.toml:6 [[rule]] "staff"
+  (also matches policy.toml:11 [[rule]] "students": the first applies)
 
 carol (uid 12347; groups students): rule policy.toml:11 [[rule]] "students"
   older_than  1w                policy.toml:14 [[rule]] "students"
@@ -272,6 +276,7 @@ def test_show_json_for_one_user(machine, capsys):
     (carol,) = doc["accounts"]
     assert carol["rule"] == 'policy.toml:11 [[rule]] "students"'
     assert carol["groups"] == ["students"]
+    assert carol["also_matches"] == []
     assert carol["settings"]["older_than"] == {
         "value": 7 * 86400, "text": "1w", "from": 'policy.toml:14 [[rule]] "students"'
     }  # fmt: skip

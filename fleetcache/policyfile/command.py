@@ -14,7 +14,7 @@ from fleetcache.discovery.run import load_accounts
 from fleetcache.machine import Machine
 from fleetcache.policyfile.book import Book, load
 from fleetcache.policyfile.load import SETTINGS
-from fleetcache.policyfile.resolve import Resolved, removes_everything
+from fleetcache.policyfile.resolve import Resolved, never_applied, removes_everything
 
 EVERYTHING = (
     "this policy removes everything from every cache of every account it covers (no "
@@ -44,6 +44,8 @@ def show(machine: Machine, path: str, users: Sequence[str], all_users: bool, fmt
         rule = "no rule: the defaults" if r.rule is None else f"rule {r.rule_origin}"
         lines.append("")
         lines.append(f"{head}): {'EXCLUDED by ' if r.excluded else ''}{escape.display(rule)}")
+        for other in r.shadowed:
+            lines.append(f"  (also matches {escape.display(other)}: the first applies)")
         if r.excluded:
             continue
         width = max(len(k) for k in SETTINGS)
@@ -67,6 +69,7 @@ def show_document(path: str, resolved: Sequence[Resolved]) -> dict[str, Any]:
                 "uid": r.member.account.uid,
                 "groups": list(r.member.groups),
                 "rule": r.rule_origin,
+                "also_matches": list(r.shadowed),
                 "excluded": r.excluded,
                 "clean": None if r.excluded else r.policy().describe(),
                 "settings": {
@@ -93,6 +96,8 @@ def check(machine: Machine, path: str) -> str:
         f"{escape.display(path)}: ok: {rules} rule{'' if rules == 1 else 's'}, "
         f"{len(resolved)} accounts covered ({excluded} excluded)\n"
     )
+    for warning in never_applied(book.file, book.every):
+        sys.stderr.write(f"fleetcache: warning: {escape.display(warning)}\n")
     if removes_everything(resolved):
         sys.stderr.write(f"fleetcache: warning: {EVERYTHING}\n")
     return text

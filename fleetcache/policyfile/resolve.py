@@ -19,7 +19,6 @@ from fleetcache.kinds.all import KINDS
 from fleetcache.machine import Machine
 from fleetcache.model import Account
 from fleetcache.policyfile.load import SETTINGS, PolicyFile, Rule, Value
-from fleetcache.policyfile.readfile import PolicyFileError
 
 BUILT_IN = "built-in"
 
@@ -53,6 +52,7 @@ class Resolved:
     rule: Optional[Rule]
     rule_origin: Optional[str]
     settings: dict[str, Setting]
+    shadowed: tuple[str, ...] = ()  # later rules that match it too, never applied to it
 
     @property
     def excluded(self) -> bool:
@@ -105,7 +105,8 @@ def matches(rule: Rule, member: Member) -> bool:
 
 def resolve(policy: PolicyFile, member: Member) -> Resolved:
     """The rule that applies to the account (the first that matches) and its every value."""
-    rule = next((r for r in policy.rules if matches(r, member)), None)
+    matching = [r for r in policy.rules if matches(r, member)]
+    rule = matching[0] if matching else None
     base = os.path.basename(policy.path)
     rule_origin = None if rule is None else f"{base}:{rule.line} {rule.label}"
     settings = {}
@@ -119,7 +120,8 @@ def resolve(policy: PolicyFile, member: Member) -> Resolved:
             settings[key] = Setting(key, _BUILT_IN_VALUES[key], BUILT_IN)
         else:
             settings[key] = Setting(key, got.value, origin)
-    return Resolved(member, rule, rule_origin, settings)
+    shadowed = tuple(f"{base}:{r.line} {r.label}" for r in matching[1:])
+    return Resolved(member, rule, rule_origin, settings, shadowed)
 
 
 _BUILT_IN_VALUES: dict[str, Any] = {
@@ -140,11 +142,15 @@ def unmatched(policy: PolicyFile, every: Sequence[Member]) -> list[str]:
     ]
 
 
-def check(policy: PolicyFile, every: Sequence[Member]) -> None:
-    """Raise PolicyFileError when a rule matches no one."""
-    errors = unmatched(policy, every)
-    if errors:
-        raise PolicyFileError(errors)
+def never_applied(policy: PolicyFile, every: Sequence[Member]) -> list[str]:
+    """A warning for each rule that matches accounts, but only ones an earlier rule takes."""
+    applied = {id(resolve(policy, m).rule) for m in every}
+    return [
+        f"{policy.path}:{rule.line}: {rule.label}: never applies: every account it matches "
+        "is matched by an earlier rule"
+        for rule in policy.rules
+        if id(rule) not in applied and any(matches(rule, m) for m in every)
+    ]
 
 
 def removes_everything(resolved: Sequence[Resolved]) -> bool:
