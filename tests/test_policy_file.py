@@ -153,6 +153,8 @@ def test_every_problem_is_named_by_file_line_and_key_and_exits_2(machine, capsys
         ('[[rule]]\nname = 3\nusers = ["alice"]\n', ":2: [[rule]] #1: name: must be a string"),
         ('[[rule]]\nusers = ["alice"]\nexclud = true\n', ':3: [[rule]] #1: exclud: unknown key '
          '(did you mean "exclude"?)'),
+        ('# inline\nrule = [{users = ["alice"], older_than = "x"}]\n', ":2: [[rule]] #1: "
+         "older_than: 'x' is not a duration"),
     ],
 )  # fmt: skip
 def test_each_kind_of_bad_file_is_one_line_and_exit_2(machine, capsys, text, said):

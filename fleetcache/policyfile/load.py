@@ -85,6 +85,8 @@ class _Lines:
 
     def key(self, name: str, rule: Optional[int] = None) -> int:
         """The 1-based line of ``name = ...`` (or of a ``[name]`` table) in the section."""
+        if rule is not None and rule >= len(self.rules):  # rules written inline: rule = [{...}]
+            return self.key("rule")
         start, end = self.section(rule)
         assign = re.compile(
             rf"\s*(?:{re.escape(name)}|\"{re.escape(name)}\"|'{re.escape(name)}')\s*[=.]"
