@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from fleetcache import __version__, escape, pipcache, pipcompat, progress
 from fleetcache import scan as scan_mod
 from fleetcache.clean import CleanError
+from fleetcache.clean.policy import AccountPolicy, Policy
 from fleetcache.discovery.accounts import UnknownUser
 from fleetcache.discovery.envs import EnvSearch
 from fleetcache.discovery.homewalk import WalkLimits
@@ -27,6 +28,8 @@ from fleetcache.machine import Machine
 from fleetcache.model import AccountCaches, Skipped
 from fleetcache.output import OutputError
 from fleetcache.output import write as write_output
+from fleetcache.policyfile import book
+from fleetcache.policyfile.readfile import PolicyFileError
 from fleetcache.report import merge as merge_mod
 from fleetcache.report.views import VIEWS
 
@@ -173,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     from fleetcache import quarantine_cli  # it builds on this module's helpers
 
     quarantine_cli.add(sub)
+    _add_policy(sub)
     return parser
 
 
@@ -440,6 +444,15 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
         "uv: what `uv cache prune` removes, but cached environments a process uses",
     )
     what.add_argument(
+        "--policy",
+        metavar="FILE",
+        nargs="?",
+        const="",
+        help="each account's caches under its rule in the policy file (default "
+        "/etc/fleetcache/policy.toml under --root); as root, every account it covers unless "
+        "--user; the options here override it for this run",
+    )
+    what.add_argument(
         "--older-than",
         metavar="AGE",
         help="entries not used for AGE (30d, 12h): by atime where the filesystem records it, "
@@ -453,7 +466,13 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     how = p.add_argument_group("how")
     how.add_argument("--dry-run", "-n", action="store_true", help="show the plan and stop")
-    how.add_argument("--yes", "-y", action="store_true", help="do not ask (timers, scripts)")
+    how.add_argument(
+        "--yes",
+        "-y",
+        action="count",
+        default=0,
+        help="do not ask (timers, scripts); twice for a policy that removes everything",
+    )
     how.add_argument(
         "--wait", metavar="DURATION", help="wait up to DURATION for a busy cache to become idle"
     )
@@ -514,6 +533,55 @@ def _add_clean(sub: argparse._SubParsersAction[_Parser]) -> None:
     p.add_argument("--bytes", action="store_true", help="exact byte counts in the table")
     _wide_arg(p)
     p.set_defaults(func=_cmd_clean)
+
+
+def _add_policy(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = _subparser(
+        sub,
+        "policy",
+        "the policy file (default /etc/fleetcache/policy.toml under --root): what it says for "
+        "each account, and whether it is fit to use",
+    )
+    inner = p.add_subparsers(dest="policy_command", metavar="COMMAND", parser_class=_Parser)
+    inner.required = True
+    show = _subparser(
+        inner, "show", "for each account: the rule that applies, each value and where it comes from"
+    )
+    _machine_args(show)
+    show.add_argument("--policy", metavar="FILE", help="this policy file")
+    show.add_argument(
+        "--all-users", action="store_true", help="also system accounts (default: root and humans)"
+    )
+    show.add_argument(
+        "--format", "-f", choices=("table", "json"), default="table", metavar="FORMAT",
+        help="output format: table, json (default table)",
+    )  # fmt: skip
+    show.set_defaults(func=_cmd_policy_show)
+    check = _subparser(
+        inner, "check", "check a policy file: exit 0 with a summary, or 2 with every problem"
+    )
+    check.add_argument("file", metavar="FILE", nargs="?", help="the policy file to check")
+    check.add_argument(
+        "--root", metavar="DIR", default="/", help="the machine whose accounts it is for"
+    )
+    check.set_defaults(func=_cmd_policy_check)
+
+
+def _cmd_policy_show(args: argparse.Namespace) -> int:
+    from fleetcache.policyfile import command
+
+    machine = _machine(args)
+    path = book.path_of(machine, args.policy)
+    _emit(command.show(machine, path, tuple(args.user), args.all_users, args.format), None)
+    return EXIT_OK
+
+
+def _cmd_policy_check(args: argparse.Namespace) -> int:
+    from fleetcache.policyfile import command
+
+    machine = _machine(args)
+    _emit(command.check(machine, book.path_of(machine, args.file)), None)
+    return EXIT_OK
 
 
 def _machine(args: argparse.Namespace) -> Machine:
@@ -629,7 +697,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_clean(args: argparse.Namespace) -> int:
     from fleetcache.clean import guard
     from fleetcache.clean import run as clean_run
-    from fleetcache.clean.policy import Policy, PolicyError, parse_duration
+    from fleetcache.clean.policy import PolicyError, parse_duration
     from fleetcache.formats.clean_table import clean_done, clean_plan
     from fleetcache.formats.fields import clean_document
     from fleetcache.formats.table import human_size
@@ -651,9 +719,10 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     users = tuple(args.user)
     if not (users or args.all_users or args.cache):
-        if os.geteuid() == 0:
+        if os.geteuid() != 0:
+            users = (pipcache.default_user(machine),)
+        elif args.policy is None:  # a policy file covers its accounts: they are named
             raise UsageError("name whose caches to clean: --user NAME, --all-users or --cache PATH")
-        users = (pipcache.default_user(machine),)
     for path in args.cache:
         if not path.startswith("/"):
             raise UsageError(f"--cache {path}: give the cache's absolute path")
@@ -667,6 +736,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         if args.quiet or not sys.stderr.isatty()
         else progress.bar(sys.stderr),
     )
+    per_account, overridden = _clean_policies(args, machine, policy)
     request = clean_run.Request(
         policy=policy,
         selection=selection,
@@ -679,6 +749,9 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         lock_dir=args.lock_dir,
         state_dir=args.state_dir,
         quarantine=False if args.no_quarantine else quarantine,
+        per_account=per_account,
+        policy_file=None if args.policy is None else book.path_of(machine, args.policy),
+        overridden=overridden,
     )
     options = _render(args)
     ask = not args.dry_run and not args.yes
@@ -734,6 +807,27 @@ def _clean_status(result: CleanResult) -> int:
     if how == history.FAILED or result.skipped:
         return EXIT_PARTIAL
     return EXIT_BUSY if how == history.BUSY else EXIT_OK
+
+
+def _clean_policies(
+    args: argparse.Namespace, machine: Machine, given: Policy
+) -> tuple[Optional[dict[int, AccountPolicy]], tuple[str, ...]]:
+    """With --policy: each account's policy (the command line's options on top) and the
+    options that override it; refused when it removes everything and --yes was not twice."""
+    if args.policy is None:
+        return None, ()
+    options = {"--purge": args.purge, "--pattern": args.pattern, "--package": args.package,
+               "--junk": args.junk, "--older-than": args.older_than is not None,
+               "--max-size": args.max_size is not None, "--kind": args.cache_kind}  # fmt: skip
+    overridden = tuple(name for name, on in options.items() if on)
+    got = book.for_clean(machine, book.path_of(machine, args.policy), given, overridden,
+                         tuple(args.user), args.all_users)  # fmt: skip
+    if got.everything and not args.dry_run and args.yes < 2:
+        raise UsageError(
+            "the policy removes everything from every cache of every account it covers: "
+            "give --yes twice to mean it"
+        )
+    return got.per_account, overridden
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
@@ -887,6 +981,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_USAGE
     except UnknownUser as exc:
         _warn(f"error: {exc.args[0]}")
+        return EXIT_USAGE
+    except PolicyFileError as exc:  # every problem of the file, one line each
+        for line in exc.errors:
+            _warn(f"error: {line}")
         return EXIT_USAGE
     except (scan_mod.ScanError, merge_mod.MergeError, CleanError, OutputError) as exc:
         _warn(f"error: {exc}")

@@ -59,3 +59,30 @@ def test_what_is_not_a_size_says_so(text):
 def test_the_plan_says_the_size_limit_as_a_person_would(given, said):
     assert Policy.of(max_size=given).describe() == said
     assert Policy.of(junk=True, max_size=given).describe() == f"junk, {said}"
+
+
+@pytest.mark.parametrize(
+    ("project", "names", "kept"),
+    [
+        ("numpy", (), "kept by policy: numpy"),
+        ("numpy-financial", (), None),  # a name is the project's whole name
+        (None, ("numpy-1.0-py3-none-any.whl",), None),  # a name is no file name
+        ("torch", ("torch-2.0.tar.gz",), "kept by policy: *.tar.gz"),
+        (None, ("six-1.0.tar.gz",), "kept by policy: *.tar.gz"),
+        ("nvidia-cublas-cu12", (), "kept by policy: nvidia-*"),
+        ("six", ("six-1.0-py3-none-any.whl",), None),
+    ],
+)
+def test_keep_spares_projects_by_name_and_files_or_projects_by_glob(project, names, kept):
+    policy = Policy(keep=("numpy", "*.tar.gz", "nvidia-*"))
+    assert policy.kept(project, *names) == kept
+
+
+def test_a_policy_that_says_only_what_to_keep_is_a_purge_that_keeps_it():
+    policy = Policy(keep=("numpy",), quarantine=86400.0).effective
+    assert (policy.purge, policy.keep, policy.quarantine) == (True, ("numpy",), 86400.0)
+    assert policy.describe() == "purge, keep numpy"
+    sized = Policy(account_max_size=10**9)
+    assert sized.effective == sized and sized.describe() == (
+        "until the account's caches are at most 1 GB"
+    )

@@ -39,6 +39,8 @@ OLD_WHEEL = "junk: wheel built before pip 20.0 (never read again)"
 NO_WHEEL = "no wheel left in its directory (as pip removes it)"
 EMPTY = "empty directory"
 OUTSIDE = "outside pip's areas"
+OVER_CACHE = "least recently used first, over the size limit"
+OVER_ACCOUNT = "least recently used first, over the account's size limit"
 MOUNTED = "below a mount point"
 
 
@@ -80,6 +82,9 @@ class CachePlan:
     over_limit: Optional[int] = None  # bytes still over --max-size once all it may remove is gone
     mounts: list[str] = field(default_factory=list)  # mount points below the cache: not entered
     frees: int = 0  # disk bytes the removals free (see frees)
+    # (last use, bytes) of each entry taken only to get under the size limit (an account's
+    # limit is met from these, oldest first across its caches: see clean.account)
+    aged: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def files(self) -> int:
@@ -206,7 +211,8 @@ def plan_cache(
         for unit in units:
             if unit.name is not None:
                 unit.project = projects.get("/".join((*unit.where.parts, unit.name)))
-    chosen = _select(units, policy, now, before.total_bytes)
+    chosen = _select(units, policy, now, before.total_bytes, left)
+    walked.aged = aged(chosen)
     if policy.junk and legacy_kept is not None:  # say why --junk leaves it
         _leave(left, f"legacy http/: {legacy_kept}", _legacy_left(units, chosen))
     for unit, reason in chosen:
@@ -257,6 +263,7 @@ def finish(
         over_limit=over,
         mounts=walked.skipped,
         frees=frees(walked.dirs),
+        aged=walked.aged,
     )
 
 
@@ -269,6 +276,7 @@ class Walked:
     left: dict[str, list[int]]
     walker: Walker
     skipped: list[str]
+    aged: list[tuple[float, int]] = field(default_factory=list)  # see CachePlan.aged
 
 
 def walk_dirs(
@@ -469,11 +477,21 @@ def _read_prefixes(dir_fd: int, d: Dir) -> None:
             f.prefix = data["key"]
 
 
-def _select(units: list[_Unit], policy: Policy, now: float, total: int) -> list[tuple[_Unit, str]]:
-    """The units the policy removes, each with its reason (selfcheck keys never by age or size)."""
+def _select(
+    units: list[_Unit], policy: Policy, now: float, total: int, left: dict[str, list[int]]
+) -> list[tuple[_Unit, str]]:
+    """The units the policy removes, each with its reason (selfcheck keys never by age or size);
+    what the policy's ``keep`` spares is counted in ``left``."""
     globs = [wheel_pattern(p) for p in policy.patterns]
+    free = []
+    for unit in units:
+        why_kept = policy.kept(unit.project, unit.name) if policy.keep else None
+        if why_kept is None:
+            free.append(unit)
+        else:
+            _leave(left, why_kept, unit.files)
     return choose(
-        units,
+        free,
         lambda u: _why(u, policy, globs),
         policy,
         now,
@@ -523,14 +541,22 @@ def choose(
             chosen.append((entry, why))
         elif aging(entry):
             rest.append(entry)
-    if policy.max_size is not None:
+    if policy.until is not None:  # the account's cutoff (see clean.account): one test, no sum
+        until = policy.until
+        chosen.extend((e, OVER_ACCOUNT) for e in rest if e.used <= until)
+    elif policy.max_size is not None:
         size = total - sum(e.size for e, _ in chosen)
         for entry in sorted(rest, key=lambda e: e.used):
             if size <= policy.max_size:
                 break
-            chosen.append((entry, "least recently used first, over the size limit"))
+            chosen.append((entry, OVER_CACHE))
             size -= entry.size
     return chosen
+
+
+def aged(chosen: Iterable[tuple[Aged, str]]) -> list[tuple[float, int]]:
+    """(last use, bytes) of each entry chosen only for the size limit."""
+    return [(e.used, e.size) for e, why in chosen if why == OVER_CACHE]
 
 
 def _why(unit: _Unit, policy: Policy, globs: list[str]) -> Optional[str]:

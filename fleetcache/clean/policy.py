@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from packaging.utils import canonicalize_name
@@ -11,6 +12,7 @@ from packaging.utils import canonicalize_name
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)(b?)", re.IGNORECASE)
+_GLOB = re.compile(r"[*?\[]")
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
 # for messages: a size is said in the largest unit that holds it whole (decimal as pip's kB)
 _UNITS = sorted(
@@ -65,6 +67,12 @@ class Policy:
     max_size: Optional[int] = None  # bytes
     # keep what goes this long in a quarantine instead of deleting it (seconds); None: delete
     quarantine: Optional[float] = None
+    # never removed by any selector: project names (PEP 503-normalised) or file-name globs
+    keep: tuple[str, ...] = ()
+    # the account's caches together, oldest first until at most this (a policy file's max_size)
+    account_max_size: Optional[int] = None
+    # set by a clean for account_max_size: entries last used at or before this time go
+    until: Optional[float] = None
 
     @classmethod
     def of(
@@ -98,9 +106,24 @@ class Policy:
     @property
     def effective(self) -> Policy:
         """The policy as applied: a purge when nothing at all was asked for."""
-        if self.selects or self.older_than is not None or self.max_size is not None:
+        if self.selects or self.older_than is not None or self.sized:
             return self
-        return Policy(purge=True, quarantine=self.quarantine)
+        return replace(self, purge=True)  # what else it says (keep, quarantine) still holds
+
+    @property
+    def sized(self) -> bool:
+        """Whether a size limit was given (per cache, or for the account's caches together)."""
+        return self.max_size is not None or self.account_max_size is not None
+
+    def kept(self, project: Optional[str], *names: Optional[str]) -> Optional[str]:
+        """Why ``keep`` spares an entry of this project with these file names (None: it does not)."""
+        for item in self.keep:
+            if _GLOB.search(item):
+                if any(n is not None and fnmatch.fnmatchcase(n, item) for n in (project, *names)):
+                    return f"kept by policy: {item}"
+            elif project is not None and project == item:
+                return f"kept by policy: {item}"
+        return None
 
     def describe(self) -> str:
         """One line for plans and logs, e.g. ``package six, older than 30d``."""
@@ -118,7 +141,21 @@ class Policy:
             words.append(f"until at most {size_text(p.max_size)}")
         if p.quarantine is not None:
             words.append(f"kept {age_text(p.quarantine)} in a quarantine")
+        if p.account_max_size is not None:
+            words.append(f"until the account's caches are at most {size_text(p.account_max_size)}")
+        words.extend(f"keep {x}" for x in p.keep)
         return ", ".join(words)
+
+
+@dataclass(frozen=True)
+class AccountPolicy:
+    """What a policy file says for one account's caches: the policy they are planned under,
+    whether they are left alone (and why), and which kinds of cache it covers."""
+
+    policy: Policy
+    excluded: Optional[str] = None  # why its caches are left alone (None: they are not)
+    kinds: Optional[tuple[str, ...]] = None  # None: every kind
+    kinds_from: str = ""  # where ``kinds`` is set (``policy.toml:5 (default)``), for the plan
 
 
 def age_text(seconds: float) -> str:

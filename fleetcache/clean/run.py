@@ -12,9 +12,19 @@ from typing import Callable, Optional, Union
 
 from fleetcache import dropped, escape, readas, safefs, transitions
 from fleetcache import scan as scan_mod
-from fleetcache.clean import CleanError, deleter, guard, history, moves, qindex, qops, quarantine
+from fleetcache.clean import (
+    CleanError,
+    account,
+    deleter,
+    guard,
+    history,
+    moves,
+    qindex,
+    qops,
+    quarantine,
+)
 from fleetcache.clean.plan import CachePlan
-from fleetcache.clean.policy import Policy
+from fleetcache.clean.policy import AccountPolicy, Policy
 from fleetcache.clean.quarantine import Keeper
 from fleetcache.discovery import caches as caches_mod
 from fleetcache.discovery import pipusers
@@ -47,6 +57,7 @@ REFUSED = "refused"
 LOCKED = "locked"
 DECLINED = "not confirmed"
 MISSING = "missing"
+EXCLUDED = "excluded"  # the policy file leaves it alone: no error
 SKIPPED_STATES = (PARTIAL, BUSY, REFUSED, LOCKED)
 
 
@@ -66,6 +77,10 @@ class Request:
     state_dir: Optional[str] = None  # last cleans, quarantine runs (guard.default_state_dir)
     # --quarantine AGE / --no-quarantine over each cache's policy: seconds, False, None (as it says)
     quarantine: Union[float, bool, None] = None
+    # a policy file's: uid -> the account's policy (the command line's on top); None: no file
+    per_account: Optional[Mapping[int, AccountPolicy]] = None
+    policy_file: Optional[str] = None  # the policy file's path, for the plan and the log
+    overridden: tuple[str, ...] = ()  # the options that override the policy file (--older-than)
 
 
 @dataclass
@@ -116,6 +131,19 @@ class CleanResult:
     purged: list[qops.Done] = field(default_factory=list)
     # each account's last clean as this run left it in the state directory (none for a dry run)
     recorded: list[history.LastClean] = field(default_factory=list)
+    policy_file: Optional[str] = None  # the policy file each account's policy comes from
+    overridden: tuple[str, ...] = ()  # the options that override it for this run
+    # account -> bytes its caches stay over its max_size once all the policy may take is gone
+    accounts_over: dict[str, int] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """What the run is under: the run's policy, or the policy file and what overrides it."""
+        if self.policy_file is None:
+            return self.policy.describe()
+        over = ", ".join(self.overridden)
+        return f"policy {escape.text(self.policy_file)}" + (
+            f"; the command line overrides {over}" if over else ""
+        )
 
     @property
     def complete(self) -> bool:
@@ -142,6 +170,8 @@ class Cleaner:
         self.log: Optional[guard.AuditLog] = None
         self.on_dir: Optional[deleter.OnDir] = None  # tests: called in the child at each directory
         self.keeper: Keeper  # the run's quarantine (made by execute)
+        self.until: dict[int, float] = {}  # uid -> its size limit's cutoff (clean.account)
+        self.over: dict[int, int] = {}  # uid -> bytes over its size limit even so
 
     # ---- planning
 
@@ -165,15 +195,16 @@ class Cleaner:
             locations = self._locations(found)
             busy = kinds_mod.busy(self.machine, found, locations)
             pips = pipusers.by_cache(found.environments, found.resolved)
-            cleans = [
-                self._plan_one(
+
+            def plan_one(loc: CacheLocation) -> CacheClean:
+                return self._plan_one(
                     loc,
                     busy.get(loc.path, ()),
                     lambda p, u, b: readers.exists(who(u), p, b),
                     pipusers.legacy_kept(pips.get(loc.path, ())),
                 )
-                for loc in locations
-            ]
+
+            cleans = self._sized(locations, [plan_one(loc) for loc in locations], plan_one)
         return CleanResult(
             run_id=uuid.uuid4().hex,
             host=self.machine.hostname,
@@ -185,7 +216,39 @@ class Cleaner:
             audit_log=req.audit_log,
             caches=cleans,
             skipped=[p for ac in (*found.resolved, *found.site_caches) for p in ac.problems],
+            policy_file=req.policy_file,
+            overridden=req.overridden,
+            accounts_over={self._name(uid): n for uid, n in self.over.items()},
         )
+
+    def _sized(
+        self,
+        locations: Sequence[CacheLocation],
+        cleans: list[CacheClean],
+        plan_one: Callable[[CacheLocation], CacheClean],
+    ) -> list[CacheClean]:
+        """The caches of accounts with a size limit over all their caches planned again, once
+        the first plans told which entries the limit may take: the oldest go, across them."""
+        limits: dict[int, int] = {}
+        for c in cleans:
+            limit = None if c.uid is None else self._own_policy(c.uid).account_max_size
+            if limit is not None and c.uid is not None:
+                limits[c.uid] = limit
+        for uid, limit in limits.items():
+            plans = [c.plan for c in cleans if c.uid == uid and c.plan is not None]
+            self.until[uid] = account.cutoff(plans, limit)
+        again = [c.uid in limits and c.plan is not None for c in cleans]
+        cleans = [plan_one(loc) if a else c for loc, c, a in zip(locations, cleans, again)]
+        for uid, limit in limits.items():
+            plans = [c.plan for c in cleans if c.uid == uid and c.plan is not None]
+            over = account.over(plans, limit)
+            if over:
+                self.over[uid] = over
+        return cleans
+
+    def _name(self, uid: int) -> str:
+        account = self.accounts.get(uid)
+        return account.name if account is not None else str(uid)
 
     def _locations(self, found: scan_mod.Found) -> list[CacheLocation]:
         """The caches of the chosen kinds to clean: those named with --cache, else every one the
@@ -228,6 +291,10 @@ class Cleaner:
             uid = self._owner(anchor, loc, item)
             if uid is None:
                 return item
+            alone = account.left_alone(self.request.per_account, uid, loc.kind)
+            if alone is not None:
+                item.state, item.reason = EXCLUDED, alone
+                return item
             item.policy = _quarantined(self._policy_of(uid), self.request.quarantine)
             try:
                 opened = guard.open_cache(anchor, loc.path, uid, self.groups)
@@ -251,7 +318,9 @@ class Cleaner:
                 context = PlanContext(
                     mounts=mounts,
                     exists=lambda p: there(p, uid, links),
-                    projects=self._projects(loc) if item.policy.packages else None,
+                    projects=self._projects(loc)
+                    if item.policy.packages or item.policy.keep
+                    else None,
                     legacy_kept=legacy_kept,
                     environments=self.found.environments,
                     root=self.machine.root,
@@ -285,8 +354,17 @@ class Cleaner:
         return item
 
     def _policy_of(self, uid: int) -> Policy:
-        """The policy a cache of this owner is planned under: the run's."""
-        return self.request.policy
+        """The policy a cache of this owner is planned under: its account's in the policy file
+        (else the run's); with a size limit for the account, its cutoff once known."""
+        policy = self._own_policy(uid)
+        if policy.account_max_size is None:
+            return policy
+        if uid in self.until:
+            return replace(policy, until=self.until[uid])
+        return account.first_pass(policy)
+
+    def _own_policy(self, uid: int) -> Policy:
+        return account.policy_of(self.request.policy, self.request.per_account, uid)
 
     def _owner(self, anchor: int, loc: CacheLocation, item: CacheClean) -> Optional[int]:
         """The uid the cache belongs to, when it may be cleaned as that account; else None."""
@@ -597,7 +675,8 @@ class Cleaner:
         """A dry run's one line per cache: what the clean would remove, and under which policy
         (the files themselves are in the plan, not the log: a log of what was done)."""
         assert item.plan is not None
-        reason = result.policy.describe() + (f"; {item.reason}" if item.reason else "")
+        policy = item.policy or result.policy
+        reason = policy.describe() + (f"; {item.reason}" if item.reason else "")
         self._action(result, item, "", item.plan.bytes, "cache", reason, PLANNED, item.plan.files)
 
 

@@ -75,10 +75,10 @@ def plan_table(result: CleanResult, options: RenderOptions) -> CleanTable:
             frees += plan.frees
     label = Total(f"TOTAL ({plural(len(shown), 'cache')})")
     rows.append([label, "", files, size(total), size(frees), ""])
-    title = f"Plan: {result.policy.describe()}" + (
+    title = f"Plan: {escape.display(result.describe())}" + (
         " (dry run: nothing is deleted)" if result.dry_run else ""
     )
-    lines: list[str] = []
+    lines: list[str] = _per_account(result)
     why = [
         f"  {escape.display(c.path)}: "
         + "; ".join(
@@ -123,6 +123,13 @@ def plan_table(result: CleanResult, options: RenderOptions) -> CleanTable:
     if over:
         lines += ["Cannot get under --max-size:", *over]
     lines += _purged(result, size)
+    accounts = [
+        f"  {escape.display(name)}: {size(n)} over the account's max_size once all its policy"
+        " may remove is gone"
+        for name, n in result.accounts_over.items()
+    ]
+    if accounts:
+        lines += ["Cannot get under an account's max_size:", *accounts]
     lines += _clean_skipped(result)
     return CleanTable(rows, PLAN_HEADERS, PLAN_NARROW, lines, title)
 
@@ -155,6 +162,18 @@ def _when(moment: float) -> str:
     return datetime.datetime.fromtimestamp(moment, tz=datetime.timezone.utc).strftime(
         "%Y-%m-%d %H:%M UTC"
     )
+
+
+def _per_account(result: CleanResult) -> list[str]:
+    """Under a policy file: each cache's own policy (its account's rule)."""
+    if result.policy_file is None:
+        return []
+    lines = [
+        f"  {escape.display(c.path)}: {c.policy.describe()}"
+        for c in _existing(result)
+        if c.policy is not None and c.state != "excluded"
+    ]
+    return ["Policy of each cache:", *lines] if lines else []
 
 
 def done_table(result: CleanResult, options: RenderOptions) -> CleanTable:

@@ -418,8 +418,9 @@ CLEAN_FIELDS: list[tuple[str, str]] = [
     ("kind", "which tool's cache it is: pip, uv, conda, rattler, poetry, pdm, pipenv, virtualenv, hatch or pip-tools (see Every Python cache)"),
     ("user", "the account it belongs to (the clean runs as that account)"),
     ("uid", "that account's uid"),
-    ("state", "planned (dry run), cleaned, partial, nothing to do, busy, refused, locked, missing (no cache there: not a row of the table) or not confirmed"),
-    ("reason", "why it was skipped, refused or only partly cleaned; null when there is nothing to say"),
+    ("state", "planned (dry run), cleaned, partial, nothing to do, busy, refused, locked, excluded (the policy file leaves it alone: no error), missing (no cache there: not a row of the table) or not confirmed"),
+    ("reason", "why it was skipped, refused, excluded or only partly cleaned; null when there is nothing to say"),
+    ("policy", "the policy it was planned under, described (under --policy: its account's rule, with the command line on top)"),
     ("busy", "true when a process uses it, null when one possibly does, false when none"),
     ("busy_reasons", "the processes that make it busy: {pid, user, uid, command, why, certain, environment}"),
     ("plan", "{files, bytes, frees, dirs, why: {reason: {files, bytes}}, left: {reason: {files, bytes}}, over_limit, mounts}: what the policy picked (bytes: as pip counts them; frees: the disk bytes its removal frees, as du sees them: a file hardlinked from outside what is planned frees nothing), what it leaves and why, how many bytes the cache stays over --max-size (null: none), and the mount points below the cache, never entered"),
@@ -458,6 +459,17 @@ def _sums(table: dict[str, list[int]]) -> dict[str, dict[str, int]]:
     return {k: {"files": v[0], "bytes": v[1]} for k, v in table.items()}
 
 
+def _policy_file(result: CleanResult) -> Optional[dict[str, Any]]:
+    """``clean --policy``: the file, the options that override it, the accounts over its limit."""
+    if result.policy_file is None:
+        return None
+    return {
+        "path": escape.text(result.policy_file),
+        "overridden": list(result.overridden),
+        "accounts_over_limit": dict(result.accounts_over),
+    }
+
+
 def clean_document(result: CleanResult) -> dict[str, Any]:
     """``clean --format json``: the run, the policy, and one record per cache."""
     policy = result.policy
@@ -472,6 +484,7 @@ def clean_document(result: CleanResult) -> dict[str, Any]:
                 "uid": c.uid,
                 "state": c.state,
                 "reason": None if c.reason is None else escape.text(c.reason),
+                "policy": None if c.policy is None else c.policy.describe(),
                 "busy": busy_state(c.busy_reasons),
                 "busy_reasons": [process_record(u) for u in c.busy_reasons],
                 "plan": None
@@ -517,7 +530,7 @@ def clean_document(result: CleanResult) -> dict[str, Any]:
         "operator": result.operator,
         "dry_run": result.dry_run,
         "policy": {
-            "description": policy.describe(),
+            "description": result.describe(),
             "purge": policy.purge,
             "patterns": list(policy.patterns),
             "packages": list(policy.packages),
@@ -526,6 +539,7 @@ def clean_document(result: CleanResult) -> dict[str, Any]:
             "max_size_bytes": policy.max_size,
             "quarantine_seconds": policy.quarantine,
         },
+        "policy_file": _policy_file(result),
         "audit_log": None if result.audit_log is None else escape.text(result.audit_log),
         "caches": caches,
         "purged": [

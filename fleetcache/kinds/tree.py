@@ -18,6 +18,7 @@ from fleetcache.clean.plan import (
     File,
     Parts,
     Walked,
+    aged,
     choose,
     finish,
     walk_dirs,
@@ -80,6 +81,7 @@ def plan_units(
     sized = _sized(walked.dirs, units(walked))
     left = walked.left
     chosen = _select(sized, policy, now, before.total_bytes, left)
+    walked.aged = aged(chosen)
     for item, why in chosen:
         for _, f in item.files:
             f.reason = why
@@ -141,8 +143,11 @@ def _select(
     of the kind's is counted in ``left``."""
     free = []
     for item in items:
-        if item.unit.keep is not None or not item.whole:
-            why_kept = item.unit.keep or "part of an entry another account owns"
+        unit = item.unit
+        named = None if unit.project is None else f"{unit.project}-{unit.version}"
+        by_policy = policy.kept(unit.project, named, unit.parts[-1]) if policy.keep else None
+        if unit.keep is not None or not item.whole or by_policy is not None:
+            why_kept = unit.keep or by_policy or "part of an entry another account owns"
             # (what is not the owner's, the walk has counted as left already)
             mine = [f for d, f in item.files if f.mine and not d.blocked]
             got = left.setdefault(why_kept, [0, 0])

@@ -86,8 +86,11 @@ def plan(
     pointers = uvlayout.Pointers()
     used = _used(path, context)
 
+    # a purge takes whole buckets; one that keeps packages must name their entries, one by one
+    whole = policy.effective.purge and not policy.keep
+
     def units(walked: Walked) -> Iterable[tree.Unit]:
-        return uvlayout.units(walked, pointers, policy.effective.purge, used)
+        return uvlayout.units(walked, pointers, whole, used)
 
     return tree.plan_units(cache_fd, path, uid, policy, now, context, units, on_dir=pointers.read)
 
