@@ -81,7 +81,7 @@ def test_keep_spares_projects_by_name_and_files_or_projects_by_glob(project, nam
 def test_a_policy_that_says_only_what_to_keep_is_a_purge_that_keeps_it():
     policy = Policy(keep=("numpy",), quarantine=86400.0).effective
     assert (policy.purge, policy.keep, policy.quarantine) == (True, ("numpy",), 86400.0)
-    assert policy.describe() == "purge, keep numpy"
+    assert policy.describe() == "purge, keep numpy, quarantined for 1d"
     sized = Policy(account_max_size=10**9)
     assert sized.effective == sized and sized.describe() == (
         "until the account's caches are at most 1 GB"

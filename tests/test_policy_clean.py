@@ -148,6 +148,9 @@ def test_each_account_is_cleaned_under_its_own_rule_and_an_excluded_one_is_left(
     assert not any(p.startswith(("http-v2/", "wheels/")) for p in files(alice))
     assert files(bob) == before_bob
     assert "beta" in pip_list(pip_python, carol)
+    # the accounts' last cleans: bob, whom the policy leaves alone, has none to show
+    last = json.loads((tmp_path / "state" / "last-clean.json").read_text())["accounts"]
+    assert "alice" in last and "bob" not in last
 
 
 def test_keep_spares_its_packages_in_pip_and_uv_caches_and_says_why(

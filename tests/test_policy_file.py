@@ -236,7 +236,7 @@ root (uid 0; groups root): no rule: the defaults
   kinds       all               built-in
   keep        numpy, *.tar.gz   policy.toml:3 (default)
   quarantine  1w                policy.toml:4 (default)
-  => clean: older than 30d, until the account's caches are at most 10 GB, keep numpy, keep *.tar.gz
+  => clean: older than 30d, until the account's caches are at most 10 GB, keep numpy, keep *.tar.gz, quarantined for 1w
 
 alice (uid 12345; groups alice, students): rule policy.toml:11 [[rule]] "students"
   (also matches policy.toml:17 [[rule]] #3: the first applies)
@@ -245,7 +245,7 @@ alice (uid 12345; groups alice, students): rule policy.toml:11 [[rule]] "student
   kinds       pip, uv           policy.toml:15 [[rule]] "students"
   keep        numpy, *.tar.gz   policy.toml:3 (default)
   quarantine  1w                policy.toml:4 (default)
-  => clean: older than 1w, until the account's caches are at most 10 GB, keep numpy, keep *.tar.gz
+  => clean: older than 1w, until the account's caches are at most 10 GB, keep numpy, keep *.tar.gz, quarantined for 1w
 
 bob (uid 12346; groups bob, students, staff): EXCLUDED by rule policy.toml:6 [[rule]] "staff"
   (also matches policy.toml:11 [[rule]] "students": the first applies)
@@ -256,7 +256,7 @@ carol (uid 12347; groups students): rule policy.toml:11 [[rule]] "students"
   kinds       pip, uv           policy.toml:15 [[rule]] "students"
   keep        numpy, *.tar.gz   policy.toml:3 (default)
   quarantine  1w                policy.toml:4 (default)
-  => clean: older than 1w, until the account's caches are at most 10 GB, keep numpy, keep *.tar.gz
+  => clean: older than 1w, until the account's caches are at most 10 GB, keep numpy, keep *.tar.gz, quarantined for 1w
 
 dave (uid 12348; groups dave): no rule: the defaults
   older_than  30d               policy.toml:1 (default)
@@ -264,7 +264,7 @@ dave (uid 12348; groups dave): no rule: the defaults
   kinds       all               built-in
   keep        numpy, *.tar.gz   policy.toml:3 (default)
   quarantine  1w                policy.toml:4 (default)
-  => clean: older than 30d, until the account's caches are at most 10 GB, keep numpy, keep *.tar.gz
+  => clean: older than 30d, until the account's caches are at most 10 GB, keep numpy, keep *.tar.gz, quarantined for 1w
 """
     )
 

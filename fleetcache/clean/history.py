@@ -82,10 +82,11 @@ def _owners(item: CacheClean) -> list[str]:
 
 
 def _by_account(result: CleanResult) -> dict[str, list[CacheClean]]:
-    """The run's caches by account; a cache that does not exist counts for nobody."""
+    """The run's caches by account; a cache that does not exist, or that the policy file leaves
+    alone, counts for nobody (an excluded account has no last clean to show)."""
     found: dict[str, list[CacheClean]] = {}
     for item in result.caches:
-        if item.state == "missing":
+        if item.state in ("missing", "excluded"):
             continue
         for user in _owners(item):
             found.setdefault(user, []).append(item)

@@ -139,11 +139,11 @@ class Policy:
             words.append(f"older than {age_text(p.older_than)}")
         if p.max_size is not None:
             words.append(f"until at most {size_text(p.max_size)}")
-        if p.quarantine is not None:
-            words.append(f"kept {age_text(p.quarantine)} in a quarantine")
         if p.account_max_size is not None:
             words.append(f"until the account's caches are at most {size_text(p.account_max_size)}")
         words.extend(f"keep {x}" for x in p.keep)
+        if p.quarantine is not None:
+            words.append(f"quarantined for {age_text(p.quarantine)}")
         return ", ".join(words)
 
 
