@@ -164,20 +164,29 @@ def pip_cache(tree: Tree, python: Path, index_url: str) -> tuple[Path, Path]:
     return home, cache
 
 
-@pytest.mark.parametrize(("option", "basis"), [("strictatime", "atime"), ("noatime", "mtime")])
+@pytest.mark.parametrize(
+    ("option", "basis", "how"),
+    [("strictatime", "atime", "option"), ("noatime", "mtime", "option"),
+     ("strictatime", "atime", "policy")],
+)  # fmt: skip
 def test_a_wheel_pip_read_yesterday_survives_older_than_1d_where_atime_is_recorded(
-    mounted, tmp_path: Path, alice_pip, index_url: str, option: str, basis: str
+    mounted, tmp_path: Path, alice_pip, index_url: str, option: str, basis: str, how: str
 ):
     """Three days after alice's pip filled her cache, her pip installs alpha 1.0 again (a real
-    read of its cached wheel). With strictatime, --older-than 1d keeps that wheel and takes
-    gamma's (never read since); with noatime the read left no trace: both go."""
+    read of its cached wheel). With strictatime, --older-than 1d (or a policy file's
+    ``older_than = "1d"``) keeps that wheel and takes gamma's (never read since); with noatime
+    the read left no trace: both go."""
     tree = mounted(option)
     home, cache = pip_cache(tree, alice_pip, index_url)
     assert wheels_in_bodies(cache) == {"alpha-1.0"}
     again = home / "again"
     pip_as_alice(alice_pip, home, index_url, "install", "-q", "--target", str(again), "alpha==1.0")
-    code, got = fleetcache(tree, tmp_path, "clean", "--user", "alice", "--kind", "pip",
-                           "--older-than", "1d", "--yes")  # fmt: skip
+    if how == "policy":
+        tree.write("/etc/fleetcache/policy.toml", 'older_than = "1d"\nkinds = ["pip"]\n').chmod(0o644)
+        age: tuple[str, ...] = ("--policy",)
+    else:
+        age = ("--kind", "pip", "--older-than", "1d")
+    code, got = fleetcache(tree, tmp_path, "clean", "--user", "alice", *age, "--yes")
     assert (code, got["caches"][0]["state"]) == (0, "cleaned"), got
     built = as_alice([str(alice_pip), "-m", "pip", "cache", "list", "--cache-dir", str(cache)],
                      pip_env(home), home)  # fmt: skip

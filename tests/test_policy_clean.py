@@ -366,3 +366,36 @@ def test_unprivileged_a_policy_cleans_only_ones_own_caches_and_may_be_ones_own_f
     assert r.stderr == (
         f"fleetcache: error: {mine}: refused: it belongs to uid {BOB}; a policy must be root's\n"
     )
+
+
+def test_a_policys_quarantine_moves_an_accounts_files_aside_and_a_rule_may_delete_instead(
+    machine, tmp_path, pip_filled
+):
+    """``quarantine = "7d"`` in the defaults moves alice's old entries beside her cache (same
+    inodes, nothing deleted); bob's rule says ``quarantine = false``: his go for good; the run's
+    record lists alice's cache alone, and the plan says each cache's quarantine."""
+    alice = give(pip_filled, machine, "/home/alice", ALICE, age=10 * DAY)
+    bob = give(pip_filled, machine, "/home/bob", BOB, age=10 * DAY)
+    inodes = {p: (alice / p).stat().st_ino for p in files(alice)}
+    policy(machine, 'older_than = "5d"\nquarantine = "7d"\n\n[[rule]]\nname = "staff"\n'
+           'groups = ["staff"]\nquarantine = false\n')  # fmt: skip
+    code, doc, err = clean(machine, tmp_path, "--policy", "--yes", "--kind", "pip",
+                           "--user", "alice", "--user", "bob")  # fmt: skip
+    assert code == 0, err
+    got = by_user(doc)
+    assert got[("alice", "pip")]["policy"] == "older than 5d, quarantined for 1w"
+    assert got[("bob", "pip")]["policy"] == "older than 5d"
+    assert got[("alice", "pip")]["quarantine"] is not None
+    assert got[("bob", "pip")]["quarantine"] is None
+    assert not any(p.startswith(("http-v2/", "wheels/")) for p in files(alice) | files(bob))
+    held = alice.parent / ".fleetcache-quarantine" / doc["run_id"] / "pip"
+    moved = {p: (held / p).stat().st_ino for p in files(held)}
+    assert moved and moved == {p: i for p, i in inodes.items() if p in moved}
+    assert not (bob.parent / ".fleetcache-quarantine").exists()
+    listed = subprocess.run(
+        [sys.executable, "-m", "fleetcache", "quarantine", "list", "--root", str(machine.root),
+         "--state-dir", str(tmp_path / "state"), "--format", "json"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert [c["user"] for r in json.loads(listed.stdout)["runs"] for c in r["caches"]] == ["alice"]
