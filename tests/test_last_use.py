@@ -182,7 +182,9 @@ def test_a_wheel_pip_read_yesterday_survives_older_than_1d_where_atime_is_record
     again = home / "again"
     pip_as_alice(alice_pip, home, index_url, "install", "-q", "--target", str(again), "alpha==1.0")
     if how == "policy":
-        tree.write("/etc/fleetcache/policy.toml", 'older_than = "1d"\nkinds = ["pip"]\n').chmod(0o644)
+        tree.write("/etc/fleetcache/policy.toml", 'older_than = "1d"\nkinds = ["pip"]\n').chmod(
+            0o644
+        )
         age: tuple[str, ...] = ("--policy",)
     else:
         age = ("--kind", "pip", "--older-than", "1d")
