@@ -48,7 +48,7 @@ EPILOG = """\
 exit codes:
   0  done: nothing needs a person
   1  error
-  2  usage error (bad arguments, unknown user)
+  2  usage error (bad arguments, unknown user, a policy file with a problem)
   3  done in part: something was skipped or failed (see the report's "skipped")
   4  clean: done, but caches in use (busy, or locked by another clean) were
      skipped: the next run cleans them
