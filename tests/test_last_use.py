@@ -13,9 +13,9 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
@@ -23,6 +23,8 @@ from fleetcache import lastuse
 from tests import test_kind_uv
 from tests.conftest import Tree, chown_tree, pip_env
 from tests.test_kind_uv import PYTHON, run_uv, uv_env
+from tests.test_timer import bounding
+from tests.test_timer import unit as timer_unit
 
 ROOT = os.geteuid() == 0
 pytestmark = pytest.mark.skipif(
@@ -119,13 +121,15 @@ def atimes(top: Path) -> dict[str, float]:
     return out
 
 
-def fleetcache(tree: Tree, tmp_path: Path, *argv: str) -> tuple[int, dict[str, Any]]:
+def fleetcache(
+    tree: Tree, tmp_path: Path, *argv: str, prefix: Sequence[str] = ()
+) -> tuple[int, dict[str, Any]]:
     """fleetcache in its own process (the loopback index's thread makes this one unfit to
-    fork a deleting child); its exit code and JSON document."""
+    fork a deleting child), after ``prefix`` (setpriv ...); its exit code and JSON document."""
     state = ("--audit-log", str(tmp_path / "audit.log"), "--lock-dir", str(tmp_path / "locks"),
              "--state-dir", str(tmp_path / "state")) if argv[0] == "clean" else ()  # fmt: skip
     got = subprocess.run(
-        [sys.executable, "-m", "fleetcache", *argv, "--root", str(tree.root), *state,
+        [*prefix, sys.executable, "-m", "fleetcache", *argv, "--root", str(tree.root), *state,
          "--format", "json"],
         capture_output=True, text=True,
     )  # fmt: skip
@@ -261,13 +265,18 @@ def test_a_package_uv_installed_yesterday_survives_older_than_1d_where_atime_is_
     assert [c["age_basis"] for c in scan["caches"]] == [basis]
 
 
+@pytest.mark.parametrize("unit", [None, "fleetcache-clean.service", "fleetcache-scan.service"])
 def test_fleetcaches_own_reads_never_move_an_access_time(
-    mounted, tmp_path: Path, alice_pip, index_url: str, uv_bin: str
+    mounted, tmp_path: Path, alice_pip, index_url: str, uv_bin: str, unit: Optional[str]
 ):
     """On strictatime, with every time of alice's pip and uv caches three days back: scan,
     scan --packages, report --by package and clean --dry-run leave every access time of every
     file and directory in them as it was (a read without O_NOATIME would move it to now). A
-    link's moves when it is read, whatever the flags: a clean goes by a link's mtime alone."""
+    link's moves when it is read, whatever the flags: a clean goes by a link's mtime alone.
+    The same as the shipped units run it, with root's capabilities cut to the unit's bounding
+    set (O_NOATIME on another account's file needs CAP_FOWNER: without it every daily run would
+    make what it reads look used today)."""
+    prefix = [] if unit is None else bounding(timer_unit(unit))
     tree = mounted("strictatime")
     home, _ = pip_cache(tree, alice_pip, index_url)
     run_uv(uv_bin, ALICE, home, index_url, "venv", "-q", "--python", PYTHON, str(home / "v1"))
@@ -280,7 +289,7 @@ def test_fleetcaches_own_reads_never_move_an_access_time(
     assert len(before) > 50
     for argv in (["scan"], ["scan", "--packages"], ["report", "--by", "package"],
                  ["clean", "--dry-run"]):  # fmt: skip
-        fleetcache(tree, tmp_path, *argv, "--user", "alice")
+        fleetcache(tree, tmp_path, *argv, "--user", "alice", prefix=prefix)
         after = atimes(caches)
         moved = sorted(p for p, t in after.items() if t != before.get(p))
         assert moved == [], f"{' '.join(argv)} moved the access time of {moved[:5]}"
