@@ -66,7 +66,7 @@ CLEAN_FORMATS = ("table", "json", "html")
 OUTPUT_HELP = (
     "write to FILE instead of stdout: a file is replaced whole, keeping its mode and owner; a "
     "device or FIFO is written into; a link or file another account left in a sticky "
-    "directory (/tmp) is refused"
+    "directory (/tmp), or a link in a directory another account may change, is refused"
 )
 
 

@@ -1,7 +1,8 @@
 """Writing a report to ``-o FILE`` as root without harming what FILE names: a device or FIFO is
 written into, a regular file replaced whole (its mode and owner kept), a new file made with the
 umask's mode; links and files another account planted in a sticky world-writable directory (a
-/tmp) are refused, as the kernel's protected_symlinks, protected_regular and protected_fifos do."""
+/tmp) are refused, as the kernel's protected_symlinks, protected_regular and protected_fifos do,
+and in a directory another account may change (node_exporter's) no link is followed at all."""
 
 from __future__ import annotations
 
@@ -89,17 +90,24 @@ def _into(text: str, dir_fd: int, name: str, st: os.stat_result, path: str) -> N
 def _link_refusal(name: str, st: os.stat_result, hops: int) -> str:
     if hops > MAX_LINK_HOPS:
         return "too many levels of symbolic links"
-    return (
-        f"{name} is a symbolic link of uid {st.st_uid} in a sticky directory others may write: "
-        "not followed"
-    )
+    return f"{name} is a symbolic link of uid {st.st_uid} in a directory others may write: not followed"
 
 
-def _protected(parent: os.stat_result, owner: int) -> bool:
-    """The kernel's rule for a sticky world-writable directory: what is in it may be followed
-    (a link) or opened (a file, a FIFO) only by its owner or the directory's."""
-    shared = parent.st_mode & stat.S_ISVTX and parent.st_mode & stat.S_IWOTH
-    return bool(shared) and owner not in (os.geteuid(), parent.st_uid)
+def _protected(parent: os.stat_result, st: os.stat_result) -> bool:
+    """Whether what ``st`` is, in the directory ``parent``, may not be followed (a link) or
+    opened (a file, a FIFO). In a sticky directory of root's (or ours) that others may write
+    (a /tmp): the kernel's protected_* rules, only its owner's or the directory's pass. In any
+    other directory another account may change (its own, as node_exporter's textfile directory,
+    or one a group or others may write): no link, since it may be swapped after it was looked
+    at, and nothing but a regular file (replaced by a rename: nothing is written through it)
+    unless it is ours."""
+    euid = os.geteuid()
+    ours = parent.st_uid in (0, euid)
+    if ours and parent.st_mode & stat.S_ISVTX and parent.st_mode & 0o022:
+        return st.st_uid not in (euid, parent.st_uid)
+    if ours and not parent.st_mode & 0o022:
+        return False  # no one else may change what is in it
+    return stat.S_ISLNK(st.st_mode) or (not stat.S_ISREG(st.st_mode) and st.st_uid != euid)
 
 
 def _locate(path: str) -> tuple[int, str, os.stat_result | None]:
@@ -120,7 +128,7 @@ def _locate(path: str) -> tuple[int, str, os.stat_result | None]:
             parent = os.fstat(stack[-1])
             if st is not None and stat.S_ISLNK(st.st_mode):
                 hops += 1
-                if _protected(parent, st.st_uid) or hops > MAX_LINK_HOPS:
+                if _protected(parent, st) or hops > MAX_LINK_HOPS:
                     raise OutputError(f"{path}: {_link_refusal(name, st, hops)}")
                 target = os.readlink(name, dir_fd=stack[-1])
                 while target.startswith("/") and len(stack) > 1:
@@ -128,9 +136,9 @@ def _locate(path: str) -> tuple[int, str, os.stat_result | None]:
                 pending.extend(_parts(target))
             elif pending:
                 stack.append(_open_dir(name, st, stack[-1], path))
-            elif st is not None and _protected(parent, st.st_uid):
+            elif st is not None and _protected(parent, st):
                 raise OutputError(
-                    f"{path} belongs to uid {st.st_uid} in a sticky directory others may write: "
+                    f"{path} belongs to uid {st.st_uid} in a directory others may write: "
                     "not written"
                 )
             else:

@@ -5,6 +5,7 @@ would (issue 15, item 9). Every device here is a real node made in the test's ow
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import subprocess
@@ -170,3 +171,61 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
         _emit("a lone surrogate \udcff cannot be written\n", str(old))
     assert old.read_text() == "previous report\n"
     assert [p.name for p in tmp_path.iterdir()] == ["fleet.csv"]
+
+
+@pytest.fixture
+def textfile_dir(tmp_path: Path) -> Path:
+    """node_exporter's textfile directory as Debian makes it: its account's (here a numeric
+    uid), 0755, not sticky: that account may put anything in it."""
+    where = tmp_path / "node-exporter"
+    where.mkdir()
+    os.chown(where, NODE_EXPORTER, NODE_EXPORTER)
+    return where
+
+
+NODE_EXPORTER = MALLORY + 5
+
+
+def test_a_link_in_a_directory_another_account_owns_is_not_followed(
+    tree, tmp_path, textfile_dir, capsys, umask
+):
+    """The scan unit and cron line write fleetcache.prom as root into node_exporter's directory:
+    its account plants fleetcache.prom -> a file of root's (its own link, or one it swaps in
+    after fleetcache looked): root must not write through it; the link and the file stay."""
+    victim = tmp_path / "shadow"
+    victim.write_text("root's\n")
+    victim.chmod(0o640)
+    link = textfile_dir / "fleetcache.prom"
+    for owner in (NODE_EXPORTER, 0):  # a root-owned link there can be swapped as well
+        with contextlib.suppress(FileNotFoundError):
+            link.unlink()
+        link.symlink_to(victim)
+        os.lchown(link, owner, owner)
+        code, out, err = run(capsys, tree, link)
+        assert code == 1 and out == "" and err.count("\n") == 1, err
+        assert "symbolic link" in err and "others may write" in err
+        assert link.is_symlink() and victim.read_text() == "root's\n"
+        assert stat.S_IMODE(victim.stat().st_mode) == 0o640
+        assert sorted(p.name for p in textfile_dir.iterdir()) == ["fleetcache.prom"]
+
+
+def test_a_fifo_another_account_left_in_its_directory_is_refused(tree, textfile_dir, capsys):
+    """Its FIFO would hand it the report, or stop the scan until a reader comes."""
+    fifo = textfile_dir / "fleetcache.prom"
+    os.mkfifo(fifo)
+    os.lchown(fifo, NODE_EXPORTER, NODE_EXPORTER)
+    code, out, err = run(capsys, tree, fifo)
+    assert code == 1 and out == "" and err.count("\n") == 1 and f"uid {NODE_EXPORTER}" in err
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_its_own_report_in_its_directory_is_replaced_keeping_its_owner(
+    tree, textfile_dir, capsys, umask
+):
+    """What the scan unit does each hour: node_exporter's file, replaced whole, still its own."""
+    prom = textfile_dir / "fleetcache.prom"
+    prom.write_text("old\n")
+    os.chown(prom, NODE_EXPORTER, NODE_EXPORTER)
+    code, _, err = run(capsys, tree, prom)
+    assert (code, err) == (0, "")
+    assert prom.read_text().startswith(HEADER) and prom.stat().st_uid == NODE_EXPORTER
