@@ -498,3 +498,68 @@ def test_a_broken_index_file_is_a_one_line_error(tree, state, capsys):
     assert fc(tree, state, "quarantine", "list")[0] == 1
     err = capsys.readouterr().err
     assert "not a quarantine run" in err and "Traceback" not in err
+
+
+STOPPER = """
+import os, signal, sys
+me = os.getpid()
+while True:  # every process of the account but this one is stopped, as soon as it is seen
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                uid = next(l for l in f if l.startswith("Uid:")).split()[1]
+        except (OSError, StopIteration):
+            continue
+        if int(uid) == os.getuid() and int(pid) != me:
+            os.kill(int(pid), signal.SIGSTOP)
+            print(pid, flush=True)
+            sys.exit(0)
+"""
+
+
+def as_alice() -> None:
+    os.setgroups([])
+    os.setresgid(ALICE, ALICE, ALICE)
+    os.setresuid(ALICE, ALICE, ALICE)
+
+
+def test_the_owner_stopping_its_purge_child_does_not_hang_the_timers_clean(tree, state):
+    """The purge child runs as alice, so alice may SIGSTOP it (she floods her quarantine so that
+    it lives long enough to be seen): the clean that purges expired runs first must still end,
+    the run stay in the index for the next clean, and the clean go on to clean the cache."""
+    cache = synthetic(tree)
+    code, first = clean_json(tree, state, "--user", "alice", "--quarantine", "0s")
+    assert code == 0, first
+    flood = tree.host(f"{PLACE}/{first['run_id']}/pip/flood")
+    flood.mkdir()
+    for n in range(30000):
+        (flood / str(n)).touch()
+    chown_tree(flood, ALICE)
+    http_entry(cache, KEYS[20])
+    chown_tree(cache, ALICE)
+    stopper = subprocess.Popen(["/usr/bin/python3", "-c", STOPPER], stdout=subprocess.PIPE,
+                               text=True, preexec_fn=as_alice)  # fmt: skip
+    args = ["clean", "--user", "alice", "--format", "json", "--timeout", "3s", "--root",
+            str(tree.root), "--audit-log", state["log"], "--state-dir", state["state"],
+            "--lock-dir", state["locks"], "--yes"]  # fmt: skip
+    clean_run = subprocess.Popen([sys.executable, "-m", "fleetcache", *args], text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        stopped = int(stopper.communicate(timeout=600)[0])
+        try:  # a hang guard, not a timing: the clean never ended before the fix
+            out, err = clean_run.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the clean hangs on alice's stopped child {stopped}")
+    finally:
+        for p in (stopper, clean_run):
+            p.kill()
+            p.wait()
+    assert "Traceback" not in err, err
+    doc = json.loads(out)
+    (purge,) = doc["purged"]
+    assert purge["run_id"] == first["run_id"] and "deadline" in purge["error"], purge
+    assert clean_run.returncode == 3  # a person should look
+    assert only(doc)["state"] == "cleaned"  # the clean went on
+    assert [r["run_id"] for r in list_json(tree, state)["runs"]] == [first["run_id"]]
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not left stopped
+        os.kill(stopped, 0)

@@ -9,6 +9,7 @@ import os
 import select
 import stat
 import threading
+import time
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -19,8 +20,10 @@ from fleetcache.clean.guard import AuditLog, Lock, Refused, default_lock_dir
 from fleetcache.clean.moves import RESTORED
 from fleetcache.discovery.run import load_accounts
 from fleetcache.machine import Machine
+from fleetcache.model import Skipped
 
 MAX_LISTED = 50
+TIMEOUT = 3600.0  # seconds one cache's restore or purge may take (as a clean's deletion)
 
 
 @dataclass
@@ -46,6 +49,9 @@ class Quarantines:
         self.log = log
         self.operator = operator
         self.lock_dir: Optional[str] = None  # the clean's per-cache locks (default: as clean's)
+        # the child runs as the account, which may stop it (SIGSTOP) or flood it: at the
+        # deadline it is killed, and the clean or restore goes on without it
+        self.timeout = TIMEOUT
         accounts = load_accounts(machine)
         self.who = dropped.identities(machine, accounts)
 
@@ -130,12 +136,16 @@ class Quarantines:
                                              refused="not done")  # fmt: skip
             finally:
                 os.close(parent)
+            late = False
             try:
-                for line in _lines(read_fd):
+                for line in _lines(read_fd, time.monotonic() + self.timeout):
                     self._take(done, line, action, dry_run)
+            except TimeoutError:
+                late = True
+                done.error = f"stopped at the deadline ({self.timeout:g}s); the rest is left"
             finally:
                 os.close(read_fd)
-                dropped.reap(pid, grace=5.0)
+                dropped.reap(pid, grace=0.0 if late else 5.0)
         finally:
             if lock is not None:
                 lock.release()
@@ -215,29 +225,40 @@ class Quarantines:
 
 
 def purge_expired(machine: Machine, state_dir: str, log_path: str, operator: str,
-                  dry_run: bool, now: float) -> list[Done]:  # fmt: skip
-    """What a clean does first: delete the runs past their expiry (a dry run: only list them)."""
+                  dry_run: bool, now: float, timeout: float = TIMEOUT) -> list[Done]:  # fmt: skip
+    """What a clean does first: delete the runs past their expiry (a dry run: only list them),
+    each cache's in at most ``timeout`` seconds."""
     index = qindex.Index(state_dir)
     expired = [r for r in index.runs() if r.expires <= now and r.root == machine.root]
     if not expired:
         return []
     log = None if dry_run else AuditLog(log_path)
     try:
-        return Quarantines(machine, state_dir, log, operator).purge(expired, dry_run)
+        quarantines = Quarantines(machine, state_dir, log, operator)
+        quarantines.timeout = timeout
+        return quarantines.purge(expired, dry_run)
     finally:
         if log is not None:
             log.close()
+
+
+def unpurged(done: Sequence[Done]) -> list[Skipped]:
+    """The expired runs' caches a clean could not delete whole, as what it skipped."""
+    return [Skipped(d.held.place, f"expired quarantine not purged: {d.error or f'{d.left} left'}")
+            for d in done if d.error is not None or d.left]  # fmt: skip
 
 
 def _name(cache: str) -> str:
     return os.path.basename(cache.rstrip("/"))
 
 
-def _lines(fd: int) -> Iterator[bytes]:
-    """Each line the child writes, as it comes, until it closes its end."""
+def _lines(fd: int, deadline: float) -> Iterator[bytes]:
+    """Each line the child writes, as it comes, until it closes its end; TimeoutError when it
+    has not by ``deadline`` (time.monotonic)."""
     buffer = b""
     while True:
-        select.select([fd], [], [])
+        if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            raise TimeoutError
         chunk = os.read(fd, 1 << 16)
         if not chunk:
             return

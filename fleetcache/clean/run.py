@@ -764,9 +764,11 @@ def clean(
         _operator({}),
         request.dry_run,
         time.time(),
+        request.timeout,
     )
     result = cleaner.plan()
     result.purged = purged
+    result.skipped.extend(qops.unpurged(purged))  # left on disk past its expiry: a person looks
     agreed = confirm(result) if confirm is not None else True
     if not agreed and not request.dry_run:
         for c in runnable(result, request):
