@@ -511,9 +511,10 @@ while True:  # every process of the account but this one is stopped, as soon as 
         except (OSError, StopIteration):
             continue
         if int(uid) == os.getuid() and int(pid) != me:
-            os.kill(int(pid), signal.SIGSTOP)
+            os.kill(int(pid), int(sys.argv[1]) if sys.argv[1:] else signal.SIGSTOP)
             print(pid, flush=True)
-            sys.exit(0)
+            if sys.argv[2:] != ["all"]:
+                sys.exit(0)
 """
 
 
@@ -563,3 +564,37 @@ def test_the_owner_stopping_its_purge_child_does_not_hang_the_timers_clean(tree,
     assert [r["run_id"] for r in list_json(tree, state)["runs"]] == [first["run_id"]]
     with pytest.raises(ProcessLookupError):  # killed and reaped, not left stopped
         os.kill(stopped, 0)
+
+
+@pytest.mark.parametrize("verb", ["restore", "purge"])
+def test_the_owner_killing_its_restore_or_purge_child_leaves_the_run_in_the_index(
+    tree, state, verb
+):
+    """alice SIGKILLs the process that restores or purges as her, half way: what it did not do
+    must stay in the index (else her files stay in the quarantine, forgotten, never purged nor
+    restorable), and the command must not say it is done (exit 3)."""
+    _, run_id = quarantined(tree, state)
+    flood = tree.host(f"{PLACE}/{run_id}/pip/flood")
+    flood.mkdir()
+    for n in range(30000):
+        (flood / str(n)).touch()
+    chown_tree(flood, ALICE)
+    stopper = subprocess.Popen(["/usr/bin/python3", "-c", STOPPER, str(int(signal.SIGKILL)),
+                                "all"], stdout=subprocess.PIPE, text=True,
+                               preexec_fn=as_alice)  # fmt: skip
+    argv = ["restore", run_id] if verb == "restore" else ["quarantine", "purge", run_id]
+    args = [*argv, "--root", str(tree.root), "--audit-log", state["log"], "--state-dir",
+            state["state"]]  # fmt: skip
+    try:
+        got = subprocess.run([sys.executable, "-m", "fleetcache", *args], capture_output=True,
+                             text=True, timeout=300)  # fmt: skip
+    finally:
+        stopper.kill()
+        killed = stopper.communicate()[0]
+    assert killed, "the stopper saw no process of alice's"
+    assert "Traceback" not in got.stderr and got.returncode == 3, (got.stdout, got.stderr)
+    assert files_below(flood), "the child was killed after it had done everything"
+    assert "stopped before it was done" in got.stderr
+    assert verb == "restore" or ": 0 files" in got.stdout  # none claimed purged
+    (run,) = list_json(tree, state)["runs"]
+    assert run["run_id"] == run_id and run["caches"][0]["files"] > 0

@@ -37,6 +37,7 @@ class Done:
     left: int = 0  # files that stay in the quarantine
     failed: list[tuple[str, str]] = field(default_factory=list)  # the first MAX_LISTED: why
     error: Optional[str] = None  # nothing was done: why
+    ended: bool = False  # the child said it was done (killed before: what it did not do stays)
 
 
 class Quarantines:
@@ -90,6 +91,8 @@ class Quarantines:
 
                     self._in_child(done, work, "purge", False)
                     done.files, done.bytes = held.files - done.left, held.bytes
+                    if not done.ended:  # what it deleted before it stopped is not known
+                        done.files = done.bytes = 0
                     if done.error is None:
                         self._left(run, held, done)
                     outcome = "purged" if done.error is None and not done.left else "not purged"
@@ -146,6 +149,8 @@ class Quarantines:
             finally:
                 os.close(read_fd)
                 dropped.reap(pid, grace=0.0 if late else 5.0)
+            if not done.ended and done.error is None:  # its account may have killed it
+                done.error = "stopped before it was done; the rest is left"
         finally:
             if lock is not None:
                 lock.release()
@@ -183,7 +188,7 @@ class Quarantines:
                 self._log(done, rel, size_n, action, outcome, dry_run=dry_run)
             return
         if type(got) is list and len(got) == 2 and got[0] == "end" and type(got[1]) is int:
-            done.left = got[1]
+            done.left, done.ended = got[1], True
             return
         if type(got) is list and len(got) == 2 and got[0] in ("refused", "error"):
             done.error = str(got[1])[:500]
