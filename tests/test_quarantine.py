@@ -503,14 +503,21 @@ def test_a_broken_index_file_is_a_one_line_error(tree, state, capsys):
 STOPPER = """
 import os, signal, sys
 me = os.getpid()
+old = set()
+if sys.argv[3:]:  # wait until the purge child deletes in this directory: then it is the one
+    old = set(os.listdir("/proc"))  # and it is none of these (reading only new ones is quick)
+    first = os.stat(sys.argv[3]).st_mtime_ns
+    while os.stat(sys.argv[3]).st_mtime_ns == first:
+        pass
 while True:  # every process of the account but this one is stopped, as soon as it is seen
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+    for pid in filter(str.isdigit, set(os.listdir("/proc")) - old):
         try:
             with open(f"/proc/{pid}/status") as f:
-                uid = next(l for l in f if l.startswith("Uid:")).split()[1]
-        except (OSError, StopIteration):
+                status = dict(l.split(":", 1) for l in f if ":" in l)
+        except OSError:
             continue
-        if int(uid) == os.getuid() and int(pid) != me:
+        alive = status.get("State", "Z").split()[0] not in ("Z", "X")  # not a zombie yet
+        if alive and int(status["Uid"].split()[0]) == os.getuid() and int(pid) != me:
             os.kill(int(pid), int(sys.argv[1]) if sys.argv[1:] else signal.SIGSTOP)
             print(pid, flush=True)
             if sys.argv[2:] != ["all"]:
@@ -538,8 +545,9 @@ def test_the_owner_stopping_its_purge_child_does_not_hang_the_timers_clean(tree,
     chown_tree(flood, ALICE)
     http_entry(cache, KEYS[20])
     chown_tree(cache, ALICE)
-    stopper = subprocess.Popen(["/usr/bin/python3", "-c", STOPPER], stdout=subprocess.PIPE,
-                               text=True, preexec_fn=as_alice)  # fmt: skip
+    stopper = subprocess.Popen(["/usr/bin/python3", "-c", STOPPER, str(int(signal.SIGSTOP)),
+                                "one", str(flood)], stdout=subprocess.PIPE, text=True,
+                               preexec_fn=as_alice)  # fmt: skip
     args = ["clean", "--user", "alice", "--format", "json", "--timeout", "3s", "--root",
             str(tree.root), "--audit-log", state["log"], "--state-dir", state["state"],
             "--lock-dir", state["locks"], "--yes"]  # fmt: skip
@@ -598,3 +606,46 @@ def test_the_owner_killing_its_restore_or_purge_child_leaves_the_run_in_the_inde
     assert verb == "restore" or ": 0 files" in got.stdout  # none claimed purged
     (run,) = list_json(tree, state)["runs"]
     assert run["run_id"] == run_id and run["caches"][0]["files"] > 0
+
+
+def expire_all(state: dict[str, str]) -> None:
+    """Time passes: every run in the index is past its expiry."""
+    for f in (Path(state["state"]) / "quarantine").glob("*.json"):
+        doc = json.loads(f.read_text())
+        for held in doc["caches"]:
+            held["expires"] = 0.0
+        f.write_text(json.dumps(doc))
+
+
+def test_an_owner_stopping_every_purge_child_costs_one_deadline_per_clean_not_one_per_run(
+    tree, state
+):
+    """alice has many expired runs and stops each child that purges one: after the first
+    deadline her other runs wait for the next clean (else each costs a deadline, and the
+    timer's clean starts a day later as her runs pile up)."""
+    cache = synthetic(tree)
+    runs = []
+    for key in KEYS[20:22]:
+        http_entry(cache, key)
+        chown_tree(cache, ALICE)
+        code, doc = clean_json(tree, state, "--user", "alice", "--quarantine", "1d")
+        assert code == 0, doc
+        runs.append(doc["run_id"])
+    expire_all(state)
+    stopper = subprocess.Popen(["/usr/bin/python3", "-c", STOPPER, str(int(signal.SIGSTOP)),
+                                "all"], stdout=subprocess.PIPE, text=True,
+                               preexec_fn=as_alice)  # fmt: skip
+    args = ["clean", "--user", "alice", "--format", "json", "--timeout", "2s", "--root",
+            str(tree.root), "--audit-log", state["log"], "--state-dir", state["state"],
+            "--lock-dir", state["locks"], "--yes"]  # fmt: skip
+    try:
+        got = subprocess.run([sys.executable, "-m", "fleetcache", *args], capture_output=True,
+                             text=True, timeout=300)  # fmt: skip
+    finally:
+        stopper.kill()
+        stopper.wait()
+    doc = json.loads(got.stdout)
+    errors = sorted(p["error"] for p in doc["purged"])
+    assert len(errors) == 2 and "deadline" in errors[1], errors
+    assert errors[0] == "not done: a child of uid 12345 stopped at the deadline before", errors
+    assert sorted(r["run_id"] for r in list_json(tree, state)["runs"]) == sorted(runs)

@@ -53,6 +53,7 @@ class Quarantines:
         # the child runs as the account, which may stop it (SIGSTOP) or flood it: at the
         # deadline it is killed, and the clean or restore goes on without it
         self.timeout = TIMEOUT
+        self.late: set[int] = set()  # uids a child of which was stopped at the deadline
         accounts = load_accounts(machine)
         self.who = dropped.identities(machine, accounts)
 
@@ -121,6 +122,9 @@ class Quarantines:
         if threading.active_count() > 1:
             done.error = "not done: threads are running; fork is not safe"
             return
+        if held.uid in self.late:  # its account stops them: one deadline a run is its share
+            done.error = f"not done: a child of uid {held.uid} stopped at the deadline before"
+            return
         lock = None
         try:
             parent = self._open_parent(held)
@@ -145,6 +149,7 @@ class Quarantines:
                     self._take(done, line, action, dry_run)
             except TimeoutError:
                 late = True
+                self.late.add(held.uid)
                 done.error = f"stopped at the deadline ({self.timeout:g}s); the rest is left"
             finally:
                 os.close(read_fd)
