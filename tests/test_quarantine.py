@@ -649,3 +649,19 @@ def test_an_owner_stopping_every_purge_child_costs_one_deadline_per_clean_not_on
     assert len(errors) == 2 and "deadline" in errors[1], errors
     assert errors[0] == "not done: a child of uid 12345 stopped at the deadline before", errors
     assert sorted(r["run_id"] for r in list_json(tree, state)["runs"]) == sorted(runs)
+
+
+@pytest.mark.parametrize("option", ["--quarantine", "--timeout"])
+@pytest.mark.parametrize("value", ["99999999999w", "9" * 400 + "d"])
+def test_a_duration_too_long_for_a_date_is_a_usage_error_before_anything_moves(
+    tree, state, capsys, option, value
+):
+    """A quarantine kept past year 9999 (or forever: a number too long for a float) used to move
+    the files, then end in a traceback printing its expiry; a deadline that long, in select()."""
+    cache = synthetic(tree)
+    before = snapshot(cache)
+    argv = ["--quarantine", "1d", option, value] if option == "--timeout" else [option, value]
+    code, out, _ = fc(tree, state, "clean", "--user", "alice", *argv)
+    err = capsys.readouterr().err
+    assert code == 2 and out == "" and err.count("\n") == 1 and "too long" in err, err
+    assert snapshot(cache) == before and not tree.host(PLACE).exists()

@@ -11,6 +11,9 @@ from packaging.utils import canonicalize_name
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+# longer is no age, expiry or deadline but a typo: an expiry past year 9999 has no date, a
+# deadline past 292 years no select() timeout, and 400 nines are a float's infinity
+MAX_DURATION = 100 * 365 * 86400.0
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)(b?)", re.IGNORECASE)
 _GLOB = re.compile(r"[*?\[]")
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
@@ -33,7 +36,10 @@ def parse_duration(text: str) -> float:
         raise PolicyError(
             f"{text!r} is not a duration: use a number and s, m, h, d or w (30d, 12h)"
         )
-    return float(got.group(1)) * _SECONDS[got.group(2)]
+    seconds = float(got.group(1)) * _SECONDS[got.group(2)]
+    if not seconds <= MAX_DURATION:
+        raise PolicyError(f"{text[:40]!r} is too long a duration: at most 100 years (5200w)")
+    return seconds
 
 
 def parse_size(text: str) -> int:
