@@ -104,7 +104,8 @@ def _run_table(run: qindex.Run, users: Sequence[str], now: float) -> str:
     rows = [[h.user, h.kind, h.files, human_size(h.bytes), _expiry(h.expires, now),
              escape.display(h.cache)] for h in run.caches if _mine(h, users)]  # fmt: skip
     headers = ["USER", "KIND", "FILES", "SIZE", "EXPIRES", "CACHE"]
-    return f"{head}\n{grid(rows, headers, kinds=[WORD] * 5 + [PATH])}\n\n"
+    table = grid(rows, headers, kinds=[WORD] * 5 + [PATH])
+    return f"{head}\n{table}\nTo put it back: fleetcache restore {run.run_id}\n\n"
 
 
 def _span(seconds: float) -> str:

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
@@ -102,9 +103,14 @@ class Index:
 
     def runs(self) -> list[Run]:
         """Every run, oldest first (none when the directory is not there)."""
-        if not os.path.isdir(self.dir):
+        try:
+            st = os.lstat(self.dir)
+        except FileNotFoundError:
             return []
-        st = os.lstat(self.dir)
+        except NotADirectoryError:  # a state "directory" that is a file holds no runs: say so
+            raise Refused(f"{os.path.dirname(self.dir)} is not a directory") from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise Refused(f"{self.dir} is not a directory")
         if st.st_uid != os.geteuid() or st.st_mode & 0o022:
             raise Refused(f"{self.dir} is not a private directory of uid {os.geteuid()}")
         found = (self._read(os.path.join(self.dir, n)) for n in sorted(os.listdir(self.dir))
