@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Tree
-from tests.test_quarantine import fc, quarantined, synthetic
+from tests.test_clean import synthetic
+from tests.test_quarantine import fc, quarantined
 
 ROOT = os.geteuid() == 0
 pytestmark = pytest.mark.skipif(not ROOT, reason="moves files as other uids: run as root (CI is)")
