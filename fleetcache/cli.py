@@ -697,7 +697,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_clean(args: argparse.Namespace) -> int:
     from fleetcache.clean import guard
     from fleetcache.clean import run as clean_run
-    from fleetcache.clean.policy import PolicyError, parse_duration
+    from fleetcache.clean.policy import PolicyError, parse_duration, parse_retention
     from fleetcache.formats.clean_table import clean_done, clean_plan
     from fleetcache.formats.fields import clean_document
     from fleetcache.formats.table import human_size
@@ -713,7 +713,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
             args.max_size,
         )
         wait = None if args.wait is None else parse_duration(args.wait)
-        quarantine = None if args.quarantine is None else parse_duration(args.quarantine)
+        quarantine = None if args.quarantine is None else parse_retention(args.quarantine)
         timeout = parse_duration(args.timeout)
     except PolicyError as exc:
         raise UsageError(str(exc)) from None

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from fleetcache.cli import main
 from tests.conftest import Tree
-from tests.test_clean import synthetic
+from tests.test_clean import files_below, synthetic
 from tests.test_quarantine import fc, quarantined
 
 ROOT = os.geteuid() == 0
 pytestmark = pytest.mark.skipif(not ROOT, reason="moves files as other uids: run as root (CI is)")
+POLICY = "/etc/fleetcache/policy.toml"
 
 
 @pytest.fixture
@@ -50,3 +52,20 @@ def test_a_state_dir_that_is_a_file_is_an_error_not_no_runs(tree, state, capsys,
     err = capsys.readouterr().err
     assert code == 1 and "is not a directory" in err, (code, out, err)
     assert "no quarantine runs" not in out and "nothing to purge" not in out
+
+
+@pytest.mark.parametrize("age", ["0", "0d", "0s"])
+def test_a_quarantine_of_no_time_is_a_usage_error(tree, state, capsys, age):
+    """`--quarantine 0` took the files aside in a run already expired: kept for nobody, and left
+    on the disk until the next clean. It is refused, as `quarantine = "0d"` in a policy is."""
+    cache = synthetic(tree)
+    before = files_below(cache)
+    code, _, _ = fc(tree, state, "clean", "--user", "alice", f"--quarantine={age}")
+    err = capsys.readouterr().err
+    assert code == 2 and "keeps nothing" in err and "Traceback" not in err, err
+    assert files_below(cache) == before
+    policy = tree.write(POLICY, f'older_than = "1d"\nquarantine = "{age}"\n')
+    policy.chmod(0o644)
+    code = main(["policy", "check", str(policy), "--root", str(tree.root)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{policy}:2: quarantine: '{age}' keeps nothing" in err, err

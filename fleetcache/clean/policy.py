@@ -36,6 +36,18 @@ def parse_duration(text: str) -> float:
     return float(got.group(1)) * _SECONDS[got.group(2)]
 
 
+def parse_retention(text: str) -> float:
+    """How long a quarantine keeps what it holds: a duration (``7d``) above 0 (a run that has
+    expired as it is made protects nothing, and its files stay until the next clean)."""
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise PolicyError(
+            f"{text!r} keeps nothing: a quarantine lasts a time such as 7d (to delete at once, "
+            "do not quarantine)"
+        )
+    return seconds
+
+
 def parse_size(text: str) -> int:
     """``500M``, ``10GB`` (k, M, G, T, P: decimal, as pip shows sizes), ``2GiB`` (KiB, MiB, GiB,
     TiB, PiB: binary), ``1000`` (bytes); case does not matter."""
