@@ -12,6 +12,7 @@ import pytest
 from fleetcache.cli import main
 from tests.conftest import Tree
 from tests.test_clean import files_below, synthetic
+from tests.test_policy_file import readme_policy_section
 from tests.test_quarantine import fc, quarantined
 
 ROOT = os.geteuid() == 0
@@ -69,3 +70,26 @@ def test_a_quarantine_of_no_time_is_a_usage_error(tree, state, capsys, age):
     code = main(["policy", "check", str(policy), "--root", str(tree.root)])
     err = capsys.readouterr().err
     assert code == 2 and f"{policy}:2: quarantine: '{age}' keeps nothing" in err, err
+
+
+def test_policy_show_fits_80_columns(tree, capsys):
+    """`policy show` on README's example: its "=> clean:" lines ran to 119 columns, the heading
+    past 80, and a value longer than 16 (kinds = pip, uv, conda, poetry) pushed its origin out
+    of the column. Every line now fits, as every table's line does (but the file's path, whole
+    on a line of its own), the values in one column."""
+    section = readme_policy_section()
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    tree.user("alice", 12345)
+    tree.user("bob", 12346)
+    tree.user("ci-build", 12347)
+    tree.write("/etc/group", "students:x:2001:alice\nstaff:x:2000:bob\n")
+    tree.write(POLICY, example).chmod(0o644)
+    code = main(["policy", "show", "--root", str(tree.root)])
+    out = capsys.readouterr().out
+    assert code == 0
+    path, *lines = out.splitlines()
+    assert path == f"# {tree.host(POLICY)}"  # whole, on its own line: what one copies
+    assert max(len(line) for line in lines) <= 80, out
+    origins = {line.index("policy.toml:") for line in lines if line.startswith("  ")
+               and not line.startswith("  =>") and "policy.toml:" in line}  # fmt: skip
+    assert len(origins) == 1, out
