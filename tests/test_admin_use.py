@@ -4,13 +4,14 @@ no way on, a bad value taken, an answer that hides a problem, output that says t
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 from fleetcache.cli import main
-from tests.conftest import Tree
+from tests.conftest import Tree, unwrapped
 from tests.test_clean import files_below, synthetic
 from tests.test_policy_file import readme_policy_section
 from tests.test_quarantine import fc, quarantined
@@ -93,3 +94,26 @@ def test_policy_show_fits_80_columns(tree, capsys):
     origins = {line.index("policy.toml:") for line in lines if line.startswith("  ")
                and not line.startswith("  =>") and "policy.toml:" in line}  # fmt: skip
     assert len(origins) == 1, out
+
+
+@pytest.mark.parametrize(
+    "text, rule",
+    [
+        ('older_than = "30d"\n[[rule]]\nname = "students"\nusers = ["al*"]\nolder_than = "1d"\n',
+         'rule policy.toml:2 [[rule]] "students"'),
+        ('older_than = "1d"\n', "no rule: the defaults"),
+    ],
+)  # fmt: skip
+def test_the_plan_under_a_policy_names_the_rule_each_cache_is_planned_under(
+    tree, state, capsys, text, rule
+):
+    """`clean --policy --dry-run` listed each cache's values but not which rule gave them: the
+    admin had to run `policy show` beside it to tell. The plan and the JSON name it now."""
+    synthetic(tree)
+    tree.write(POLICY, text).chmod(0o644)
+    code, out, _ = fc(tree, state, "clean", "--policy", "--dry-run")
+    assert code == 0, capsys.readouterr().err
+    assert f"  /home/alice/.cache/pip: {rule}: older than 1d" in unwrapped(out), out
+    code, out, _ = fc(tree, state, "clean", "--policy", "--dry-run", "--format", "json")
+    (alice,) = [c for c in json.loads(out)["caches"] if c["user"] == "alice"]
+    assert alice["rule"] == rule and alice["policy"].startswith("older than 1d")

@@ -168,6 +168,8 @@ class AccountPolicy:
     excluded: Optional[str] = None  # why its caches are left alone (None: they are not)
     kinds: Optional[tuple[str, ...]] = None  # None: every kind
     kinds_from: str = ""  # where ``kinds`` is set (``policy.toml:5 (default)``), for the plan
+    # the rule that gives it (``rule policy.toml:18 [[rule]] "students"``), for the plan
+    rule: str = ""
 
 
 def age_text(seconds: float) -> str:

@@ -104,6 +104,7 @@ class CacheClean:
     sources: tuple[CacheSource, ...] = ()
     kind: str = "pip"  # the cache kind (fleetcache.kinds) that plans it and says if it is busy
     policy: Optional[Policy] = None  # the policy it was planned under (its account's)
+    rule: Optional[str] = None  # the policy file's rule that gives it (None: no policy file)
     quarantine: Optional[qindex.Held] = None  # where its files went instead of being deleted
 
     @property
@@ -296,6 +297,7 @@ class Cleaner:
                 item.state, item.reason = EXCLUDED, alone
                 return item
             item.policy = _quarantined(self._policy_of(uid), self.request.quarantine)
+            item.rule = account.rule_of(self.request.per_account, uid)
             try:
                 opened = guard.open_cache(anchor, loc.path, uid, self.groups)
             except guard.Refused as exc:

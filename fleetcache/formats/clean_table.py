@@ -169,11 +169,16 @@ def _per_account(result: CleanResult) -> list[str]:
     if result.policy_file is None:
         return []
     lines = [
-        f"  {escape.display(c.path)}: {c.policy.describe()}"
+        f"  {escape.display(c.path)}: {_rule(c)}{c.policy.describe()}"
         for c in _existing(result)
         if c.policy is not None and c.state != "excluded"
     ]
     return ["Policy of each cache:", *lines] if lines else []
+
+
+def _rule(c: Any) -> str:
+    """``rule policy.toml:18 [[rule]] "students": ``: what in the file gives a cache its policy."""
+    return "" if c.rule is None else f"{escape.display(c.rule)}: "
 
 
 def done_table(result: CleanResult, options: RenderOptions) -> CleanTable:

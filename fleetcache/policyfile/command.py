@@ -15,7 +15,7 @@ from fleetcache.formats import fit
 from fleetcache.machine import Machine
 from fleetcache.policyfile.book import Book, load
 from fleetcache.policyfile.load import SETTINGS
-from fleetcache.policyfile.resolve import Resolved, never_applied, removes_everything
+from fleetcache.policyfile.resolve import NO_RULE, Resolved, never_applied, removes_everything
 
 VALUE_WIDTH = 24  # policy show's values line up in a column this wide (a longer one wraps)
 EVERYTHING = (
@@ -46,7 +46,7 @@ def show(machine: Machine, path: str, users: Sequence[str], all_users: bool, fmt
         head = f"{escape.display(a.name)} (uid {a.uid}"
         if r.member.groups:
             head += f"; groups {escape.display(', '.join(r.member.groups))}"
-        rule = "no rule: the defaults" if r.rule is None else f"rule {r.rule_origin}"
+        rule = NO_RULE if r.rule is None else f"rule {r.rule_origin}"
         lines.append("")
         lines.append(f"{head}): {'EXCLUDED by ' if r.excluded else ''}{escape.display(rule)}")
         for other in r.shadowed:
