@@ -117,3 +117,23 @@ def test_the_plan_under_a_policy_names_the_rule_each_cache_is_planned_under(
     code, out, _ = fc(tree, state, "clean", "--policy", "--dry-run", "--format", "json")
     (alice,) = [c for c in json.loads(out)["caches"] if c["user"] == "alice"]
     assert alice["rule"] == rule and alice["policy"].startswith("older than 1d")
+
+
+def test_a_quarantine_clean_says_it_freed_nothing_and_what_it_moved(tree, state):
+    """A clean into a quarantine said `cleaned`, FREED 1.7 kB and DELETED 16, its HTML page
+    `Deleted: 1.7 kB`, and the state file (the `fleetcache_last_clean_freed_bytes` gauge) the
+    same: nothing was freed (README: a quarantine frees nothing until it expires). The table
+    says `quarantined`, 0 B freed and 0 deleted, and the note under it what moved where."""
+    synthetic(tree)
+    code, out, _ = fc(tree, state, "clean", "--user", "alice", "--quarantine", "--wide")
+    assert code == 0
+    (row,) = [line.split() for line in out.splitlines() if line.startswith("/home/alice/")]
+    assert row[2:] == ["quarantined", "1.7", "kB", "0", "B", "0", "B", "0", "0"], out
+    assert "\n  /home/alice/.cache/pip: 16 files, 1.7 kB -> /home/alice/" in out, out
+    last = json.loads((Path(state["state"]) / "last-clean.json").read_text())["accounts"]
+    assert last["alice"]["freed_bytes"] == 0, last
+    code, _, _ = fc(tree, state, "restore", out.split("fleetcache restore ")[1][:32])
+    assert code == 0
+    code, page, _ = fc(tree, state, "clean", "--user", "alice", "--quarantine", "-f", "html")
+    assert code == 0 and "Moved into the quarantine (nothing freed until it expires)" in page
+    assert "Deleted:" not in page

@@ -22,6 +22,7 @@ DONE_NARROW = {h: (h, PATH if h == "CACHE" else WORD)
                for h in ("CACHE", "USER", "STATE", "FREED", "AFTER", "DELETED", "FAILED")}  # fmt: skip
 PLAN_HEADERS = ["CACHE", "USER", "FILES", "SIZE", "FREES", "STATE"]
 PLAN_NARROW = {h: (h, PATH if h == "CACHE" else WORD) for h in PLAN_HEADERS}  # all, made to fit
+QUARANTINED = "quarantined"  # a cleaned cache whose files went aside: the table says so
 
 
 @dataclass(frozen=True)
@@ -146,15 +147,19 @@ def _purged(result: CleanResult, size: Callable[[int], str]) -> list[str]:
     ]
 
 
-def _quarantined(result: CleanResult) -> list[str]:
-    """Where the cleaned files wait, and how to have them back."""
-    held = [c.quarantine for c in result.caches if c.quarantine is not None]
+def _quarantined(result: CleanResult, size: Callable[[int], str]) -> list[str]:
+    """Where the cleaned files wait, how many, and how to have them back."""
+    held = [(c, c.quarantine) for c in result.caches if c.quarantine is not None]
     if not held:
         return []
     return [
-        f"Quarantined until {_when(max(h.expires for h in held))} "
+        f"Quarantined until {_when(max(h.expires for _, h in held))} "
         f"(fleetcache restore {result.run_id}):",
-        *(f"  {escape.display(h.cache)} -> {escape.display(h.place)}" for h in held),
+        *(
+            f"  {escape.display(c.path)}: {plural(c.deleted_files, 'file')}, "
+            f"{size(c.deleted_bytes)} -> {escape.display(h.place)}"
+            for c, h in held
+        ),
     ]
 
 
@@ -176,6 +181,12 @@ def _per_account(result: CleanResult) -> list[str]:
     return ["Policy of each cache:", *lines] if lines else []
 
 
+def _deleted(c: Any) -> tuple[int, int]:
+    """The files and bytes a clean deleted from a cache: none where they went into a quarantine
+    (moved, they still take their space: the note under the table says where)."""
+    return (0, 0) if c.quarantine is not None else (c.deleted_files, c.deleted_bytes)
+
+
 def _rule(c: Any) -> str:
     """``rule policy.toml:18 [[rule]] "students": ``: what in the file gives a cache its policy."""
     return "" if c.rule is None else f"{escape.display(c.rule)}: "
@@ -193,11 +204,11 @@ def done_table(result: CleanResult, options: RenderOptions) -> CleanTable:
             [
                 escape.display(c.path),
                 c.user or "",
-                c.state,
+                QUARANTINED if c.quarantine is not None and c.state == "cleaned" else c.state,
                 "" if before is None else size(before),
-                size(c.deleted_bytes),
+                size(_deleted(c)[1]),
                 "" if after is None else size(after),
-                c.deleted_files,
+                _deleted(c)[0],
                 c.failed_count,
             ]
         )
@@ -207,9 +218,9 @@ def done_table(result: CleanResult, options: RenderOptions) -> CleanTable:
             "",
             "",
             "",
-            size(sum(c.deleted_bytes for c in result.caches)),
+            size(sum(_deleted(c)[1] for c in result.caches)),
             "",
-            sum(c.deleted_files for c in result.caches),
+            sum(_deleted(c)[0] for c in result.caches),
             sum(c.failed_count for c in result.caches),
         ]
     )
@@ -224,7 +235,7 @@ def done_table(result: CleanResult, options: RenderOptions) -> CleanTable:
             lines.append(
                 f"  ... and {c.failed_count - len(c.failed)} more in {escape.display(c.path)}"
             )
-    lines += _quarantined(result) + _purged(result, size) + _clean_skipped(result)
+    lines += _quarantined(result, size) + _purged(result, size) + _clean_skipped(result)
     if result.audit_log:
         lines.append(f"Audit log: {escape.display(result.audit_log)} (run {result.run_id})")
     return CleanTable(rows, headers, DONE_NARROW, lines)

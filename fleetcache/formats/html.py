@@ -137,7 +137,7 @@ class HtmlFormat(TableFormat):
         found = _clean_insights(result)
         title = "fleetcache clean" + (f" of {result.host}" if done else " plan")
         command = "fleetcache clean" + ("" if done else " --dry-run" if result.dry_run else "")
-        measure = "Deleted" if done else "The plan would free"
+        measure = _measure(result) if done else "The plan would free"
         made = html_page.Made(title, result.generated_at, [result.host], command, measure)
         shown = self._page(self._table(table.rows, table.headers), table.notes, options)
         body = html_page.section(table.title or "What was done", shown)
@@ -241,6 +241,15 @@ def _problems(skipped: Sequence[Skipped]) -> list[str]:
         return []
     lines = [f"Not read ({len(skipped)}):"]
     return lines + [f"  {names.display(s.path)}: {names.display(s.reason)}" for s in skipped]
+
+
+def _measure(result: CleanResult) -> str:
+    """What a clean's treemap counts: what it deleted, or moved into a quarantine (which frees
+    nothing until it expires)."""
+    aside = [c.quarantine is not None for c in result.caches if c.deleted_files]
+    if aside and all(aside):
+        return "Moved into the quarantine (nothing freed until it expires)"
+    return "Deleted or quarantined" if any(aside) else "Deleted"
 
 
 def _clean_insights(result: CleanResult) -> list[str]:
