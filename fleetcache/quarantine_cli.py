@@ -15,6 +15,7 @@ from fleetcache import cli as c
 from fleetcache import escape
 from fleetcache.clean import CleanError, guard, qindex
 from fleetcache.clean.qops import Done, Quarantines
+from fleetcache.formats.fields import iso
 from fleetcache.formats.fit import PATH, WORD
 from fleetcache.formats.grid import grid
 from fleetcache.formats.table import human_size
@@ -88,9 +89,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     runs = [r for r in q.index.runs() if r.root == q.machine.root
             and any(_mine(h, args.user) for h in r.caches)]  # fmt: skip
     if args.format == "json":
-        doc = {"schema_version": 1, "command": "quarantine list",
-               "runs": [_run_record(r, args.user, now) for r in runs]}  # fmt: skip
-        c._emit(json.dumps(doc, indent=2) + "\n", args.output)
+        c._emit(json.dumps(list_document(runs, args.user, now), indent=2) + "\n", args.output)
         return c.EXIT_OK
     text = "".join(_run_table(r, args.user, now) for r in runs) or "no quarantine runs\n"
     c._emit(text, args.output)
@@ -127,12 +126,21 @@ def _expiry(expires: float, now: float, verb: str = "") -> str:
     return "expired" if expires <= now else f"{verb}in {_span(expires - now)}"
 
 
+def list_document(runs: Sequence[qindex.Run], users: Sequence[str], now: float) -> dict[str, Any]:
+    """``quarantine list --format json`` (its fields: README's "JSON fields")."""
+    return {
+        "schema_version": 1,
+        "command": "quarantine list",
+        "runs": [_run_record(r, users, now) for r in runs],
+    }
+
+
 def _run_record(run: qindex.Run, users: Sequence[str], now: float) -> dict[str, Any]:
     return {
         "run_id": run.run_id,
-        "created": run.created,
+        "created": iso(run.created),  # as every JSON document of fleetcache says a time
         "age_seconds": now - run.created,
-        "expires": run.expires,
+        "expires": iso(run.expires),
         "expired": run.expires <= now,
         "host": run.host,
         "operator": run.operator,
@@ -145,7 +153,7 @@ def _run_record(run: qindex.Run, users: Sequence[str], now: float) -> dict[str, 
                 "quarantine": escape.text(h.place),
                 "files": h.files,
                 "bytes": h.bytes,
-                "expires": h.expires,
+                "expires": iso(h.expires),
                 "state": h.state,
             }
             for h in run.caches

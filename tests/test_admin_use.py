@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,17 @@ def test_quarantine_list_says_how_to_put_a_run_back(tree, state):
     _, run_id = quarantined(tree, state)
     code, out, _ = fc(tree, state, "quarantine", "list")
     assert code == 0 and f"To put it back: fleetcache restore {run_id}\n" in out, out
+
+
+def test_quarantine_list_json_says_its_times_as_every_document_does(tree, state):
+    """`quarantine list --format json` gave `created` and `expires` as Unix seconds, where
+    `clean --format json` (its `quarantine.expires`) and every other document say ISO 8601."""
+    quarantined(tree, state)
+    code, out, _ = fc(tree, state, "quarantine", "list", "--format", "json")
+    assert code == 0
+    (run,) = json.loads(out)["runs"]
+    times = [run["created"], run["expires"], run["caches"][0]["expires"]]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", str(t)) for t in times), times
 
 
 @pytest.mark.parametrize("verb", [("quarantine", "list"), ("quarantine", "purge", "--all")])
