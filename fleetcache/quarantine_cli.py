@@ -174,7 +174,8 @@ def _cmd_purge(args: argparse.Namespace) -> int:
             runs = q.expired(time.time())
         missing = set(ids) - {r.run_id for r in runs}
         if missing:
-            raise qindex.RunError(f"no quarantine run {sorted(missing)[0]}")
+            raise qindex.RunError(f"no quarantine run {sorted(missing)[0]} in {q.index.dir} "
+                                  f"({qindex.LIST})")  # fmt: skip
     except qindex.RunError as exc:
         raise c.UsageError(str(exc)) from None
     runs = [_only(r, args.user) for r in runs]

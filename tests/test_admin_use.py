@@ -149,3 +149,29 @@ def test_a_quarantine_clean_says_it_freed_nothing_and_what_it_moved(tree, state)
     code, page, _ = fc(tree, state, "clean", "--user", "alice", "--quarantine", "-f", "html")
     assert code == 0 and "Moved into the quarantine (nothing freed until it expires)" in page
     assert "Deleted:" not in page
+
+
+@pytest.mark.parametrize("verb", ["restore", "purge"])
+def test_an_unknown_run_is_an_error_that_says_where_to_look(tree, state, capsys, verb):
+    """`restore RUN_ID` of a run not kept (a typo, another --state-dir) said only that it was
+    not there; the error now names the directory looked in and how to see the runs."""
+    synthetic(tree)
+    argv = ("restore",) if verb == "restore" else ("quarantine", "purge")
+    code, _, _ = fc(tree, state, *argv, "0" * 32)
+    err = capsys.readouterr().err
+    assert code == 2 and f"no quarantine run {'0' * 32} in {state['state']}/quarantine" in err
+    assert "fleetcache quarantine list shows the runs kept there" in err, err
+
+
+@pytest.mark.parametrize("argv", [("clean", "--policy", "--dry-run"), ("policy", "show")])
+def test_a_missing_policy_says_what_to_do(tree, state, capsys, argv):
+    """The first thing a new admin meets, `clean --policy` before writing the file: "cannot
+    read: No such file or directory" alone; now it says to write one, or to name another."""
+    synthetic(tree)
+    args = [*argv, "--root", str(tree.root)]
+    if argv[0] == "clean":
+        args += ["--state-dir", state["state"], "--audit-log", state["log"]]
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "name another with --policy FILE" in err and "README" in err, err

@@ -170,8 +170,8 @@ def test_a_missing_policy_is_an_error_naming_it(machine, capsys):
     code, _, err = run(capsys, "policy", "check", "--root", str(machine.root))
     assert code == 2
     assert (
-        err
-        == f"fleetcache: error: {machine.host(POLICY)}: cannot read: No such file or directory\n"
+        err == f"fleetcache: error: {machine.host(POLICY)}: cannot read: No such file or directory "
+        '(write one as README\'s "Policy" shows, or name another with --policy FILE)\n'
     )
 
 

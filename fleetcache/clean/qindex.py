@@ -15,6 +15,7 @@ from fleetcache.clean.guard import Refused, _private_dir
 
 RUN_ID = re.compile(r"[0-9a-f]{32}")  # as clean's run ids (uuid4().hex)
 SCHEMA = 1
+LIST = "fleetcache quarantine list shows the runs kept there; --state-dir names another place"
 # what became of one cache's quarantine
 MOVING = "moving"  # files are (or were, when it crashed) being moved in
 HELD = "quarantined"
@@ -98,7 +99,7 @@ class Index:
         check_run_id(run_id)
         run = self._read(self._path(run_id))
         if run is None:
-            raise RunError(f"no quarantine run {run_id} in {self.dir}")
+            raise RunError(f"no quarantine run {run_id} in {self.dir} ({LIST})")
         return run
 
     def runs(self) -> list[Run]:
