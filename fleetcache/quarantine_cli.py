@@ -15,6 +15,7 @@ from fleetcache import cli as c
 from fleetcache import escape
 from fleetcache.clean import CleanError, guard, qindex
 from fleetcache.clean.qops import Done, Quarantines
+from fleetcache.discovery.run import load_accounts
 from fleetcache.formats.fields import iso
 from fleetcache.formats.fit import PATH, WORD
 from fleetcache.formats.grid import grid
@@ -86,8 +87,9 @@ def _quarantines(args: argparse.Namespace, log: bool = True) -> Quarantines:
 def _cmd_list(args: argparse.Namespace) -> int:
     q = _quarantines(args, log=False)
     now = time.time()
-    runs = [r for r in q.index.runs() if r.root == q.machine.root
-            and any(_mine(h, args.user) for h in r.caches)]  # fmt: skip
+    every = [r for r in q.index.runs() if r.root == q.machine.root]
+    _known(q, args.user, every)
+    runs = [r for r in every if any(_mine(h, args.user) for h in r.caches)]
     if args.format == "json":
         c._emit(json.dumps(list_document(runs, args.user, now), indent=2) + "\n", args.output)
         return c.EXIT_OK
@@ -116,6 +118,18 @@ def _span(seconds: float) -> str:
             words.append(f"{left // size}{unit}")
             left %= size
     return " ".join(words[:2])
+
+
+def _known(q: Quarantines, users: Sequence[str], runs: Sequence[qindex.Run]) -> None:
+    """A usage error for a --user that is neither an account of the machine nor the owner of a
+    cache in a run (its account may be gone since): "no quarantine runs" would hide the typo."""
+    named = {h.user for r in runs for h in r.caches}
+    missing = [u for u in users if u not in named]
+    if missing:
+        accounts = {a.name for a in load_accounts(q.machine)}
+        missing = [u for u in missing if u not in accounts]
+    if missing:
+        raise c.UsageError(f"no such user: {', '.join(missing)}")
 
 
 def _mine(held: qindex.Held, users: Sequence[str]) -> bool:
@@ -169,6 +183,7 @@ def _cmd_purge(args: argparse.Namespace) -> int:
         ids = [qindex.check_run_id(r) for r in args.run_ids]
         q = _quarantines(args, log=not args.dry_run)
         every = [r for r in q.index.runs() if r.root == q.machine.root]
+        _known(q, args.user, every)
         runs = every if args.all else [r for r in every if r.run_id in ids] if ids else None
         if runs is None:
             runs = q.expired(time.time())

@@ -175,3 +175,15 @@ def test_a_missing_policy_says_what_to_do(tree, state, capsys, argv):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1, err
     assert "name another with --policy FILE" in err and "README" in err, err
+
+
+@pytest.mark.parametrize("verb", [("quarantine", "list"), ("quarantine", "purge", "--all")])
+def test_an_unknown_user_is_a_usage_error_not_no_runs(tree, state, capsys, verb):
+    """`quarantine list --user alcie` said "no quarantine runs", exit 0, as if alice had none
+    (README's exit codes: an unknown user is exit 2, as for scan)."""
+    quarantined(tree, state)
+    code, out, _ = fc(tree, state, *verb, "--user", "alcie")
+    err = capsys.readouterr().err
+    assert code == 2 and "no such user: alcie" in err, (code, out, err)
+    code, out, _ = fc(tree, state, "quarantine", "list", "--user", "alice")
+    assert code == 0 and "alice   pip" in out, out  # a real account, and its run, still shown
