@@ -187,3 +187,12 @@ def test_an_unknown_user_is_a_usage_error_not_no_runs(tree, state, capsys, verb)
     assert code == 2 and "no such user: alcie" in err, (code, out, err)
     code, out, _ = fc(tree, state, "quarantine", "list", "--user", "alice")
     assert code == 0 and "alice   pip" in out, out  # a real account, and its run, still shown
+
+
+def test_the_html_page_of_a_policy_clean_names_an_excluded_cache_once(tree, state):
+    """The page's "Not cleaned" insight said `excluded: excluded by policy.toml:...`."""
+    synthetic(tree)
+    tree.write(POLICY, '[[rule]]\nname = "staff"\nusers = ["alice"]\nexclude = true\n').chmod(0o644)
+    code, page, _ = fc(tree, state, "clean", "--policy", "--dry-run", "--format", "html")
+    assert code == 0 and "/home/alice/.cache/pip: excluded by policy.toml:1" in page, page
+    assert "excluded: excluded" not in page

@@ -252,10 +252,16 @@ def _measure(result: CleanResult) -> str:
     return "Deleted or quarantined" if any(aside) else "Deleted"
 
 
+def _why(state: str, reason: str) -> str:
+    """``busy: pid 12 ...``; a reason that starts with its state says it once (``excluded by
+    policy.toml:13 [[rule]] "staff"``, not ``excluded: excluded by ...``)."""
+    return reason if reason.startswith(state) else f"{state}: {reason}"
+
+
 def _clean_insights(result: CleanResult) -> list[str]:
     """What a clean left alone, and why (busy, refused); what it failed to remove."""
     kept = [c for c in result.caches if c.reason and c.state != "missing"]
-    lines = listed("Not cleaned", [f"{c.path}: {c.state}: {c.reason}" for c in kept])
+    lines = listed("Not cleaned", [f"{c.path}: {_why(c.state, c.reason or '')}" for c in kept])
     failed = sum(c.failed_count for c in result.caches)
     if failed:
         lines.append(f"Not removed: {plural(failed, 'file')} (listed under the table)")
