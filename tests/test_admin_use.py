@@ -196,3 +196,23 @@ def test_the_html_page_of_a_policy_clean_names_an_excluded_cache_once(tree, stat
     code, page, _ = fc(tree, state, "clean", "--policy", "--dry-run", "--format", "html")
     assert code == 0 and "/home/alice/.cache/pip: excluded by policy.toml:1" in page, page
     assert "excluded: excluded" not in page
+
+
+def test_the_plan_of_a_quarantine_says_where_the_files_go_and_that_they_free_nothing_yet(
+    tree, state
+):
+    """`clean --quarantine 3d --dry-run` showed the plan of a delete (FREES, as if freed now)
+    and nothing of the quarantine but `quarantined for 3d` in its title: not where the files
+    would go, nor that they take their space until the run expires, nor how to have them back."""
+    synthetic(tree)
+    code, out, _ = fc(tree, state, "clean", "--user", "alice", "--quarantine", "3d", "--dry-run")
+    said = unwrapped(out)
+    assert code == 0
+    assert (
+        "Quarantined, not deleted (FREES is freed once it expires; until then `fleetcache "
+        "restore RUN_ID` puts it back):" in said
+    ), out
+    place = "/home/alice/.cache/.fleetcache-quarantine/RUN_ID/pip"
+    assert f"  /home/alice/.cache/pip: for 3d -> {place}" in said, out
+    code, out, _ = fc(tree, state, "clean", "--user", "alice", "--dry-run")
+    assert code == 0 and "Quarantined" not in out  # a delete says nothing of it

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from fleetcache import escape
+from fleetcache.clean import moves
+from fleetcache.clean.policy import age_text
 from fleetcache.formats.base import RenderOptions
 from fleetcache.formats.fit import PATH, WORD, Total, cut, page
 from fleetcache.formats.grid import grid
@@ -96,6 +98,7 @@ def plan_table(result: CleanResult, options: RenderOptions) -> CleanTable:
     ]
     if why:
         lines += ["Why:", *why]
+    lines += _to_quarantine(result)
     left = [
         f"  {escape.display(c.path)}: "
         + "; ".join(
@@ -133,6 +136,24 @@ def plan_table(result: CleanResult, options: RenderOptions) -> CleanTable:
         lines += ["Cannot get under an account's max_size:", *accounts]
     lines += _clean_skipped(result)
     return CleanTable(rows, PLAN_HEADERS, PLAN_NARROW, lines, title)
+
+
+def _to_quarantine(result: CleanResult) -> list[str]:
+    """Where the plan's files will wait instead of being deleted, and for how long: FREES is
+    what their deletion frees once the run expires, not what the clean frees now."""
+    aside = [(c, c.policy.quarantine) for c in result.caches
+             if c.state == "planned" and c.plan is not None and c.plan.files
+             and c.policy is not None and c.policy.quarantine is not None]  # fmt: skip
+    if not aside:
+        return []
+    run = "RUN_ID" if result.dry_run else result.run_id  # a dry run's id names no run
+    head = ("Quarantined, not deleted (FREES is freed once it expires; until then "
+            f"`fleetcache restore {run}` puts it back):")  # fmt: skip
+    return [head] + [
+        f"  {escape.display(c.path)}: for {age_text(q)} -> "
+        f"{escape.display(moves.place(c.path, run))}"
+        for c, q in aside
+    ]
 
 
 def _purged(result: CleanResult, size: Callable[[int], str]) -> list[str]:
