@@ -216,3 +216,22 @@ def test_the_plan_of_a_quarantine_says_where_the_files_go_and_that_they_free_not
     assert f"  /home/alice/.cache/pip: for 3d -> {place}" in said, out
     code, out, _ = fc(tree, state, "clean", "--user", "alice", "--dry-run")
     assert code == 0 and "Quarantined" not in out  # a delete says nothing of it
+
+
+def test_a_restore_refuses_an_index_others_may_write_as_list_and_purge_do(tree, state, capsys):
+    """`quarantine list` and `purge` refused an index directory others may write to, but
+    `restore RUN_ID` read the run from it all the same: a run planted there says what is moved
+    back where, as whom. And a --state-dir that is a file is said as for list."""
+    cache, run_id = quarantined(tree, state)
+    index = Path(state["state"]) / "quarantine"
+    index.chmod(0o770)
+    code, _, _ = fc(tree, state, "restore", run_id)
+    err = capsys.readouterr().err
+    assert code == 1 and f"{index} is not a private directory" in err, (code, err)
+    assert files_below(cache) == []  # nothing came back
+    index.chmod(0o700)
+    Path(state["state"] + "-file").write_text("")
+    state = {**state, "state": state["state"] + "-file"}
+    code, _, _ = fc(tree, state, "restore", run_id)
+    err = capsys.readouterr().err
+    assert code == 1 and f"{state['state']} is not a directory" in err, (code, err)
