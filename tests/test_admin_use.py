@@ -235,3 +235,13 @@ def test_a_restore_refuses_an_index_others_may_write_as_list_and_purge_do(tree, 
     code, _, _ = fc(tree, state, "restore", run_id)
     err = capsys.readouterr().err
     assert code == 1 and f"{state['state']} is not a directory" in err, (code, err)
+
+
+def test_policy_show_json_has_a_schema_version_as_every_document(tree, capsys):
+    """`policy show --format json` was the one document without `schema_version` and
+    `command`: a script could not tell which document, or which version of it, it read."""
+    tree.user("alice", 12345)
+    tree.write(POLICY, 'older_than = "30d"\n').chmod(0o644)
+    code = main(["policy", "show", "--root", str(tree.root), "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and (doc["schema_version"], doc["command"]) == (1, "policy show"), doc

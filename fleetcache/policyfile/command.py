@@ -68,6 +68,8 @@ def show(machine: Machine, path: str, users: Sequence[str], all_users: bool, fmt
 def show_document(path: str, resolved: Sequence[Resolved]) -> dict[str, Any]:
     """``policy show --format json``: one record per account."""
     return {
+        "schema_version": 1,  # as every JSON document of fleetcache: scripts check it
+        "command": "policy show",
         "policy": escape.text(path),
         "removes_everything": removes_everything(resolved),
         "accounts": [
