@@ -245,3 +245,13 @@ def test_policy_show_json_has_a_schema_version_as_every_document(tree, capsys):
     code = main(["policy", "show", "--root", str(tree.root), "--format", "json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and (doc["schema_version"], doc["command"]) == (1, "policy show"), doc
+
+
+def test_a_state_is_never_shortened_to_fit_80_columns(tree, state):
+    """Every clean under a policy has caches with `nothing to do`: its outcome table showed
+    them as `not…ng to do` (a state shortened as a name is), when the path could give way."""
+    synthetic(tree)
+    code, out, _ = fc(tree, state, "clean", "--user", "alice", "--older-than", "3650d")
+    assert code == 0
+    (row,) = [line for line in out.splitlines() if "alice  " in line]
+    assert "  nothing to do  " in row and len(row) <= 80, out

@@ -12,7 +12,7 @@ from fleetcache import escape
 from fleetcache.clean import moves
 from fleetcache.clean.policy import age_text
 from fleetcache.formats.base import RenderOptions
-from fleetcache.formats.fit import PATH, WORD, Total, cut, page
+from fleetcache.formats.fit import FIXED, PATH, WORD, Total, cut, page
 from fleetcache.formats.grid import grid
 from fleetcache.formats.table import COMMAND_WIDTH, human_size, narrowed, plural, sources_phrase
 
@@ -20,10 +20,12 @@ if TYPE_CHECKING:
     from fleetcache.clean.run import CleanResult
 
 # a clean's outcome in 80 columns: BEFORE is AFTER plus FREED
-DONE_NARROW = {h: (h, PATH if h == "CACHE" else WORD)
+DONE_NARROW = {h: (h, PATH if h == "CACHE" else FIXED if h == "STATE" else WORD)
                for h in ("CACHE", "USER", "STATE", "FREED", "AFTER", "DELETED", "FAILED")}  # fmt: skip
 PLAN_HEADERS = ["CACHE", "USER", "FILES", "SIZE", "FREES", "STATE"]
-PLAN_NARROW = {h: (h, PATH if h == "CACHE" else WORD) for h in PLAN_HEADERS}  # all, made to fit
+# a state is never shortened ("not…ng to do"): the path gives way
+PLAN_NARROW = {h: (h, PATH if h == "CACHE" else FIXED if h == "STATE" else WORD)
+               for h in PLAN_HEADERS}  # fmt: skip
 QUARANTINED = "quarantined"  # a cleaned cache whose files went aside: the table says so
 
 
