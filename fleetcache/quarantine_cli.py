@@ -19,7 +19,7 @@ from fleetcache.discovery.run import load_accounts
 from fleetcache.formats.fields import iso
 from fleetcache.formats.fit import PATH, WORD
 from fleetcache.formats.grid import grid
-from fleetcache.formats.table import human_size
+from fleetcache.formats.table import human_size, plural
 
 LIST_FORMATS = ("table", "json")
 
@@ -201,7 +201,7 @@ def _cmd_purge(args: argparse.Namespace) -> int:
             q.log.close()
     for d in done:
         word = "would purge" if args.dry_run else "purged"
-        print(f"{word} run {d.run_id}: {escape.display(d.held.cache)}: {d.files} files "
+        print(f"{word} run {d.run_id}: {escape.display(d.held.cache)}: {plural(d.files, 'file')} "
               f"({human_size(d.bytes)})")  # fmt: skip
         _problems(d, "not purged")
     if not done:
@@ -234,7 +234,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
             q.log.close()
     for d in done:
         word = "would restore" if args.dry_run else "restored"
-        print(f"{word} {d.files} files ({human_size(d.bytes)}) into "
+        print(f"{word} {plural(d.files, 'file')} ({human_size(d.bytes)}) into "
               f"{escape.display(d.held.cache)}")  # fmt: skip
         _problems(d, "not restored")
     if not done:

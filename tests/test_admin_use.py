@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fleetcache.cli import main
-from tests.conftest import Tree, unwrapped
+from tests.conftest import Tree, chown_tree, unwrapped
 from tests.test_clean import files_below, synthetic
 from tests.test_policy_file import readme_policy_section
 from tests.test_quarantine import fc, quarantined
@@ -255,3 +255,18 @@ def test_a_state_is_never_shortened_to_fit_80_columns(tree, state):
     assert code == 0
     (row,) = [line for line in out.splitlines() if "alice  " in line]
     assert "  nothing to do  " in row and len(row) <= 80, out
+
+
+def test_one_file_is_said_as_one_file(tree, state, capsys):
+    """A run left with one file (its place taken at the restore) was `1 files` to purge."""
+    cache, run_id = quarantined(tree, state)
+    taken = files_below(tree.host(f"/home/alice/.cache/.fleetcache-quarantine/{run_id}/pip"))[0]
+    (cache / taken).parent.mkdir(parents=True, exist_ok=True)
+    (cache / taken).write_bytes(b"new")
+    chown_tree(cache, 12345)
+    code, _, _ = fc(tree, state, "restore", run_id)
+    assert code == 3
+    capsys.readouterr()
+    code, _, _ = fc(tree, state, "quarantine", "purge", "--all", "--dry-run")
+    out = capsys.readouterr().out
+    assert code == 0 and f"would purge run {run_id}: /home/alice/.cache/pip: 1 file (" in out, out
