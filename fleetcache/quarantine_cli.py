@@ -203,7 +203,7 @@ def _cmd_purge(args: argparse.Namespace) -> int:
         word = "would purge" if args.dry_run else "purged"
         print(f"{word} run {d.run_id}: {escape.display(d.held.cache)}: {plural(d.files, 'file')} "
               f"({human_size(d.bytes)})")  # fmt: skip
-        _problems(d, "not purged")
+        _problems(d, "would not be purged" if args.dry_run else "not purged")
     if not done:
         print("nothing to purge")
     return c.EXIT_OK if all(d.error is None and not d.left for d in done) else c.EXIT_PARTIAL
@@ -236,7 +236,7 @@ def _cmd_restore(args: argparse.Namespace) -> int:
         word = "would restore" if args.dry_run else "restored"
         print(f"{word} {plural(d.files, 'file')} ({human_size(d.bytes)}) into "
               f"{escape.display(d.held.cache)}")  # fmt: skip
-        _problems(d, "not restored")
+        _problems(d, "would not be restored" if args.dry_run else "not restored")
     if not done:
         raise c.UsageError(f"run {args.run_id} holds no cache of {', '.join(args.user)}")
     ok = all(d.error is None and not d.failed and not d.left for d in done)

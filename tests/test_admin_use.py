@@ -257,13 +257,17 @@ def test_a_state_is_never_shortened_to_fit_80_columns(tree, state):
     assert "  nothing to do  " in row and len(row) <= 80, out
 
 
-def test_one_file_is_said_as_one_file(tree, state, capsys):
-    """A run left with one file (its place taken at the restore) was `1 files` to purge."""
+def test_one_file_is_said_as_one_file_and_a_dry_run_as_one(tree, state, capsys):
+    """A run left with one file (its place taken at the restore) was `1 files` to purge; a
+    restore's dry run said `not restored:` of that file, as if it had tried."""
     cache, run_id = quarantined(tree, state)
     taken = files_below(tree.host(f"/home/alice/.cache/.fleetcache-quarantine/{run_id}/pip"))[0]
     (cache / taken).parent.mkdir(parents=True, exist_ok=True)
     (cache / taken).write_bytes(b"new")
     chown_tree(cache, 12345)
+    code, _, _ = fc(tree, state, "restore", run_id, "--dry-run")
+    err = capsys.readouterr().err  # a dry run said `not restored:` as if it had tried
+    assert code == 3 and f"would not be restored: /home/alice/.cache/pip/{taken}: " in err, err
     code, _, _ = fc(tree, state, "restore", run_id)
     assert code == 3
     capsys.readouterr()
