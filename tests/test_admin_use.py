@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
 from fleetcache.cli import main
-from tests.conftest import Tree, chown_tree, unwrapped
+from tests.conftest import Tree, chown_tree, run_on_tty, unwrapped
 from tests.test_clean import files_below, synthetic
 from tests.test_policy_file import readme_policy_section
 from tests.test_quarantine import fc, quarantined
@@ -274,3 +275,22 @@ def test_one_file_is_said_as_one_file_and_a_dry_run_as_one(tree, state, capsys):
     code, _, _ = fc(tree, state, "quarantine", "purge", "--all", "--dry-run")
     out = capsys.readouterr().out
     assert code == 0 and f"would purge run {run_id}: /home/alice/.cache/pip: 1 file (" in out, out
+
+
+def test_the_question_says_what_is_deleted_and_what_is_moved_aside(tree, state):
+    """A policy that quarantines alice's files and deletes bob's (a rule's quarantine = false)
+    asked `Delete 16 files ... from 2 caches?`: the admin could not tell that half would stay."""
+    cache = synthetic(tree)
+    tree.user("bob", 12346)
+    shutil.copytree(cache, tree.host("/home/bob/.cache/pip"), symlinks=True)
+    chown_tree(tree.host("/home/bob/.cache"), 12346)
+    tree.write(
+        POLICY,
+        'quarantine = "2d"\nkeep = ["zeta"]\n[[rule]]\nusers = ["bob"]\nquarantine = false\n',
+    )
+    tree.host(POLICY).chmod(0o644)
+    argv = ("clean", "--root", str(tree.root), "--policy", "--quiet", "--audit-log", state["log"],
+            "--lock-dir", state["locks"], "--state-dir", state["state"])  # fmt: skip
+    code, shown = run_on_tty(*argv, answer=b"n\n")
+    asked = "Delete 16 files (1.7 kB) and quarantine 16 files (1.7 kB) from 2 caches? [y/N]"
+    assert code == 0 and asked in shown, shown
