@@ -29,7 +29,7 @@ def add(sub: argparse._SubParsersAction[c._Parser]) -> None:
     p = c._subparser(sub, "quarantine", "the quarantine runs `clean --quarantine` kept")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", parser_class=c._Parser, required=True)
     lst = c._subparser(verbs, "list", "runs with their caches, files, bytes, age and expiry")
-    _common(lst)
+    _common(lst, log=False)  # it writes nothing
     lst.add_argument("--format", "-f", choices=LIST_FORMATS, default="table", metavar="FORMAT",
                      help="output format: table, json (default table)")  # fmt: skip
     lst.add_argument("--output", "-o", metavar="FILE", help=c.OUTPUT_HELP)
@@ -63,12 +63,13 @@ def _refusals(cmd: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
     return run
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, log: bool = True) -> None:
     c._machine_args(p)
     p.add_argument("--state-dir", metavar="DIR", help="where the runs are noted (default "
                    "/var/lib/fleetcache as root, else the account's state directory)")  # fmt: skip
-    p.add_argument("--audit-log", metavar="PATH", help="append the JSON-lines audit log here "
-                   "(default as clean's)")  # fmt: skip
+    if log:
+        p.add_argument("--audit-log", metavar="PATH", help="append the JSON-lines audit log "
+                       "here (default as clean's)")  # fmt: skip
 
 
 def _quarantines(args: argparse.Namespace, log: bool = True) -> Quarantines:

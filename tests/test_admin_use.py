@@ -294,3 +294,15 @@ def test_the_question_says_what_is_deleted_and_what_is_moved_aside(tree, state):
     code, shown = run_on_tty(*argv, answer=b"n\n")
     asked = "Delete 16 files (1.7 kB) and quarantine 16 files (1.7 kB) from 2 caches? [y/N]"
     assert code == 0 and asked in shown, shown
+
+
+def test_quarantine_list_takes_no_audit_log_it_would_never_write(capsys):
+    """`quarantine list --help` offered `--audit-log PATH: append the JSON-lines audit log
+    here`, and took it, though a listing writes nothing."""
+    with pytest.raises(SystemExit):
+        main(["quarantine", "list", "--help"])
+    assert "--audit-log" not in capsys.readouterr().out
+    for verb in (["quarantine", "purge"], ["restore"]):  # they do write one
+        with pytest.raises(SystemExit):
+            main([*verb, "--help"])
+        assert "--audit-log" in capsys.readouterr().out
