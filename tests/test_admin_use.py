@@ -306,3 +306,17 @@ def test_quarantine_list_takes_no_audit_log_it_would_never_write(capsys):
         with pytest.raises(SystemExit):
             main([*verb, "--help"])
         assert "--audit-log" in capsys.readouterr().out
+
+
+def test_the_json_of_a_policy_clean_does_not_call_it_a_purge(tree, state):
+    """Under --policy with no selector on the command line, the document's `policy` (the
+    command line's) said `purge: true`: a script reading it thought every cache was purged."""
+    synthetic(tree)
+    tree.write(POLICY, 'older_than = "30d"\n').chmod(0o644)
+    code, out, _ = fc(tree, state, "clean", "--policy", "--dry-run", "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["policy"]["purge"] is False, doc["policy"]
+    code, out, _ = fc(tree, state, "clean", "--policy", "--purge", "--dry-run", "-f", "json")
+    assert code == 0 and json.loads(out)["policy"]["purge"] is True
+    code, out, _ = fc(tree, state, "clean", "--user", "alice", "--dry-run", "--format", "json")
+    assert code == 0 and json.loads(out)["policy"]["purge"] is True  # a bare clean is a purge
