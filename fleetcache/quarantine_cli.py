@@ -107,7 +107,8 @@ def _run_table(run: qindex.Run, users: Sequence[str], now: float) -> str:
              escape.display(h.cache)] for h in run.caches if _mine(h, users)]  # fmt: skip
     headers = ["USER", "KIND", "FILES", "SIZE", "EXPIRES", "CACHE"]
     table = grid(rows, headers, kinds=[WORD] * 5 + [PATH])
-    return f"{head}\n{table}\nTo put it back: fleetcache restore {run.run_id}\n\n"
+    only = "".join(f" --user {escape.display(u)}" for u in users)  # the caches shown, not all
+    return f"{head}\n{table}\nTo put it back: fleetcache restore {run.run_id}{only}\n\n"
 
 
 def _span(seconds: float) -> str:

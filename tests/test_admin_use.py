@@ -320,3 +320,20 @@ def test_the_json_of_a_policy_clean_does_not_call_it_a_purge(tree, state):
     assert code == 0 and json.loads(out)["policy"]["purge"] is True
     code, out, _ = fc(tree, state, "clean", "--user", "alice", "--dry-run", "--format", "json")
     assert code == 0 and json.loads(out)["policy"]["purge"] is True  # a bare clean is a purge
+
+
+def test_quarantine_list_of_one_account_says_how_to_restore_only_its_caches(tree, state):
+    """`quarantine list --user alice` showed alice's part of a run that holds bob's cache too,
+    and its restore line must not put bob's back as well."""
+    cache = synthetic(tree)
+    tree.user("bob", 12346)
+    shutil.copytree(cache, tree.host("/home/bob/.cache/pip"), symlinks=True)
+    chown_tree(tree.host("/home/bob/.cache"), 12346)
+    code, out, _ = fc(tree, state, "clean", "--user", "alice", "--user", "bob", "--quarantine")
+    found = re.search(r"fleetcache restore\s+([0-9a-f]{32})", out)
+    assert code == 0 and found, out
+    run_id = found.group(1)
+    code, out, _ = fc(tree, state, "quarantine", "list", "--user", "alice")
+    assert code == 0 and f"To put it back: fleetcache restore {run_id} --user alice\n" in out, out
+    code, out, _ = fc(tree, state, "quarantine", "list")
+    assert code == 0 and f"To put it back: fleetcache restore {run_id}\n" in out, out
