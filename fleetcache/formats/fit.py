@@ -50,7 +50,7 @@ def shorten(text: str, width: int) -> str:
     keep = width - 1
     head = keep // 3
     slash = text.rfind("/", 1, head + 1)
-    if slash > 0:
+    if slash > 0 and keep - slash - 1 >= slash + 1:  # the end, which says most, stays longer
         head = slash + 1
     tail = text[len(text) - (keep - head) :]
     slash = tail.find("/", 0, len(tail) // 3 + 1)
