@@ -34,7 +34,7 @@ from fleetcache.report import merge as merge_mod
 from fleetcache.report.views import VIEWS
 
 if TYPE_CHECKING:
-    from fleetcache.clean.run import CleanResult
+    from fleetcache.clean.run import CacheClean, CleanResult
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -697,10 +697,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_clean(args: argparse.Namespace) -> int:
     from fleetcache.clean import guard
     from fleetcache.clean import run as clean_run
-    from fleetcache.clean.policy import PolicyError, parse_duration
+    from fleetcache.clean.policy import PolicyError, parse_duration, parse_retention
     from fleetcache.formats.clean_table import clean_done, clean_plan
     from fleetcache.formats.fields import clean_document
-    from fleetcache.formats.table import human_size
 
     machine = _machine(args)
     try:
@@ -713,7 +712,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
             args.max_size,
         )
         wait = None if args.wait is None else parse_duration(args.wait)
-        quarantine = None if args.quarantine is None else parse_duration(args.quarantine)
+        quarantine = None if args.quarantine is None else parse_retention(args.quarantine)
         timeout = parse_duration(args.timeout)
     except PolicyError as exc:
         raise UsageError(str(exc)) from None
@@ -767,13 +766,7 @@ def _cmd_clean(args: argparse.Namespace) -> int:
         todo = clean_run.runnable(result, request)
         if not ask or not todo:
             return True
-        files = sum(c.plan.files for c in todo if c.plan is not None)
-        size = sum(c.plan.bytes for c in todo if c.plan is not None)
-        aside = all(c.policy is not None and c.policy.quarantine is not None for c in todo)
-        sys.stderr.write(
-            f"{'Quarantine' if aside else 'Delete'} {files} files ({human_size(size)}) from "
-            f"{len(todo)} cache{'' if len(todo) == 1 else 's'}? [y/N] "
-        )
+        sys.stderr.write(_question(todo))
         sys.stderr.flush()
         if sys.stdin.readline().strip().lower() in ("y", "yes"):
             return True
@@ -807,6 +800,22 @@ def _clean_status(result: CleanResult) -> int:
     if how == history.FAILED or result.skipped:
         return EXIT_PARTIAL
     return EXIT_BUSY if how == history.BUSY else EXIT_OK
+
+
+def _question(todo: Sequence[CacheClean]) -> str:
+    """What the prompt asks: how much goes, deleted or moved into a quarantine (a policy may
+    do both, account by account)."""
+    from fleetcache.formats.table import human_size, plural
+
+    parts = []
+    for verb, aside in (("delete", False), ("quarantine", True)):
+        plans = [c.plan for c in todo if c.plan is not None
+                 and (c.policy is not None and c.policy.quarantine is not None) == aside]  # fmt: skip
+        if plans:
+            size = human_size(sum(p.bytes for p in plans))
+            parts.append(f"{verb} {plural(sum(p.files for p in plans), 'file')} ({size})")
+    said = " and ".join(parts) or "delete 0 files (0 B)"
+    return f"{said[0].upper()}{said[1:]} from {plural(len(todo), 'cache')}? [y/N] "
 
 
 def _clean_policies(

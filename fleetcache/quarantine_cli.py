@@ -15,9 +15,11 @@ from fleetcache import cli as c
 from fleetcache import escape
 from fleetcache.clean import CleanError, guard, qindex
 from fleetcache.clean.qops import Done, Quarantines
+from fleetcache.discovery.run import load_accounts
+from fleetcache.formats.fields import iso
 from fleetcache.formats.fit import PATH, WORD
 from fleetcache.formats.grid import grid
-from fleetcache.formats.table import human_size
+from fleetcache.formats.table import human_size, plural
 
 LIST_FORMATS = ("table", "json")
 
@@ -27,7 +29,7 @@ def add(sub: argparse._SubParsersAction[c._Parser]) -> None:
     p = c._subparser(sub, "quarantine", "the quarantine runs `clean --quarantine` kept")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", parser_class=c._Parser, required=True)
     lst = c._subparser(verbs, "list", "runs with their caches, files, bytes, age and expiry")
-    _common(lst)
+    _common(lst, log=False)  # it writes nothing
     lst.add_argument("--format", "-f", choices=LIST_FORMATS, default="table", metavar="FORMAT",
                      help="output format: table, json (default table)")  # fmt: skip
     lst.add_argument("--output", "-o", metavar="FILE", help=c.OUTPUT_HELP)
@@ -61,12 +63,13 @@ def _refusals(cmd: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
     return run
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, log: bool = True) -> None:
     c._machine_args(p)
     p.add_argument("--state-dir", metavar="DIR", help="where the runs are noted (default "
                    "/var/lib/fleetcache as root, else the account's state directory)")  # fmt: skip
-    p.add_argument("--audit-log", metavar="PATH", help="append the JSON-lines audit log here "
-                   "(default as clean's)")  # fmt: skip
+    if log:
+        p.add_argument("--audit-log", metavar="PATH", help="append the JSON-lines audit log "
+                       "here (default as clean's)")  # fmt: skip
 
 
 def _quarantines(args: argparse.Namespace, log: bool = True) -> Quarantines:
@@ -85,12 +88,11 @@ def _quarantines(args: argparse.Namespace, log: bool = True) -> Quarantines:
 def _cmd_list(args: argparse.Namespace) -> int:
     q = _quarantines(args, log=False)
     now = time.time()
-    runs = [r for r in q.index.runs() if r.root == q.machine.root
-            and any(_mine(h, args.user) for h in r.caches)]  # fmt: skip
+    every = [r for r in q.index.runs() if r.root == q.machine.root]
+    _known(q, args.user, every)
+    runs = [r for r in every if any(_mine(h, args.user) for h in r.caches)]
     if args.format == "json":
-        doc = {"schema_version": 1, "command": "quarantine list",
-               "runs": [_run_record(r, args.user, now) for r in runs]}  # fmt: skip
-        c._emit(json.dumps(doc, indent=2) + "\n", args.output)
+        c._emit(json.dumps(list_document(runs, args.user, now), indent=2) + "\n", args.output)
         return c.EXIT_OK
     text = "".join(_run_table(r, args.user, now) for r in runs) or "no quarantine runs\n"
     c._emit(text, args.output)
@@ -104,7 +106,9 @@ def _run_table(run: qindex.Run, users: Sequence[str], now: float) -> str:
     rows = [[h.user, h.kind, h.files, human_size(h.bytes), _expiry(h.expires, now),
              escape.display(h.cache)] for h in run.caches if _mine(h, users)]  # fmt: skip
     headers = ["USER", "KIND", "FILES", "SIZE", "EXPIRES", "CACHE"]
-    return f"{head}\n{grid(rows, headers, kinds=[WORD] * 5 + [PATH])}\n\n"
+    table = grid(rows, headers, kinds=[WORD] * 5 + [PATH])
+    only = "".join(f" --user {escape.display(u)}" for u in users)  # the caches shown, not all
+    return f"{head}\n{table}\nTo put it back: fleetcache restore {run.run_id}{only}\n\n"
 
 
 def _span(seconds: float) -> str:
@@ -118,6 +122,18 @@ def _span(seconds: float) -> str:
     return " ".join(words[:2])
 
 
+def _known(q: Quarantines, users: Sequence[str], runs: Sequence[qindex.Run]) -> None:
+    """A usage error for a --user that is neither an account of the machine nor the owner of a
+    cache in a run (its account may be gone since): "no quarantine runs" would hide the typo."""
+    named = {h.user for r in runs for h in r.caches}
+    missing = [u for u in users if u not in named]
+    if missing:
+        accounts = {a.name for a in load_accounts(q.machine)}
+        missing = [u for u in missing if u not in accounts]
+    if missing:
+        raise c.UsageError(f"no such user: {', '.join(missing)}")
+
+
 def _mine(held: qindex.Held, users: Sequence[str]) -> bool:
     return not users or held.user in users
 
@@ -126,12 +142,21 @@ def _expiry(expires: float, now: float, verb: str = "") -> str:
     return "expired" if expires <= now else f"{verb}in {_span(expires - now)}"
 
 
+def list_document(runs: Sequence[qindex.Run], users: Sequence[str], now: float) -> dict[str, Any]:
+    """``quarantine list --format json`` (its fields: README's "JSON fields")."""
+    return {
+        "schema_version": 1,
+        "command": "quarantine list",
+        "runs": [_run_record(r, users, now) for r in runs],
+    }
+
+
 def _run_record(run: qindex.Run, users: Sequence[str], now: float) -> dict[str, Any]:
     return {
         "run_id": run.run_id,
-        "created": run.created,
+        "created": iso(run.created),  # as every JSON document of fleetcache says a time
         "age_seconds": now - run.created,
-        "expires": run.expires,
+        "expires": iso(run.expires),
         "expired": run.expires <= now,
         "host": run.host,
         "operator": run.operator,
@@ -144,7 +169,7 @@ def _run_record(run: qindex.Run, users: Sequence[str], now: float) -> dict[str, 
                 "quarantine": escape.text(h.place),
                 "files": h.files,
                 "bytes": h.bytes,
-                "expires": h.expires,
+                "expires": iso(h.expires),
                 "state": h.state,
             }
             for h in run.caches
@@ -160,12 +185,14 @@ def _cmd_purge(args: argparse.Namespace) -> int:
         ids = [qindex.check_run_id(r) for r in args.run_ids]
         q = _quarantines(args, log=not args.dry_run)
         every = [r for r in q.index.runs() if r.root == q.machine.root]
+        _known(q, args.user, every)
         runs = every if args.all else [r for r in every if r.run_id in ids] if ids else None
         if runs is None:
             runs = q.expired(time.time())
         missing = set(ids) - {r.run_id for r in runs}
         if missing:
-            raise qindex.RunError(f"no quarantine run {sorted(missing)[0]}")
+            raise qindex.RunError(f"no quarantine run {sorted(missing)[0]} in {q.index.dir} "
+                                  f"({qindex.LIST})")  # fmt: skip
     except qindex.RunError as exc:
         raise c.UsageError(str(exc)) from None
     runs = [_only(r, args.user) for r in runs]
@@ -176,9 +203,9 @@ def _cmd_purge(args: argparse.Namespace) -> int:
             q.log.close()
     for d in done:
         word = "would purge" if args.dry_run else "purged"
-        print(f"{word} run {d.run_id}: {escape.display(d.held.cache)}: {d.files} files "
+        print(f"{word} run {d.run_id}: {escape.display(d.held.cache)}: {plural(d.files, 'file')} "
               f"({human_size(d.bytes)})")  # fmt: skip
-        _problems(d, "not purged")
+        _problems(d, "would not be purged" if args.dry_run else "not purged")
     if not done:
         print("nothing to purge")
     return c.EXIT_OK if all(d.error is None and not d.left for d in done) else c.EXIT_PARTIAL
@@ -209,9 +236,9 @@ def _cmd_restore(args: argparse.Namespace) -> int:
             q.log.close()
     for d in done:
         word = "would restore" if args.dry_run else "restored"
-        print(f"{word} {d.files} files ({human_size(d.bytes)}) into "
+        print(f"{word} {plural(d.files, 'file')} ({human_size(d.bytes)}) into "
               f"{escape.display(d.held.cache)}")  # fmt: skip
-        _problems(d, "not restored")
+        _problems(d, "would not be restored" if args.dry_run else "not restored")
     if not done:
         raise c.UsageError(f"run {args.run_id} holds no cache of {', '.join(args.user)}")
     ok = all(d.error is None and not d.failed and not d.left for d in done)

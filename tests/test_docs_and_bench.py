@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,8 @@ from fleetcache.formats.fields import (
     report_document,
 )
 from fleetcache.kinds.all import KINDS
+from fleetcache.policyfile.command import show_document
+from fleetcache.quarantine_cli import _run_record, list_document
 from tests import browser
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,6 +49,34 @@ def test_every_json_field_is_documented():
     for key in (c for f in consts for c in f.__code__.co_consts):
         if isinstance(key, str) and key.isidentifier() and key.islower():
             assert f"`{key}`" in README, key
+
+
+def _keys(code: Any) -> set[str]:
+    """The names a function's code (its comprehensions' too) may give a JSON document's keys."""
+    out = set()
+    for const in code.co_consts:
+        for c in const if isinstance(const, tuple) else (const,):  # a dict's keys: one tuple
+            if isinstance(c, str) and c.isidentifier() and c.islower():
+                out.add(c)
+            elif hasattr(c, "co_consts"):
+                out |= _keys(c)
+    return out
+
+
+@pytest.mark.parametrize(
+    "heading, make",
+    [
+        ("### `quarantine list --format json`", [list_document, _run_record]),
+        ("### `policy show --format json`", [show_document]),
+    ],
+)
+def test_the_quarantine_and_policy_documents_are_documented(heading, make):
+    """Each key of `quarantine list --format json` and `policy show --format json` is in its
+    own part of README's "JSON fields" (they were in none)."""
+    assert heading in README
+    part = README.split(heading, 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    for key in set().union(*(_keys(f.__code__) for f in make)) - {"json"}:
+        assert f"`{key}`" in part, key
 
 
 def test_every_command_is_documented():

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from fleetcache.cli import build_parser, main
@@ -166,6 +166,7 @@ def test_envs_total_counts_the_rows_it_shows(tree: Tree, capsys):
 
 @given(st.text(st.characters(blacklist_characters="…"), max_size=300),
        st.integers(min_value=1, max_value=120))  # fmt: skip
+@example("0/000", 4)  # the head grew to its '/' past the tail: "0/…0"
 def test_a_shortened_path_keeps_its_start_and_end(path: str, width: int) -> None:
     shown = fit.shorten(path, width)
     assert len(shown) <= width

@@ -170,8 +170,8 @@ def test_a_missing_policy_is_an_error_naming_it(machine, capsys):
     code, _, err = run(capsys, "policy", "check", "--root", str(machine.root))
     assert code == 2
     assert (
-        err
-        == f"fleetcache: error: {machine.host(POLICY)}: cannot read: No such file or directory\n"
+        err == f"fleetcache: error: {machine.host(POLICY)}: cannot read: No such file or directory "
+        '(write one as README\'s "Policy" shows, or name another with --policy FILE)\n'
     )
 
 
@@ -228,43 +228,50 @@ def test_show_says_which_rule_applies_to_each_account_and_where_each_value_comes
     assert (
         out
         == f"""\
-# {f}: the first [[rule]] that matches applies
+# {f}
+# the first [[rule]] that matches applies
 
 root (uid 0; groups root): no rule: the defaults
-  older_than  30d               policy.toml:1 (default)
-  max_size    10 GB             policy.toml:2 (default)
-  kinds       all               built-in
-  keep        numpy, *.tar.gz   policy.toml:3 (default)
-  quarantine  1w                policy.toml:4 (default)
-  => clean: older than 30d, until the account's caches are at most 10 GB, keep numpy, keep *.tar.gz, quarantined for 1w
+  older_than  30d              policy.toml:1 (default)
+  max_size    10 GB            policy.toml:2 (default)
+  kinds       all              built-in
+  keep        numpy, *.tar.gz  policy.toml:3 (default)
+  quarantine  1w               policy.toml:4 (default)
+  => clean: older than 30d, until the account's caches are at most 10 GB, keep
+      numpy, keep *.tar.gz, quarantined for 1w
 
-alice (uid 12345; groups alice, students): rule policy.toml:11 [[rule]] "students"
+alice (uid 12345; groups alice, students): rule policy.toml:11 [[rule]]
+    "students"
   (also matches policy.toml:17 [[rule]] #3: the first applies)
-  older_than  1w                policy.toml:14 [[rule]] "students"
-  max_size    10 GB             policy.toml:2 (default)
-  kinds       pip, uv           policy.toml:15 [[rule]] "students"
-  keep        numpy, *.tar.gz   policy.toml:3 (default)
-  quarantine  1w                policy.toml:4 (default)
-  => clean: older than 1w, until the account's caches are at most 10 GB, keep numpy, keep *.tar.gz, quarantined for 1w
+  older_than  1w               policy.toml:14 [[rule]] "students"
+  max_size    10 GB            policy.toml:2 (default)
+  kinds       pip, uv          policy.toml:15 [[rule]] "students"
+  keep        numpy, *.tar.gz  policy.toml:3 (default)
+  quarantine  1w               policy.toml:4 (default)
+  => clean: older than 1w, until the account's caches are at most 10 GB, keep
+      numpy, keep *.tar.gz, quarantined for 1w
 
-bob (uid 12346; groups bob, students, staff): EXCLUDED by rule policy.toml:6 [[rule]] "staff"
+bob (uid 12346; groups bob, students, staff): EXCLUDED by rule policy.toml:6
+    [[rule]] "staff"
   (also matches policy.toml:11 [[rule]] "students": the first applies)
 
 carol (uid 12347; groups students): rule policy.toml:11 [[rule]] "students"
-  older_than  1w                policy.toml:14 [[rule]] "students"
-  max_size    10 GB             policy.toml:2 (default)
-  kinds       pip, uv           policy.toml:15 [[rule]] "students"
-  keep        numpy, *.tar.gz   policy.toml:3 (default)
-  quarantine  1w                policy.toml:4 (default)
-  => clean: older than 1w, until the account's caches are at most 10 GB, keep numpy, keep *.tar.gz, quarantined for 1w
+  older_than  1w               policy.toml:14 [[rule]] "students"
+  max_size    10 GB            policy.toml:2 (default)
+  kinds       pip, uv          policy.toml:15 [[rule]] "students"
+  keep        numpy, *.tar.gz  policy.toml:3 (default)
+  quarantine  1w               policy.toml:4 (default)
+  => clean: older than 1w, until the account's caches are at most 10 GB, keep
+      numpy, keep *.tar.gz, quarantined for 1w
 
 dave (uid 12348; groups dave): no rule: the defaults
-  older_than  30d               policy.toml:1 (default)
-  max_size    10 GB             policy.toml:2 (default)
-  kinds       all               built-in
-  keep        numpy, *.tar.gz   policy.toml:3 (default)
-  quarantine  1w                policy.toml:4 (default)
-  => clean: older than 30d, until the account's caches are at most 10 GB, keep numpy, keep *.tar.gz, quarantined for 1w
+  older_than  30d              policy.toml:1 (default)
+  max_size    10 GB            policy.toml:2 (default)
+  kinds       all              built-in
+  keep        numpy, *.tar.gz  policy.toml:3 (default)
+  quarantine  1w               policy.toml:4 (default)
+  => clean: older than 30d, until the account's caches are at most 10 GB, keep
+      numpy, keep *.tar.gz, quarantined for 1w
 """
     )
 
@@ -316,4 +323,4 @@ def test_the_readmes_example_checks_and_shows_as_the_readme_says(tree, capsys):
     code, out, err = run(capsys, "policy", "show", "--root", str(tree.root), "--user", "alice",
                          "--user", "bob")  # fmt: skip
     assert code == 0, err
-    assert out.split("\n", 2)[2] == shown
+    assert out.split("\n\n", 1)[1] == shown  # after the heading (wrapped where the path is long)

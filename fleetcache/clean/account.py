@@ -20,6 +20,12 @@ def policy_of(run: Policy, per_account: Optional[Mapping[int, AccountPolicy]], u
     return per_account[uid].policy
 
 
+def rule_of(per_account: Optional[Mapping[int, AccountPolicy]], uid: int) -> Optional[str]:
+    """The policy file's rule an account's caches are planned under (None: no policy file)."""
+    got = None if per_account is None else per_account.get(uid)
+    return None if got is None else got.rule or None
+
+
 def left_alone(
     per_account: Optional[Mapping[int, AccountPolicy]], uid: int, kind: str
 ) -> Optional[str]:

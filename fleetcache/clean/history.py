@@ -157,7 +157,8 @@ def _next(
         uid=uids.pop() if len(uids) == 1 else None,
         time=result.generated_at,
         run=result.run_id,
-        freed_bytes=sum(c.deleted_bytes for c in caches),
+        # what went into a quarantine still takes its space: freed when the run is purged
+        freed_bytes=sum(c.deleted_bytes for c in caches if c.quarantine is None),
         outcome=how,
         failures=(old.failures if old else 0) + 1 if how == FAILED else 0,
         busy_runs=(old.busy_runs if old else 0) + 1 if how == BUSY else 0,

@@ -42,6 +42,18 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def parse_retention(text: str) -> float:
+    """How long a quarantine keeps what it holds: a duration (``7d``) above 0 (a run that has
+    expired as it is made protects nothing, and its files stay until the next clean)."""
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise PolicyError(
+            f"{text!r} keeps nothing: a quarantine lasts a time such as 7d (to delete at once, "
+            "do not quarantine)"
+        )
+    return seconds
+
+
 def parse_size(text: str) -> int:
     """``500M``, ``10GB`` (k, M, G, T, P: decimal, as pip shows sizes), ``2GiB`` (KiB, MiB, GiB,
     TiB, PiB: binary), ``1000`` (bytes); case does not matter."""
@@ -162,6 +174,8 @@ class AccountPolicy:
     excluded: Optional[str] = None  # why its caches are left alone (None: they are not)
     kinds: Optional[tuple[str, ...]] = None  # None: every kind
     kinds_from: str = ""  # where ``kinds`` is set (``policy.toml:5 (default)``), for the plan
+    # the rule that gives it (``rule policy.toml:18 [[rule]] "students"``), for the plan
+    rule: str = ""
 
 
 def age_text(seconds: float) -> str:

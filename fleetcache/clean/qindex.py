@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
@@ -14,6 +15,7 @@ from fleetcache.clean.guard import Refused, _private_dir
 
 RUN_ID = re.compile(r"[0-9a-f]{32}")  # as clean's run ids (uuid4().hex)
 SCHEMA = 1
+LIST = "fleetcache quarantine list shows the runs kept there; --state-dir names another place"
 # what became of one cache's quarantine
 MOVING = "moving"  # files are (or were, when it crashed) being moved in
 HELD = "quarantined"
@@ -95,21 +97,33 @@ class Index:
     def load(self, run_id: str) -> Run:
         """One run; RunError when it is not there."""
         check_run_id(run_id)
-        run = self._read(self._path(run_id))
+        run = self._read(self._path(run_id)) if self._there() else None
         if run is None:
-            raise RunError(f"no quarantine run {run_id} in {self.dir}")
+            raise RunError(f"no quarantine run {run_id} in {self.dir} ({LIST})")
         return run
 
     def runs(self) -> list[Run]:
         """Every run, oldest first (none when the directory is not there)."""
-        if not os.path.isdir(self.dir):
+        if not self._there():
             return []
-        st = os.lstat(self.dir)
-        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
-            raise Refused(f"{self.dir} is not a private directory of uid {os.geteuid()}")
         found = (self._read(os.path.join(self.dir, n)) for n in sorted(os.listdir(self.dir))
                  if RUN_ID.fullmatch(n.removesuffix(".json")) and n.endswith(".json"))  # fmt: skip
         return sorted((r for r in found if r is not None), key=lambda r: r.created)
+
+    def _there(self) -> bool:
+        """Whether the index directory exists; Refused when it is no private directory of
+        ours: a run read from it decides what is moved back where, as whom."""
+        try:
+            st = os.lstat(self.dir)
+        except FileNotFoundError:
+            return False
+        except NotADirectoryError:  # a state "directory" that is a file holds no runs: say so
+            raise Refused(f"{os.path.dirname(self.dir)} is not a directory") from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise Refused(f"{self.dir} is not a directory")
+        if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            raise Refused(f"{self.dir} is not a private directory of uid {os.geteuid()}")
+        return True
 
     def _path(self, run_id: str) -> str:
         return os.path.join(self.dir, f"{check_run_id(run_id)}.json")

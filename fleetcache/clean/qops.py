@@ -239,6 +239,8 @@ def purge_expired(machine: Machine, state_dir: str, log_path: str, operator: str
     """What a clean does first: delete the runs past their expiry (a dry run: only list them),
     each cache's in at most ``timeout`` seconds."""
     index = qindex.Index(state_dir)
+    if not os.path.isdir(index.dir):  # no runs; a state dir that is no directory: said later
+        return []
     expired = [r for r in index.runs() if r.expires <= now and r.root == machine.root]
     if not expired:
         return []

@@ -104,6 +104,7 @@ class CacheClean:
     sources: tuple[CacheSource, ...] = ()
     kind: str = "pip"  # the cache kind (fleetcache.kinds) that plans it and says if it is busy
     policy: Optional[Policy] = None  # the policy it was planned under (its account's)
+    rule: Optional[str] = None  # the policy file's rule that gives it (None: no policy file)
     quarantine: Optional[qindex.Held] = None  # where its files went instead of being deleted
 
     @property
@@ -211,7 +212,7 @@ class Cleaner:
             root=self.machine.root,
             generated_at=self.machine.clock(),
             operator=_operator(self.accounts),
-            policy=_quarantined(req.policy, req.quarantine).effective,
+            policy=_run_policy(req),
             dry_run=req.dry_run,
             audit_log=req.audit_log,
             caches=cleans,
@@ -296,6 +297,7 @@ class Cleaner:
                 item.state, item.reason = EXCLUDED, alone
                 return item
             item.policy = _quarantined(self._policy_of(uid), self.request.quarantine)
+            item.rule = account.rule_of(self.request.per_account, uid)
             try:
                 opened = guard.open_cache(anchor, loc.path, uid, self.groups)
             except guard.Refused as exc:
@@ -678,6 +680,13 @@ class Cleaner:
         policy = item.policy or result.policy
         reason = policy.describe() + (f"; {item.reason}" if item.reason else "")
         self._action(result, item, "", item.plan.bytes, "cache", reason, PLANNED, item.plan.files)
+
+
+def _run_policy(req: Request) -> Policy:
+    """The run's own policy, as its JSON says it: the command line's (under a policy file, as
+    given: nothing said is not a purge there, each account's own policy applies)."""
+    policy = _quarantined(req.policy, req.quarantine)
+    return policy if req.policy_file is not None else policy.effective
 
 
 def _quarantined(policy: Policy, override: Union[float, bool, None]) -> Policy:

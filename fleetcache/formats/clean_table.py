@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from fleetcache import escape
+from fleetcache.clean import moves
+from fleetcache.clean.policy import age_text
 from fleetcache.formats.base import RenderOptions
-from fleetcache.formats.fit import PATH, WORD, Total, cut, page
+from fleetcache.formats.fit import FIXED, PATH, WORD, Total, cut, page
 from fleetcache.formats.grid import grid
 from fleetcache.formats.table import COMMAND_WIDTH, human_size, narrowed, plural, sources_phrase
 
@@ -18,10 +20,13 @@ if TYPE_CHECKING:
     from fleetcache.clean.run import CleanResult
 
 # a clean's outcome in 80 columns: BEFORE is AFTER plus FREED
-DONE_NARROW = {h: (h, PATH if h == "CACHE" else WORD)
+DONE_NARROW = {h: (h, PATH if h == "CACHE" else FIXED if h == "STATE" else WORD)
                for h in ("CACHE", "USER", "STATE", "FREED", "AFTER", "DELETED", "FAILED")}  # fmt: skip
 PLAN_HEADERS = ["CACHE", "USER", "FILES", "SIZE", "FREES", "STATE"]
-PLAN_NARROW = {h: (h, PATH if h == "CACHE" else WORD) for h in PLAN_HEADERS}  # all, made to fit
+# a state is never shortened ("not…ng to do"): the path gives way
+PLAN_NARROW = {h: (h, PATH if h == "CACHE" else FIXED if h == "STATE" else WORD)
+               for h in PLAN_HEADERS}  # fmt: skip
+QUARANTINED = "quarantined"  # a cleaned cache whose files went aside: the table says so
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ def plan_table(result: CleanResult, options: RenderOptions) -> CleanTable:
     ]
     if why:
         lines += ["Why:", *why]
+    lines += _to_quarantine(result)
     left = [
         f"  {escape.display(c.path)}: "
         + "; ".join(
@@ -134,6 +140,24 @@ def plan_table(result: CleanResult, options: RenderOptions) -> CleanTable:
     return CleanTable(rows, PLAN_HEADERS, PLAN_NARROW, lines, title)
 
 
+def _to_quarantine(result: CleanResult) -> list[str]:
+    """Where the plan's files will wait instead of being deleted, and for how long: FREES is
+    what their deletion frees once the run expires, not what the clean frees now."""
+    aside = [(c, c.policy.quarantine) for c in result.caches
+             if c.state == "planned" and c.plan is not None and c.plan.files
+             and c.policy is not None and c.policy.quarantine is not None]  # fmt: skip
+    if not aside:
+        return []
+    run = "RUN_ID" if result.dry_run else result.run_id  # a dry run's id names no run
+    head = ("Quarantined, not deleted (FREES is freed once it expires; until then "
+            f"`fleetcache restore {run}` puts it back):")  # fmt: skip
+    return [head] + [
+        f"  {escape.display(c.path)}: for {age_text(q)} -> "
+        f"{escape.display(moves.place(c.path, run))}"
+        for c, q in aside
+    ]
+
+
 def _purged(result: CleanResult, size: Callable[[int], str]) -> list[str]:
     """The expired quarantine runs the clean deleted before it planned."""
     if not result.purged:
@@ -146,15 +170,19 @@ def _purged(result: CleanResult, size: Callable[[int], str]) -> list[str]:
     ]
 
 
-def _quarantined(result: CleanResult) -> list[str]:
-    """Where the cleaned files wait, and how to have them back."""
-    held = [c.quarantine for c in result.caches if c.quarantine is not None]
+def _quarantined(result: CleanResult, size: Callable[[int], str]) -> list[str]:
+    """Where the cleaned files wait, how many, and how to have them back."""
+    held = [(c, c.quarantine) for c in result.caches if c.quarantine is not None]
     if not held:
         return []
     return [
-        f"Quarantined until {_when(max(h.expires for h in held))} "
+        f"Quarantined until {_when(max(h.expires for _, h in held))} "
         f"(fleetcache restore {result.run_id}):",
-        *(f"  {escape.display(h.cache)} -> {escape.display(h.place)}" for h in held),
+        *(
+            f"  {escape.display(c.path)}: {plural(c.deleted_files, 'file')}, "
+            f"{size(c.deleted_bytes)} -> {escape.display(h.place)}"
+            for c, h in held
+        ),
     ]
 
 
@@ -169,11 +197,22 @@ def _per_account(result: CleanResult) -> list[str]:
     if result.policy_file is None:
         return []
     lines = [
-        f"  {escape.display(c.path)}: {c.policy.describe()}"
+        f"  {escape.display(c.path)}: {_rule(c)}{c.policy.describe()}"
         for c in _existing(result)
         if c.policy is not None and c.state != "excluded"
     ]
     return ["Policy of each cache:", *lines] if lines else []
+
+
+def _deleted(c: Any) -> tuple[int, int]:
+    """The files and bytes a clean deleted from a cache: none where they went into a quarantine
+    (moved, they still take their space: the note under the table says where)."""
+    return (0, 0) if c.quarantine is not None else (c.deleted_files, c.deleted_bytes)
+
+
+def _rule(c: Any) -> str:
+    """``rule policy.toml:18 [[rule]] "students": ``: what in the file gives a cache its policy."""
+    return "" if c.rule is None else f"{escape.display(c.rule)}: "
 
 
 def done_table(result: CleanResult, options: RenderOptions) -> CleanTable:
@@ -188,11 +227,11 @@ def done_table(result: CleanResult, options: RenderOptions) -> CleanTable:
             [
                 escape.display(c.path),
                 c.user or "",
-                c.state,
+                QUARANTINED if c.quarantine is not None and c.state == "cleaned" else c.state,
                 "" if before is None else size(before),
-                size(c.deleted_bytes),
+                size(_deleted(c)[1]),
                 "" if after is None else size(after),
-                c.deleted_files,
+                _deleted(c)[0],
                 c.failed_count,
             ]
         )
@@ -202,9 +241,9 @@ def done_table(result: CleanResult, options: RenderOptions) -> CleanTable:
             "",
             "",
             "",
-            size(sum(c.deleted_bytes for c in result.caches)),
+            size(sum(_deleted(c)[1] for c in result.caches)),
             "",
-            sum(c.deleted_files for c in result.caches),
+            sum(_deleted(c)[0] for c in result.caches),
             sum(c.failed_count for c in result.caches),
         ]
     )
@@ -219,7 +258,7 @@ def done_table(result: CleanResult, options: RenderOptions) -> CleanTable:
             lines.append(
                 f"  ... and {c.failed_count - len(c.failed)} more in {escape.display(c.path)}"
             )
-    lines += _quarantined(result) + _purged(result, size) + _clean_skipped(result)
+    lines += _quarantined(result, size) + _purged(result, size) + _clean_skipped(result)
     if result.audit_log:
         lines.append(f"Audit log: {escape.display(result.audit_log)} (run {result.run_id})")
     return CleanTable(rows, headers, DONE_NARROW, lines)

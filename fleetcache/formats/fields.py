@@ -421,6 +421,7 @@ CLEAN_FIELDS: list[tuple[str, str]] = [
     ("state", "planned (dry run), cleaned, partial, nothing to do, busy, refused, locked, excluded (the policy file leaves it alone: no error), missing (no cache there: not a row of the table) or not confirmed"),
     ("reason", "why it was skipped, refused, excluded or only partly cleaned; null when there is nothing to say"),
     ("policy", "the policy it was planned under, described (under --policy: its account's rule, with the command line on top)"),
+    ("rule", "under --policy, what in the policy file gives its account's values: `rule policy.toml:18 [[rule]] \"students\"` (its file and line) or `no rule: the defaults`; null without --policy, or when not planned"),
     ("busy", "true when a process uses it, null when one possibly does, false when none"),
     ("busy_reasons", "the processes that make it busy: {pid, user, uid, command, why, certain, environment}"),
     ("plan", "{files, bytes, frees, dirs, why: {reason: {files, bytes}}, left: {reason: {files, bytes}}, over_limit, mounts}: what the policy picked (bytes: as pip counts them; frees: the disk bytes its removal frees, as du sees them: a file hardlinked from outside what is planned frees nothing), what it leaves and why, how many bytes the cache stays over --max-size (null: none), and the mount points below the cache, never entered"),
@@ -485,6 +486,7 @@ def clean_document(result: CleanResult) -> dict[str, Any]:
                 "state": c.state,
                 "reason": None if c.reason is None else escape.text(c.reason),
                 "policy": None if c.policy is None else c.policy.describe(),
+                "rule": c.rule,
                 "busy": busy_state(c.busy_reasons),
                 "busy_reasons": [process_record(u) for u in c.busy_reasons],
                 "plan": None

@@ -21,12 +21,13 @@ NUMBER = re.compile(r"\d[\d.]*(?: [kMGT]?B)?")
 PATH = "path"  # shortened in its middle: its start and its end (which says most) kept
 TEXT = "text"  # wrapped between words; a word longer than the column is shortened like a path
 WORD = "word"  # a name, owner, version, number or size: whole, or shortened; never wrapped
+FIXED = "fixed"  # one of a few set phrases (a clean's state): always whole, as a number is
 
 # tabulate's `simple` tables: two spaces between columns, and a header padded by two
 GAP = 2
 HEADER_PAD = 2
 # how narrow a column of each kind gets before the others give way too
-ROOMY = {PATH: 20, TEXT: 16, WORD: 12}
+ROOMY = {PATH: 20, TEXT: 16, WORD: 12, FIXED: 0}
 CONTINUED = "    "  # a wrapped note's further lines, past its own indent
 
 
@@ -49,7 +50,7 @@ def shorten(text: str, width: int) -> str:
     keep = width - 1
     head = keep // 3
     slash = text.rfind("/", 1, head + 1)
-    if slash > 0:
+    if slash > 0 and keep - slash - 1 >= slash + 1:  # the end, which says most, stays longer
         head = slash + 1
     tail = text[len(text) - (keep - head) :]
     slash = tail.find("/", 0, len(tail) // 3 + 1)
@@ -121,7 +122,8 @@ def widths(rows: Sequence[Sequence[str]], headers: Sequence[str], kinds: Sequenc
     """Each column's width for a table at most ``width`` wide: as wide as its cells while they
     fit; else prose gives way first (it wraps and loses nothing), then paths, then names, each
     no narrower than is still legible (ROOMY); then all, down to their headers and numbers."""
-    floor = [max([len(h) + HEADER_PAD, *(len(r[i]) for r in rows if NUMBER.fullmatch(r[i]))])
+    floor = [max([len(h) + HEADER_PAD, *(len(r[i]) for r in rows
+                                          if NUMBER.fullmatch(r[i]) or kinds[i] == FIXED)])
              for i, h in enumerate(headers)]  # fmt: skip
     out = [max([low, *(len(r[i]) for r in rows)]) for i, low in enumerate(floor)]
     over = sum(out) + GAP * (len(out) - 1) - width

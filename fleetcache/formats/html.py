@@ -137,7 +137,7 @@ class HtmlFormat(TableFormat):
         found = _clean_insights(result)
         title = "fleetcache clean" + (f" of {result.host}" if done else " plan")
         command = "fleetcache clean" + ("" if done else " --dry-run" if result.dry_run else "")
-        measure = "Deleted" if done else "The plan would free"
+        measure = _measure(result) if done else "The plan would free"
         made = html_page.Made(title, result.generated_at, [result.host], command, measure)
         shown = self._page(self._table(table.rows, table.headers), table.notes, options)
         body = html_page.section(table.title or "What was done", shown)
@@ -243,10 +243,25 @@ def _problems(skipped: Sequence[Skipped]) -> list[str]:
     return lines + [f"  {names.display(s.path)}: {names.display(s.reason)}" for s in skipped]
 
 
+def _measure(result: CleanResult) -> str:
+    """What a clean's treemap counts: what it deleted, or moved into a quarantine (which frees
+    nothing until it expires)."""
+    aside = [c.quarantine is not None for c in result.caches if c.deleted_files]
+    if aside and all(aside):
+        return "Moved into the quarantine (nothing freed until it expires)"
+    return "Deleted or quarantined" if any(aside) else "Deleted"
+
+
+def _why(state: str, reason: str) -> str:
+    """``busy: pid 12 ...``; a reason that starts with its state says it once (``excluded by
+    policy.toml:13 [[rule]] "staff"``, not ``excluded: excluded by ...``)."""
+    return reason if reason.startswith(state) else f"{state}: {reason}"
+
+
 def _clean_insights(result: CleanResult) -> list[str]:
     """What a clean left alone, and why (busy, refused); what it failed to remove."""
     kept = [c for c in result.caches if c.reason and c.state != "missing"]
-    lines = listed("Not cleaned", [f"{c.path}: {c.state}: {c.reason}" for c in kept])
+    lines = listed("Not cleaned", [f"{c.path}: {_why(c.state, c.reason or '')}" for c in kept])
     failed = sum(c.failed_count for c in result.caches)
     if failed:
         lines.append(f"Not removed: {plural(failed, 'file')} (listed under the table)")

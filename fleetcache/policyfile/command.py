@@ -11,11 +11,13 @@ from typing import Any
 from fleetcache import escape
 from fleetcache.discovery.accounts import select
 from fleetcache.discovery.run import load_accounts
+from fleetcache.formats import fit
 from fleetcache.machine import Machine
 from fleetcache.policyfile.book import Book, load
 from fleetcache.policyfile.load import SETTINGS
-from fleetcache.policyfile.resolve import Resolved, never_applied, removes_everything
+from fleetcache.policyfile.resolve import NO_RULE, Resolved, never_applied, removes_everything
 
+VALUE_WIDTH = 24  # policy show's values line up in a column this wide (a longer one wraps)
 EVERYTHING = (
     "this policy removes everything from every cache of every account it covers (no "
     "older_than, no max_size, no keep, every kind, nobody excluded): a clean under it needs "
@@ -35,13 +37,16 @@ def show(machine: Machine, path: str, users: Sequence[str], all_users: bool, fmt
     resolved = covered(machine, book, users, all_users)
     if fmt == "json":
         return json.dumps(show_document(path, resolved), indent=2) + "\n"
-    lines = [f"# {escape.display(path)}: the first [[rule]] that matches applies"]
+    lines = [f"# {escape.display(path)}", "# the first [[rule]] that matches applies"]
+    shown = [r for r in resolved if not r.excluded]
+    values = [escape.display(r.settings[k].text()) for r in shown for k in SETTINGS]
+    column = min(max(map(len, values), default=0), VALUE_WIDTH)
     for r in resolved:
         a = r.member.account
         head = f"{escape.display(a.name)} (uid {a.uid}"
         if r.member.groups:
             head += f"; groups {escape.display(', '.join(r.member.groups))}"
-        rule = "no rule: the defaults" if r.rule is None else f"rule {r.rule_origin}"
+        rule = NO_RULE if r.rule is None else f"rule {r.rule_origin}"
         lines.append("")
         lines.append(f"{head}): {'EXCLUDED by ' if r.excluded else ''}{escape.display(rule)}")
         for other in r.shadowed:
@@ -51,16 +56,20 @@ def show(machine: Machine, path: str, users: Sequence[str], all_users: bool, fmt
         width = max(len(k) for k in SETTINGS)
         for key in SETTINGS:
             s = r.settings[key]
-            lines.append(f"  {key:<{width}}  {escape.display(s.text()):<16}  {s.origin}")
+            lines.append(f"  {key:<{width}}  {escape.display(s.text()):<{column}}  {s.origin}")
         lines.append(f"  => clean: {r.policy().describe()}")
     if removes_everything(resolved):
         lines += ["", f"warning: {EVERYTHING}"]
-    return "\n".join(lines) + "\n"
+    # every line in 80 columns but the path's (whole: it is what one copies)
+    fitted = lines[:1] + [part for line in lines[1:] for part in fit.note(line)]
+    return "\n".join(fitted) + "\n"
 
 
 def show_document(path: str, resolved: Sequence[Resolved]) -> dict[str, Any]:
     """``policy show --format json``: one record per account."""
     return {
+        "schema_version": 1,  # as every JSON document of fleetcache: scripts check it
+        "command": "policy show",
         "policy": escape.text(path),
         "removes_everything": removes_everything(resolved),
         "accounts": [

@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 
 from packaging.utils import canonicalize_name
 
-from fleetcache.clean.policy import PolicyError, parse_duration, parse_size
+from fleetcache.clean.policy import PolicyError, parse_duration, parse_retention, parse_size
 from fleetcache.policyfile.readfile import PolicyFileError
 
 if sys.version_info >= (3, 11):
@@ -202,7 +202,7 @@ def _quarantine(value: Any, kinds: tuple[str, ...]) -> Optional[float]:
         return None
     if isinstance(value, bool) or not isinstance(value, str):
         raise PolicyError('must be a duration such as "7d", or false')
-    return parse_duration(value)
+    return parse_retention(value)
 
 
 def _kinds(value: Any, kinds: tuple[str, ...]) -> tuple[str, ...]:

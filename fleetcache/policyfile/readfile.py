@@ -8,6 +8,7 @@ import stat
 from typing import Optional
 
 LIMIT = 1 << 20  # a policy larger than this is no policy
+MISSING = 'write one as README\'s "Policy" shows, or name another with --policy FILE'
 
 
 class PolicyFileError(Exception):
@@ -28,6 +29,8 @@ def read(path: str, euid: int) -> str:
         _check_dirs(path, os.path.dirname(where), owners)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError as exc:  # the first thing a new admin meets: say what to do
+        raise PolicyFileError([f"{path}: cannot read: {exc.strerror} ({MISSING})"]) from None
     except OSError as exc:
         raise PolicyFileError([f"{path}: cannot read: {exc.strerror}"]) from None
     try:

@@ -21,6 +21,7 @@ from fleetcache.model import Account
 from fleetcache.policyfile.load import SETTINGS, PolicyFile, Rule, Value
 
 BUILT_IN = "built-in"
+NO_RULE = "no rule: the defaults"  # what an account no rule matches gets
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Resolved:
             excluded=f"excluded by {self.rule_origin}" if self.excluded else None,
             kinds=kinds.value,
             kinds_from=kinds.origin,
+            rule=NO_RULE if self.rule_origin is None else f"rule {self.rule_origin}",
         )
 
 
