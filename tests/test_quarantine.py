@@ -542,8 +542,9 @@ def test_the_owner_stopping_its_purge_child_does_not_hang_the_timers_clean(tree,
     it lives long enough to be seen): the clean that purges expired runs first must still end,
     the run stay in the index for the next clean, and the clean go on to clean the cache."""
     cache = synthetic(tree)
-    code, first = clean_json(tree, state, "--user", "alice", "--quarantine", "0s")
+    code, first = clean_json(tree, state, "--user", "alice", "--quarantine", "1d")
     assert code == 0, first
+    expire_all(state)
     flood = tree.host(f"{PLACE}/{first['run_id']}/pip/flood")
     flood.mkdir()
     for n in range(30000):
