@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from fleetcache.cli import main
-from tests.conftest import Tree, chown_tree, run_on_tty, unwrapped
+from tests import test_quarantine
+from tests.conftest import chown_tree, run_on_tty, unwrapped
 from tests.test_clean import files_below, synthetic
 from tests.test_policy_file import readme_policy_section
 from tests.test_quarantine import fc, quarantined
@@ -21,22 +22,8 @@ from tests.test_quarantine import fc, quarantined
 ROOT = os.geteuid() == 0
 pytestmark = pytest.mark.skipif(not ROOT, reason="moves files as other uids: run as root (CI is)")
 POLICY = "/etc/fleetcache/policy.toml"
-
-
-@pytest.fixture
-def tree(open_tree: Tree) -> Tree:
-    """A machine tree alice's child may traverse."""
-    return open_tree
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> dict[str, str]:
-    """Where this test's audit log, locks and quarantine index go."""
-    return {
-        "log": str(tmp_path / "log" / "audit.log"),
-        "locks": str(tmp_path / "locks"),
-        "state": str(tmp_path / "state"),
-    }
+tree = test_quarantine.tree  # the quarantine tests' fixtures: a tree, its state directories
+state = test_quarantine.state
 
 
 def test_quarantine_list_says_how_to_put_a_run_back(tree, state):
