@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Callable
 
 from fleetcache import cli as c
@@ -196,16 +197,11 @@ def _cmd_purge(args: argparse.Namespace) -> int:
     except qindex.RunError as exc:
         raise c.UsageError(str(exc)) from None
     runs = [_only(r, args.user) for r in runs]
-    try:
+    with _log_closed(q):
         done = q.purge(runs, dry_run=args.dry_run)
-    finally:
-        if q.log is not None:
-            q.log.close()
-    for d in done:
-        word = "would purge" if args.dry_run else "purged"
-        print(f"{word} run {d.run_id}: {escape.display(d.held.cache)}: {plural(d.files, 'file')} "
-              f"({human_size(d.bytes)})")  # fmt: skip
-        _problems(d, "would not be purged" if args.dry_run else "not purged")
+    _tell(done, args.dry_run, "purge", "purged", lambda d: f"run {d.run_id}: "
+          f"{escape.display(d.held.cache)}: {plural(d.files, 'file')} "
+          f"({human_size(d.bytes)})")  # fmt: skip
     if not done:
         print("nothing to purge")
     return c.EXIT_OK if all(d.error is None and not d.left for d in done) else c.EXIT_PARTIAL
@@ -228,21 +224,36 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     q = _quarantines(args, log=True)
     q.lock_dir = args.lock_dir
     try:
-        done = q.restore(args.run_id, tuple(args.user), dry_run=args.dry_run)
+        with _log_closed(q):
+            done = q.restore(args.run_id, tuple(args.user), dry_run=args.dry_run)
     except qindex.RunError as exc:
         raise c.UsageError(str(exc)) from None
-    finally:
-        if q.log is not None:
-            q.log.close()
-    for d in done:
-        word = "would restore" if args.dry_run else "restored"
-        print(f"{word} {plural(d.files, 'file')} ({human_size(d.bytes)}) into "
-              f"{escape.display(d.held.cache)}")  # fmt: skip
-        _problems(d, "would not be restored" if args.dry_run else "not restored")
+    _tell(done, args.dry_run, "restore", "restored", lambda d: f"{plural(d.files, 'file')} "
+          f"({human_size(d.bytes)}) into {escape.display(d.held.cache)}")  # fmt: skip
     if not done:
         raise c.UsageError(f"run {args.run_id} holds no cache of {', '.join(args.user)}")
     ok = all(d.error is None and not d.failed and not d.left for d in done)
     return c.EXIT_OK if ok else c.EXIT_PARTIAL
+
+
+@contextlib.contextmanager
+def _log_closed(q: Quarantines) -> Iterator[None]:
+    """The audit log closed once the purge or restore is done, whatever happens."""
+    try:
+        yield
+    finally:
+        if q.log is not None:
+            q.log.close()
+
+
+def _tell(
+    done: Sequence[Done], dry_run: bool, verb: str, past: str, line: Callable[[Done], str]
+) -> None:
+    """What became of each cache of a purge or restore (what would, in a dry run), on stdout;
+    what could not be done, on stderr."""
+    for d in done:
+        print(f"{'would ' + verb if dry_run else past} {line(d)}")
+        _problems(d, f"would not be {past}" if dry_run else f"not {past}")
 
 
 def _problems(d: Done, what: str) -> None:
